@@ -1,0 +1,37 @@
+# chainexec: PGXS build.
+#   make && make install            build and install into the server found by pg_config
+#   make installcheck               pg_regress suite (sql/, expected/) against a running server
+#   scripts/test.sh                 every suite on a throwaway cluster (what CI runs)
+EXTENSION = chainexec
+EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" chainexec.control)
+
+MODULE_big = chainexec
+PURE_OBJS = src/ce_pure.o src/cejson.o src/expr.o src/template.o \
+	src/jsonschema.o src/plan.o src/failure.o
+SERVER_OBJS = $(patsubst %.c,%.o,$(filter-out $(PURE_OBJS:.o=.c),$(wildcard src/*.c)))
+OBJS = $(PURE_OBJS) $(SERVER_OBJS)
+
+DATA = $(wildcard chainexec--*.sql)
+PG_CPPFLAGS = -I$(srcdir)/src
+PG_CFLAGS += -Wno-unused-parameter
+
+REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
+REGRESS_OPTS = --inputdir=. --load-extension=plpgsql
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+# The watcher, a libpq client installed next to the server's programs.
+WATCHER = chainexec_watch
+ifneq ($(wildcard tools/chainexec_watch.c),)
+all: tools/$(WATCHER)
+tools/$(WATCHER): tools/chainexec_watch.c
+	$(CC) $(CFLAGS) -I$(shell $(PG_CONFIG) --includedir) -o $@ $< -L$(shell $(PG_CONFIG) --libdir) -lpq
+install: install-watcher
+install-watcher: tools/$(WATCHER)
+	$(INSTALL_PROGRAM) tools/$(WATCHER) '$(DESTDIR)$(bindir)/$(WATCHER)'
+.PHONY: install-watcher
+EXTRA_CLEAN += tools/$(WATCHER)
+endif
+EXTRA_CLEAN += results regression.diffs regression.out

@@ -1,0 +1,175 @@
+/*-------------------------------------------------------------------------
+ *
+ * chainexec.c
+ *	  Module entry point: _PG_init, settings (GUCs).
+ *
+ * chainexec runs multi-step workflows ("chains") inside the database.  The
+ * SQL-visible settings are defined first, so that chain_run works in any
+ * session even when the library is not preloaded; the shared memory and
+ * background workers exist only under shared_preload_libraries.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <ctype.h>
+
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/guc.h"
+
+#include "chainexec.h"
+#include "compat.h"
+
+PG_MODULE_MAGIC;
+
+char	   *ce_database = NULL;
+int			ce_max_workers = 2;
+int			ce_poll_interval = 1000;
+bool		ce_enabled = true;
+char	   *ce_notify_channel = NULL;
+int			ce_max_context_bytes = 1024 * 1024;
+char	   *ce_organization_id = NULL;
+static char *ce_internal = NULL;
+bool		ce_preloaded = false;
+
+void		_PG_init(void);
+
+static bool
+check_organization_id(char **newval, void **extra, GucSource source)
+{
+	const char *s = *newval;
+	int			i;
+	int			hex = 0;
+
+	if (s == NULL || s[0] == '\0')
+		return true;
+	for (i = 0; s[i] != '\0'; i++)
+	{
+		if (isxdigit((unsigned char) s[i]))
+			hex++;
+		else if (s[i] != '-')
+			break;
+	}
+	if (s[i] != '\0' || hex != 32)
+	{
+		GUC_check_errcode(ERRCODE_INVALID_PARAMETER_VALUE);
+		GUC_check_errmsg("invalid organization id \"%s\"", s);
+		GUC_check_errhint("An organization id is a uuid, such as 00000000-0000-0000-0000-000000000000.");
+		return false;
+	}
+	return true;
+}
+
+static bool
+check_notify_channel(char **newval, void **extra, GucSource source)
+{
+	if (*newval == NULL || (*newval)[0] == '\0' || strlen(*newval) >= NAMEDATALEN)
+	{
+		GUC_check_errmsg("chainexec.notify_channel must have 1 to %d characters", NAMEDATALEN - 1);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Define the settings.  The ones that shape the background workers are
+ * PGC_POSTMASTER and only meaningful under shared_preload_libraries.
+ */
+static void
+CeGucInit(void)
+{
+	DefineCustomStringVariable("chainexec.database",
+							   gettext_noop("Database whose chains the background workers run."),
+							   NULL,
+							   &ce_database,
+							   "postgres",
+							   PGC_POSTMASTER,
+							   0,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("chainexec.max_workers",
+							gettext_noop("Number of executor background workers."),
+							NULL,
+							&ce_max_workers,
+							2, 0, 64,
+							PGC_POSTMASTER,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("chainexec.poll_interval",
+							gettext_noop("Longest time an idle executor sleeps before checking timers and retries."),
+							gettext_noop("New work wakes executors at once; this bounds the wait for due timers."),
+							&ce_poll_interval,
+							1000, 10, 3600 * 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("chainexec.enabled",
+							 gettext_noop("Whether the executors dispatch work."),
+							 NULL,
+							 &ce_enabled,
+							 true,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomStringVariable("chainexec.notify_channel",
+							   gettext_noop("NOTIFY channel on which execution events are sent."),
+							   NULL,
+							   &ce_notify_channel,
+							   "chainexec",
+							   PGC_SIGHUP,
+							   0,
+							   check_notify_channel, NULL, NULL);
+
+	DefineCustomIntVariable("chainexec.max_context_bytes",
+							gettext_noop("Largest size of an execution's variables (its context)."),
+							NULL,
+							&ce_max_context_bytes,
+							1024 * 1024, 1024, 256 * 1024 * 1024,
+							PGC_USERSET,
+							GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("chainexec.organization_id",
+							   gettext_noop("Organization (tenant) the session works in; empty means the default organization."),
+							   NULL,
+							   &ce_organization_id,
+							   "",
+							   PGC_USERSET,
+							   0,
+							   check_organization_id, NULL, NULL);
+
+	DefineCustomStringVariable("chainexec.internal",
+							   gettext_noop("Set by chainexec itself for internal maintenance."),
+							   NULL,
+							   &ce_internal,
+							   "",
+							   PGC_SUSET,
+							   GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
+							   NULL, NULL, NULL);
+}
+
+/*
+ * Module load.  Settings first; then, only when preloaded, shared memory
+ * and the launcher.
+ */
+void
+_PG_init(void)
+{
+	if (IsBinaryUpgrade)
+		return;
+
+	CeGucInit();
+
+	if (process_shared_preload_libraries_in_progress)
+	{
+		ce_preloaded = true;
+		CeShmemInit();
+		CeLauncherRegister();
+	}
+
+	MarkGUCPrefixReserved("chainexec");
+}

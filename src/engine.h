@@ -1,0 +1,53 @@
+/*-------------------------------------------------------------------------
+ *
+ * engine.h
+ *	  The step executor: one step transition as one transaction.
+ *
+ * Used by the background executors (executor.c) and by chain_run (the
+ * in-session procedure).  Every function here starts and commits its own
+ * transaction(s): call it with no transaction open.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef CE_ENGINE_H
+#define CE_ENGINE_H
+
+#include "postgres.h"
+#include "datatype/timestamp.h"
+#include "utils/uuid.h"
+
+typedef enum CeTransitionResult
+{
+	CE_TR_NONE,					/* nothing was due */
+	CE_TR_DONE					/* one line was processed (committed) */
+} CeTransitionResult;
+
+/*
+ * Claim one due line (of any execution, or only of *only_execution),
+ * run it, record it, advance its execution and notify, in one
+ * transaction.  Errors of the step itself are recorded, not thrown; an
+ * error thrown out of here is a bookkeeping failure (the transaction is
+ * rolled back and the line stays due).
+ */
+extern CeTransitionResult ce_transition(const pg_uuid_t *only_execution);
+
+/*
+ * The earliest time at which a line becomes due (retry back-off, runAt,
+ * wait timer, external deadline) or an execution reaches its deadline;
+ * DT_NOEND when there is none.  Runs its own transaction.
+ */
+extern TimestampTz ce_next_due(const pg_uuid_t *only_execution);
+
+/*
+ * End executions past their maxExecutionTime (status timeout).  Returns
+ * how many.  Runs its own transaction.
+ */
+extern int	ce_sweep_deadlines(void);
+
+/*
+ * Recovery at start-up: executions a crash left mid-flight need nothing,
+ * as their lines are still ready; this reports them once at LOG.
+ */
+extern void ce_recover_report(void);
+
+#endif							/* CE_ENGINE_H */

@@ -1,0 +1,1328 @@
+/*-------------------------------------------------------------------------
+ *
+ * expr.c
+ *	  The expression language: lexer, recursive-descent parser and
+ *	  evaluator (grammar and semantics in expr.h), pure C.
+ *
+ * The parser works directly on the text: lex() reads one token at the
+ * current byte offset, and variable paths are read part by part so that
+ * "items.0.qty" is one path rather than a name followed by a number.
+ * Nesting is bounded by CE_MAX_EXPR_DEPTH (each parenthesised or ternary
+ * sub-expression and each "!" counts one level); '&&', '||' and '|' chains
+ * become one n-ary node, so the depth of the tree, and with it the
+ * recursion of the evaluator, stays within the same bound.
+ *
+ * Positions in errors are 1-based character (not byte) positions, counting
+ * UTF-8 sequences as one character, as PostgreSQL does.
+ *
+ * Debug form (ce_expr_dump), one S-expression per node:
+ *	  null  true  false             literals
+ *	  (num 1.50)                    a number, as written
+ *	  (str "it's")                  a string; " \ newline tab escaped C-style
+ *	  (var order.lines.0.qty)       a variable path, braced or bare
+ *	  (! x)                         not
+ *	  (== a b)  (!= a b)  (> a b)  (< a b)  (>= a b)  (<= a b)
+ *	  (&& a b ...)  (|| a b ...)    and / or, n-ary
+ *	  (? c a b)                     c ? a : b
+ *	  (| a b ...)                   default: the first non-null operand
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "ce_pure.h"
+#include "expr.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum ExprKind
+{
+	EK_NULL,
+	EK_BOOL,
+	EK_NUM,
+	EK_STR,
+	EK_VAR,
+	EK_NOT,
+	EK_CMP,
+	EK_AND,
+	EK_OR,
+	EK_TERNARY,
+	EK_DEFAULT
+} ExprKind;
+
+typedef enum CmpOp
+{
+	CMP_EQ,
+	CMP_NE,
+	CMP_GT,
+	CMP_LT,
+	CMP_GE,
+	CMP_LE
+} CmpOp;
+
+struct CeExpr
+{
+	ExprKind	kind;
+	CmpOp		op;				/* EK_CMP */
+	CeValue		val;			/* literals */
+	const char **path;			/* EK_VAR: NUL-terminated parts */
+	int			npath;
+	struct CeExpr **args;		/* operands */
+	int			nargs;
+};
+
+typedef enum TokType
+{
+	T_EOF,
+	T_LPAREN,
+	T_RPAREN,
+	T_LBRACE,
+	T_RBRACE,
+	T_PIPE,
+	T_OR,
+	T_AND,
+	T_NOT,
+	T_EQ,
+	T_NE,
+	T_GT,
+	T_LT,
+	T_GE,
+	T_LE,
+	T_QUESTION,
+	T_COLON,
+	T_STRING,
+	T_NUMBER,
+	T_NAME
+} TokType;
+
+typedef struct Token
+{
+	TokType		type;
+	size_t		start;			/* byte offsets into the text */
+	size_t		end;
+	char	   *str;			/* T_STRING: unescaped value */
+	size_t		slen;
+} Token;
+
+typedef struct Parser
+{
+	const char *text;
+	size_t		len;
+	size_t		pos;			/* next byte to lex */
+	int			depth;
+	Token		tok;			/* current token */
+	CeError    *err;
+} Parser;
+
+static const char *const cmp_names[] = {"==", "!=", ">", "<", ">=", "<="};
+
+static CeExpr *parse_expr(Parser *p);
+
+/* The 1-based character position of byte offset off. */
+static int
+char_pos(const char *text, size_t off)
+{
+	size_t		i;
+	int			n = 1;
+
+	for (i = 0; i < off; i++)
+		if (((unsigned char) text[i] & 0xC0) != 0x80)
+			n++;
+	return n;
+}
+
+static bool
+is_name_start(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+}
+
+static bool
+is_name_char(char c)
+{
+	return is_name_start(c) || (c >= '0' && c <= '9');
+}
+
+static bool
+is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/*
+ * Length of the number -?digits(.digits)?([eE][+-]?digits)? at s, or 0
+ * when s does not start with one.
+ */
+static size_t
+scan_number(const char *s, size_t len)
+{
+	size_t		i = 0;
+	size_t		save;
+
+	if (i < len && s[i] == '-')
+		i++;
+	if (i >= len || !is_digit(s[i]))
+		return 0;
+	while (i < len && is_digit(s[i]))
+		i++;
+	if (i + 1 < len && s[i] == '.' && is_digit(s[i + 1]))
+	{
+		i++;
+		while (i < len && is_digit(s[i]))
+			i++;
+	}
+	if (i < len && (s[i] == 'e' || s[i] == 'E'))
+	{
+		save = i;
+		i++;
+		if (i < len && (s[i] == '+' || s[i] == '-'))
+			i++;
+		if (i < len && is_digit(s[i]))
+		{
+			while (i < len && is_digit(s[i]))
+				i++;
+		}
+		else
+			i = save;
+	}
+	return i;
+}
+
+/* strtod() of len bytes (which scan_number accepted). */
+static double
+number_value(const char *s, size_t len)
+{
+	char		small[64];
+	char	   *copy = small;
+
+	if (len >= sizeof(small))
+		copy = ce_alloc(len + 1);
+	memcpy(copy, s, len);
+	copy[len] = '\0';
+	return strtod(copy, NULL);
+}
+
+/*
+ * Report a syntax error at byte offset off.  The "near" text is the bytes
+ * [off, end), shortened to 60 bytes on a character boundary.
+ */
+static void
+syntax_error_near(Parser *p, size_t off, size_t end)
+{
+	size_t		n = end - off;
+
+	if (off >= p->len)
+	{
+		ce_error_set(p->err, CE_ERR_SYNTAX, "unexpected end of expression");
+		p->err->pos = char_pos(p->text, p->len);
+		return;
+	}
+	if (n > 60)
+	{
+		n = 60;
+		while (n > 0 && ((unsigned char) p->text[off + n] & 0xC0) == 0x80)
+			n--;
+	}
+	if (n == 1 && (unsigned char) p->text[off] < 0x20)
+		ce_error_set(p->err, CE_ERR_SYNTAX,
+					 "syntax error at or near character 0x%02x",
+					 (unsigned char) p->text[off]);
+	else
+		ce_error_set(p->err, CE_ERR_SYNTAX, "syntax error at or near \"%.*s\"",
+					 (int) n, p->text + off);
+	p->err->pos = char_pos(p->text, off);
+}
+
+/* Syntax error at the current token. */
+static void
+syntax_error_tok(Parser *p)
+{
+	syntax_error_near(p, p->tok.start, p->tok.end);
+}
+
+/* Length in bytes of the (UTF-8) character at off. */
+static size_t
+char_len_at(const Parser *p, size_t off)
+{
+	size_t		n = 1;
+
+	while (off + n < p->len && ((unsigned char) p->text[off + n] & 0xC0) == 0x80)
+		n++;
+	return n;
+}
+
+/*
+ * Lex a quoted string starting at p->pos; fill p->tok.  The first pass
+ * checks the string and finds its end, the second copies it unescaped.
+ */
+static bool
+lex_string(Parser *p)
+{
+	const char *t = p->text;
+	size_t		start = p->pos;
+	char		quote = t[start];
+	size_t		i = start + 1;
+	char	   *out;
+	size_t		n = 0;
+
+	for (;;)
+	{
+		if (i >= p->len)
+		{
+			ce_error_set(p->err, CE_ERR_SYNTAX, "unterminated string");
+			p->err->pos = char_pos(t, start);
+			return false;
+		}
+		if (t[i] == quote)
+			break;
+		if (t[i] == '\0')
+		{
+			ce_error_set(p->err, CE_ERR_SYNTAX, "zero byte in string");
+			p->err->pos = char_pos(t, i);
+			return false;
+		}
+		if (t[i] == '\\')
+		{
+			char		c = (i + 1 < p->len) ? t[i + 1] : '\0';
+
+			if (i + 1 >= p->len)
+			{
+				ce_error_set(p->err, CE_ERR_SYNTAX, "unterminated string");
+				p->err->pos = char_pos(t, start);
+				return false;
+			}
+			if (c != '\'' && c != '"' && c != '\\' && c != 'n' && c != 't')
+			{
+				ce_error_set(p->err, CE_ERR_SYNTAX,
+							 "invalid escape sequence \"\\%.*s\" in string",
+							 (int) char_len_at(p, i + 1), t + i + 1);
+				p->err->pos = char_pos(t, i);
+				snprintf(p->err->hint, sizeof(p->err->hint),
+						 "supported escapes are \\' \\\" \\\\ \\n \\t");
+				return false;
+			}
+			i += 2;
+			continue;
+		}
+		i++;
+	}
+	out = ce_alloc(i - start);
+	for (i = start + 1; t[i] != quote; i++)
+	{
+		if (t[i] == '\\')
+		{
+			i++;
+			out[n++] = (t[i] == 'n') ? '\n' : (t[i] == 't') ? '\t' : t[i];
+		}
+		else
+			out[n++] = t[i];
+	}
+	p->tok.type = T_STRING;
+	p->tok.start = start;
+	p->tok.end = i + 1;
+	p->tok.str = out;
+	p->tok.slen = n;
+	p->pos = i + 1;
+	return true;
+}
+
+/* Read the next token into p->tok. */
+static bool
+lex(Parser *p)
+{
+	const char *t = p->text;
+	size_t		i = p->pos;
+	size_t		n;
+	char		c;
+	char		c2;
+
+	while (i < p->len && (t[i] == ' ' || t[i] == '\t' || t[i] == '\n' ||
+						  t[i] == '\r' || t[i] == '\f' || t[i] == '\v'))
+		i++;
+	p->pos = i;
+	p->tok.start = i;
+	p->tok.str = NULL;
+	if (i >= p->len)
+	{
+		p->tok.type = T_EOF;
+		p->tok.end = i;
+		return true;
+	}
+	c = t[i];
+	c2 = (i + 1 < p->len) ? t[i + 1] : '\0';
+	n = 1;
+	switch (c)
+	{
+		case '(':
+			p->tok.type = T_LPAREN;
+			break;
+		case ')':
+			p->tok.type = T_RPAREN;
+			break;
+		case '{':
+			p->tok.type = T_LBRACE;
+			break;
+		case '}':
+			p->tok.type = T_RBRACE;
+			break;
+		case '?':
+			p->tok.type = T_QUESTION;
+			break;
+		case ':':
+			p->tok.type = T_COLON;
+			break;
+		case '|':
+			if (c2 == '|')
+			{
+				p->tok.type = T_OR;
+				n = 2;
+			}
+			else
+				p->tok.type = T_PIPE;
+			break;
+		case '&':
+			if (c2 != '&')
+			{
+				syntax_error_near(p, i, i + 1);
+				snprintf(p->err->hint, sizeof(p->err->hint),
+						 "use \"&&\" for a logical and");
+				return false;
+			}
+			p->tok.type = T_AND;
+			n = 2;
+			break;
+		case '=':
+			if (c2 != '=')
+			{
+				syntax_error_near(p, i, i + 1);
+				snprintf(p->err->hint, sizeof(p->err->hint),
+						 "use \"==\" to compare");
+				return false;
+			}
+			p->tok.type = T_EQ;
+			n = 2;
+			break;
+		case '!':
+			if (c2 == '=')
+			{
+				p->tok.type = T_NE;
+				n = 2;
+			}
+			else
+				p->tok.type = T_NOT;
+			break;
+		case '>':
+			if (c2 == '=')
+			{
+				p->tok.type = T_GE;
+				n = 2;
+			}
+			else
+				p->tok.type = T_GT;
+			break;
+		case '<':
+			if (c2 == '=')
+			{
+				p->tok.type = T_LE;
+				n = 2;
+			}
+			else
+				p->tok.type = T_LT;
+			break;
+		case '\'':
+		case '"':
+			return lex_string(p);
+		default:
+			if (is_name_start(c))
+			{
+				while (i + n < p->len && is_name_char(t[i + n]))
+					n++;
+				p->tok.type = T_NAME;
+			}
+			else if ((n = scan_number(t + i, p->len - i)) > 0)
+				p->tok.type = T_NUMBER;
+			else
+			{
+				syntax_error_near(p, i, i + char_len_at(p, i));
+				return false;
+			}
+			break;
+	}
+	p->tok.end = i + n;
+	p->pos = i + n;
+	return true;
+}
+
+static CeExpr *
+new_node(ExprKind kind)
+{
+	CeExpr	   *e = ce_alloc(sizeof(CeExpr));
+
+	e->kind = kind;
+	return e;
+}
+
+/* Append an operand to an n-ary node. */
+static void
+add_arg(CeExpr *e, CeExpr *a, int *cap)
+{
+	if (e->nargs == *cap)
+	{
+		int			ncap = *cap ? *cap * 2 : 4;
+
+		e->args = ce_realloc(e->args, sizeof(CeExpr *) * *cap,
+							 sizeof(CeExpr *) * ncap);
+		*cap = ncap;
+	}
+	e->args[e->nargs++] = a;
+}
+
+/* Enter one nesting level; false (and err) beyond CE_MAX_EXPR_DEPTH. */
+static bool
+enter(Parser *p)
+{
+	if (++p->depth > CE_MAX_EXPR_DEPTH)
+	{
+		ce_error_set(p->err, CE_ERR_LIMIT,
+					 "expression is nested too deeply");
+		snprintf(p->err->detail, sizeof(p->err->detail),
+				 "The limit is %d levels of nesting.", CE_MAX_EXPR_DEPTH);
+		p->err->pos = char_pos(p->text, p->tok.start);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Parse a variable path whose first part is the name token [start, end);
+ * the parts that follow are read directly from the text.
+ */
+static CeExpr *
+parse_path(Parser *p, size_t start, size_t end)
+{
+	const char *t = p->text;
+	CeExpr	   *e = new_node(EK_VAR);
+	const char *parts[CE_MAX_PATH_PARTS];
+	int			n = 0;
+	size_t		i;
+
+	parts[n++] = ce_strndup(t + start, end - start);
+	i = end;
+	while (i < p->len && t[i] == '.')
+	{
+		size_t		ps = i + 1;
+		size_t		pe = ps;
+
+		if (pe < p->len && is_name_start(t[pe]))
+		{
+			while (pe < p->len && is_name_char(t[pe]))
+				pe++;
+		}
+		else if (pe < p->len && is_digit(t[pe]))
+		{
+			while (pe < p->len && is_digit(t[pe]))
+				pe++;
+			if (pe < p->len && is_name_char(t[pe]))
+			{
+				syntax_error_near(p, ps, pe + 1);
+				snprintf(p->err->hint, sizeof(p->err->hint),
+						 "a path part is a name or an array index");
+				return NULL;
+			}
+		}
+		else
+		{
+			if (pe >= p->len)
+				syntax_error_near(p, pe, pe);
+			else
+				syntax_error_near(p, i, pe + char_len_at(p, pe));
+			return NULL;
+		}
+		if (n >= CE_MAX_PATH_PARTS)
+		{
+			ce_error_set(p->err, CE_ERR_LIMIT,
+						 "variable path has more than %d parts",
+						 CE_MAX_PATH_PARTS);
+			p->err->pos = char_pos(t, start);
+			return NULL;
+		}
+		parts[n++] = ce_strndup(t + ps, pe - ps);
+		i = pe;
+	}
+	e->npath = n;
+	e->path = ce_alloc(sizeof(char *) * (n + 1));
+	memcpy(e->path, parts, sizeof(char *) * n);
+	p->pos = i;
+	if (!lex(p))
+		return NULL;
+	return e;
+}
+
+/* primary := '(' expr ')' | '{' path '}' | path | string | number | kw */
+static CeExpr *
+parse_primary(Parser *p)
+{
+	CeExpr	   *e;
+	Token		tok = p->tok;
+
+	switch (tok.type)
+	{
+		case T_LPAREN:
+			if (!lex(p))
+				return NULL;
+			e = parse_expr(p);
+			if (e == NULL)
+				return NULL;
+			if (p->tok.type != T_RPAREN)
+			{
+				syntax_error_tok(p);
+				snprintf(p->err->hint, sizeof(p->err->hint),
+						 "the \"(\" at position %d is not closed",
+						 char_pos(p->text, tok.start));
+				return NULL;
+			}
+			if (!lex(p))
+				return NULL;
+			return e;
+		case T_LBRACE:
+			if (!lex(p))
+				return NULL;
+			if (p->tok.type != T_NAME)
+			{
+				syntax_error_tok(p);
+				snprintf(p->err->hint, sizeof(p->err->hint),
+						 "braces in an expression hold a variable name or path");
+				return NULL;
+			}
+			e = parse_path(p, p->tok.start, p->tok.end);
+			if (e == NULL)
+				return NULL;
+			if (p->tok.type != T_RBRACE)
+			{
+				syntax_error_tok(p);
+				snprintf(p->err->hint, sizeof(p->err->hint),
+						 "the \"{\" at position %d is not closed",
+						 char_pos(p->text, tok.start));
+				return NULL;
+			}
+			if (!lex(p))
+				return NULL;
+			return e;
+		case T_NAME:
+			{
+				size_t		n = tok.end - tok.start;
+				const char *s = p->text + tok.start;
+				bool		dotted = tok.end < p->len && p->text[tok.end] == '.';
+
+				if (!dotted && n == 4 && memcmp(s, "null", 4) == 0)
+					e = new_node(EK_NULL);
+				else if (!dotted && n == 4 && memcmp(s, "true", 4) == 0)
+				{
+					e = new_node(EK_BOOL);
+					e->val.type = CEV_BOOL;
+					e->val.b = true;
+				}
+				else if (!dotted && n == 5 && memcmp(s, "false", 5) == 0)
+				{
+					e = new_node(EK_BOOL);
+					e->val.type = CEV_BOOL;
+					e->val.b = false;
+				}
+				else
+					return parse_path(p, tok.start, tok.end);
+				if (!lex(p))
+					return NULL;
+				return e;
+			}
+		case T_STRING:
+			e = new_node(EK_STR);
+			e->val.type = CEV_STRING;
+			e->val.str = tok.str;
+			e->val.len = tok.slen;
+			if (!lex(p))
+				return NULL;
+			return e;
+		case T_NUMBER:
+			e = new_node(EK_NUM);
+			e->val.type = CEV_NUMBER;
+			e->val.str = ce_strndup(p->text + tok.start, tok.end - tok.start);
+			e->val.len = tok.end - tok.start;
+			e->val.num = number_value(e->val.str, e->val.len);
+			if (!lex(p))
+				return NULL;
+			return e;
+		default:
+			syntax_error_tok(p);
+			return NULL;
+	}
+}
+
+static bool
+is_cmp(TokType t)
+{
+	return t == T_EQ || t == T_NE || t == T_GT || t == T_LT ||
+		t == T_GE || t == T_LE;
+}
+
+/* cmp := primary ( op primary )? */
+static CeExpr *
+parse_cmp(Parser *p)
+{
+	CeExpr	   *a = parse_primary(p);
+	CeExpr	   *e;
+	CeExpr	   *b;
+	TokType		t;
+
+	if (a == NULL)
+		return NULL;
+	if (!is_cmp(p->tok.type))
+		return a;
+	t = p->tok.type;
+	if (!lex(p))
+		return NULL;
+	b = parse_primary(p);
+	if (b == NULL)
+		return NULL;
+	e = new_node(EK_CMP);
+	e->op = (t == T_EQ) ? CMP_EQ : (t == T_NE) ? CMP_NE : (t == T_GT) ? CMP_GT :
+		(t == T_LT) ? CMP_LT : (t == T_GE) ? CMP_GE : CMP_LE;
+	e->args = ce_alloc(sizeof(CeExpr *) * 2);
+	e->args[0] = a;
+	e->args[1] = b;
+	e->nargs = 2;
+	if (is_cmp(p->tok.type))
+	{
+		syntax_error_tok(p);
+		snprintf(p->err->hint, sizeof(p->err->hint),
+				 "comparisons cannot be chained; combine them with \"&&\"");
+		return NULL;
+	}
+	return e;
+}
+
+/* not := '!' not | cmp */
+static CeExpr *
+parse_not(Parser *p)
+{
+	CeExpr	   *e;
+	CeExpr	   *a;
+
+	if (p->tok.type != T_NOT)
+		return parse_cmp(p);
+	if (!enter(p))
+		return NULL;
+	if (!lex(p))
+		return NULL;
+	a = parse_not(p);
+	if (a == NULL)
+		return NULL;
+	p->depth--;
+	e = new_node(EK_NOT);
+	e->args = ce_alloc(sizeof(CeExpr *));
+	e->args[0] = a;
+	e->nargs = 1;
+	return e;
+}
+
+/* and := not ( '&&' not )*   and   or := and ( '||' and )* */
+static CeExpr *
+parse_logical(Parser *p, bool is_or)
+{
+	TokType		optok = is_or ? T_OR : T_AND;
+	CeExpr	   *a = is_or ? parse_logical(p, false) : parse_not(p);
+	CeExpr	   *e;
+	int			cap = 0;
+
+	if (a == NULL)
+		return NULL;
+	if (p->tok.type != optok)
+		return a;
+	e = new_node(is_or ? EK_OR : EK_AND);
+	add_arg(e, a, &cap);
+	while (p->tok.type == optok)
+	{
+		if (!lex(p))
+			return NULL;
+		a = is_or ? parse_logical(p, false) : parse_not(p);
+		if (a == NULL)
+			return NULL;
+		add_arg(e, a, &cap);
+	}
+	return e;
+}
+
+/* ternary := or ( '?' expr ':' expr )? */
+static CeExpr *
+parse_ternary(Parser *p)
+{
+	CeExpr	   *c = parse_logical(p, true);
+	CeExpr	   *a;
+	CeExpr	   *b;
+	CeExpr	   *e;
+
+	if (c == NULL)
+		return NULL;
+	if (p->tok.type != T_QUESTION)
+		return c;
+	if (!lex(p))
+		return NULL;
+	a = parse_expr(p);
+	if (a == NULL)
+		return NULL;
+	if (p->tok.type != T_COLON)
+	{
+		ce_error_set(p->err, CE_ERR_SYNTAX,
+					 "expected \":\" in conditional expression");
+		p->err->pos = char_pos(p->text, p->tok.start);
+		return NULL;
+	}
+	if (!lex(p))
+		return NULL;
+	b = parse_expr(p);
+	if (b == NULL)
+		return NULL;
+	e = new_node(EK_TERNARY);
+	e->args = ce_alloc(sizeof(CeExpr *) * 3);
+	e->args[0] = c;
+	e->args[1] = a;
+	e->args[2] = b;
+	e->nargs = 3;
+	return e;
+}
+
+/* expr := default := ternary ( '|' ternary )* */
+static CeExpr *
+parse_expr(Parser *p)
+{
+	CeExpr	   *a;
+	CeExpr	   *e;
+	int			cap = 0;
+
+	if (!enter(p))
+		return NULL;
+	a = parse_ternary(p);
+	if (a == NULL)
+		return NULL;
+	if (p->tok.type == T_PIPE)
+	{
+		e = new_node(EK_DEFAULT);
+		add_arg(e, a, &cap);
+		while (p->tok.type == T_PIPE)
+		{
+			if (!lex(p))
+				return NULL;
+			a = parse_ternary(p);
+			if (a == NULL)
+				return NULL;
+			add_arg(e, a, &cap);
+		}
+		a = e;
+	}
+	p->depth--;
+	return a;
+}
+
+/*
+ * ce_expr_parse
+ *	  Parse len bytes of text into an AST (allocated with ce_alloc).
+ */
+CeExpr *
+ce_expr_parse(const char *text, size_t len, CeError *err)
+{
+	Parser		p;
+	CeExpr	   *e;
+	CeError		dummy;
+
+	if (err == NULL)
+		err = &dummy;
+	err->detail[0] = '\0';
+	err->hint[0] = '\0';
+	memset(&p, 0, sizeof(p));
+	p.text = text;
+	p.len = len;
+	p.err = err;
+	if (len > CE_MAX_EXPR_LEN)
+	{
+		ce_error_set(err, CE_ERR_LIMIT, "expression is too long");
+		snprintf(err->detail, sizeof(err->detail),
+				 "The expression has %zu bytes; the limit is %d.",
+				 len, CE_MAX_EXPR_LEN);
+		err->pos = 1;
+		return NULL;
+	}
+	if (!lex(&p))
+		return NULL;
+	if (p.tok.type == T_EOF)
+	{
+		ce_error_set(err, CE_ERR_SYNTAX, "empty expression");
+		err->pos = char_pos(text, len);
+		return NULL;
+	}
+	e = parse_expr(&p);
+	if (e == NULL)
+		return NULL;
+	if (p.tok.type != T_EOF)
+	{
+		syntax_error_tok(&p);
+		return NULL;
+	}
+	return e;
+}
+
+/* ---------------------------------------------------------------------
+ * Evaluation
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * ce_value_truthy
+ *	  null and false are false; numbers are true unless 0; strings are true
+ *	  unless empty or "false"; arrays and objects are true.
+ */
+bool
+ce_value_truthy(const CeValue *v)
+{
+	switch (v->type)
+	{
+		case CEV_NULL:
+			return false;
+		case CEV_BOOL:
+			return v->b;
+		case CEV_NUMBER:
+			return v->num != 0;
+		case CEV_STRING:
+			return !(v->len == 0 ||
+					 (v->len == 5 && memcmp(v->str, "false", 5) == 0));
+		case CEV_JSON:
+			return true;
+	}
+	return false;
+}
+
+/* Shortest %g form of d that reads back as d. */
+static int
+format_number(double d, char *buf, size_t size)
+{
+	int			n = snprintf(buf, size, "%.15g", d);
+
+	if (strtod(buf, NULL) != d)
+		n = snprintf(buf, size, "%.17g", d);
+	return n;
+}
+
+/*
+ * The text of a value without copying when possible: *s and *len point into
+ * the value, a static word or buf (at least 32 bytes).
+ */
+static void
+value_text(const CeValue *v, char *buf, size_t bufsize,
+		   const char **s, size_t *len)
+{
+	switch (v->type)
+	{
+		case CEV_NULL:
+			*s = "";
+			*len = 0;
+			return;
+		case CEV_BOOL:
+			*s = v->b ? "true" : "false";
+			*len = strlen(*s);
+			return;
+		case CEV_NUMBER:
+			if (v->str != NULL && v->len > 0)
+			{
+				*s = v->str;
+				*len = v->len;
+			}
+			else
+			{
+				int			n = format_number(v->num, buf, bufsize);
+
+				*s = buf;
+				*len = (n > 0 && (size_t) n < bufsize) ? (size_t) n : strlen(buf);
+			}
+			return;
+		case CEV_STRING:
+		case CEV_JSON:
+			*s = v->str ? v->str : "";
+			*len = v->str ? v->len : 0;
+			return;
+	}
+	*s = "";
+	*len = 0;
+}
+
+/*
+ * ce_value_to_text
+ *	  Append the text of a value: strings and JSON raw, numbers as written,
+ *	  booleans true/false, null nothing.
+ */
+void
+ce_value_to_text(const CeValue *v, CeBuf *b)
+{
+	char		buf[64];
+	const char *s;
+	size_t		len;
+
+	value_text(v, buf, sizeof(buf), &s, &len);
+	ce_buf_append(b, s, len);
+}
+
+/* Whether a string is a number as a whole; *d gets its value. */
+static bool
+numeric_string(const CeValue *v, double *d)
+{
+	if (v->str == NULL || v->len == 0)
+		return false;
+	if (scan_number(v->str, v->len) != v->len)
+		return false;
+	*d = number_value(v->str, v->len);
+	return true;
+}
+
+/* Apply a comparison operator to the outcome of a three-way comparison. */
+static bool
+cmp_result(CmpOp op, int c)
+{
+	switch (op)
+	{
+		case CMP_EQ:
+			return c == 0;
+		case CMP_NE:
+			return c != 0;
+		case CMP_GT:
+			return c > 0;
+		case CMP_LT:
+			return c < 0;
+		case CMP_GE:
+			return c >= 0;
+		case CMP_LE:
+			return c <= 0;
+	}
+	return false;
+}
+
+/* Compare two values under op (semantics in expr.h). */
+static bool
+compare_values(const CeValue *a, const CeValue *b, CmpOp op)
+{
+	double		x;
+	double		y;
+	bool		numeric = false;
+
+	if (a->type == CEV_NULL || b->type == CEV_NULL)
+	{
+		bool		both = (a->type == CEV_NULL && b->type == CEV_NULL);
+
+		if (op == CMP_EQ)
+			return both;
+		if (op == CMP_NE)
+			return !both;
+		return false;
+	}
+	if (a->type == CEV_BOOL && b->type == CEV_BOOL)
+		return cmp_result(op, (int) a->b - (int) b->b);
+	if (a->type == CEV_NUMBER && b->type == CEV_NUMBER)
+	{
+		x = a->num;
+		y = b->num;
+		numeric = true;
+	}
+	else if (a->type == CEV_NUMBER && b->type == CEV_STRING &&
+			 numeric_string(b, &y))
+	{
+		x = a->num;
+		numeric = true;
+	}
+	else if (a->type == CEV_STRING && b->type == CEV_NUMBER &&
+			 numeric_string(a, &x))
+	{
+		y = b->num;
+		numeric = true;
+	}
+	if (numeric)
+	{
+		if (x < y)
+			return cmp_result(op, -1);
+		if (x > y)
+			return cmp_result(op, 1);
+		if (x == y)
+			return cmp_result(op, 0);
+		/* unordered (NaN): only != holds */
+		return op == CMP_NE;
+	}
+	else
+	{
+		char		bufa[64];
+		char		bufb[64];
+		const char *sa;
+		const char *sb;
+		size_t		la;
+		size_t		lb;
+		int			c;
+
+		value_text(a, bufa, sizeof(bufa), &sa, &la);
+		value_text(b, bufb, sizeof(bufb), &sb, &lb);
+		c = memcmp(sa, sb, la < lb ? la : lb);
+		if (c == 0)
+			c = (la < lb) ? -1 : (la > lb) ? 1 : 0;
+		return cmp_result(op, c);
+	}
+}
+
+static void
+set_bool(CeValue *out, bool b)
+{
+	memset(out, 0, sizeof(*out));
+	out->type = CEV_BOOL;
+	out->b = b;
+}
+
+/* Evaluate one node; depth guards against a tree not made by the parser. */
+static bool
+eval_node(const CeExpr *e, CeLookupFn lookup, void *arg, CeValue *out,
+		  CeError *err, int depth)
+{
+	CeValue		a;
+	CeValue		b;
+	int			i;
+
+	if (depth > 2 * CE_MAX_EXPR_DEPTH + 8)
+	{
+		ce_error_set(err, CE_ERR_LIMIT, "expression is nested too deeply");
+		return false;
+	}
+	switch (e->kind)
+	{
+		case EK_NULL:
+			memset(out, 0, sizeof(*out));
+			out->type = CEV_NULL;
+			return true;
+		case EK_BOOL:
+		case EK_NUM:
+		case EK_STR:
+			*out = e->val;
+			return true;
+		case EK_VAR:
+			memset(out, 0, sizeof(*out));
+			if (lookup == NULL ||
+				!lookup(arg, (const char *const *) e->path, e->npath, out))
+			{
+				memset(out, 0, sizeof(*out));
+				out->type = CEV_NULL;
+			}
+			return true;
+		case EK_NOT:
+			if (!eval_node(e->args[0], lookup, arg, &a, err, depth + 1))
+				return false;
+			set_bool(out, !ce_value_truthy(&a));
+			return true;
+		case EK_CMP:
+			if (!eval_node(e->args[0], lookup, arg, &a, err, depth + 1) ||
+				!eval_node(e->args[1], lookup, arg, &b, err, depth + 1))
+				return false;
+			set_bool(out, compare_values(&a, &b, e->op));
+			return true;
+		case EK_AND:
+		case EK_OR:
+			for (i = 0; i < e->nargs; i++)
+			{
+				bool		t;
+
+				if (!eval_node(e->args[i], lookup, arg, &a, err, depth + 1))
+					return false;
+				t = ce_value_truthy(&a);
+				if (e->kind == EK_AND && !t)
+				{
+					set_bool(out, false);
+					return true;
+				}
+				if (e->kind == EK_OR && t)
+				{
+					set_bool(out, true);
+					return true;
+				}
+			}
+			set_bool(out, e->kind == EK_AND);
+			return true;
+		case EK_TERNARY:
+			if (!eval_node(e->args[0], lookup, arg, &a, err, depth + 1))
+				return false;
+			return eval_node(e->args[ce_value_truthy(&a) ? 1 : 2],
+							 lookup, arg, out, err, depth + 1);
+		case EK_DEFAULT:
+			for (i = 0; i < e->nargs; i++)
+			{
+				if (!eval_node(e->args[i], lookup, arg, out, err, depth + 1))
+					return false;
+				if (out->type != CEV_NULL)
+					return true;
+			}
+			return true;
+	}
+	ce_error_set(err, CE_ERR_EVAL, "unknown expression node");
+	return false;
+}
+
+/*
+ * ce_expr_eval
+ *	  Evaluate an expression; unset variables are null.
+ */
+bool
+ce_expr_eval(const CeExpr *e, CeLookupFn lookup, void *arg, CeValue *out,
+			 CeError *err)
+{
+	return eval_node(e, lookup, arg, out, err, 0);
+}
+
+/* ---------------------------------------------------------------------
+ * Introspection
+ * ---------------------------------------------------------------------
+ */
+
+/* Collect the first parts of the paths under e into names (no duplicates). */
+static void
+collect_vars(const CeExpr *e, char ***names, int *n, int *cap)
+{
+	int			i;
+
+	if (e->kind == EK_VAR)
+	{
+		for (i = 0; i < *n; i++)
+			if (strcmp((*names)[i], e->path[0]) == 0)
+				return;
+		if (*n == *cap)
+		{
+			int			ncap = *cap ? *cap * 2 : 8;
+
+			*names = ce_realloc(*names, sizeof(char *) * *cap,
+								sizeof(char *) * ncap);
+			*cap = ncap;
+		}
+		(*names)[(*n)++] = (char *) e->path[0];
+		return;
+	}
+	for (i = 0; i < e->nargs; i++)
+		collect_vars(e->args[i], names, n, cap);
+}
+
+/*
+ * ce_expr_variables
+ *	  The first part of each variable path read, in order of appearance.
+ */
+int
+ce_expr_variables(const CeExpr *e, char ***names)
+{
+	int			n = 0;
+	int			cap = 0;
+
+	*names = NULL;
+	if (e != NULL)
+		collect_vars(e, names, &n, &cap);
+	if (*names == NULL)
+		*names = ce_alloc(sizeof(char *));
+	return n;
+}
+
+/*
+ * ce_expr_is_bare_path
+ *	  True when the expression is one variable path, braced or not.
+ */
+bool
+ce_expr_is_bare_path(const CeExpr *e, const char *const **path, int *npath)
+{
+	if (e == NULL || e->kind != EK_VAR)
+		return false;
+	*path = (const char *const *) e->path;
+	*npath = e->npath;
+	return true;
+}
+
+/* Append a string in double quotes with C-style escapes. */
+static void
+dump_string(CeBuf *b, const char *s, size_t len)
+{
+	size_t		i;
+
+	ce_buf_appendc(b, '"');
+	for (i = 0; i < len; i++)
+	{
+		if (s[i] == '"' || s[i] == '\\')
+		{
+			ce_buf_appendc(b, '\\');
+			ce_buf_appendc(b, s[i]);
+		}
+		else if (s[i] == '\n')
+			ce_buf_appends(b, "\\n");
+		else if (s[i] == '\t')
+			ce_buf_appends(b, "\\t");
+		else
+			ce_buf_appendc(b, s[i]);
+	}
+	ce_buf_appendc(b, '"');
+}
+
+/*
+ * ce_expr_dump
+ *	  Append the S-expression form of the AST (format in the file header).
+ */
+void
+ce_expr_dump(const CeExpr *e, CeBuf *b)
+{
+	int			i;
+
+	switch (e->kind)
+	{
+		case EK_NULL:
+			ce_buf_appends(b, "null");
+			return;
+		case EK_BOOL:
+			ce_buf_appends(b, e->val.b ? "true" : "false");
+			return;
+		case EK_NUM:
+			ce_buf_appends(b, "(num ");
+			ce_buf_append(b, e->val.str, e->val.len);
+			ce_buf_appendc(b, ')');
+			return;
+		case EK_STR:
+			ce_buf_appends(b, "(str ");
+			dump_string(b, e->val.str, e->val.len);
+			ce_buf_appendc(b, ')');
+			return;
+		case EK_VAR:
+			ce_buf_appends(b, "(var ");
+			for (i = 0; i < e->npath; i++)
+			{
+				if (i > 0)
+					ce_buf_appendc(b, '.');
+				ce_buf_appends(b, e->path[i]);
+			}
+			ce_buf_appendc(b, ')');
+			return;
+		case EK_NOT:
+			ce_buf_appends(b, "(!");
+			break;
+		case EK_CMP:
+			ce_buf_appendc(b, '(');
+			ce_buf_appends(b, cmp_names[e->op]);
+			break;
+		case EK_AND:
+			ce_buf_appends(b, "(&&");
+			break;
+		case EK_OR:
+			ce_buf_appends(b, "(||");
+			break;
+		case EK_TERNARY:
+			ce_buf_appends(b, "(?");
+			break;
+		case EK_DEFAULT:
+			ce_buf_appends(b, "(|");
+			break;
+	}
+	for (i = 0; i < e->nargs; i++)
+	{
+		ce_buf_appendc(b, ' ');
+		ce_expr_dump(e->args[i], b);
+	}
+	ce_buf_appendc(b, ')');
+}

@@ -1,0 +1,41 @@
+/*-------------------------------------------------------------------------
+ *
+ * shmem.h
+ *	  chainexec's small shared state: executor latches for wake-ups, which
+ *	  backend runs which line (for cancellation and status), and a condition
+ *	  variable that chain_wait sleeps on.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef CE_SHMEM_H
+#define CE_SHMEM_H
+
+#include "postgres.h"
+#include "utils/uuid.h"
+
+/*
+ * Ask that idle executors be woken when the current transaction commits
+ * (nothing happens if it aborts).  Cheap to call many times.  A no-op when
+ * the library was not preloaded.
+ */
+extern void ce_wakeup_at_commit(void);
+
+/*
+ * Ask that chain_wait callers be woken when the current transaction
+ * commits, because an execution ended in it.
+ */
+extern void ce_finished_at_commit(void);
+
+/* Whether running executors serve database dbid (preloaded, enabled). */
+extern bool ce_executors_serve_database(Oid dbid);
+
+/*
+ * Publish that this backend is running line `line` of execution `exec`
+ * (until ce_running_clear); ce_running_pids finds the backends running
+ * lines of an execution, to interrupt them.
+ */
+extern void ce_running_set(const pg_uuid_t *exec, int line);
+extern void ce_running_clear(void);
+extern int	ce_running_pids(const pg_uuid_t *exec, int *pids, int maxpids);
+
+#endif							/* CE_SHMEM_H */
