@@ -1037,8 +1037,8 @@ cejson_new_number(double d)
 
 	v->type = CEJ_NUMBER;
 	v->number = d;
-	if (isfinite(d) && d == floor(d) && d >= -9223372036854775808.0 &&
-		d < 9223372036854775808.0)
+	if (d >= -9223372036854775808.0 && d < 9223372036854775808.0 &&
+		(double) (long long) d == d)
 	{
 		v->is_integer = true;
 		v->integer = (long long) d;
