@@ -1,0 +1,676 @@
+/*-------------------------------------------------------------------------
+ *
+ * shmem.c
+ *	  chainexec's small shared state: the executors' latches (to wake them
+ *	  when work is committed), which backend runs which line (to interrupt
+ *	  it), and a condition variable that chain_wait sleeps on.
+ *
+ * Shared memory holds only what wake-ups and cancellation need; everything
+ * durable lives in tables.  The state exists only when the library is
+ * preloaded (shared_preload_libraries); every function here is then a
+ * no-op or answers "nothing" otherwise, so chain_run keeps working in any
+ * session.
+ *
+ * Wake-ups are sent from a transaction callback after commit, never
+ * earlier, so that a woken executor always finds the committed rows: a
+ * transaction that makes lines ready calls ce_wakeup_at_commit(), one that
+ * ends an execution calls ce_finished_at_commit().
+ *
+ * Locking: one LWLock (named tranche "chainexec") protects the slots and
+ * flags.  The finish generation is an atomic counter and the condition
+ * variable has its own spinlock.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "commands/dbcommands.h"
+#include "miscadmin.h"
+#include "port/atomics.h"
+#include "storage/condition_variable.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
+
+#include "chainexec.h"
+#include "compat.h"
+#include "executor.h"
+#include "launcher.h"
+#include "shmem.h"
+
+/* Running slots beyond one per executor, for in-session chain_run callers */
+#define CE_EXTRA_RUNNING_SLOTS	64
+
+#define CE_TRANCHE_NAME "chainexec"
+
+/* One executor process (indexed by the number the launcher gave it) */
+typedef struct CeExecutorSlot
+{
+	pid_t		pid;			/* 0 when no executor holds the slot */
+	Latch	   *latch;			/* its process latch */
+	bool		idle;			/* sleeping for lack of work (a hint) */
+} CeExecutorSlot;
+
+/* One backend running one line (a step or compensation) */
+typedef struct CeRunningSlot
+{
+	pid_t		pid;			/* 0 when free */
+	int			line;			/* line_number */
+	pg_uuid_t	execution;		/* universal_transactions.id */
+} CeRunningSlot;
+
+typedef struct CeSharedState
+{
+	LWLock	   *lock;			/* protects all but generation/finished_cv */
+	pid_t		launcher_pid;	/* 0 when no launcher runs */
+	Oid			database;		/* database served, InvalidOid if unknown */
+	bool		recovery_done;	/* start-up recovery report claimed */
+	bool		extension_missing_logged;	/* "not installed" said once */
+	TimestampTz last_sweep;		/* last deadline sweep by any executor */
+	pg_atomic_uint64 generation;	/* bumped when an execution ends */
+	ConditionVariable finished_cv;	/* broadcast after such a commit */
+	int			nexecutors;
+	int			nrunning;
+	CeExecutorSlot executors[FLEXIBLE_ARRAY_MEMBER];
+	/* followed by nrunning CeRunningSlots, at ce_running_offset() */
+} CeSharedState;
+
+static CeSharedState *ce_shared = NULL;
+static CeRunningSlot *ce_running = NULL;
+
+#if CE_HAVE_SHMEM_REQUEST_HOOK
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+#endif
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+/* Per-backend state */
+static bool xact_callback_registered = false;
+static bool wake_at_commit = false;
+static bool finished_at_commit = false;
+static bool exit_callback_registered = false;
+static int	my_executor_slot = -1;
+static int	my_running_slot = -1;
+
+static Size ce_running_offset(int nexecutors);
+static Size ce_shmem_size(void);
+static void ce_shmem_request(void);
+static void ce_shmem_startup(void);
+static void ce_xact_callback(XactEvent event, void *arg);
+static void ce_register_xact_callback(void);
+static void ce_register_exit_callback(void);
+static void ce_shmem_exit(int code, Datum arg);
+
+/*
+ * Offset of the running slots from the start of the shared struct.
+ */
+static Size
+ce_running_offset(int nexecutors)
+{
+	return MAXALIGN(add_size(offsetof(CeSharedState, executors),
+							 mul_size(nexecutors, sizeof(CeExecutorSlot))));
+}
+
+/*
+ * Size of the shared struct for chainexec.max_workers executors.
+ */
+static Size
+ce_shmem_size(void)
+{
+	return add_size(ce_running_offset(ce_max_workers),
+					mul_size(ce_max_workers + CE_EXTRA_RUNNING_SLOTS,
+							 sizeof(CeRunningSlot)));
+}
+
+/*
+ * Reserve the shared memory and the LWLock (postmaster, at start-up).
+ */
+static void
+ce_shmem_request(void)
+{
+#if CE_HAVE_SHMEM_REQUEST_HOOK
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+#endif
+	RequestAddinShmemSpace(ce_shmem_size());
+	RequestNamedLWLockTranche(CE_TRANCHE_NAME, 1);
+}
+
+/*
+ * Create or attach the shared struct; initialise it only when it is new
+ * (at start-up and after a crash restart).
+ */
+static void
+ce_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	ce_shared = ShmemInitStruct("chainexec", ce_shmem_size(), &found);
+	if (!found)
+	{
+		memset(ce_shared, 0, ce_shmem_size());
+		ce_shared->lock = &(GetNamedLWLockTranche(CE_TRANCHE_NAME))->lock;
+		ce_shared->launcher_pid = 0;
+		ce_shared->database = InvalidOid;
+		ce_shared->recovery_done = false;
+		ce_shared->extension_missing_logged = false;
+		ce_shared->last_sweep = 0;
+		pg_atomic_init_u64(&ce_shared->generation, 0);
+		ConditionVariableInit(&ce_shared->finished_cv);
+		ce_shared->nexecutors = ce_max_workers;
+		ce_shared->nrunning = ce_max_workers + CE_EXTRA_RUNNING_SLOTS;
+	}
+	ce_running = (CeRunningSlot *) ((char *) ce_shared +
+									ce_running_offset(ce_shared->nexecutors));
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/*
+ * Install the shared memory hooks.  Called from _PG_init, only under
+ * shared_preload_libraries.
+ */
+void
+CeShmemInit(void)
+{
+#if CE_HAVE_SHMEM_REQUEST_HOOK
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = ce_shmem_request;
+#else
+	ce_shmem_request();
+#endif
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = ce_shmem_startup;
+}
+
+/*
+ * Whether the shared state exists (the library was preloaded).
+ */
+bool
+ce_shmem_available(void)
+{
+	return ce_shared != NULL;
+}
+
+/* ------------------------------------------------------------------------
+ * Wake-ups after commit
+ * ------------------------------------------------------------------------ */
+
+/*
+ * Set the latch of every executor.  Waking them all is cheap (a latch
+ * that is already set costs nothing) and race-free: an executor resets its
+ * latch only after waking, so a commit that happens while it looks for
+ * work is never lost.  Claiming with SKIP LOCKED sorts out who runs what.
+ * Runs inside commit: must not fail.
+ */
+static void
+ce_wake_executors(void)
+{
+	int			i;
+
+	LWLockAcquire(ce_shared->lock, LW_SHARED);
+	for (i = 0; i < ce_shared->nexecutors; i++)
+	{
+		CeExecutorSlot *slot = &ce_shared->executors[i];
+
+		if (slot->pid != 0 && slot->latch != NULL)
+			SetLatch(slot->latch);
+	}
+	LWLockRelease(ce_shared->lock);
+}
+
+/*
+ * Tell chain_wait callers that some execution ended: bump the generation,
+ * then broadcast.  Runs inside commit: must not fail.
+ */
+static void
+ce_broadcast_finished(void)
+{
+	pg_atomic_fetch_add_u64(&ce_shared->generation, 1);
+	ConditionVariableBroadcast(&ce_shared->finished_cv);
+}
+
+/*
+ * Transaction callback: send the wake-ups this transaction asked for once
+ * it has committed; forget them when it aborts or is prepared (a prepared
+ * transaction's work is found at the next poll).
+ */
+static void
+ce_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+			if (wake_at_commit)
+				ce_wake_executors();
+			if (finished_at_commit)
+				ce_broadcast_finished();
+			wake_at_commit = false;
+			finished_at_commit = false;
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			wake_at_commit = false;
+			finished_at_commit = false;
+			break;
+		default:
+			break;
+	}
+}
+
+/*
+ * Register the transaction callback, once per backend.
+ */
+static void
+ce_register_xact_callback(void)
+{
+	if (!xact_callback_registered)
+	{
+		RegisterXactCallback(ce_xact_callback, NULL);
+		xact_callback_registered = true;
+	}
+}
+
+/*
+ * Wake the executors when the current transaction commits.
+ */
+void
+ce_wakeup_at_commit(void)
+{
+	if (ce_shared == NULL)
+		return;
+	ce_register_xact_callback();
+	wake_at_commit = true;
+}
+
+/*
+ * Wake chain_wait callers when the current transaction commits.
+ */
+void
+ce_finished_at_commit(void)
+{
+	if (ce_shared == NULL)
+		return;
+	ce_register_xact_callback();
+	finished_at_commit = true;
+}
+
+/* ------------------------------------------------------------------------
+ * Who serves which database
+ * ------------------------------------------------------------------------ */
+
+/*
+ * Whether executors run the executions of database dbid at all: the
+ * library is preloaded, there are executors, and chainexec.database is
+ * that database.  The launcher publishes the oid once it has found the
+ * database; before that, the name is looked up (needs a transaction).
+ */
+bool
+ce_executors_configured_for(Oid dbid)
+{
+	Oid			served;
+
+	if (ce_shared == NULL || ce_max_workers <= 0 || !OidIsValid(dbid))
+		return false;
+
+	LWLockAcquire(ce_shared->lock, LW_SHARED);
+	served = ce_shared->database;
+	LWLockRelease(ce_shared->lock);
+
+	if (!OidIsValid(served) && ce_database != NULL && IsTransactionState())
+		served = get_database_oid(ce_database, true);
+	return OidIsValid(served) && served == dbid;
+}
+
+/*
+ * Whether running executors serve database dbid: configured for it, and
+ * dispatch is enabled (chainexec.enabled).
+ */
+bool
+ce_executors_serve_database(Oid dbid)
+{
+	return ce_enabled && ce_executors_configured_for(dbid);
+}
+
+/* ------------------------------------------------------------------------
+ * Launcher and executor registration
+ * ------------------------------------------------------------------------ */
+
+/*
+ * Record the running launcher (pid 0: it is exiting).
+ */
+void
+ce_shmem_set_launcher(pid_t pid)
+{
+	if (ce_shared == NULL)
+		return;
+	LWLockAcquire(ce_shared->lock, LW_EXCLUSIVE);
+	ce_shared->launcher_pid = pid;
+	if (pid == 0)
+		ce_shared->database = InvalidOid;
+	LWLockRelease(ce_shared->lock);
+}
+
+/*
+ * Publish the oid of the database the executors serve (InvalidOid: not
+ * found).
+ */
+void
+ce_shmem_set_database(Oid dbid)
+{
+	if (ce_shared == NULL)
+		return;
+	LWLockAcquire(ce_shared->lock, LW_EXCLUSIVE);
+	ce_shared->database = dbid;
+	LWLockRelease(ce_shared->lock);
+}
+
+/*
+ * Take executor slot `index` for this process and publish its latch, so
+ * that commits wake it.  The slot is released at process exit.
+ */
+void
+ce_executor_attach(int index)
+{
+	CeExecutorSlot *slot;
+
+	if (ce_shared == NULL || index < 0 || index >= ce_shared->nexecutors)
+		elog(ERROR, "chainexec executor slot %d out of range", index);
+
+	ce_register_exit_callback();
+	LWLockAcquire(ce_shared->lock, LW_EXCLUSIVE);
+	slot = &ce_shared->executors[index];
+	slot->pid = MyProcPid;
+	slot->latch = MyLatch;
+	slot->idle = false;
+	LWLockRelease(ce_shared->lock);
+	my_executor_slot = index;
+}
+
+/*
+ * Mark this executor idle (sleeping) or busy.  A hint only, written
+ * without the lock.
+ */
+void
+ce_executor_set_idle(bool idle)
+{
+	if (ce_shared != NULL && my_executor_slot >= 0)
+		ce_shared->executors[my_executor_slot].idle = idle;
+}
+
+/*
+ * Report whether the chainexec extension is installed in the served
+ * database; returns true when the caller should log that it is missing
+ * (the first executor to notice, once until it appears again).
+ */
+bool
+ce_shmem_note_extension(bool installed)
+{
+	bool		log_it = false;
+
+	if (ce_shared == NULL)
+		return !installed;
+	LWLockAcquire(ce_shared->lock, LW_EXCLUSIVE);
+	if (installed)
+		ce_shared->extension_missing_logged = false;
+	else if (!ce_shared->extension_missing_logged)
+	{
+		ce_shared->extension_missing_logged = true;
+		log_it = true;
+	}
+	LWLockRelease(ce_shared->lock);
+	return log_it;
+}
+
+/*
+ * Claim the start-up recovery: true for the first caller after the
+ * shared memory was (re)initialised, i.e. once per server start or crash
+ * restart.
+ */
+bool
+ce_shmem_claim_recovery(void)
+{
+	bool		mine = false;
+
+	if (ce_shared == NULL)
+		return false;
+	LWLockAcquire(ce_shared->lock, LW_EXCLUSIVE);
+	if (!ce_shared->recovery_done)
+	{
+		ce_shared->recovery_done = true;
+		mine = true;
+	}
+	LWLockRelease(ce_shared->lock);
+	return mine;
+}
+
+/*
+ * Claim the periodic deadline sweep: true when no executor swept in the
+ * last interval_ms milliseconds (and records that the caller does now).
+ */
+bool
+ce_shmem_claim_sweep(int interval_ms)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	bool		mine = false;
+
+	if (ce_shared == NULL)
+		return false;
+	LWLockAcquire(ce_shared->lock, LW_EXCLUSIVE);
+	if (ce_shared->last_sweep == 0 ||
+		TimestampDifferenceExceeds(ce_shared->last_sweep, now, interval_ms))
+	{
+		ce_shared->last_sweep = now;
+		mine = true;
+	}
+	LWLockRelease(ce_shared->lock);
+	return mine;
+}
+
+/* ------------------------------------------------------------------------
+ * Finished executions, for chain_wait
+ * ------------------------------------------------------------------------ */
+
+/*
+ * The current finish generation; it grows each time a transaction that
+ * ended an execution commits.
+ */
+uint64
+ce_finished_generation(void)
+{
+	if (ce_shared == NULL)
+		return 0;
+	return pg_atomic_read_u64(&ce_shared->generation);
+}
+
+/*
+ * Sleep until the finish generation differs from `seen` or timeout_ms
+ * milliseconds pass.  Returns true if the generation changed.
+ * Interruptible (query cancel, termination).  Without shared memory,
+ * just sleeps on the process latch.
+ */
+bool
+ce_finished_sleep(uint64 seen, long timeout_ms)
+{
+	TimestampTz start = GetCurrentTimestamp();
+	bool		changed = false;
+
+	if (ce_shared == NULL)
+	{
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 timeout_ms, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		return false;
+	}
+
+	ConditionVariablePrepareToSleep(&ce_shared->finished_cv);
+	for (;;)
+	{
+		long		remaining;
+
+		if (pg_atomic_read_u64(&ce_shared->generation) != seen)
+		{
+			changed = true;
+			break;
+		}
+		remaining = timeout_ms -
+			TimestampDifferenceMilliseconds(start, GetCurrentTimestamp());
+		if (remaining <= 0)
+			break;
+		if (ConditionVariableTimedSleep(&ce_shared->finished_cv, remaining,
+										PG_WAIT_EXTENSION))
+		{
+			changed = pg_atomic_read_u64(&ce_shared->generation) != seen;
+			break;
+		}
+	}
+	ConditionVariableCancelSleep();
+	return changed;
+}
+
+/* ------------------------------------------------------------------------
+ * Running lines
+ * ------------------------------------------------------------------------ */
+
+/*
+ * Publish that this backend runs line `line` of execution `exec`.  When
+ * every slot is taken (more concurrent chain_run callers than slots), the
+ * line is simply not published: it cannot then be interrupted early, and
+ * chain_cancel takes effect at its next step boundary.
+ */
+void
+ce_running_set(const pg_uuid_t *exec, int line)
+{
+	int			slot = -1;
+	int			i;
+
+	if (ce_shared == NULL)
+		return;
+	ce_register_exit_callback();
+
+	LWLockAcquire(ce_shared->lock, LW_EXCLUSIVE);
+	if (my_running_slot >= 0 && ce_running[my_running_slot].pid == MyProcPid)
+		slot = my_running_slot;
+	else
+	{
+		for (i = 0; i < ce_shared->nrunning; i++)
+		{
+			if (ce_running[i].pid == 0)
+			{
+				slot = i;
+				break;
+			}
+		}
+	}
+	if (slot >= 0)
+	{
+		ce_running[slot].pid = MyProcPid;
+		ce_running[slot].line = line;
+		memcpy(&ce_running[slot].execution, exec, sizeof(pg_uuid_t));
+	}
+	LWLockRelease(ce_shared->lock);
+
+	my_running_slot = slot;
+	if (slot < 0)
+		elog(DEBUG1, "chainexec: no free slot to publish a running line");
+}
+
+/*
+ * Withdraw this backend's running line, if any.
+ */
+void
+ce_running_clear(void)
+{
+	if (ce_shared == NULL || my_running_slot < 0)
+		return;
+
+	LWLockAcquire(ce_shared->lock, LW_EXCLUSIVE);
+	if (ce_running[my_running_slot].pid == MyProcPid)
+	{
+		ce_running[my_running_slot].pid = 0;
+		ce_running[my_running_slot].line = 0;
+		memset(&ce_running[my_running_slot].execution, 0, sizeof(pg_uuid_t));
+	}
+	LWLockRelease(ce_shared->lock);
+	my_running_slot = -1;
+}
+
+/*
+ * Store in pids[] (at most maxpids) the backends running lines of
+ * execution `exec`; returns how many were stored.
+ */
+int
+ce_running_pids(const pg_uuid_t *exec, int *pids, int maxpids)
+{
+	int			n = 0;
+	int			i;
+
+	if (ce_shared == NULL || maxpids <= 0)
+		return 0;
+
+	LWLockAcquire(ce_shared->lock, LW_SHARED);
+	for (i = 0; i < ce_shared->nrunning && n < maxpids; i++)
+	{
+		if (ce_running[i].pid != 0 &&
+			memcmp(&ce_running[i].execution, exec, sizeof(pg_uuid_t)) == 0)
+			pids[n++] = ce_running[i].pid;
+	}
+	LWLockRelease(ce_shared->lock);
+	return n;
+}
+
+/* ------------------------------------------------------------------------
+ * Process exit
+ * ------------------------------------------------------------------------ */
+
+/*
+ * Register ce_shmem_exit, once per backend.
+ */
+static void
+ce_register_exit_callback(void)
+{
+	if (!exit_callback_registered)
+	{
+		before_shmem_exit(ce_shmem_exit, (Datum) 0);
+		exit_callback_registered = true;
+	}
+}
+
+/*
+ * At process exit, release this backend's executor and running slots.
+ */
+static void
+ce_shmem_exit(int code, Datum arg)
+{
+	int			i;
+
+	if (ce_shared == NULL)
+		return;
+
+	LWLockAcquire(ce_shared->lock, LW_EXCLUSIVE);
+	if (my_executor_slot >= 0 &&
+		ce_shared->executors[my_executor_slot].pid == MyProcPid)
+	{
+		ce_shared->executors[my_executor_slot].pid = 0;
+		ce_shared->executors[my_executor_slot].latch = NULL;
+		ce_shared->executors[my_executor_slot].idle = false;
+	}
+	for (i = 0; i < ce_shared->nrunning; i++)
+	{
+		if (ce_running[i].pid == MyProcPid)
+			ce_running[i].pid = 0;
+	}
+	LWLockRelease(ce_shared->lock);
+	my_executor_slot = -1;
+	my_running_slot = -1;
+}
