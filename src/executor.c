@@ -1,0 +1,344 @@
+/*-------------------------------------------------------------------------
+ *
+ * executor.c
+ *	  The chainexec executor: a dynamic background worker that runs step
+ *	  transitions until nothing is due, then sleeps.
+ *
+ * The launcher starts chainexec.max_workers executors connected to
+ * chainexec.database.  Each one, in a loop:
+ *	 - waits, if need be, for the chainexec extension to be installed
+ *	   (the first to notice says so once in the log);
+ *	 - calls ce_transition() while it finds a due line — each call claims
+ *	   one line with SKIP LOCKED, runs it and commits (engine.c);
+ *	 - sweeps executions past their deadline, at most once per
+ *	   chainexec.poll_interval across all executors;
+ *	 - sleeps on its latch until the next timer or retry is due
+ *	   (ce_next_due), chainexec.poll_interval at most.  A transaction that
+ *	   makes work ready sets the latch when it commits
+ *	   (ce_wakeup_at_commit), so new work starts at once.
+ * The first executor to find the extension also writes the start-up
+ * recovery report (ce_recover_report), once per server start.
+ *
+ * Signals: SIGTERM terminates (die), SIGHUP reloads the configuration,
+ * SIGINT cancels the running step (StatementCancelHandler), which the
+ * engine records as a failure with SQLSTATE 57014.  A cancel that arrives
+ * between steps has nothing to cancel and is dropped.
+ *
+ * An error thrown out of the engine (a bookkeeping failure: its
+ * transaction was rolled back and the line stays due) does not end the
+ * process: as in autovacuum, a sigsetjmp block logs it, aborts the
+ * transaction, cleans up and sleeps a second before going on.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <setjmp.h>
+
+#include "access/xact.h"
+#include "commands/extension.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/condition_variable.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "tcop/tcopprot.h"
+#include "utils/memutils.h"
+#include "utils/timeout.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
+
+#include "chainexec.h"
+#include "engine.h"
+#include "executor.h"
+#include "shmem.h"
+
+/* Pause after an error thrown out of the engine */
+#define CE_ERROR_NAP_MS			1000
+/* How often to look again for a missing extension */
+#define CE_EXTENSION_RETRY_MS	5000
+
+/*
+ * Loop state.  File-level rather than locals of ce_executor_main because
+ * they must survive the longjmp of the error recovery.
+ */
+static MemoryContext ExecutorContext = NULL;
+static MemoryContext ExecutorLoopContext = NULL;
+static bool extension_ready = false;	/* extension seen installed */
+static bool after_error = false;	/* the last iteration threw */
+static bool stalled = false;	/* due work seen that we could not claim */
+
+static void executor_recover_from_error(void);
+static void executor_absorb_stale_cancel(void);
+static void executor_reload_config(void);
+static bool executor_extension_installed(void);
+static long executor_idle_nap(void);
+static void executor_sleep(long nap_ms);
+
+/*
+ * Clean up after an error thrown out of the loop, as PostgresMain and
+ * autovacuum do: report it, abort every transaction level (the engine
+ * may be inside a subtransaction and SPI), release what is left, and
+ * return to the executor's memory context.  Runs with interrupts held.
+ */
+static void
+executor_recover_from_error(void)
+{
+	/* Since not using PG_TRY, reset the error context stack by hand. */
+	error_context_stack = NULL;
+
+	HOLD_INTERRUPTS();
+
+	/* Forget a pending cancel or timeout: the failed work is gone. */
+	disable_all_timeouts(false);
+	QueryCancelPending = false;
+
+	EmitErrorReport();
+
+	AbortOutOfAnyTransaction();
+	LWLockReleaseAll();
+	ConditionVariableCancelSleep();
+	pgstat_report_wait_end();
+	ce_running_clear();
+
+	MemoryContextSwitchTo(ExecutorContext);
+	FlushErrorState();
+	MemoryContextReset(ExecutorLoopContext);
+
+	RESUME_INTERRUPTS();
+
+	pgstat_report_activity(STATE_IDLE, "idle");
+}
+
+/*
+ * Drop a query cancel that arrived while no step runs: chain_cancel sends
+ * it to the backend it saw running a line, which may have finished that
+ * line meanwhile.  Thrown now, it would only fail the next claim.
+ */
+static void
+executor_absorb_stale_cancel(void)
+{
+	if (QueryCancelPending)
+	{
+		QueryCancelPending = false;
+		elog(DEBUG1, "chainexec executor ignores a cancel request that arrived between steps");
+	}
+}
+
+/*
+ * Reload the configuration if SIGHUP asked for it.
+ */
+static void
+executor_reload_config(void)
+{
+	if (ConfigReloadPending)
+	{
+		ConfigReloadPending = false;
+		ProcessConfigFile(PGC_SIGHUP);
+	}
+}
+
+/*
+ * Whether the chainexec extension is installed in this database; a
+ * transaction of its own.  Logs once (across executors) when it is not.
+ */
+static bool
+executor_extension_installed(void)
+{
+	bool		installed;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	installed = OidIsValid(get_extension_oid("chainexec", true));
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(ExecutorLoopContext);
+
+	if (ce_shmem_note_extension(installed))
+		ereport(LOG,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("extension \"chainexec\" is not installed in database \"%s\"",
+						ce_database),
+				 errdetail("The chainexec executors wait for it and look again every %d seconds.",
+						   CE_EXTENSION_RETRY_MS / 1000),
+				 errhint("Run CREATE EXTENSION chainexec in database \"%s\".",
+						 ce_database)));
+	return installed;
+}
+
+/*
+ * Work out how long to sleep once ce_transition found nothing to do;
+ * -1 means "look again at once".  Also runs the deadline sweep when it is
+ * this executor's turn, or when something is overdue.
+ *
+ * "Overdue" (ce_next_due in the past although nothing could be claimed)
+ * happens when another executor holds the due line or when an execution
+ * has passed its deadline.  The first time, sweep and look again; if that
+ * did not help, sleep the full poll interval rather than spin — the
+ * executor holding the line wakes everybody when it commits.
+ */
+static long
+executor_idle_nap(void)
+{
+	TimestampTz next;
+	TimestampTz now;
+	long		nap = ce_poll_interval;
+
+	if (ce_shmem_claim_sweep(ce_poll_interval) && ce_sweep_deadlines() > 0)
+	{
+		stalled = false;
+		return -1;
+	}
+	MemoryContextSwitchTo(ExecutorLoopContext);
+
+	next = ce_next_due(NULL);
+	MemoryContextSwitchTo(ExecutorLoopContext);
+	if (next == DT_NOEND)
+		return nap;
+
+	now = GetCurrentTimestamp();
+	if (next <= now)
+	{
+		if (stalled)
+			return nap;
+		stalled = true;
+		if (ce_sweep_deadlines() > 0)
+			stalled = false;
+		MemoryContextSwitchTo(ExecutorLoopContext);
+		return -1;
+	}
+	return Min(nap, Max(TimestampDifferenceMilliseconds(now, next), 1));
+}
+
+/*
+ * Sleep on the latch for at most nap_ms, marked idle meanwhile.  The
+ * latch is reset only after waking, so a wake-up sent while this
+ * executor was looking for work is not lost.
+ */
+static void
+executor_sleep(long nap_ms)
+{
+	int			rc;
+
+	pgstat_report_activity(STATE_IDLE, "idle");
+	pgstat_report_stat(true);
+	ce_executor_set_idle(true);
+	rc = WaitLatch(MyLatch,
+				   WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+				   nap_ms,
+				   PG_WAIT_EXTENSION);
+	ResetLatch(MyLatch);
+	ce_executor_set_idle(false);
+
+	/* Woken by a commit: whatever blocked us may be gone. */
+	if (rc & WL_LATCH_SET)
+		stalled = false;
+}
+
+/*
+ * Executor entry point (a dynamic background worker started by the
+ * launcher).  main_arg is the executor's slot number; bgw_extra holds the
+ * database oid.
+ */
+void
+ce_executor_main(Datum main_arg)
+{
+	int			index = DatumGetInt32(main_arg);
+	Oid			dbid;
+	sigjmp_buf	local_sigjmp_buf;
+
+	memcpy(&dbid, MyBgworkerEntry->bgw_extra, sizeof(Oid));
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	pqsignal(SIGINT, StatementCancelHandler);
+	BackgroundWorkerUnblockSignals();
+
+	BackgroundWorkerInitializeConnectionByOid(dbid, InvalidOid, 0);
+
+	ExecutorContext = AllocSetContextCreate(TopMemoryContext,
+											"chainexec executor",
+											ALLOCSET_DEFAULT_SIZES);
+	ExecutorLoopContext = AllocSetContextCreate(ExecutorContext,
+												"chainexec executor loop",
+												ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(ExecutorContext);
+
+	ce_executor_attach(index);
+
+	/*
+	 * Error recovery: an ERROR thrown anywhere below comes back here.  (A
+	 * FATAL, such as a termination request, still ends the process.)
+	 */
+	if (sigsetjmp(local_sigjmp_buf, 1) != 0)
+	{
+		executor_recover_from_error();
+		after_error = true;
+		extension_ready = false;	/* maybe it was dropped */
+	}
+	PG_exception_stack = &local_sigjmp_buf;
+
+	for (;;)
+	{
+		long		nap;
+
+		executor_absorb_stale_cancel();
+		CHECK_FOR_INTERRUPTS();
+		executor_reload_config();
+
+		MemoryContextSwitchTo(ExecutorLoopContext);
+		MemoryContextReset(ExecutorLoopContext);
+
+		/* Do not fill the log as fast as we can. */
+		if (after_error)
+		{
+			after_error = false;
+			executor_sleep(CE_ERROR_NAP_MS);
+			continue;
+		}
+
+		if (!extension_ready)
+		{
+			if (!executor_extension_installed())
+			{
+				executor_sleep(CE_EXTENSION_RETRY_MS);
+				continue;
+			}
+			extension_ready = true;
+			if (ce_shmem_claim_recovery())
+			{
+				ce_recover_report();
+				MemoryContextSwitchTo(ExecutorLoopContext);
+			}
+		}
+
+		/* chainexec.enabled = off: dispatch nothing until a reload. */
+		if (!ce_enabled)
+		{
+			executor_sleep(ce_poll_interval);
+			continue;
+		}
+
+		while (ce_transition(NULL) == CE_TR_DONE)
+		{
+			stalled = false;
+			MemoryContextSwitchTo(ExecutorLoopContext);
+			MemoryContextReset(ExecutorLoopContext);
+			executor_absorb_stale_cancel();
+			CHECK_FOR_INTERRUPTS();
+			executor_reload_config();
+			if (!ce_enabled)
+				break;
+		}
+		MemoryContextSwitchTo(ExecutorLoopContext);
+
+		if (!ce_enabled)
+			continue;
+		nap = executor_idle_nap();
+		if (nap < 0)
+			continue;
+		executor_sleep(nap);
+	}
+}
