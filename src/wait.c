@@ -1,0 +1,272 @@
+/*-------------------------------------------------------------------------
+ *
+ * wait.c
+ *	  chain_wait(execution_id uuid, timeout_ms int DEFAULT NULL): block
+ *	  until an execution ends, or the timeout passes, and return its
+ *	  result (chain_result).
+ *
+ * An execution has ended when its status is terminal: completed, failed,
+ * cancelled, timeout or compensated.  A paused execution, or one waiting
+ * for an external step, has not ended: chain_wait keeps waiting (bound it
+ * with timeout_ms).  On timeout the result is returned as it stands, with
+ * a status that is not terminal.
+ *
+ * How it waits: each look at the status is a query with a fresh snapshot
+ * (in READ COMMITTED every statement a volatile function runs through SPI
+ * takes a new snapshot).  Between looks it sleeps on a condition variable
+ * that is broadcast after the commit of every transaction that ends an
+ * execution (ce_finished_at_commit); a finish counter read before the look
+ * makes sure no broadcast is missed, and sleeps are capped at one second
+ * anyway.  Without shared memory (library not preloaded) it polls every
+ * 100 ms.
+ *
+ * In REPEATABLE READ and SERIALIZABLE transactions the snapshot never
+ * changes, so an execution that has not ended in it never will: that is an
+ * error rather than a silent wait until the timeout.  So is waiting
+ * without a timeout when no executor serves this database: nothing would
+ * ever end the execution.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+#include "utils/uuid.h"
+
+#include "chainexec.h"
+#include "executor.h"
+
+/* Longest single sleep, a safety net against lost wake-ups */
+#define CE_WAIT_MAX_NAP_MS		1000
+/* Poll interval when the library is not preloaded */
+#define CE_WAIT_POLL_MS			100
+
+PG_FUNCTION_INFO_V1(ce_chain_wait);
+
+/* What one look at the execution found */
+typedef struct WaitLook
+{
+	bool		found;			/* the row is visible */
+	bool		terminal;		/* its status is terminal */
+	bool		in_current_xact;	/* last written by this transaction */
+	bool		created_now;	/* created_at is this transaction's start */
+	char	   *status;			/* in the caller's memory context */
+} WaitLook;
+
+static const char *const terminal_statuses[] = {
+	"completed", "failed", "cancelled", "timeout", "compensated"
+};
+
+static bool status_is_terminal(const char *status);
+static void wait_look(SPIPlanPtr plan, Datum id, MemoryContext cxt, WaitLook *look);
+static Datum wait_result(Datum id, bool *isnull);
+
+/*
+ * Whether an execution status means the execution has ended.
+ */
+static bool
+status_is_terminal(const char *status)
+{
+	int			i;
+
+	for (i = 0; i < lengthof(terminal_statuses); i++)
+	{
+		if (strcmp(status, terminal_statuses[i]) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Read the execution's header row (as the caller, so row-level security
+ * applies) with a fresh snapshot; copies the status into cxt.
+ */
+static void
+wait_look(SPIPlanPtr plan, Datum id, MemoryContext cxt, WaitLook *look)
+{
+	Datum		values[1];
+	int			rc;
+	bool		isnull;
+	Datum		d;
+
+	memset(look, 0, sizeof(*look));
+	values[0] = id;
+	rc = SPI_execute_plan(plan, values, NULL, false, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "chain_wait: SPI_execute_plan failed: %s",
+			 SPI_result_code_string(rc));
+	if (SPI_processed == 0)
+	{
+		SPI_freetuptable(SPI_tuptable);
+		return;
+	}
+	look->found = true;
+
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	look->in_current_xact = !isnull &&
+		TransactionIdIsCurrentTransactionId(DatumGetTransactionId(d));
+
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+	look->status = MemoryContextStrdup(cxt, isnull ? "" : TextDatumGetCString(d));
+	look->terminal = status_is_terminal(look->status);
+
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
+	look->created_now = !isnull && DatumGetBool(d);
+
+	SPI_freetuptable(SPI_tuptable);
+}
+
+/*
+ * chainexec.chain_result(id), copied out of SPI's memory into the
+ * caller's (the function's) context.
+ */
+static Datum
+wait_result(Datum id, bool *isnull)
+{
+	Oid			argtypes[1] = {UUIDOID};
+	Datum		values[1];
+	Datum		result;
+	int			rc;
+
+	values[0] = id;
+	rc = SPI_execute_with_args("SELECT chainexec.chain_result($1)",
+							   1, argtypes, values, NULL, false, 1);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "chain_wait: could not read the result of the execution: %s",
+			 SPI_result_code_string(rc));
+	result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, isnull);
+	if (!*isnull)
+		result = SPI_datumTransfer(result, false, -1);
+	return result;
+}
+
+/*
+ * chain_wait(execution_id uuid, timeout_ms int DEFAULT NULL) RETURNS jsonb
+ */
+Datum
+ce_chain_wait(PG_FUNCTION_ARGS)
+{
+	Datum		id;
+	char	   *id_text;
+	bool		has_timeout = !PG_ARGISNULL(1);
+	int32		timeout_ms = has_timeout ? PG_GETARG_INT32(1) : 0;
+	TimestampTz deadline = 0;
+	Oid			argtypes[1] = {UUIDOID};
+	SPIPlanPtr	plan;
+	MemoryContext loop_context;
+	MemoryContext spi_context;
+	WaitLook	look;
+	Datum		result;
+	bool		isnull;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("execution id must not be null")));
+	if (has_timeout && timeout_ms < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("\"timeout_ms\" must not be negative"),
+				 errhint("Pass NULL to wait without a time limit.")));
+
+	id = PG_GETARG_DATUM(0);
+	id_text = DatumGetCString(DirectFunctionCall1(uuid_out, id));
+	if (has_timeout)
+		deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "chain_wait: SPI_connect failed");
+	spi_context = CurrentMemoryContext;
+	plan = SPI_prepare("SELECT xmin, status, created_at OPERATOR(pg_catalog.>=) pg_catalog.now()"
+					   " FROM chainexec.universal_transactions"
+					   " WHERE organization_id OPERATOR(pg_catalog.=) chainexec.current_organization()"
+					   " AND id OPERATOR(pg_catalog.=) $1",
+					   1, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "chain_wait: SPI_prepare failed: %s",
+			 SPI_result_code_string(SPI_result));
+
+	loop_context = AllocSetContextCreate(spi_context,
+										 "chain_wait loop",
+										 ALLOCSET_SMALL_SIZES);
+
+	for (;;)
+	{
+		uint64		generation;
+		long		nap;
+
+		CHECK_FOR_INTERRUPTS();
+		MemoryContextReset(loop_context);
+
+		/* Read the counter first: a finish after it wakes the sleep below. */
+		generation = ce_finished_generation();
+		wait_look(plan, id, loop_context, &look);
+
+		if (!look.found)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("execution %s does not exist", id_text)));
+		if (look.terminal)
+			break;
+
+		/*
+		 * Rows this transaction wrote are locked by it: nobody else can move
+		 * the execution on before it commits.
+		 */
+		if (look.in_current_xact && look.created_now)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("cannot wait for execution %s created in the current transaction",
+							id_text),
+					 errhint("Commit the transaction that called chain_execute() first.")));
+		if (look.in_current_xact)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("cannot wait for execution %s changed in the current transaction",
+							id_text),
+					 errdetail("The execution is locked until the transaction ends."),
+					 errhint("Commit the transaction first.")));
+		if (IsolationUsesXactSnapshot())
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TRANSACTION_STATE),
+					 errmsg("cannot wait for execution %s in a %s transaction", id_text,
+							XactIsoLevel == XACT_SERIALIZABLE ? "SERIALIZABLE" : "REPEATABLE READ"),
+					 errdetail("The execution is %s, and the transaction's snapshot would never show it end.",
+							   look.status),
+					 errhint("Call chain_wait() in a READ COMMITTED transaction.")));
+		if (!has_timeout && !ce_executors_configured_for(MyDatabaseId))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("cannot wait for execution %s: no background executor serves database \"%s\"",
+							id_text, get_database_name(MyDatabaseId)),
+					 errdetail("The execution is %s, and nothing would make it end.", look.status),
+					 errhint("Load chainexec through shared_preload_libraries with chainexec.database set to this database, pass a timeout, or run chains with chain_run().")));
+
+		if (has_timeout)
+		{
+			nap = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
+			if (nap <= 0)
+				break;
+		}
+		else
+			nap = CE_WAIT_MAX_NAP_MS;
+		nap = Min(nap, ce_shmem_available() ? CE_WAIT_MAX_NAP_MS : CE_WAIT_POLL_MS);
+
+		(void) ce_finished_sleep(generation, nap);
+	}
+
+	result = wait_result(id, &isnull);
+	SPI_finish();
+
+	if (isnull)
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(result);
+}
