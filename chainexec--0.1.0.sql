@@ -610,3 +610,188 @@ BEGIN
 							  'warnings', coalesce(summary->'warnings', '[]'::jsonb));
 END
 $$;
+
+/* ------------------------------------------------------------------------
+ * Running
+ * ------------------------------------------------------------------------ */
+
+CREATE FUNCTION chainexec.chain_execute(chain_id text, input jsonb DEFAULT '{}', options jsonb DEFAULT '{}')
+RETURNS uuid
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'ce_chain_execute';
+COMMENT ON FUNCTION chainexec.chain_execute(text, jsonb, jsonb) IS
+	'record an execution of the chain; the background workers run it after the caller commits';
+
+CREATE PROCEDURE chainexec.chain_run(chain_id text, input jsonb DEFAULT '{}', options jsonb DEFAULT '{}',
+									 INOUT result jsonb DEFAULT NULL)
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'ce_chain_run';
+COMMENT ON PROCEDURE chainexec.chain_run(text, jsonb, jsonb, jsonb) IS
+	'run the chain to its end in this session, committing after every step transition';
+
+CREATE FUNCTION chainexec.raise_failure(failure_type text, message text)
+RETURNS void
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'ce_raise_failure';
+COMMENT ON FUNCTION chainexec.raise_failure(text, text) IS
+	'raise an error that carries a failure type (matched by retryOnErrors)';
+
+/* Makes ready what can run; the caller holds the header's lock. */
+CREATE FUNCTION chainexec._advance(org uuid, execution_id uuid)
+RETURNS void
+LANGUAGE c STRICT VOLATILE
+AS 'MODULE_PATHNAME', 'ce_advance_sql';
+REVOKE ALL ON FUNCTION chainexec._advance(uuid, uuid) FROM PUBLIC;
+
+/* The execution row the caller may see, or an error. */
+CREATE FUNCTION chainexec._execution(p_id uuid)
+RETURNS chainexec.universal_transactions
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, chainexec
+AS $$
+DECLARE
+	t chainexec.universal_transactions;
+BEGIN
+	IF p_id IS NULL THEN
+		RAISE EXCEPTION 'execution id must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	SELECT * INTO t FROM chainexec.universal_transactions
+	 WHERE organization_id = chainexec.current_organization() AND id = p_id;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'execution % does not exist', p_id
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'It may belong to another organization or role, or have been removed by chain_cleanup().';
+	END IF;
+	RETURN t;
+END
+$$;
+
+CREATE FUNCTION chainexec.chain_result(execution_id uuid)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, chainexec
+AS $$
+DECLARE
+	t chainexec.universal_transactions := chainexec._execution(execution_id);
+	m jsonb;
+BEGIN
+	SELECT jsonb_build_object(
+			'startTime', t.started_at,
+			'endTime', t.finished_at,
+			'totalDuration', CASE WHEN t.finished_at IS NOT NULL AND t.started_at IS NOT NULL
+								  THEN round(extract(epoch FROM t.finished_at - t.started_at) * 1000)::bigint END,
+			'stepsExecuted', count(*) FILTER (WHERE l.line_type IN ('step', 'fallback') AND l.status IN ('completed', 'compensated')),
+			'stepsSkipped', count(*) FILTER (WHERE l.line_type = 'step' AND l.status = 'skipped'),
+			'stepsFailed', count(*) FILTER (WHERE l.line_type IN ('step', 'fallback') AND l.status = 'failed'),
+			'retriesAttempted', coalesce(sum(greatest(l.attempt - 1, 0)) FILTER (WHERE l.line_type <> 'compensation'), 0),
+			'chainVersion', t.chain_version)
+	  INTO m
+	  FROM chainexec.universal_transaction_lines l
+	 WHERE l.organization_id = t.organization_id AND l.transaction_id = t.id;
+	RETURN jsonb_build_object(
+		'executionId', t.id,
+		'chainId', t.chain_id,
+		'status', t.status,
+		'finalContext', t.context,
+		'outputs', t.output,
+		'error', t.error,
+		'metadata', m);
+END
+$$;
+
+CREATE FUNCTION chainexec.chain_status(execution_id uuid)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, chainexec
+AS $$
+DECLARE
+	t chainexec.universal_transactions := chainexec._execution(execution_id);
+	p jsonb;
+	cur jsonb;
+	eta bigint;
+BEGIN
+	SELECT jsonb_build_object(
+			'completed', count(*) FILTER (WHERE status IN ('completed', 'compensated')),
+			'running', count(*) FILTER (WHERE status IN ('ready', 'running') AND not_before <= now()),
+			'waiting', count(*) FILTER (WHERE status = 'waiting' OR (status = 'ready' AND not_before > now())),
+			'pending', count(*) FILTER (WHERE status = 'pending'),
+			'failed', count(*) FILTER (WHERE status = 'failed'),
+			'skipped', count(*) FILTER (WHERE status IN ('skipped', 'cancelled')),
+			'total', count(*),
+			'percent', CASE WHEN count(*) = 0 THEN 100
+							WHEN t.status = 'completed' THEN 100
+							ELSE (100 * count(*) FILTER (WHERE status IN ('completed', 'compensated', 'skipped', 'failed', 'cancelled')) / count(*))::int END)
+	  INTO p
+	  FROM chainexec.universal_transaction_lines
+	 WHERE organization_id = t.organization_id AND transaction_id = t.id AND line_type = 'step';
+
+	SELECT coalesce(jsonb_agg(jsonb_build_object('stepId', step_id, 'stepName', step_name, 'status', status,
+												 'attempt', attempt, 'lineType', line_type, 'notBefore', not_before)
+							  ORDER BY line_number), '[]')
+	  INTO cur
+	  FROM chainexec.universal_transaction_lines
+	 WHERE organization_id = t.organization_id AND transaction_id = t.id
+	   AND status IN ('ready', 'running', 'waiting');
+
+	/* ETA: the average duration, in this chain version's finished executions, of the steps not yet finished */
+	IF t.finished_at IS NULL THEN
+		SELECT round(sum(avg_ms))::bigint INTO eta
+		  FROM (SELECT l.step_id, avg(h.duration_ms) AS avg_ms
+				  FROM chainexec.universal_transaction_lines l
+				  JOIN LATERAL (
+						SELECT hl.duration_ms
+						  FROM chainexec.universal_transactions ht
+						  JOIN chainexec.universal_transaction_lines hl
+							ON hl.organization_id = ht.organization_id AND hl.transaction_id = ht.id
+						 WHERE ht.organization_id = t.organization_id AND ht.chain_id = t.chain_id
+						   AND ht.chain_version = t.chain_version AND ht.status = 'completed'
+						   AND hl.line_type = 'step' AND hl.step_id = l.step_id AND hl.duration_ms IS NOT NULL
+						 ORDER BY ht.created_at DESC
+						 LIMIT 20) h ON true
+				 WHERE l.organization_id = t.organization_id AND l.transaction_id = t.id
+				   AND l.line_type = 'step' AND l.status IN ('pending', 'ready', 'running', 'waiting')
+				 GROUP BY l.step_id) s;
+	ELSE
+		eta := 0;
+	END IF;
+
+	RETURN jsonb_build_object(
+		'executionId', t.id,
+		'chainId', t.chain_id,
+		'chainVersion', t.chain_version,
+		'status', t.status,
+		'currentSteps', cur,
+		'progress', p || jsonb_build_object('etaMs', eta),
+		'createdAt', t.created_at,
+		'startedAt', t.started_at,
+		'finishedAt', t.finished_at,
+		'error', t.error);
+END
+$$;
+
+CREATE FUNCTION chainexec.chain_history(chain_id text, lim int DEFAULT 20)
+RETURNS TABLE (execution_id uuid, chain_version int, status text, created_at timestamptz,
+			   started_at timestamptz, finished_at timestamptz, duration_ms double precision,
+			   error jsonb)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, chainexec
+AS $$
+BEGIN
+	IF lim IS NULL OR lim < 0 THEN
+		RAISE EXCEPTION 'limit must be a non-negative integer' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	RETURN QUERY
+	SELECT t.id, t.chain_version, t.status, t.created_at, t.started_at, t.finished_at,
+		   extract(epoch FROM t.finished_at - t.started_at)::double precision * 1000, t.error
+	  FROM chainexec.universal_transactions t
+	 WHERE t.organization_id = chainexec.current_organization() AND t.chain_id = chain_history.chain_id
+	 ORDER BY t.created_at DESC
+	 LIMIT lim;
+END
+$$;
+CREATE FUNCTION chainexec.chain_wait(execution_id uuid, timeout_ms int DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'ce_chain_wait';
+COMMENT ON FUNCTION chainexec.chain_wait(uuid, int) IS
+	'block until the execution ends (or timeout_ms passes) and return its result';

@@ -50,4 +50,15 @@ extern int	ce_sweep_deadlines(void);
  */
 extern void ce_recover_report(void);
 
+/*
+ * The same, inside the caller's transaction (which must have an active
+ * snapshot); chain_run commits between calls itself.  only_org names the
+ * organization of only_execution.
+ */
+extern CeTransitionResult ce_transition_in_xact(const pg_uuid_t *only_execution,
+												const pg_uuid_t *only_org);
+extern TimestampTz ce_next_due_in_xact(const pg_uuid_t *only_execution,
+									   const pg_uuid_t *only_org);
+extern int	ce_sweep_deadlines_in_xact(void);
+
 #endif							/* CE_ENGINE_H */

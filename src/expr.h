@@ -96,7 +96,7 @@ extern int	ce_expr_variables(const CeExpr *e, char ***names);
 
 /*
  * When the expression is nothing but one variable path (optionally in
- * braces), return true and set *path/*npath; used by templates to report
+ * braces), return true and set *path and *npath; used by templates to report
  * an unset variable that has no default.
  */
 extern bool ce_expr_is_bare_path(const CeExpr *e, const char *const **path,

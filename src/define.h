@@ -1,0 +1,59 @@
+/*-------------------------------------------------------------------------
+ *
+ * define.h
+ *	  Server glue of the pure definition checker: errors, the plan cache,
+ *	  and conversions between Jsonb and the pure modules' values.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef CE_DEFINE_H
+#define CE_DEFINE_H
+
+#include "postgres.h"
+#include "utils/jsonb.h"
+#include "utils/uuid.h"
+
+#include "cejson.h"
+#include "expr.h"
+#include "plan.h"
+
+/* ereport(ERROR) a CeError from a pure module, with its SQLSTATE. */
+extern void ce_raise(const CeError *err, const char *context_fmt,...) pg_attribute_noreturn();
+
+/* Parse a jsonb into a CeJson tree (in CurrentMemoryContext). */
+extern CeJson *ce_jsonb_to_cejson(Jsonb *jb);
+extern Jsonb *ce_cejson_to_jsonb(const CeJson *v);
+extern Jsonb *ce_text_to_jsonb(const char *text);
+
+/*
+ * The compiled plan of one chain version, cached for the life of the
+ * backend (versions that can be executed are immutable).  Reads the
+ * definition with SPI: call inside a transaction, with SPI connected.
+ */
+extern CePlan *ce_plan_get(const pg_uuid_t *org, const char *chain_id, int version);
+
+/* Variable lookup over an execution's context plus the chain.* built-ins. */
+typedef struct CeLookupCtx
+{
+	Jsonb	   *context;		/* the variables */
+	Jsonb	   *extra;			/* further variables checked first, or NULL
+								 * (a step's fresh outputs) */
+	const char *execution_id;
+	const char *chain_id;
+	int			chain_version;
+	int			step_id;
+	const char *step_name;
+	int			attempt;
+	const char *organization_id;
+} CeLookupCtx;
+
+extern bool ce_lookup(void *arg, const char *const *path, int npath, CeValue *out);
+
+/* A CeValue as a new Jsonb value (JSON null for CEV_NULL). */
+extern Jsonb *ce_value_to_jsonb(const CeValue *v);
+
+/* The current organization (chainexec.organization_id, or all zeros). */
+extern void ce_current_org(pg_uuid_t *org);
+extern char *ce_uuid_to_cstring(const pg_uuid_t *u);
+
+#endif							/* CE_DEFINE_H */

@@ -1,0 +1,1780 @@
+/*-------------------------------------------------------------------------
+ *
+ * engine.c
+ *	  The step executor: one step transition as one transaction.
+ *
+ * A transition claims one due line with FOR UPDATE SKIP LOCKED, runs the
+ * step in a subtransaction as the execution's owner, classifies a failure,
+ * schedules a retry or applies onFailure, merges outputs into the
+ * execution's context, records the line, makes the next lines ready,
+ * detects the end (success conditions, compensation) and queues the
+ * NOTIFY events: all in the caller's transaction, so a crash before commit
+ * leaves the line ready and a step's SQL effects are applied exactly once.
+ *
+ * Concurrency: steps of one execution may run at once in several
+ * transactions.  Each takes the execution header's row lock (FOR NO KEY
+ * UPDATE) only after its step ran, and makes every decision that reads
+ * other lines (readiness, the end) while holding it, so these decisions
+ * are serialized per execution without serializing the steps themselves.
+ * Lines of other transitions are only changed with SKIP LOCKED, so a
+ * transition never waits for a running step while holding the header.
+ *
+ * Bookkeeping runs as the extension's owner; steps run as the execution's
+ * owner (step.c).  Memory: everything is allocated in the SPI procedure
+ * context of the transition, freed by SPI_finish.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+#include <signal.h>
+
+#include "access/xact.h"
+#include "catalog/pg_extension.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+#include "chainexec.h"
+#include "compat.h"
+#include "define.h"
+#include "engine.h"
+#include "jsonschema.h"
+#include "notify.h"
+#include "shmem.h"
+#include "step.h"
+
+/* The execution header as a transition sees it. */
+typedef struct ExecRow
+{
+	pg_uuid_t	org;
+	pg_uuid_t	id;
+	char	   *org_s;
+	char	   *id_s;
+	char	   *status;
+	char	   *chain_id;
+	int			version;
+	Jsonb	   *context;
+	Oid			owner;
+	bool		has_deadline;
+	TimestampTz deadline;
+	int			priority;
+	bool		save_intermediate;
+	int			max_retries;	/* options.maxRetries, or -1 */
+	CePlan	   *plan;
+} ExecRow;
+
+/* One claimed line. */
+typedef struct LineRow
+{
+	int			line_number;
+	char	   *line_type;
+	int			step_id;
+	char	   *step_name;
+	char	   *status;
+	int			attempt;
+	int			parent_line;
+	TimestampTz started_at;
+	bool		has_started;
+} LineRow;
+
+/* A line as advance() sees it. */
+typedef struct LineInfo
+{
+	int			line_number;
+	char		type;			/* s(tep), f(allback), c(ompensation) */
+	int			step_id;
+	char	   *status;
+	int			parent_line;
+} LineInfo;
+
+static Oid	ext_owner = InvalidOid;
+
+/* ---------------------------------------------------------------------
+ * Small SPI helpers
+ * --------------------------------------------------------------------- */
+
+typedef struct CeQuery
+{
+	const char *sql;
+	int			nargs;
+	Oid			types[12];
+	SPIPlanPtr	plan;
+} CeQuery;
+
+/* Execute a query prepared once per backend. */
+static int
+run_query(CeQuery *q, Datum *values, const char *nulls, bool read_only, long count)
+{
+	int			ret;
+
+	if (q->plan == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare(q->sql, q->nargs, q->types);
+
+		if (p == NULL)
+			elog(ERROR, "could not prepare chainexec query: %s", SPI_result_code_string(SPI_result));
+		SPI_keepplan(p);
+		q->plan = p;
+	}
+	ret = SPI_execute_plan(q->plan, values, nulls, read_only, count);
+	if (ret < 0)
+		elog(ERROR, "chainexec query failed: %s", SPI_result_code_string(ret));
+	return ret;
+}
+
+static Datum
+getcol(int row, int col, bool *isnull)
+{
+	return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, isnull);
+}
+
+static char *
+getcol_text(int row, int col)
+{
+	return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col);
+}
+
+static Jsonb *
+getcol_jsonb(int row, int col)
+{
+	bool		isnull;
+	Datum		d = getcol(row, col, &isnull);
+
+	return isnull ? NULL : DatumGetJsonbPCopy(d);
+}
+
+static Datum
+jsonb_datum_or_null(Jsonb *j, char *nullflag)
+{
+	*nullflag = j ? ' ' : 'n';
+	return j ? JsonbPGetDatum(j) : (Datum) 0;
+}
+
+/* The extension's owner, who does the bookkeeping. */
+static Oid
+extension_owner(void)
+{
+	if (!OidIsValid(ext_owner))
+	{
+		int			ret = SPI_execute("SELECT extowner FROM pg_catalog.pg_extension WHERE extname = 'chainexec'",
+									  true, 1);
+		bool		isnull;
+
+		if (ret != SPI_OK_SELECT || SPI_processed != 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("extension \"chainexec\" is not installed in this database")));
+		ext_owner = DatumGetObjectId(getcol(0, 1, &isnull));
+	}
+	return ext_owner;
+}
+
+/* ---------------------------------------------------------------------
+ * Building jsonb values
+ * --------------------------------------------------------------------- */
+
+static Jsonb *
+error_jsonb(const char *failure_type, const char *sqlstate, const char *message,
+			const char *detail, const char *hint, int attempt)
+{
+	StringInfoData b;
+
+	initStringInfo(&b);
+	appendStringInfoString(&b, "{\"failure_type\":");
+	escape_json(&b, failure_type ? failure_type : "system_error");
+	appendStringInfoString(&b, ",\"sqlstate\":");
+	if (sqlstate && sqlstate[0])
+		escape_json(&b, sqlstate);
+	else
+		appendStringInfoString(&b, "null");
+	appendStringInfoString(&b, ",\"message\":");
+	escape_json(&b, message ? message : "");
+	appendStringInfoString(&b, ",\"detail\":");
+	if (detail)
+		escape_json(&b, detail);
+	else
+		appendStringInfoString(&b, "null");
+	if (hint)
+	{
+		appendStringInfoString(&b, ",\"hint\":");
+		escape_json(&b, hint);
+	}
+	if (attempt > 0)
+		appendStringInfo(&b, ",\"attempt\":%d", attempt);
+	appendStringInfoChar(&b, '}');
+	return ce_text_to_jsonb(b.data);
+}
+
+static Jsonb *
+run_error_jsonb(CeStepRun *run, int attempt)
+{
+	return error_jsonb(run->failure_type, run->sqlstate, run->message, run->detail, run->hint, attempt);
+}
+
+/* Add "step"/"stepId" to an execution-level error. */
+static Jsonb *
+execution_error(Jsonb *line_error, const CeStep *step)
+{
+	StringInfoData b;
+
+	initStringInfo(&b);
+	appendStringInfoString(&b, "{\"step\":");
+	escape_json(&b, step ? step->name : "");
+	appendStringInfo(&b, ",\"stepId\":%d}", step ? step->id : 0);
+	return DatumGetJsonbP(DirectFunctionCall2(jsonb_concat, JsonbPGetDatum(line_error),
+											  JsonbPGetDatum(ce_text_to_jsonb(b.data))));
+}
+
+static char *
+smart_code(const char *kind, const char *name, int version)
+{
+	StringInfoData b;
+	const char *p;
+	bool		under = false;
+
+	initStringInfo(&b);
+	appendStringInfo(&b, "CHAINEXEC.%s.", kind);
+	for (p = name; *p; p++)
+	{
+		if (isalnum((unsigned char) *p))
+		{
+			appendStringInfoChar(&b, pg_toupper((unsigned char) *p));
+			under = false;
+		}
+		else if (!under)
+		{
+			appendStringInfoChar(&b, '_');
+			under = true;
+		}
+	}
+	appendStringInfo(&b, ".V%d", version);
+	return b.data;
+}
+
+/* ---------------------------------------------------------------------
+ * Queries
+ * --------------------------------------------------------------------- */
+
+#define LINE_COLS "organization_id, transaction_id, line_number, line_type, step_id, step_name, " \
+	"status, attempt, coalesce(parent_line, 0), started_at"
+
+static CeQuery q_claim_ready = {
+	"SELECT " LINE_COLS " FROM chainexec.universal_transaction_lines "
+	"WHERE status = 'ready' AND not_before <= now() "
+	"ORDER BY priority DESC, not_before LIMIT 1 FOR UPDATE SKIP LOCKED", 0, {0}};
+static CeQuery q_claim_ready_exec = {
+	"SELECT " LINE_COLS " FROM chainexec.universal_transaction_lines "
+	"WHERE organization_id = $1 AND transaction_id = $2 AND status = 'ready' AND not_before <= now() "
+	"ORDER BY priority DESC, not_before LIMIT 1 FOR UPDATE SKIP LOCKED", 2, {UUIDOID, UUIDOID}};
+static CeQuery q_claim_waiting = {
+	"SELECT " LINE_COLS " FROM chainexec.universal_transaction_lines "
+	"WHERE status = 'waiting' AND not_before <= now() "
+	"ORDER BY not_before LIMIT 1 FOR UPDATE SKIP LOCKED", 0, {0}};
+static CeQuery q_claim_waiting_exec = {
+	"SELECT " LINE_COLS " FROM chainexec.universal_transaction_lines "
+	"WHERE organization_id = $1 AND transaction_id = $2 AND status = 'waiting' AND not_before <= now() "
+	"ORDER BY not_before LIMIT 1 FOR UPDATE SKIP LOCKED", 2, {UUIDOID, UUIDOID}};
+
+static CeQuery q_header = {
+	"SELECT status, chain_id, chain_version, context, owner::oid, deadline, priority, "
+	"coalesce((metadata->>'saveIntermediateResults')::boolean, true), "
+	"coalesce((metadata->'options'->>'maxRetries')::int, -1) "
+	"FROM chainexec.universal_transactions WHERE organization_id = $1 AND id = $2",
+	2, {UUIDOID, UUIDOID}};
+
+static CeQuery q_lock_header = {
+	"SELECT status, context FROM chainexec.universal_transactions "
+	"WHERE organization_id = $1 AND id = $2 FOR NO KEY UPDATE",
+	2, {UUIDOID, UUIDOID}};
+
+static CeQuery q_set_context = {
+	"UPDATE chainexec.universal_transactions SET context = $3 WHERE organization_id = $1 AND id = $2",
+	3, {UUIDOID, UUIDOID, JSONBOID}};
+
+static CeQuery q_set_status = {
+	"UPDATE chainexec.universal_transactions SET status = $3, started_at = coalesce(started_at, now()) "
+	"WHERE organization_id = $1 AND id = $2",
+	3, {UUIDOID, UUIDOID, TEXTOID}};
+
+static CeQuery q_finish_exec = {
+	"UPDATE chainexec.universal_transactions SET status = $3, output = $4, error = coalesce($5, error), "
+	"finished_at = clock_timestamp() WHERE organization_id = $1 AND id = $2",
+	5, {UUIDOID, UUIDOID, TEXTOID, JSONBOID, JSONBOID}};
+
+static CeQuery q_exec_error = {
+	"UPDATE chainexec.universal_transactions SET status = $3, error = $4 "
+	"WHERE organization_id = $1 AND id = $2",
+	4, {UUIDOID, UUIDOID, TEXTOID, JSONBOID}};
+
+/* status, attempt, not_before (null: keep), input, output, error,
+ * started (bool), finished (bool) */
+static CeQuery q_update_line = {
+	"UPDATE chainexec.universal_transaction_lines SET status = $4, attempt = $5, "
+	"not_before = coalesce($6, not_before), input = coalesce($7, input), output = $8, error = $9, "
+	"started_at = CASE WHEN $10 THEN clock_timestamp() ELSE started_at END, "
+	"finished_at = CASE WHEN $11 THEN clock_timestamp() ELSE NULL END, "
+	"duration_ms = CASE WHEN $11 THEN extract(epoch FROM clock_timestamp() - coalesce(started_at, clock_timestamp())) * 1000 ELSE NULL END "
+	"WHERE organization_id = $1 AND transaction_id = $2 AND line_number = $3",
+	11, {UUIDOID, UUIDOID, INT4OID, TEXTOID, INT4OID, TIMESTAMPTZOID, JSONBOID, JSONBOID, JSONBOID, BOOLOID, BOOLOID}};
+
+static CeQuery q_lines = {
+	"SELECT line_number, line_type, step_id, status, coalesce(parent_line, 0) "
+	"FROM chainexec.universal_transaction_lines WHERE organization_id = $1 AND transaction_id = $2 "
+	"ORDER BY line_number",
+	2, {UUIDOID, UUIDOID}};
+
+static CeQuery q_promote = {
+	"UPDATE chainexec.universal_transaction_lines SET status = 'ready', not_before = now() "
+	"WHERE organization_id = $1 AND transaction_id = $2 AND line_number = ANY($3) AND status = 'pending'",
+	3, {UUIDOID, UUIDOID, INT4ARRAYOID}};
+
+/* Lines of other transitions change only with SKIP LOCKED. */
+static CeQuery q_close_lines = {
+	"UPDATE chainexec.universal_transaction_lines l SET status = $4, finished_at = clock_timestamp(), "
+	"error = coalesce($5, l.error) "
+	"FROM (SELECT line_number FROM chainexec.universal_transaction_lines "
+	"      WHERE organization_id = $1 AND transaction_id = $2 AND line_number = ANY($3) "
+	"        AND status IN ('pending', 'ready', 'waiting') FOR UPDATE SKIP LOCKED) s "
+	"WHERE l.organization_id = $1 AND l.transaction_id = $2 AND l.line_number = s.line_number",
+	5, {UUIDOID, UUIDOID, INT4ARRAYOID, TEXTOID, JSONBOID}};
+
+static CeQuery q_insert_line = {
+	"INSERT INTO chainexec.universal_transaction_lines (organization_id, transaction_id, line_number, "
+	"line_type, step_id, step_name, status, priority, parent_line, smart_code) "
+	"SELECT $1, $2, coalesce(max(line_number), 0) + 1, $3, $4, $5, $6, $7, $8, $9 "
+	"FROM chainexec.universal_transaction_lines WHERE organization_id = $1 AND transaction_id = $2",
+	9, {UUIDOID, UUIDOID, TEXTOID, INT4OID, TEXTOID, TEXTOID, INT4OID, INT4OID, TEXTOID}};
+
+static CeQuery q_completed_for_rollback = {
+	"SELECT line_number, step_id, line_type FROM chainexec.universal_transaction_lines "
+	"WHERE organization_id = $1 AND transaction_id = $2 AND status = 'completed' "
+	"AND line_type IN ('step', 'fallback') ORDER BY finished_at DESC, line_number DESC",
+	2, {UUIDOID, UUIDOID}};
+
+static CeQuery q_set_line_status = {
+	"UPDATE chainexec.universal_transaction_lines SET status = $4 "
+	"WHERE organization_id = $1 AND transaction_id = $2 AND line_number = $3",
+	4, {UUIDOID, UUIDOID, INT4OID, TEXTOID}};
+
+/* ---------------------------------------------------------------------
+ * Reading
+ * --------------------------------------------------------------------- */
+
+static bool
+claim_line(CeQuery *q, const pg_uuid_t *only, LineRow *line, pg_uuid_t *org, pg_uuid_t *id)
+{
+	Datum		args[2];
+	bool		isnull;
+
+	if (only)
+	{
+		args[0] = UUIDPGetDatum(org);
+		args[1] = UUIDPGetDatum((pg_uuid_t *) only);
+	}
+	run_query(q, only ? args : NULL, NULL, false, 1);
+	if (SPI_processed == 0)
+		return false;
+	memcpy(org, DatumGetUUIDP(getcol(0, 1, &isnull)), sizeof(pg_uuid_t));
+	memcpy(id, DatumGetUUIDP(getcol(0, 2, &isnull)), sizeof(pg_uuid_t));
+	line->line_number = DatumGetInt32(getcol(0, 3, &isnull));
+	line->line_type = getcol_text(0, 4);
+	line->step_id = DatumGetInt32(getcol(0, 5, &isnull));
+	line->step_name = getcol_text(0, 6);
+	line->status = getcol_text(0, 7);
+	line->attempt = DatumGetInt32(getcol(0, 8, &isnull));
+	line->parent_line = DatumGetInt32(getcol(0, 9, &isnull));
+	line->started_at = DatumGetTimestampTz(getcol(0, 10, &line->has_started));
+	line->has_started = !line->has_started;
+	return true;
+}
+
+static void
+read_header(ExecRow *ex)
+{
+	Datum		args[2];
+	bool		isnull;
+
+	args[0] = UUIDPGetDatum(&ex->org);
+	args[1] = UUIDPGetDatum(&ex->id);
+	run_query(&q_header, args, NULL, true, 1);
+	if (SPI_processed != 1)
+		elog(ERROR, "execution %s has lines but no header", ce_uuid_to_cstring(&ex->id));
+	ex->status = getcol_text(0, 1);
+	ex->chain_id = getcol_text(0, 2);
+	ex->version = DatumGetInt32(getcol(0, 3, &isnull));
+	ex->context = getcol_jsonb(0, 4);
+	ex->owner = DatumGetObjectId(getcol(0, 5, &isnull));
+	ex->deadline = DatumGetTimestampTz(getcol(0, 6, &isnull));
+	ex->has_deadline = !isnull;
+	ex->priority = DatumGetInt32(getcol(0, 7, &isnull));
+	ex->save_intermediate = DatumGetBool(getcol(0, 8, &isnull));
+	ex->max_retries = DatumGetInt32(getcol(0, 9, &isnull));
+	ex->org_s = ce_uuid_to_cstring(&ex->org);
+	ex->id_s = ce_uuid_to_cstring(&ex->id);
+}
+
+/* Take the header's row lock; refresh status and context. */
+static void
+lock_header(ExecRow *ex)
+{
+	Datum		args[2];
+
+	args[0] = UUIDPGetDatum(&ex->org);
+	args[1] = UUIDPGetDatum(&ex->id);
+	run_query(&q_lock_header, args, NULL, false, 1);
+	if (SPI_processed != 1)
+		elog(ERROR, "execution %s vanished", ex->id_s);
+	ex->status = getcol_text(0, 1);
+	ex->context = getcol_jsonb(0, 2);
+}
+
+static List *
+read_lines(ExecRow *ex)
+{
+	Datum		args[2];
+	List	   *res = NIL;
+	uint64		i;
+
+	args[0] = UUIDPGetDatum(&ex->org);
+	args[1] = UUIDPGetDatum(&ex->id);
+	run_query(&q_lines, args, NULL, false, 0);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		LineInfo   *li = palloc0(sizeof(LineInfo));
+		bool		isnull;
+		char	   *t;
+
+		li->line_number = DatumGetInt32(getcol(i, 1, &isnull));
+		t = getcol_text(i, 2);
+		li->type = t[0];
+		li->step_id = DatumGetInt32(getcol(i, 3, &isnull));
+		li->status = getcol_text(i, 4);
+		li->parent_line = DatumGetInt32(getcol(i, 5, &isnull));
+		res = lappend(res, li);
+	}
+	return res;
+}
+
+/* ---------------------------------------------------------------------
+ * Writing
+ * --------------------------------------------------------------------- */
+
+typedef struct LineUpdate
+{
+	const char *status;
+	int			attempt;
+	bool		has_not_before;
+	TimestampTz not_before;
+	Jsonb	   *input;
+	Jsonb	   *output;
+	Jsonb	   *error;
+	bool		started;
+	bool		finished;
+} LineUpdate;
+
+static void
+update_line(ExecRow *ex, int line_number, LineUpdate *u)
+{
+	Datum		v[11];
+	char		n[12] = "           ";
+
+	v[0] = UUIDPGetDatum(&ex->org);
+	v[1] = UUIDPGetDatum(&ex->id);
+	v[2] = Int32GetDatum(line_number);
+	v[3] = CStringGetTextDatum(u->status);
+	v[4] = Int32GetDatum(u->attempt);
+	v[5] = TimestampTzGetDatum(u->not_before);
+	if (!u->has_not_before)
+		n[5] = 'n';
+	v[6] = jsonb_datum_or_null(ex->save_intermediate ? u->input : NULL, &n[6]);
+	v[7] = jsonb_datum_or_null(ex->save_intermediate ? u->output : NULL, &n[7]);
+	v[8] = jsonb_datum_or_null(u->error, &n[8]);
+	v[9] = BoolGetDatum(u->started);
+	v[10] = BoolGetDatum(u->finished);
+	run_query(&q_update_line, v, n, false, 0);
+}
+
+static void
+set_line_status(ExecRow *ex, int line_number, const char *status)
+{
+	Datum		v[4];
+
+	v[0] = UUIDPGetDatum(&ex->org);
+	v[1] = UUIDPGetDatum(&ex->id);
+	v[2] = Int32GetDatum(line_number);
+	v[3] = CStringGetTextDatum(status);
+	run_query(&q_set_line_status, v, NULL, false, 0);
+}
+
+static void
+set_exec_status(ExecRow *ex, const char *status)
+{
+	Datum		v[3];
+
+	v[0] = UUIDPGetDatum(&ex->org);
+	v[1] = UUIDPGetDatum(&ex->id);
+	v[2] = CStringGetTextDatum(status);
+	run_query(&q_set_status, v, NULL, false, 0);
+	ex->status = pstrdup(status);
+}
+
+static ArrayType *
+int_array(List *ints)
+{
+	int			n = list_length(ints);
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+	ListCell   *lc;
+	int			i = 0;
+
+	foreach(lc, ints)
+		d[i++] = Int32GetDatum(lfirst_int(lc));
+	return construct_array(d, n, INT4OID, sizeof(int32), true, TYPALIGN_INT);
+}
+
+/* Close lines (not our own, not locked by others) with a final status. */
+static void
+close_lines(ExecRow *ex, List *line_numbers, const char *status, Jsonb *error)
+{
+	Datum		v[5];
+	char		n[6] = "     ";
+
+	if (line_numbers == NIL)
+		return;
+	v[0] = UUIDPGetDatum(&ex->org);
+	v[1] = UUIDPGetDatum(&ex->id);
+	v[2] = PointerGetDatum(int_array(line_numbers));
+	v[3] = CStringGetTextDatum(status);
+	v[4] = jsonb_datum_or_null(error, &n[4]);
+	run_query(&q_close_lines, v, n, false, 0);
+}
+
+static void
+insert_line(ExecRow *ex, const char *type, const CeStep *step, const char *status, int parent_line)
+{
+	Datum		v[9];
+	char		n[10] = "         ";
+
+	v[0] = UUIDPGetDatum(&ex->org);
+	v[1] = UUIDPGetDatum(&ex->id);
+	v[2] = CStringGetTextDatum(type);
+	v[3] = Int32GetDatum(step->id);
+	v[4] = CStringGetTextDatum(step->name);
+	v[5] = CStringGetTextDatum(status);
+	v[6] = Int32GetDatum(ex->priority);
+	v[7] = Int32GetDatum(parent_line);
+	v[8] = CStringGetTextDatum(smart_code(strcmp(type, "compensation") == 0 ? "COMPENSATION" : "STEP",
+										  step->name, ex->version));
+	run_query(&q_insert_line, v, n, false, 0);
+}
+
+/* ---------------------------------------------------------------------
+ * Events
+ * --------------------------------------------------------------------- */
+
+static int	current_progress = 0;
+
+static void
+emit(ExecRow *ex, const char *event, const CeStep *step, const char *status, int attempt,
+	 const char *input)
+{
+	CeEvent		ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.event = event;
+	ev.execution_id = ex->id_s;
+	ev.chain_id = ex->chain_id;
+	ev.step_id = step ? step->id : 0;
+	ev.step_name = step ? step->name : NULL;
+	ev.status = status;
+	ev.attempt = attempt;
+	ev.progress = current_progress;
+	ev.eta_ms = -1;
+	ev.input = input;
+	ce_notify(ex->plan->notify, &ev);
+}
+
+/* Percent of step lines finished, from a lines list. */
+static int
+compute_progress(List *lines)
+{
+	ListCell   *lc;
+	int			total = 0;
+	int			done = 0;
+
+	foreach(lc, lines)
+	{
+		LineInfo   *li = lfirst(lc);
+
+		if (li->type != 's')
+			continue;
+		total++;
+		if (strcmp(li->status, "completed") == 0 || strcmp(li->status, "skipped") == 0 ||
+			strcmp(li->status, "failed") == 0 || strcmp(li->status, "compensated") == 0 ||
+			strcmp(li->status, "cancelled") == 0)
+			done++;
+	}
+	return total > 0 ? (done * 100) / total : 100;
+}
+
+/* ---------------------------------------------------------------------
+ * Ending an execution
+ * --------------------------------------------------------------------- */
+
+static void advance(ExecRow *ex, int own_line);
+
+static void
+finish_execution(ExecRow *ex, const char *status, Jsonb *output, Jsonb *error)
+{
+	Datum		v[5];
+	char		n[6] = "     ";
+
+	v[0] = UUIDPGetDatum(&ex->org);
+	v[1] = UUIDPGetDatum(&ex->id);
+	v[2] = CStringGetTextDatum(status);
+	v[3] = jsonb_datum_or_null(output, &n[3]);
+	v[4] = jsonb_datum_or_null(error, &n[4]);
+	run_query(&q_finish_exec, v, n, false, 0);
+	ex->status = pstrdup(status);
+	ce_finished_at_commit();
+}
+
+/* All non-final lines other than own_line. */
+static List *
+open_lines(ExecRow *ex, int own_line)
+{
+	List	   *lines = read_lines(ex);
+	List	   *res = NIL;
+	ListCell   *lc;
+
+	foreach(lc, lines)
+	{
+		LineInfo   *li = lfirst(lc);
+
+		if (li->line_number == own_line)
+			continue;
+		if (strcmp(li->status, "pending") == 0 || strcmp(li->status, "ready") == 0 ||
+			strcmp(li->status, "waiting") == 0)
+			res = lappend_int(res, li->line_number);
+	}
+	return res;
+}
+
+/*
+ * The execution failed (status "failed", or "timeout").  Cancels its other
+ * open lines and either starts compensation or ends it.
+ */
+static void
+fail_execution(ExecRow *ex, const char *status, Jsonb *error, int own_line)
+{
+	CePlan	   *plan = ex->plan;
+	bool		compensate = false;
+	uint64		i;
+	List	   *comp = NIL;
+	ListCell   *lc;
+
+	close_lines(ex, open_lines(ex, own_line), "cancelled", NULL);
+
+	if (plan->rollback_enabled && strcmp(status, "failed") == 0)
+	{
+		Datum		args[2];
+
+		args[0] = UUIDPGetDatum(&ex->org);
+		args[1] = UUIDPGetDatum(&ex->id);
+		run_query(&q_completed_for_rollback, args, NULL, false, 0);
+		for (i = 0; i < SPI_processed; i++)
+		{
+			bool		isnull;
+			int			ln = DatumGetInt32(getcol(i, 1, &isnull));
+			int			sid = DatumGetInt32(getcol(i, 2, &isnull));
+			CeStep	   *s = ce_plan_step_by_id(plan, sid);
+
+			if (s && s->rollback_action)
+			{
+				comp = lappend_int(comp, ln);
+				comp = lappend_int(comp, sid);
+			}
+		}
+		compensate = comp != NIL;
+	}
+
+	if (!compensate)
+	{
+		finish_execution(ex, status, NULL, error);
+		emit(ex, strcmp(status, "timeout") == 0 ? "chain_timeout" : "chain_failed", NULL, status, 0, NULL);
+		return;
+	}
+
+	{
+		Datum		v[4];
+
+		v[0] = UUIDPGetDatum(&ex->org);
+		v[1] = UUIDPGetDatum(&ex->id);
+		v[2] = CStringGetTextDatum("compensating");
+		v[3] = JsonbPGetDatum(error);
+		run_query(&q_exec_error, v, NULL, false, 0);
+		ex->status = "compensating";
+	}
+	/* one compensation line per completed step, in reverse completion order */
+	i = 0;
+	for (lc = list_head(comp); lc != NULL; lc = lnext(comp, lnext(comp, lc)))
+	{
+		int			ln = lfirst_int(lc);
+		int			sid = lfirst_int(lnext(comp, lc));
+
+		insert_line(ex, "compensation", ce_plan_step_by_id(plan, sid), i == 0 ? "ready" : "pending", ln);
+		i++;
+	}
+	ce_wakeup_at_commit();
+	emit(ex, "compensation_started", NULL, "compensating", 0, NULL);
+}
+
+/* Whether every success condition holds on the context. */
+static bool
+check_success(ExecRow *ex, char **failed_cond)
+{
+	CePlan	   *plan = ex->plan;
+	CeLookupCtx lk;
+	int			i;
+
+	memset(&lk, 0, sizeof(lk));
+	lk.context = ex->context;
+	lk.execution_id = ex->id_s;
+	lk.chain_id = ex->chain_id;
+	lk.chain_version = ex->version;
+	lk.organization_id = ex->org_s;
+	for (i = 0; i < plan->nsuccess; i++)
+	{
+		CeValue		v;
+		CeError		err;
+
+		memset(&err, 0, sizeof(err));
+		if (!ce_expr_eval(plan->success_expr[i], ce_lookup, &lk, &v, &err) || !ce_value_truthy(&v))
+		{
+			*failed_cond = plan->success_text[i];
+			return false;
+		}
+	}
+	return true;
+}
+
+static void
+complete_execution(ExecRow *ex, int own_line)
+{
+	char	   *cond = NULL;
+	Jsonb	   *output = ex->context;
+
+	if (!check_success(ex, &cond))
+	{
+		Jsonb	   *err = error_jsonb("validation_failed", NULL,
+									  psprintf("success condition \"%s\" is false", cond),
+									  NULL, NULL, 0);
+
+		fail_execution(ex, "failed", err, own_line);
+		return;
+	}
+	if (ex->plan->output_schema)
+	{
+		CeJson	   *ctx = ce_jsonb_to_cejson(ex->context);
+
+		output = ce_cejson_to_jsonb(ce_schema_filter(ex->plan->output_schema, ctx));
+	}
+	current_progress = 100;
+	finish_execution(ex, "completed", output, NULL);
+	emit(ex, "chain_completed", NULL, "completed", 0, NULL);
+}
+
+/* ---------------------------------------------------------------------
+ * Readiness
+ * --------------------------------------------------------------------- */
+
+static bool
+is_final(const char *status)
+{
+	return strcmp(status, "completed") == 0 || strcmp(status, "skipped") == 0 ||
+		strcmp(status, "failed") == 0 || strcmp(status, "cancelled") == 0 ||
+		strcmp(status, "compensated") == 0;
+}
+
+static bool
+is_active(const char *status)
+{
+	return strcmp(status, "ready") == 0 || strcmp(status, "waiting") == 0 ||
+		strcmp(status, "running") == 0;
+}
+
+/*
+ * Compensation: ready the next compensation line, or end the execution.
+ */
+static void
+advance_compensation(ExecRow *ex, List *lines)
+{
+	ListCell   *lc;
+	bool		any_failed = false;
+	int			next = 0;
+
+	foreach(lc, lines)
+	{
+		LineInfo   *li = lfirst(lc);
+
+		if (li->type != 'c')
+			continue;
+		if (is_active(li->status))
+			return;				/* one at a time; still running */
+		if (strcmp(li->status, "failed") == 0)
+			any_failed = true;
+		if (strcmp(li->status, "pending") == 0 && next == 0)
+			next = li->line_number;
+	}
+	if (next)
+	{
+		Datum		v[3];
+
+		v[0] = UUIDPGetDatum(&ex->org);
+		v[1] = UUIDPGetDatum(&ex->id);
+		v[2] = PointerGetDatum(int_array(list_make1_int(next)));
+		run_query(&q_promote, v, NULL, false, 0);
+		ce_wakeup_at_commit();
+		return;
+	}
+	finish_execution(ex, any_failed ? "failed" : "compensated", NULL, NULL);
+	emit(ex, "compensation_completed", NULL, any_failed ? "failed" : "compensated", 0, NULL);
+	emit(ex, "chain_failed", NULL, any_failed ? "failed" : "compensated", 0, NULL);
+}
+
+/*
+ * Make lines ready whose predecessors have all finished, within
+ * maxConcurrency; end the execution when nothing is left.  Called with the
+ * header locked.
+ */
+static void
+advance(ExecRow *ex, int own_line)
+{
+	CePlan	   *plan = ex->plan;
+	List	   *lines = read_lines(ex);
+	ListCell   *lc;
+	LineInfo  **by_step = palloc0(sizeof(LineInfo *) * plan->nsteps);
+	bool	   *finished = palloc0(sizeof(bool) * plan->nsteps);
+	int			active = 0;
+	int			pending = 0;
+	int			waiting = 0;
+	List	   *promote = NIL;
+	int			i;
+
+	current_progress = compute_progress(lines);
+
+	if (strcmp(ex->status, "compensating") == 0)
+	{
+		advance_compensation(ex, lines);
+		return;
+	}
+	if (strcmp(ex->status, "running") != 0 && strcmp(ex->status, "waiting") != 0 &&
+		strcmp(ex->status, "pending") != 0)
+		return;					/* paused, or ended */
+
+	/* step lines by step index */
+	foreach(lc, lines)
+	{
+		LineInfo   *li = lfirst(lc);
+
+		if (li->type == 's')
+		{
+			for (i = 0; i < plan->nsteps; i++)
+				if (plan->steps[i].id == li->step_id)
+					by_step[i] = li;
+		}
+		if (li->type != 'c' && is_active(li->status))
+		{
+			active++;
+			if (strcmp(li->status, "waiting") == 0)
+				waiting++;
+		}
+	}
+	for (i = 0; i < plan->nsteps; i++)
+	{
+		LineInfo   *li = by_step[i];
+
+		if (li == NULL)
+			continue;
+		finished[i] = is_final(li->status);
+		if (finished[i] && strcmp(li->status, "failed") == 0)
+		{
+			/* a step replaced by its fallback finishes with the fallback */
+			foreach(lc, lines)
+			{
+				LineInfo   *fl = lfirst(lc);
+
+				if (fl->type == 'f' && fl->parent_line == li->line_number && !is_final(fl->status))
+					finished[i] = false;
+			}
+		}
+		if (strcmp(li->status, "pending") == 0)
+			pending++;
+	}
+	for (i = 0; i < plan->nsteps; i++)
+	{
+		LineInfo   *li = by_step[i];
+		CeStep	   *s = &plan->steps[i];
+		int			k;
+		bool		ok = true;
+
+		if (li == NULL || strcmp(li->status, "pending") != 0)
+			continue;
+		for (k = 0; k < s->npreds; k++)
+			if (!finished[s->preds[k]])
+				ok = false;
+		if (!ok)
+			continue;
+		if (plan->max_concurrency > 0 && active >= plan->max_concurrency)
+			break;
+		promote = lappend_int(promote, li->line_number);
+		active++;
+		pending--;
+	}
+	if (promote != NIL)
+	{
+		Datum		v[3];
+
+		v[0] = UUIDPGetDatum(&ex->org);
+		v[1] = UUIDPGetDatum(&ex->id);
+		v[2] = PointerGetDatum(int_array(promote));
+		run_query(&q_promote, v, NULL, false, 0);
+		ce_wakeup_at_commit();
+	}
+
+	if (active == 0 && pending == 0)
+	{
+		complete_execution(ex, own_line);
+		return;
+	}
+	if (active == 0)
+	{
+		/* pending lines whose predecessors can never finish */
+		fail_execution(ex, "failed",
+					   error_jsonb("system_error", NULL, "no step can run: the remaining steps wait for steps that did not finish",
+								   NULL, NULL, 0), own_line);
+		return;
+	}
+	if (waiting == active && strcmp(ex->status, "waiting") != 0)
+		set_exec_status(ex, "waiting");
+	else if (waiting < active && strcmp(ex->status, "running") != 0)
+		set_exec_status(ex, "running");
+}
+
+/* ---------------------------------------------------------------------
+ * Conditions
+ * --------------------------------------------------------------------- */
+
+typedef enum CondAction
+{
+	COND_RUN,
+	COND_SKIP,
+	COND_FAIL,
+	COND_SKIP_TO
+} CondAction;
+
+static CondAction
+eval_condition(const CeStep *step, CeLookupCtx *lk, int *skip_to)
+{
+	CeValue		v;
+	CeError		err;
+
+	memset(&err, 0, sizeof(err));
+	if (!ce_expr_eval(step->condition_expr, ce_lookup, lk, &v, &err))
+		return COND_FAIL;
+	if (v.type == CEV_STRING)
+	{
+		char	   *s = pnstrdup(v.str, v.len);
+
+		if (strcmp(s, "continue") == 0)
+			return COND_RUN;
+		if (strcmp(s, "skip") == 0)
+			return COND_SKIP;
+		if (strcmp(s, "fail") == 0)
+			return COND_FAIL;
+		if (strncmp(s, "skip_to_step_", 13) == 0)
+		{
+			*skip_to = atoi(s + 13);
+			return COND_SKIP_TO;
+		}
+	}
+	return ce_value_truthy(&v) ? COND_RUN : COND_SKIP;
+}
+
+/*
+ * Skip every not-yet-finished step line between step index from (exclusive
+ * unless include_from) and the step with id target (exclusive).
+ */
+static void
+skip_to_step(ExecRow *ex, int from_index, int target_id)
+{
+	CePlan	   *plan = ex->plan;
+	List	   *lines = read_lines(ex);
+	List	   *skip = NIL;
+	int			i;
+	int			target = -1;
+	ListCell   *lc;
+
+	for (i = 0; i < plan->nsteps; i++)
+		if (plan->steps[i].id == target_id)
+			target = i;
+	if (target < 0)
+		return;
+	for (i = from_index + 1; i < target; i++)
+	{
+		foreach(lc, lines)
+		{
+			LineInfo   *li = lfirst(lc);
+
+			if (li->type == 's' && li->step_id == plan->steps[i].id &&
+				(strcmp(li->status, "pending") == 0 || strcmp(li->status, "ready") == 0))
+				skip = lappend_int(skip, li->line_number);
+		}
+	}
+	close_lines(ex, skip, "skipped", NULL);
+}
+
+/* ---------------------------------------------------------------------
+ * The transition
+ * --------------------------------------------------------------------- */
+
+static Jsonb *
+input_jsonb(const char *rendered)
+{
+	StringInfoData b;
+
+	if (rendered == NULL)
+		return NULL;
+	initStringInfo(&b);
+	appendStringInfoString(&b, "{\"input\":");
+	escape_json(&b, rendered);
+	appendStringInfoChar(&b, '}');
+	return ce_text_to_jsonb(b.data);
+}
+
+static Jsonb *
+output_jsonb(CeStepRun *run)
+{
+	StringInfoData b;
+
+	initStringInfo(&b);
+	appendStringInfoString(&b, "{\"variables\":");
+	if (run->outputs)
+		JsonbToCString(&b, &run->outputs->root, VARSIZE(run->outputs));
+	else
+		appendStringInfoString(&b, "{}");
+	if (run->rowcount >= 0)
+		appendStringInfo(&b, ",\"rowCount\":" INT64_FORMAT, run->rowcount);
+	if (run->text)
+	{
+		appendStringInfoString(&b, ",\"text\":");
+		escape_json(&b, run->text);
+	}
+	appendStringInfoChar(&b, '}');
+	return ce_text_to_jsonb(b.data);
+}
+
+/* Whether the execution may still record work (else the line is dropped). */
+static bool
+execution_live(ExecRow *ex, LineRow *line)
+{
+	if (strcmp(ex->status, "compensating") == 0)
+		return strcmp(line->line_type, "compensation") == 0;
+	return strcmp(ex->status, "running") == 0 || strcmp(ex->status, "waiting") == 0 ||
+		strcmp(ex->status, "pending") == 0 || strcmp(ex->status, "paused") == 0;
+}
+
+static int
+step_index(const CePlan *plan, const CeStep *step)
+{
+	int			i;
+
+	for (i = 0; i < plan->nsteps; i++)
+		if (plan->steps[i].id == step->id)
+			return i;
+	return -1;
+}
+
+/* A failed attempt: retry, or apply the step's onFailure. */
+static void
+handle_failure(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun *run,
+			   int attempt, Jsonb *input)
+{
+	CeRetry		r = step->retry;
+	Jsonb	   *err = run_error_jsonb(run, attempt);
+	LineUpdate	u;
+	bool		compensation = strcmp(line->line_type, "compensation") == 0;
+
+	lock_header(ex);
+	if (!execution_live(ex, line))
+	{
+		set_line_status(ex, line->line_number, "cancelled");
+		return;
+	}
+	if (ex->max_retries >= 0 && !compensation)
+		r.maxRetries = ex->max_retries;
+
+	memset(&u, 0, sizeof(u));
+	u.attempt = attempt;
+	u.input = input;
+	u.error = err;
+
+	if (attempt <= r.maxRetries && ce_retry_matches(&r, run->failure_type, run->sqlstate) &&
+		strcmp(ex->status, "paused") != 0)
+	{
+		long		delay = ce_retry_delay_ms(&r, attempt);
+
+		if (r.jitter && delay > 0)
+			delay = (long) (delay * (1.0 + (ce_random_fraction() - 0.5) * 0.5));
+		u.status = "ready";
+		u.has_not_before = true;
+		u.not_before = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), delay);
+		u.finished = false;
+		update_line(ex, line->line_number, &u);
+		advance(ex, line->line_number);
+		emit(ex, "step_retry_scheduled", step, "ready", attempt, NULL);
+		return;
+	}
+
+	if (compensation)
+	{
+		u.status = "failed";
+		u.finished = true;
+		update_line(ex, line->line_number, &u);
+		emit(ex, "step_failed", step, "failed", attempt, NULL);
+		advance(ex, line->line_number);
+		return;
+	}
+
+	switch (step->on_failure)
+	{
+		case CE_ONFAIL_WARN:
+			u.status = "failed";
+			u.finished = true;
+			update_line(ex, line->line_number, &u);
+			advance(ex, line->line_number);
+			emit(ex, "step_failed", step, "failed", attempt, NULL);
+			break;
+		case CE_ONFAIL_SKIP:
+			u.status = "skipped";
+			u.finished = true;
+			update_line(ex, line->line_number, &u);
+			advance(ex, line->line_number);
+			emit(ex, "step_skipped", step, "skipped", attempt, NULL);
+			break;
+		case CE_ONFAIL_FALLBACK:
+			if (step->fallback && strcmp(line->line_type, "fallback") != 0)
+			{
+				u.status = "failed";
+				u.finished = true;
+				update_line(ex, line->line_number, &u);
+				insert_line(ex, "fallback", step->fallback, "ready", line->line_number);
+				ce_wakeup_at_commit();
+				advance(ex, line->line_number);
+				emit(ex, "step_failed", step, "failed", attempt, NULL);
+				break;
+			}
+			/* FALLTHROUGH */
+		case CE_ONFAIL_FAIL:
+		default:
+			u.status = "failed";
+			u.finished = true;
+			update_line(ex, line->line_number, &u);
+			current_progress = compute_progress(read_lines(ex));
+			emit(ex, "step_failed", step, "failed", attempt, NULL);
+			fail_execution(ex, "failed", execution_error(err, step), line->line_number);
+			break;
+	}
+}
+
+/* A successful attempt (subtransaction still open). */
+static void
+handle_success(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun *run,
+			   int attempt, Jsonb *input)
+{
+	LineUpdate	u;
+	Jsonb	   *merged = NULL;
+	bool		compensation = strcmp(line->line_type, "compensation") == 0;
+	CondAction	act = COND_RUN;
+	int			skip_to = 0;
+
+	lock_header(ex);
+	if (!execution_live(ex, line))
+	{
+		ce_step_rollback(run);
+		set_line_status(ex, line->line_number, "cancelled");
+		return;
+	}
+
+	if (run->outputs && !compensation)
+	{
+		merged = DatumGetJsonbP(DirectFunctionCall2(jsonb_concat, JsonbPGetDatum(ex->context),
+													JsonbPGetDatum(run->outputs)));
+		if (VARSIZE(merged) > (Size) ce_max_context_bytes)
+		{
+			ce_step_rollback(run);
+			ce_step_fail(run, "validation_failed", "54000",
+						 "variables of the execution would take %zu bytes, more than chainexec.max_context_bytes (%d)",
+						 (size_t) VARSIZE(merged), ce_max_context_bytes);
+			/* the header is locked already; handle_failure relocks cheaply */
+			handle_failure(ex, line, step, run, attempt, input);
+			return;
+		}
+	}
+
+	/* routing decision, taken after the step ran */
+	if (!compensation && step->condition_expr && step->condition_is_routing)
+	{
+		CeLookupCtx lk;
+
+		memset(&lk, 0, sizeof(lk));
+		lk.context = ex->context;
+		lk.extra = run->outputs;
+		lk.execution_id = ex->id_s;
+		lk.chain_id = ex->chain_id;
+		lk.chain_version = ex->version;
+		lk.step_id = step->id;
+		lk.step_name = step->name;
+		lk.attempt = attempt;
+		lk.organization_id = ex->org_s;
+		act = eval_condition(step, &lk, &skip_to);
+	}
+
+	ce_step_release(run);
+
+	if (merged)
+	{
+		Datum		v[3];
+
+		v[0] = UUIDPGetDatum(&ex->org);
+		v[1] = UUIDPGetDatum(&ex->id);
+		v[2] = JsonbPGetDatum(merged);
+		run_query(&q_set_context, v, NULL, false, 0);
+		ex->context = merged;
+	}
+
+	memset(&u, 0, sizeof(u));
+	u.status = "completed";
+	u.attempt = attempt;
+	u.input = input;
+	u.output = output_jsonb(run);
+	u.finished = true;
+	update_line(ex, line->line_number, &u);
+
+	if (compensation)
+	{
+		if (line->parent_line > 0)
+			set_line_status(ex, line->parent_line, "compensated");
+		advance(ex, line->line_number);
+		emit(ex, "step_completed", step, "compensated", attempt, NULL);
+		return;
+	}
+
+	if (act == COND_SKIP_TO && step_index(ex->plan, step) >= 0)
+		skip_to_step(ex, step_index(ex->plan, step), skip_to);
+	if (act == COND_FAIL)
+	{
+		current_progress = compute_progress(read_lines(ex));
+		emit(ex, "step_completed", step, "completed", attempt, NULL);
+		fail_execution(ex, "failed",
+					   execution_error(error_jsonb("business_rule_violation", NULL,
+												   psprintf("condition of step \"%s\" failed the execution", step->name),
+												   NULL, NULL, 0), step),
+					   line->line_number);
+		return;
+	}
+	advance(ex, line->line_number);
+	emit(ex, "step_completed", step, "completed", attempt, NULL);
+}
+
+/* Put a step line into the waiting state (wait timer or external step). */
+static void
+start_waiting(ExecRow *ex, LineRow *line, const CeStep *step, int attempt, char *rendered)
+{
+	LineUpdate	u;
+
+	memset(&u, 0, sizeof(u));
+	u.status = "waiting";
+	u.attempt = attempt;
+	u.started = true;
+	u.has_not_before = true;
+	if (step->kind == CE_STEP_WAIT)
+		u.not_before = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), step->wait_ms);
+	else if (step->timeout_ms > 0)
+		u.not_before = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), step->timeout_ms);
+	else
+		u.not_before = DT_NOEND;
+	/* external steps keep their rendered input so the worker outside can read it */
+	u.input = input_jsonb(rendered);
+	{
+		bool		save = ex->save_intermediate;
+
+		ex->save_intermediate = true;
+		update_line(ex, line->line_number, &u);
+		ex->save_intermediate = save;
+	}
+	lock_header(ex);
+	advance(ex, line->line_number);
+	emit(ex, "step_started", step, "waiting", attempt,
+		 step->kind == CE_STEP_EXTERNAL ? (rendered ? rendered : "") : NULL);
+}
+
+static char *
+render_input(const CeStep *step, CeLookupCtx *lk, CeStepRun *run)
+{
+	CeError		err;
+	size_t		len;
+	char	   *s;
+
+	if (step->input_tpl == NULL)
+		return NULL;
+	memset(&err, 0, sizeof(err));
+	s = ce_template_render(step->input_tpl, ce_lookup, lk, &len, &err);
+	if (s == NULL)
+	{
+		if (err.code == CE_ERR_MISSING_VAR)
+			ce_step_fail(run, "insufficient_data", "22004", "%s", err.message);
+		else
+			ce_step_fail(run, "validation_failed", ce_errcode_sqlstate(err.code), "%s", err.message);
+	}
+	return s;
+}
+
+/* Process one claimed line.  The header is not locked yet. */
+static void
+process_line(ExecRow *ex, LineRow *line)
+{
+	CePlan	   *plan;
+	CeStep	   *step;
+	CeLookupCtx lk;
+	CeStepRun	run;
+	bool		compensation = strcmp(line->line_type, "compensation") == 0;
+	int			attempt;
+	Jsonb	   *input = NULL;
+
+	read_header(ex);
+	plan = ce_plan_get(&ex->org, ex->chain_id, ex->version);
+	ex->plan = plan;
+	step = ce_plan_step_by_id(plan, line->step_id);
+	if (step == NULL)
+		elog(ERROR, "step %d of chain \"%s\" version %d not found", line->step_id, ex->chain_id, ex->version);
+
+	pgstat_report_activity(STATE_RUNNING, psprintf("chainexec: %s/%s %s (execution %s)",
+												   ex->chain_id, step->name,
+												   compensation ? "compensation" : "step", ex->id_s));
+
+	if (!execution_live(ex, line))
+	{
+		set_line_status(ex, line->line_number, "cancelled");
+		return;
+	}
+	if (strcmp(ex->status, "paused") == 0)
+	{
+		set_line_status(ex, line->line_number, "pending");
+		return;
+	}
+	if (ex->has_deadline && ex->deadline <= GetCurrentTimestamp() && !compensation)
+	{
+		lock_header(ex);
+		if (execution_live(ex, line))
+		{
+			set_line_status(ex, line->line_number, "cancelled");
+			fail_execution(ex, "timeout",
+						   error_jsonb("execution_timeout", "57014", "execution exceeded its maximum execution time",
+									   NULL, NULL, 0), line->line_number);
+		}
+		return;
+	}
+	if (strcmp(ex->status, "pending") == 0)
+		set_exec_status(ex, "running");
+
+	memset(&lk, 0, sizeof(lk));
+	lk.context = ex->context;
+	lk.execution_id = ex->id_s;
+	lk.chain_id = ex->chain_id;
+	lk.chain_version = ex->version;
+	lk.step_id = step->id;
+	lk.step_name = step->name;
+	lk.organization_id = ex->org_s;
+
+	memset(&run, 0, sizeof(run));
+	run.plan = plan;
+	run.step = step;
+	run.owner = ex->owner;
+	run.org = ex->org;
+	run.lookup = &lk;
+	run.compensation = compensation;
+	run.rowcount = -1;
+
+	/* A timer that came due: a wait step ends, an external step times out. */
+	if (strcmp(line->status, "waiting") == 0)
+	{
+		attempt = line->attempt;
+		lk.attempt = attempt;
+		if (step->kind == CE_STEP_WAIT)
+		{
+			run.ok = true;
+			handle_success(ex, line, step, &run, attempt, NULL);
+		}
+		else
+		{
+			ce_step_fail(&run, "execution_timeout", "57014",
+						 "external step \"%s\" got no result within %d ms", step->name, step->timeout_ms);
+			handle_failure(ex, line, step, &run, attempt, NULL);
+		}
+		return;
+	}
+
+	attempt = line->attempt + 1;
+	lk.attempt = attempt;
+
+	if (!compensation)
+	{
+		int			i;
+
+		/* conditionalExecution, taken before the step runs */
+		if (step->condition_expr && !step->condition_is_routing)
+		{
+			int			skip_to = 0;
+			CondAction	act = eval_condition(step, &lk, &skip_to);
+			LineUpdate	u;
+
+			if (act != COND_RUN)
+			{
+				lock_header(ex);
+				if (!execution_live(ex, line))
+				{
+					set_line_status(ex, line->line_number, "cancelled");
+					return;
+				}
+				memset(&u, 0, sizeof(u));
+				u.attempt = line->attempt;
+				u.finished = true;
+				if (act == COND_FAIL)
+				{
+					Jsonb	   *err = error_jsonb("business_rule_violation", NULL,
+												  psprintf("condition of step \"%s\" failed the execution", step->name),
+												  NULL, NULL, 0);
+
+					u.status = "failed";
+					u.error = err;
+					update_line(ex, line->line_number, &u);
+					emit(ex, "step_failed", step, "failed", attempt, NULL);
+					fail_execution(ex, "failed", execution_error(err, step), line->line_number);
+					return;
+				}
+				u.status = "skipped";
+				update_line(ex, line->line_number, &u);
+				if (act == COND_SKIP_TO)
+					skip_to_step(ex, step_index(plan, step), skip_to);
+				advance(ex, line->line_number);
+				emit(ex, "step_skipped", step, "skipped", attempt, NULL);
+				return;
+			}
+		}
+
+		/* inputVariables must be set */
+		for (i = 0; i < step->ninput_vars; i++)
+		{
+			CeValue		v;
+			const char *path[1];
+
+			path[0] = step->input_vars[i];
+			if (!ce_lookup(&lk, path, 1, &v) || v.type == CEV_NULL)
+			{
+				ce_step_fail(&run, "insufficient_data", "22004",
+							 "input variable \"%s\" of step \"%s\" is not set",
+							 step->input_vars[i], step->name);
+				handle_failure(ex, line, step, &run, attempt, NULL);
+				return;
+			}
+		}
+
+		run.rendered_input = render_input(step, &lk, &run);
+		if (step->input_tpl && run.rendered_input == NULL)
+		{
+			handle_failure(ex, line, step, &run, attempt, NULL);
+			return;
+		}
+		input = input_jsonb(run.rendered_input);
+
+		if (step->kind == CE_STEP_WAIT || (step->kind == CE_STEP_EXTERNAL && step->instruction_set == NULL))
+		{
+			start_waiting(ex, line, step, attempt, run.rendered_input);
+			return;
+		}
+	}
+
+	{
+		LineUpdate	u;
+
+		/* record the attempt's start time before running */
+		memset(&u, 0, sizeof(u));
+		u.status = line->status;
+		u.attempt = line->attempt;
+		u.started = true;
+		update_line(ex, line->line_number, &u);
+	}
+
+	ce_step_run(&run);
+	if (run.ok)
+		handle_success(ex, line, step, &run, attempt, input);
+	else
+		handle_failure(ex, line, step, &run, attempt, input);
+}
+
+/*
+ * The body of a transition, in the caller's transaction (with an active
+ * snapshot).
+ */
+CeTransitionResult
+ce_transition_in_xact(const pg_uuid_t *only_execution, const pg_uuid_t *only_org)
+{
+	LineRow		line;
+	ExecRow		ex;
+	Oid			save_user;
+	int			save_sec;
+	CeTransitionResult result = CE_TR_NONE;
+
+	SPI_connect();
+	GetUserIdAndSecContext(&save_user, &save_sec);
+	SetUserIdAndSecContext(extension_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	PG_TRY();
+	{
+		memset(&ex, 0, sizeof(ex));
+		memset(&line, 0, sizeof(line));
+		if (only_org)
+			memcpy(&ex.org, only_org, sizeof(pg_uuid_t));
+		if (claim_line(only_execution ? &q_claim_ready_exec : &q_claim_ready, only_execution, &line, &ex.org, &ex.id) ||
+			claim_line(only_execution ? &q_claim_waiting_exec : &q_claim_waiting, only_execution, &line, &ex.org, &ex.id))
+		{
+			current_progress = 0;
+			ce_running_set(&ex.id, line.line_number);
+			process_line(&ex, &line);
+			ce_running_clear();
+			result = CE_TR_DONE;
+		}
+	}
+	PG_CATCH();
+	{
+		ce_running_clear();
+		SetUserIdAndSecContext(save_user, save_sec);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	SetUserIdAndSecContext(save_user, save_sec);
+	SPI_finish();
+	return result;
+}
+
+CeTransitionResult
+ce_transition(const pg_uuid_t *only_execution)
+{
+	CeTransitionResult r;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	r = ce_transition_in_xact(only_execution, NULL);
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_stat(false);
+	return r;
+}
+
+/* ---------------------------------------------------------------------
+ * Timers, deadlines, recovery
+ * --------------------------------------------------------------------- */
+
+TimestampTz
+ce_next_due_in_xact(const pg_uuid_t *only_execution, const pg_uuid_t *only_org)
+{
+	TimestampTz result = DT_NOEND;
+	int			ret;
+	bool		isnull;
+	Datum		d;
+
+	SPI_connect();
+	if (only_execution)
+	{
+		Datum		args[2];
+		Oid			types[2] = {UUIDOID, UUIDOID};
+
+		args[0] = UUIDPGetDatum((pg_uuid_t *) only_org);
+		args[1] = UUIDPGetDatum((pg_uuid_t *) only_execution);
+		ret = SPI_execute_with_args("SELECT least((SELECT min(not_before) FROM chainexec.universal_transaction_lines "
+									"WHERE organization_id = $1 AND transaction_id = $2 AND status IN ('ready', 'waiting')), "
+									"(SELECT deadline FROM chainexec.universal_transactions "
+									"WHERE organization_id = $1 AND id = $2 AND finished_at IS NULL))",
+									2, types, args, NULL, true, 1);
+	}
+	else
+		ret = SPI_execute("SELECT least((SELECT min(not_before) FROM chainexec.universal_transaction_lines WHERE status = 'ready'), "
+						  "(SELECT min(not_before) FROM chainexec.universal_transaction_lines WHERE status = 'waiting'), "
+						  "(SELECT min(deadline) FROM chainexec.universal_transactions "
+						  "WHERE deadline IS NOT NULL AND finished_at IS NULL))",
+						  true, 1);
+	if (ret == SPI_OK_SELECT && SPI_processed == 1)
+	{
+		d = getcol(0, 1, &isnull);
+		if (!isnull)
+			result = DatumGetTimestampTz(d);
+	}
+	SPI_finish();
+	return result;
+}
+
+TimestampTz
+ce_next_due(const pg_uuid_t *only_execution)
+{
+	TimestampTz r;
+	pg_uuid_t	org;
+
+	ce_current_org(&org);
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	r = ce_next_due_in_xact(only_execution, &org);
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	return r;
+}
+
+/* End executions past their deadline (status timeout), in the current transaction. */
+int
+ce_sweep_deadlines_in_xact(void)
+{
+	int			n = 0;
+	uint64		i;
+	int			ret;
+	List	   *found = NIL;
+	ListCell   *lc;
+	Oid			save_user;
+	int			save_sec;
+
+	SPI_connect();
+	GetUserIdAndSecContext(&save_user, &save_sec);
+	SetUserIdAndSecContext(extension_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	ret = SPI_execute("SELECT organization_id, id FROM chainexec.universal_transactions "
+					  "WHERE deadline <= now() AND finished_at IS NULL "
+					  "AND status IN ('pending', 'running', 'waiting', 'paused') "
+					  "ORDER BY deadline LIMIT 100 FOR NO KEY UPDATE SKIP LOCKED", false, 0);
+	if (ret == SPI_OK_SELECT)
+	{
+		for (i = 0; i < SPI_processed; i++)
+		{
+			bool		isnull;
+			pg_uuid_t  *pair = palloc(sizeof(pg_uuid_t) * 2);
+
+			memcpy(&pair[0], DatumGetUUIDP(getcol(i, 1, &isnull)), sizeof(pg_uuid_t));
+			memcpy(&pair[1], DatumGetUUIDP(getcol(i, 2, &isnull)), sizeof(pg_uuid_t));
+			found = lappend(found, pair);
+		}
+	}
+	foreach(lc, found)
+	{
+		pg_uuid_t  *pair = lfirst(lc);
+		ExecRow		ex;
+		int			pids[16];
+		int			np;
+		int			k;
+
+		memset(&ex, 0, sizeof(ex));
+		ex.org = pair[0];
+		ex.id = pair[1];
+		read_header(&ex);
+		ex.plan = ce_plan_get(&ex.org, ex.chain_id, ex.version);
+		current_progress = compute_progress(read_lines(&ex));
+		fail_execution(&ex, "timeout",
+					   error_jsonb("execution_timeout", "57014", "execution exceeded its maximum execution time",
+								   NULL, NULL, 0), 0);
+		/* interrupt steps still running */
+		np = ce_running_pids(&ex.id, pids, lengthof(pids));
+		for (k = 0; k < np; k++)
+			kill(pids[k], SIGINT);
+		n++;
+	}
+	SetUserIdAndSecContext(save_user, save_sec);
+	SPI_finish();
+	return n;
+}
+
+int
+ce_sweep_deadlines(void)
+{
+	int			n;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	n = ce_sweep_deadlines_in_xact();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	return n;
+}
+
+void
+ce_recover_report(void)
+{
+	int			ret;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	SPI_connect();
+	ret = SPI_execute("SELECT count(*) FROM chainexec.universal_transactions "
+					  "WHERE finished_at IS NULL AND status IN ('running', 'waiting', 'compensating', 'pending')",
+					  true, 1);
+	if (ret == SPI_OK_SELECT && SPI_processed == 1)
+	{
+		bool		isnull;
+		int64		n = DatumGetInt64(getcol(0, 1, &isnull));
+
+		if (n > 0)
+			ereport(LOG,
+					(errmsg("chainexec: resuming %lld unfinished executions", (long long) n),
+					 errdetail("Lines that were running when the server stopped are still ready and run again; their effects were rolled back with their transaction.")));
+	}
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+}
+
+/*
+ * Make ready what can run, for control functions (resume, retry, skip):
+ * the header must be locked by the caller's transaction.  SQL-callable as
+ * chainexec._advance(org uuid, id uuid).
+ */
+PG_FUNCTION_INFO_V1(ce_advance_sql);
+Datum
+ce_advance_sql(PG_FUNCTION_ARGS)
+{
+	ExecRow		ex;
+	Oid			save_user;
+	int			save_sec;
+
+	memset(&ex, 0, sizeof(ex));
+	memcpy(&ex.org, PG_GETARG_UUID_P(0), sizeof(pg_uuid_t));
+	memcpy(&ex.id, PG_GETARG_UUID_P(1), sizeof(pg_uuid_t));
+	SPI_connect();
+	GetUserIdAndSecContext(&save_user, &save_sec);
+	SetUserIdAndSecContext(extension_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	read_header(&ex);
+	ex.plan = ce_plan_get(&ex.org, ex.chain_id, ex.version);
+	lock_header(&ex);
+	advance(&ex, 0);
+	SetUserIdAndSecContext(save_user, save_sec);
+	SPI_finish();
+	PG_RETURN_VOID();
+}

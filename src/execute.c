@@ -1,0 +1,723 @@
+/*-------------------------------------------------------------------------
+ *
+ * execute.c
+ *	  Starting executions: chain_execute (the worker runs it after commit),
+ *	  chain_run (runs it to the end in the calling session, committing
+ *	  after every step transition), and raise_failure for handlers.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/async.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "pgstat.h"
+#include "storage/latch.h"
+#include "utils/array.h"
+#include "commands/dbcommands.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
+
+#include "chainexec.h"
+#include "define.h"
+#include "engine.h"
+#include "jsonschema.h"
+#include "notify.h"
+#include "shmem.h"
+#include "step.h"
+
+PG_FUNCTION_INFO_V1(ce_chain_execute);
+PG_FUNCTION_INFO_V1(ce_chain_run);
+PG_FUNCTION_INFO_V1(ce_raise_failure);
+
+/* Options of chain_execute / chain_run. */
+typedef struct ExecOptions
+{
+	int			timeout_ms;		/* 0: none */
+	int			max_retries;	/* -1: keep the steps' */
+	bool		skip_validation;
+	int			priority;
+	char	   *idempotency_key;
+	bool		has_run_at;
+	TimestampTz run_at;
+	int			version;		/* 0: the active one */
+	bool		save_intermediate;
+} ExecOptions;
+
+static const char *const option_names[] = {
+	"timeout", "maxRetries", "skipValidation", "priority", "idempotencyKey",
+	"runAt", "version", "saveIntermediateResults", NULL
+};
+
+static int
+option_int(JsonbValue *v, const char *name, int min, int max)
+{
+	char	   *s;
+	int64		n;
+	char	   *end;
+
+	if (v->type != jbvNumeric)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"%s\" must be an integer", name)));
+	s = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+	n = strtoll(s, &end, 10);
+	if (*end != '\0' || n < min || n > max)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"%s\" must be an integer between %d and %d", name, min, max)));
+	return (int) n;
+}
+
+static bool
+option_bool(JsonbValue *v, const char *name)
+{
+	if (v->type != jbvBool)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"%s\" must be a boolean", name)));
+	return v->val.boolean;
+}
+
+static void
+parse_options(Jsonb *opts, ExecOptions *o)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+
+	memset(o, 0, sizeof(*o));
+	o->max_retries = -1;
+	o->save_intermediate = true;
+	if (opts == NULL)
+		return;
+	if (!JB_ROOT_IS_OBJECT(opts) || JB_ROOT_IS_SCALAR(opts))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("options must be a JSON object")));
+
+	it = JsonbIteratorInit(&opts->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		char	   *key;
+		int			i;
+		bool		known = false;
+
+		if (tok != WJB_KEY)
+			continue;
+		key = pnstrdup(v.val.string.val, v.val.string.len);
+		for (i = 0; option_names[i]; i++)
+			if (strcmp(key, option_names[i]) == 0)
+				known = true;
+		if (!known)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unknown option \"%s\"", key),
+					 errhint("Options are timeout, maxRetries, skipValidation, priority, idempotencyKey, runAt, version and saveIntermediateResults.")));
+		tok = JsonbIteratorNext(&it, &v, true);
+		if (v.type == jbvNull)
+			continue;
+		if (strcmp(key, "timeout") == 0)
+			o->timeout_ms = option_int(&v, key, 1, INT_MAX);
+		else if (strcmp(key, "maxRetries") == 0)
+			o->max_retries = option_int(&v, key, 0, 100);
+		else if (strcmp(key, "skipValidation") == 0)
+			o->skip_validation = option_bool(&v, key);
+		else if (strcmp(key, "priority") == 0)
+			o->priority = option_int(&v, key, -1000000, 1000000);
+		else if (strcmp(key, "version") == 0)
+			o->version = option_int(&v, key, 1, INT_MAX);
+		else if (strcmp(key, "saveIntermediateResults") == 0)
+			o->save_intermediate = option_bool(&v, key);
+		else if (strcmp(key, "idempotencyKey") == 0)
+		{
+			if (v.type != jbvString || v.val.string.len == 0 || v.val.string.len > 255)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("option \"idempotencyKey\" must be a string of 1 to 255 characters")));
+			o->idempotency_key = pnstrdup(v.val.string.val, v.val.string.len);
+		}
+		else if (strcmp(key, "runAt") == 0)
+		{
+			if (v.type != jbvString)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("option \"runAt\" must be a timestamp string")));
+			o->run_at = DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in,
+																CStringGetDatum(pnstrdup(v.val.string.val, v.val.string.len)),
+																ObjectIdGetDatum(InvalidOid),
+																Int32GetDatum(-1)));
+			o->has_run_at = true;
+		}
+	}
+}
+
+/* The version to run: the given one (active or deprecated) or the active one. */
+static int
+find_version(const pg_uuid_t *org, const char *chain_id, int version)
+{
+	Datum		args[2];
+	Oid			types[2] = {UUIDOID, TEXTOID};
+	int			ret;
+	uint64		i;
+	int			active = 0;
+	char	   *status = NULL;
+
+	args[0] = UUIDPGetDatum((pg_uuid_t *) org);
+	args[1] = CStringGetTextDatum(chain_id);
+	ret = SPI_execute_with_args("SELECT version, status FROM chainexec.chains "
+								"WHERE organization_id = $1 AND chain_id = $2",
+								2, types, args, NULL, true, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not read chain versions");
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("chain \"%s\" does not exist", chain_id),
+				 errhint("Define it with chainexec.chain_define().")));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		int			v = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		char	   *s = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+
+		if (strcmp(s, "active") == 0)
+			active = v;
+		if (v == version)
+			status = s;
+	}
+	if (version == 0)
+	{
+		if (active == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("chain \"%s\" has no active version", chain_id),
+					 errhint("Publish a version with chainexec.chain_publish().")));
+		return active;
+	}
+	if (status == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("version %d of chain \"%s\" does not exist", version, chain_id)));
+	if (strcmp(status, "active") != 0 && strcmp(status, "deprecated") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("version %d of chain \"%s\" is %s and cannot be executed", version, chain_id, status),
+				 errhint("Only active and deprecated versions run.")));
+	return version;
+}
+
+/* An existing execution with the same idempotency key, or false. */
+static bool
+find_idempotent(const pg_uuid_t *org, const char *chain_id, const char *key, pg_uuid_t *id)
+{
+	Datum		args[3];
+	Oid			types[3] = {UUIDOID, TEXTOID, TEXTOID};
+	int			ret;
+	bool		isnull;
+
+	args[0] = UUIDPGetDatum((pg_uuid_t *) org);
+	args[1] = CStringGetTextDatum(chain_id);
+	args[2] = CStringGetTextDatum(key);
+	ret = SPI_execute_with_args("SELECT id FROM chainexec.universal_transactions "
+								"WHERE organization_id = $1 AND chain_id = $2 AND idempotency_key = $3",
+								3, types, args, NULL, false, 1);
+	if (ret != SPI_OK_SELECT || SPI_processed == 0)
+		return false;
+	memcpy(id, DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)),
+		   sizeof(pg_uuid_t));
+	return true;
+}
+
+static char *
+smart(const char *kind, const char *name, int version)
+{
+	StringInfoData b;
+	const char *p;
+	bool		under = false;
+
+	initStringInfo(&b);
+	appendStringInfo(&b, "CHAINEXEC.%s.", kind);
+	for (p = name; *p; p++)
+	{
+		if (isalnum((unsigned char) *p))
+		{
+			appendStringInfoChar(&b, pg_toupper((unsigned char) *p));
+			under = false;
+		}
+		else if (!under)
+		{
+			appendStringInfoChar(&b, '_');
+			under = true;
+		}
+	}
+	appendStringInfo(&b, ".V%d", version);
+	return b.data;
+}
+
+/*
+ * Record an execution and its lines; returns false when an execution with
+ * the same idempotency key exists (its id in *id).  Runs with SPI
+ * connected, as the extension owner; owner is the caller's role.
+ */
+static bool
+create_execution(const char *chain_id, Jsonb *input, Jsonb *options, Oid owner,
+				 pg_uuid_t *org, pg_uuid_t *id)
+{
+	ExecOptions o;
+	int			version;
+	CePlan	   *plan;
+	CeJson	   *in;
+	Jsonb	   *context;
+	TimestampTz start;
+	StringInfoData meta;
+	int			ret;
+	bool		isnull;
+	int			i;
+	int			ready = 0;
+	Datum	   *d_line;
+	Datum	   *d_sid;
+	Datum	   *d_name;
+	Datum	   *d_status;
+	Datum	   *d_smart;
+	Oid			types[12] = {UUIDOID, TEXTOID, INT4OID, JSONBOID, JSONBOID, OIDOID, INT4OID, TEXTOID,
+	TIMESTAMPTZOID, TEXTOID, JSONBOID, TIMESTAMPTZOID};
+	Datum		v[12];
+	char		n[13] = "            ";
+
+	parse_options(options, &o);
+	ce_current_org(org);
+
+	if (!ce_valid_chain_id(chain_id))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid chain id \"%s\"", chain_id),
+				 errhint("A chain id has 1 to 63 characters among a-z, 0-9, \"_\", \".\" and \"-\".")));
+
+	version = find_version(org, chain_id, o.version);
+
+	if (o.idempotency_key && find_idempotent(org, chain_id, o.idempotency_key, id))
+		return false;
+
+	plan = ce_plan_get(org, chain_id, version);
+
+	if (!JB_ROOT_IS_OBJECT(input) || JB_ROOT_IS_SCALAR(input))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("input of chain \"%s\" must be a JSON object", chain_id)));
+	if (VARSIZE(input) > (Size) ce_max_context_bytes)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("input of chain \"%s\" is too large", chain_id),
+				 errdetail("The input takes %zu bytes; chainexec.max_context_bytes is %d.",
+						   (size_t) VARSIZE(input), ce_max_context_bytes)));
+	in = ce_jsonb_to_cejson(input);
+	if (cejson_get(in, "chain") != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_RESERVED_NAME),
+				 errmsg("input variable \"chain\" is reserved"),
+				 errdetail("{chain.*} names the built-in variables such as chain.execution_id.")));
+	if (plan->input_schema && !o.skip_validation)
+	{
+		CeSchemaResult r;
+
+		memset(&r, 0, sizeof(r));
+		if (!ce_schema_apply(plan->input_schema, in, NULL, &r))
+		{
+			StringInfoData det;
+
+			initStringInfo(&det);
+			for (i = 0; i < r.count; i++)
+				appendStringInfo(&det, "%s%s %s", i ? "; " : "", r.items[i].path, r.items[i].message);
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("input of chain \"%s\" does not match its input schema", chain_id),
+					 errdetail("%d problem%s: %s.", r.count, r.count == 1 ? "" : "s", det.data),
+					 errhint("chainexec.chain_validate() lists the problems as JSON.")));
+		}
+		context = ce_cejson_to_jsonb(in);
+	}
+	else
+		context = input;
+
+	start = o.has_run_at ? o.run_at : GetCurrentTransactionStartTimestamp();
+
+	initStringInfo(&meta);
+	appendStringInfo(&meta, "{\"saveIntermediateResults\":%s,\"options\":",
+					 o.save_intermediate ? "true" : "false");
+	if (options)
+		JsonbToCString(&meta, &options->root, VARSIZE(options));
+	else
+		appendStringInfoString(&meta, "{}");
+	appendStringInfoChar(&meta, '}');
+
+	v[0] = UUIDPGetDatum(org);
+	v[1] = CStringGetTextDatum(chain_id);
+	v[2] = Int32GetDatum(version);
+	v[3] = JsonbPGetDatum(input);
+	v[4] = JsonbPGetDatum(context);
+	v[5] = ObjectIdGetDatum(owner);
+	v[6] = Int32GetDatum(o.priority);
+	if (o.idempotency_key)
+		v[7] = CStringGetTextDatum(o.idempotency_key);
+	else
+		n[7] = 'n';
+	if (o.timeout_ms > 0 || plan->max_execution_time_ms > 0)
+		v[8] = TimestampTzGetDatum(TimestampTzPlusMilliseconds(start, o.timeout_ms > 0 ? o.timeout_ms : plan->max_execution_time_ms));
+	else
+		n[8] = 'n';
+	v[9] = CStringGetTextDatum(smart("RUN", chain_id, version));
+	v[10] = JsonbPGetDatum(ce_text_to_jsonb(meta.data));
+	v[11] = TimestampTzGetDatum(start);
+
+	ret = SPI_execute_with_args("INSERT INTO chainexec.universal_transactions "
+								"(organization_id, chain_id, chain_version, status, input, context, owner, priority, "
+								" idempotency_key, deadline, smart_code, metadata) "
+								"VALUES ($1, $2, $3, 'pending', $4, $5, $6::regrole, $7, $8, $9, $10, $11) "
+								"ON CONFLICT (organization_id, chain_id, idempotency_key) "
+								"WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING id",
+								11, types, v, n, false, 0);
+	if (ret != SPI_OK_INSERT_RETURNING)
+		elog(ERROR, "could not record execution");
+	if (SPI_processed == 0)
+	{
+		/* a concurrent caller with the same key won */
+		if (!find_idempotent(org, chain_id, o.idempotency_key, id))
+			elog(ERROR, "idempotency key conflict without a row");
+		return false;
+	}
+	memcpy(id, DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)),
+		   sizeof(pg_uuid_t));
+
+	/* the lines: one per step; the ones with no predecessors are ready */
+	d_line = palloc(sizeof(Datum) * plan->nsteps);
+	d_sid = palloc(sizeof(Datum) * plan->nsteps);
+	d_name = palloc(sizeof(Datum) * plan->nsteps);
+	d_status = palloc(sizeof(Datum) * plan->nsteps);
+	d_smart = palloc(sizeof(Datum) * plan->nsteps);
+	for (i = 0; i < plan->nsteps; i++)
+	{
+		CeStep	   *s = &plan->steps[i];
+		bool		is_ready = s->npreds == 0 &&
+			(plan->max_concurrency == 0 || ready < plan->max_concurrency);
+
+		if (is_ready)
+			ready++;
+		d_line[i] = Int32GetDatum(i + 1);
+		d_sid[i] = Int32GetDatum(s->id);
+		d_name[i] = CStringGetTextDatum(s->name);
+		d_status[i] = CStringGetTextDatum(is_ready ? "ready" : "pending");
+		d_smart[i] = CStringGetTextDatum(smart("STEP", s->name, version));
+	}
+	{
+		Oid			ltypes[9] = {UUIDOID, UUIDOID, INT4OID, TIMESTAMPTZOID, INT4ARRAYOID, INT4ARRAYOID,
+		TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
+		Datum		lv[9];
+
+		lv[0] = UUIDPGetDatum(org);
+		lv[1] = UUIDPGetDatum(id);
+		lv[2] = Int32GetDatum(o.priority);
+		lv[3] = TimestampTzGetDatum(start);
+		lv[4] = PointerGetDatum(construct_array(d_line, plan->nsteps, INT4OID, 4, true, TYPALIGN_INT));
+		lv[5] = PointerGetDatum(construct_array(d_sid, plan->nsteps, INT4OID, 4, true, TYPALIGN_INT));
+		lv[6] = PointerGetDatum(construct_array(d_name, plan->nsteps, TEXTOID, -1, false, TYPALIGN_INT));
+		lv[7] = PointerGetDatum(construct_array(d_status, plan->nsteps, TEXTOID, -1, false, TYPALIGN_INT));
+		lv[8] = PointerGetDatum(construct_array(d_smart, plan->nsteps, TEXTOID, -1, false, TYPALIGN_INT));
+		ret = SPI_execute_with_args("INSERT INTO chainexec.universal_transaction_lines "
+									"(organization_id, transaction_id, line_number, line_type, step_id, step_name, "
+									" status, priority, not_before, smart_code) "
+									"SELECT $1, $2, u.n, 'step', u.sid, u.name, u.status, $3, $4, u.smart "
+									"FROM unnest($5, $6, $7, $8, $9) AS u(n, sid, name, status, smart)",
+									9, ltypes, lv, NULL, false, 0);
+		if (ret != SPI_OK_INSERT)
+			elog(ERROR, "could not record execution lines");
+	}
+
+	{
+		CeEvent		ev;
+
+		memset(&ev, 0, sizeof(ev));
+		ev.event = "chain_started";
+		ev.execution_id = ce_uuid_to_cstring(id);
+		ev.chain_id = chain_id;
+		ev.status = "pending";
+		ev.eta_ms = -1;
+		ce_notify(plan->notify, &ev);
+	}
+	ce_wakeup_at_commit();
+	return true;
+}
+
+static Oid	cached_ext_owner = InvalidOid;
+
+static Oid
+bookkeeper(void)
+{
+	if (!OidIsValid(cached_ext_owner))
+	{
+		bool		isnull;
+		int			ret = SPI_execute("SELECT extowner FROM pg_catalog.pg_extension WHERE extname = 'chainexec'",
+									  true, 1);
+
+		if (ret != SPI_OK_SELECT || SPI_processed != 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("extension \"chainexec\" is not installed in this database")));
+		cached_ext_owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	return cached_ext_owner;
+}
+
+/* Create an execution as the caller; shared by chain_execute and chain_run. */
+static bool
+start_execution(FunctionCallInfo fcinfo, pg_uuid_t *org, pg_uuid_t *id)
+{
+	char	   *chain_id;
+	Jsonb	   *input;
+	Jsonb	   *options;
+	Oid			save_user;
+	int			save_sec;
+	bool		created;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("chain id must not be null")));
+	chain_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	input = PG_ARGISNULL(1) ? ce_text_to_jsonb("{}") : PG_GETARG_JSONB_P(1);
+	options = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
+
+	SPI_connect();
+	GetUserIdAndSecContext(&save_user, &save_sec);
+	SetUserIdAndSecContext(bookkeeper(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	PG_TRY();
+	{
+		created = create_execution(chain_id, input, options, save_user, org, id);
+	}
+	PG_CATCH();
+	{
+		SetUserIdAndSecContext(save_user, save_sec);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	SetUserIdAndSecContext(save_user, save_sec);
+	SPI_finish();
+	return created;
+}
+
+/*
+ * chain_execute(chain_id text, input jsonb, options jsonb) RETURNS uuid
+ */
+Datum
+ce_chain_execute(PG_FUNCTION_ARGS)
+{
+	pg_uuid_t	org;
+	pg_uuid_t  *id = palloc0(sizeof(pg_uuid_t));
+
+	if (start_execution(fcinfo, &org, id) && !ce_executors_serve_database(MyDatabaseId))
+		ereport(WARNING,
+				(errmsg("no chainexec executor serves database \"%s\"",
+						get_database_name(MyDatabaseId)),
+				 errdetail("The execution was recorded and will run when an executor serves this database."),
+				 errhint("Add chainexec to shared_preload_libraries and set chainexec.database, or run chains in-session with CALL chainexec.chain_run().")));
+	PG_RETURN_UUID_P(id);
+}
+
+/* chain_result(id) through SPI, as the caller. */
+static Jsonb *
+fetch_result(pg_uuid_t *id)
+{
+	Datum		arg = UUIDPGetDatum(id);
+	Oid			type = UUIDOID;
+	int			ret;
+	bool		isnull;
+	Datum		d;
+
+	ret = SPI_execute_with_args("SELECT chainexec.chain_result($1)", 1, &type, &arg, NULL, true, 1);
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		return NULL;
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return isnull ? NULL : DatumGetJsonbPCopy(d);
+}
+
+/* Status of an execution and whether lines are due now, through SPI. */
+static char *
+execution_state(pg_uuid_t *org, pg_uuid_t *id, bool *due_now, bool *any_ready)
+{
+	Datum		args[2];
+	Oid			types[2] = {UUIDOID, UUIDOID};
+	int			ret;
+	bool		isnull;
+	char	   *status;
+	Datum		d;
+
+	args[0] = UUIDPGetDatum(org);
+	args[1] = UUIDPGetDatum(id);
+	ret = SPI_execute_with_args("SELECT t.status, "
+								"EXISTS (SELECT FROM chainexec.universal_transaction_lines l "
+								"        WHERE l.organization_id = $1 AND l.transaction_id = $2 "
+								"          AND l.status IN ('ready', 'waiting') AND l.not_before <= clock_timestamp()), "
+								"EXISTS (SELECT FROM chainexec.universal_transaction_lines l "
+								"        WHERE l.organization_id = $1 AND l.transaction_id = $2 "
+								"          AND (l.status = 'ready' OR (l.status = 'waiting' AND l.not_before < 'infinity'))) "
+								"FROM chainexec.universal_transactions t WHERE t.organization_id = $1 AND t.id = $2",
+								2, types, args, NULL, true, 1);
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "execution vanished");
+	status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+	*due_now = DatumGetBool(d);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
+	*any_ready = DatumGetBool(d);
+	return status;
+}
+
+static bool
+status_is_terminal(const char *s)
+{
+	return strcmp(s, "completed") == 0 || strcmp(s, "failed") == 0 || strcmp(s, "cancelled") == 0 ||
+		strcmp(s, "timeout") == 0 || strcmp(s, "compensated") == 0;
+}
+
+/*
+ * CALL chain_run(chain_id text, input jsonb, options jsonb, INOUT result jsonb)
+ *
+ * Runs the execution to its end in this session, one transaction per step
+ * transition.  Between transactions it sleeps out back-offs and wait
+ * timers holding no snapshot.  Returns early, with status "waiting", when
+ * only someone else can move the execution on (an external step).
+ */
+Datum
+ce_chain_run(PG_FUNCTION_ARGS)
+{
+	pg_uuid_t	org;
+	pg_uuid_t	id;
+	Jsonb	   *result = NULL;
+	TupleDesc	tupdesc;
+	Datum		value;
+	bool		isnull = false;
+	HeapTuple	tuple;
+	MemoryContext callcxt = CurrentMemoryContext;
+	bool		atomic = !(fcinfo->context && IsA(fcinfo->context, CallContext) &&
+						   !castNode(CallContext, fcinfo->context)->atomic);
+
+	if (atomic)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TRANSACTION_STATE),
+				 errmsg("chain_run cannot run inside a transaction block"),
+				 errdetail("chain_run commits after every step."),
+				 errhint("Call it outside BEGIN ... COMMIT, or start the chain with chainexec.chain_execute().")));
+
+	(void) start_execution(fcinfo, &org, &id);
+
+	SPI_connect_ext(SPI_OPT_NONATOMIC);
+	SPI_commit();
+
+	for (;;)
+	{
+		CeTransitionResult r;
+		char	   *status;
+		bool		due_now;
+		bool		any_ready;
+		TimestampTz next;
+		long		sleep_ms;
+
+		CHECK_FOR_INTERRUPTS();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		r = ce_transition_in_xact(&id, &org);
+		PopActiveSnapshot();
+		SPI_commit();
+		if (r == CE_TR_DONE)
+			continue;
+
+		PushActiveSnapshot(GetTransactionSnapshot());
+		status = execution_state(&org, &id, &due_now, &any_ready);
+		if (status_is_terminal(status) || !any_ready)
+		{
+			PopActiveSnapshot();
+			break;				/* ended, or only someone else can go on */
+		}
+		if (due_now)
+		{
+			/* a due line is locked by an executor: give it a moment */
+			sleep_ms = 10;
+		}
+		else
+		{
+			next = ce_next_due_in_xact(&id, &org);
+			if (next == DT_NOEND)
+				sleep_ms = 100;
+			else
+			{
+				long		secs;
+				int			usecs;
+
+				TimestampDifference(GetCurrentTimestamp(), next, &secs, &usecs);
+				sleep_ms = secs * 1000 + usecs / 1000 + 1;
+			}
+		}
+		PopActiveSnapshot();
+		SPI_commit();
+		sleep_ms = Min(Max(sleep_ms, 1), 1000);
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 sleep_ms, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+
+	PushActiveSnapshot(GetTransactionSnapshot());
+	result = fetch_result(&id);
+	PopActiveSnapshot();
+
+	MemoryContextSwitchTo(callcxt);
+	if (result)
+		result = DatumGetJsonbPCopy(JsonbPGetDatum(result));
+	SPI_finish();
+	MemoryContextSwitchTo(callcxt);
+
+	tupdesc = CreateTemplateTupleDesc(1);
+	TupleDescInitEntry(tupdesc, (AttrNumber) 1, "result", JSONBOID, -1, 0);
+	tupdesc = BlessTupleDesc(tupdesc);
+	value = result ? JsonbPGetDatum(result) : (Datum) 0;
+	isnull = (result == NULL);
+	tuple = heap_form_tuple(tupdesc, &value, &isnull);
+	PG_RETURN_DATUM(HeapTupleGetDatum(tuple));
+}
+
+/*
+ * raise_failure(failure_type text, message text): raise an error that
+ * carries a failure type, matched by retryOnErrors.
+ */
+Datum
+ce_raise_failure(PG_FUNCTION_ARGS)
+{
+	char	   *type;
+	char	   *msg;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("failure type must not be null")));
+	type = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	msg = PG_ARGISNULL(1) ? type : text_to_cstring(PG_GETARG_TEXT_PP(1));
+	if (type[0] == '\0' || strlen(type) > 63 || strspn(type, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(type))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid failure type \"%s\"", type),
+				 errhint("A failure type has 1 to 63 characters among a-z, 0-9 and \"_\", such as \"api_timeout\".")));
+	ereport(ERROR,
+			(errcode(ERRCODE_CE_FAILURE),
+			 errmsg("%s", msg),
+			 errdetail("failure type: %s", type)));
+	PG_RETURN_VOID();
+}

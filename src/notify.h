@@ -1,0 +1,36 @@
+/*-------------------------------------------------------------------------
+ *
+ * notify.h
+ *	  Execution events sent with NOTIFY in the transaction of the
+ *	  transition that caused them (SPEC section 7).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef CE_NOTIFY_H
+#define CE_NOTIFY_H
+
+#include "postgres.h"
+
+#include "plan.h"
+
+typedef struct CeEvent
+{
+	const char *event;			/* chain_started, step_completed, ... */
+	const char *execution_id;
+	const char *chain_id;
+	int			step_id;		/* 0: none */
+	const char *step_name;		/* NULL: none */
+	const char *status;
+	int			attempt;
+	int			progress;		/* 0-100 */
+	long		eta_ms;			/* -1: unknown */
+	const char *input;			/* external steps: rendered input, or NULL */
+} CeEvent;
+
+/* Whether an event passes the chain's notify setting. */
+extern bool ce_event_wanted(CeNotify level, const char *event);
+
+/* Queue the event's NOTIFY (sent when the transaction commits). */
+extern void ce_notify(CeNotify level, const CeEvent *ev);
+
+#endif							/* CE_NOTIFY_H */
