@@ -25,8 +25,12 @@
  */
 #include "postgres.h"
 
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "access/xact.h"
-#include "commands/dbcommands.h"
+#include "catalog/pg_database.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -35,6 +39,7 @@
 #include "storage/latch.h"
 #include "tcop/tcopprot.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
@@ -64,7 +69,7 @@ static bool database_missing_logged = false;
 static bool register_failed_logged = false;
 
 static void launcher_exit(int code, Datum arg);
-static Oid	launcher_find_database(void);
+static Oid	launcher_find_database(bool *refuses);
 static bool launcher_start_executor(int index, Oid dbid);
 static long launcher_tend_executors(void);
 
@@ -113,17 +118,47 @@ launcher_exit(int code, Datum arg)
 
 /*
  * Look up chainexec.database in the shared catalog pg_database, in a
- * transaction of its own.  Returns InvalidOid when it does not exist.
+ * transaction of its own.  Without a database of its own the launcher
+ * cannot use the catalog's indexes, so it scans the heap, as the
+ * autovacuum launcher does.  Returns InvalidOid when the database does
+ * not exist, is being dropped, or does not accept connections (then
+ * *refuses is set).
  */
 static Oid
-launcher_find_database(void)
+launcher_find_database(bool *refuses)
 {
 	MemoryContext oldcxt = CurrentMemoryContext;
-	Oid			dbid;
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tuple;
+	Oid			dbid = InvalidOid;
 
+	*refuses = false;
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
-	dbid = get_database_oid(ce_database, true);
+	(void) GetTransactionSnapshot();
+
+	rel = table_open(DatabaseRelationId, AccessShareLock);
+	scan = table_beginscan_catalog(rel, 0, NULL);
+	while ((tuple = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		Form_pg_database db = (Form_pg_database) GETSTRUCT(tuple);
+
+		if (strcmp(NameStr(db->datname), ce_database) != 0)
+			continue;
+		if (db->datconnlimit == DATCONNLIMIT_INVALID_DB)
+			break;
+		if (!db->datallowconn)
+		{
+			*refuses = true;
+			break;
+		}
+		dbid = db->oid;
+		break;
+	}
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+
 	CommitTransactionCommand();
 	MemoryContextSwitchTo(oldcxt);
 	return dbid;
@@ -186,6 +221,7 @@ launcher_tend_executors(void)
 	long		nap = CE_LAUNCHER_NAP_MS;
 	bool		need = false;
 	bool		all_started = true;
+	bool		refuses;
 	TimestampTz now;
 	Oid			dbid;
 	int			i;
@@ -224,11 +260,18 @@ launcher_tend_executors(void)
 	 * Executors stop when the database is dropped: look it up before every
 	 * start.
 	 */
-	dbid = launcher_find_database();
+	dbid = launcher_find_database(&refuses);
 	ce_shmem_set_database(dbid);
 	if (!OidIsValid(dbid))
 	{
-		if (!database_missing_logged)
+		if (!database_missing_logged && refuses)
+			ereport(LOG,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("chainexec database \"%s\" does not accept connections", ce_database),
+					 errdetail("The chainexec launcher waits for it and looks again every %d seconds.",
+							   CE_RETRY_MS / 1000),
+					 errhint("Allow connections with ALTER DATABASE ... ALLOW_CONNECTIONS true, or set chainexec.database to another database.")));
+		else if (!database_missing_logged)
 			ereport(LOG,
 					(errcode(ERRCODE_UNDEFINED_DATABASE),
 					 errmsg("chainexec database \"%s\" does not exist", ce_database),
@@ -319,7 +362,7 @@ ce_launcher_main(Datum main_arg)
 		MemoryContextSwitchTo(loop_context);
 		pgstat_report_activity(STATE_RUNNING, "checking executors");
 		nap = launcher_tend_executors();
-		pgstat_report_activity(STATE_IDLE, NULL);
+		pgstat_report_activity(STATE_IDLE, "idle");
 		MemoryContextSwitchTo(LauncherContext);
 
 		(void) WaitLatch(MyLatch,
