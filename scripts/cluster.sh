@@ -40,6 +40,10 @@
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 CE_TEST_DB=${CE_TEST_DB:-chainexec_test}
+# Where cluster folders go: $TMPDIR unless its path is too long for a unix
+# socket path (about 100 bytes).
+CE_CLUSTER_BASE=${TMPDIR:-/tmp}
+[ ${#CE_CLUSTER_BASE} -le 60 ] || CE_CLUSTER_BASE=/tmp
 
 # ce_as_owner CMD...: run CMD as the OS user that owns the cluster, from the
 # cluster folder (the caller's working directory may be unreadable to it).
@@ -61,7 +65,7 @@ ce_port_free()
 {
 	local p=$1 d
 
-	for d in /var/run/postgresql /tmp "${TMPDIR:-/tmp}"/chainexec-cluster.*; do
+	for d in /var/run/postgresql /tmp "$CE_CLUSTER_BASE"/chainexec-cluster.*; do
 		[ -e "$d/.s.PGSQL.$p" ] && return 1
 	done
 	"$CE_PGBIN/pg_isready" -q -h 127.0.0.1 -p "$p" -t 2 >/dev/null 2>&1
@@ -76,7 +80,7 @@ ce_cluster_reap()
 {
 	local d pid
 
-	for d in "${TMPDIR:-/tmp}"/chainexec-cluster.*; do
+	for d in "$CE_CLUSTER_BASE"/chainexec-cluster.*; do
 		[ -f "$d/owner.pid" ] || continue
 		pid=$(cat "$d/owner.pid" 2>/dev/null || true)
 		if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
@@ -105,7 +109,7 @@ ce_cluster_new()
 	fi
 	ce_cluster_reap
 
-	dir=$(mktemp -d "${TMPDIR:-/tmp}/chainexec-cluster.XXXXXX") || return 1
+	dir=$(mktemp -d "$CE_CLUSTER_BASE/chainexec-cluster.XXXXXX") || return 1
 	[ -n "$owner_pid" ] && echo "$owner_pid" >"$dir/owner.pid"
 	# Traversable by everyone (clients reach the socket by its path), listable by none.
 	chmod 0711 "$dir"
