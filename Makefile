@@ -35,3 +35,6 @@ install-watcher: tools/$(WATCHER)
 EXTRA_CLEAN += tools/$(WATCHER)
 endif
 EXTRA_CLEAN += results regression.diffs regression.out
+
+# Rebuild objects when a header changes.
+$(OBJS): $(wildcard src/*.h)

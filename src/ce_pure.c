@@ -63,6 +63,22 @@ ce_arena_reset(void)
 }
 #endif
 
+#ifndef CE_STANDALONE
+/* repalloc that accepts NULL and zeroes the new bytes, as the arena does. */
+void *
+ce_realloc(void *p, size_t oldsz, size_t newsz)
+{
+	char	   *n;
+
+	if (p == NULL)
+		return palloc0(newsz);
+	n = repalloc(p, newsz);
+	if (newsz > oldsz)
+		memset(n + oldsz, 0, newsz - oldsz);
+	return n;
+}
+#endif
+
 char *
 ce_strndup(const char *s, size_t len)
 {

@@ -24,7 +24,7 @@
 #ifndef CE_STANDALONE
 #include "postgres.h"
 #define ce_alloc(sz)	palloc0(sz)
-#define ce_realloc(p, oldsz, newsz)	repalloc((p), (newsz))
+extern void *ce_realloc(void *p, size_t oldsz, size_t newsz);	/* p may be NULL; new bytes zeroed */
 #define ce_free(p)		pfree(p)
 #else
 #define pg_attribute_printf(f, a) __attribute__((format(printf, f, a)))

@@ -136,6 +136,11 @@ get_sql_plan(const CeTemplate *tpl)
 	if (e)
 		return e;
 
+	/*
+	 * Infer the parameters' types as for untyped literals (the way PREPARE
+	 * without types does), then prepare the statement again with those
+	 * types fixed, so that the kept plan does not depend on the parser hook.
+	 */
 	st.ntypes = ce_template_nplaceholders(tpl);
 	st.types = palloc0(sizeof(Oid) * Max(st.ntypes, 1));
 	for (i = 0; i < st.ntypes; i++)
@@ -143,7 +148,14 @@ get_sql_plan(const CeTemplate *tpl)
 	plan = SPI_prepare_params(ce_template_sql(tpl), var_param_setup, &st, 0);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare_params failed: %s", SPI_result_code_string(SPI_result));
-	nargs = SPI_getargcount(plan);
+	nargs = st.ntypes;
+	SPI_freeplan(plan);
+	for (i = 0; i < nargs; i++)
+		if (st.types[i] == UNKNOWNOID || st.types[i] == InvalidOid)
+			st.types[i] = TEXTOID;
+	plan = SPI_prepare(ce_template_sql(tpl), nargs, st.types);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 	SPI_keepplan(plan);
 
 	e = hash_search(sql_plans, &key, HASH_ENTER, &found);
@@ -151,7 +163,7 @@ get_sql_plan(const CeTemplate *tpl)
 	e->nargs = nargs;
 	e->argtypes = MemoryContextAllocZero(CacheMemoryContext, sizeof(Oid) * Max(nargs, 1));
 	for (i = 0; i < nargs; i++)
-		e->argtypes[i] = SPI_getargtypeid(plan, i);
+		e->argtypes[i] = st.types[i];
 	return e;
 }
 
