@@ -29,7 +29,7 @@
 #include <string.h>
 
 #define CE_MAX_PATTERN_LEN		1000	/* characters of a pattern */
-#define CE_MAX_PATTERN_COST		20000	/* atoms after expanding {m,n} */
+#define CE_MAX_PATTERN_COST		2000	/* atoms after expanding {m,n} */
 #define CE_MAX_VIOLATIONS		100 /* reported by ce_schema_apply() */
 
 /* State of one ce_schema_apply() call. */
@@ -46,28 +46,36 @@ static const char *const schema_types[] = {
 
 /*
  * Rewrite a pattern for regcomp(): \d and \D outside bracket expressions
- * become [0-9] and [^0-9].  Returns NULL when the pattern is refused: too
- * long, back references, counted repetitions expanding beyond
- * CE_MAX_PATTERN_COST atoms, groups nested too deeply, or a bracket
- * expression or escape left open.
+ * become [0-9] and [^0-9]; with anchor, the search becomes an anchored
+ * match of ^.*(pattern), which glibc runs in one pass instead of trying
+ * every start position (quadratic on long subjects).  Returns NULL when the
+ * pattern is refused: too long, back references, counted repetitions or
+ * "+" (which glibc compiles by copying the atom) expanding beyond
+ * CE_MAX_PATTERN_COST atoms, more than two quantifiers in a row, groups
+ * nested too deeply or unbalanced, or a bracket expression or escape left
+ * open.
  */
 static char *
-prepare_pattern(const char *pattern)
+prepare_pattern(const char *pattern, bool anchor)
 {
 	size_t		len = strlen(pattern);
 	size_t		i = 0;
 	double		sums[33];		/* atom count of each open group */
 	int			depth = 0;
 	double		last = 0;		/* cost of the last atom or group */
+	int			quants = 0;		/* quantifiers in a row */
 	CeBuf		b;
 
 	if (len > CE_MAX_PATTERN_LEN)
 		return NULL;
 	ce_buf_init(&b);
+	if (anchor)
+		ce_buf_appends(&b, "^.*(");
 	sums[0] = 0;
 	while (i < len)
 	{
 		char		c = pattern[i];
+		bool		quant = false;
 
 		if (c == '\\')
 		{
@@ -126,8 +134,10 @@ prepare_pattern(const char *pattern)
 			ce_buf_appendc(&b, c);
 			i++;
 		}
-		else if (c == ')' && depth > 0)
+		else if (c == ')')
 		{
+			if (depth == 0)
+				return NULL;	/* unmatched: regcomp refuses it too */
 			last = sums[depth] > 1 ? sums[depth] : 1;
 			depth--;
 			sums[depth] += last;
@@ -149,7 +159,7 @@ prepare_pattern(const char *pattern)
 			}
 			if (j > i + 1 && j < len && pattern[j] == '}')
 				ok = true;
-			else if (j > i + 1 && j < len && pattern[j] == ',')
+			else if (j < len && pattern[j] == ',')	/* glibc takes {,n} too */
 			{
 				j++;
 				if (j < len && pattern[j] >= '0' && pattern[j] <= '9')
@@ -166,12 +176,14 @@ prepare_pattern(const char *pattern)
 			}
 			if (ok)
 			{
-				double		rep = hi > lo ? hi : lo;
+				/* glibc copies the atom max(m,n) times, m+1 for {m,} */
+				double		rep = hi >= 0 ? (hi > lo ? hi : lo) : lo + 1;
 
 				if (rep < 1)
 					rep = 1;
 				sums[depth] += last * (rep - 1);
 				last *= rep;
+				quant = true;
 				ce_buf_append(&b, pattern + i, j + 1 - i);
 				i = j + 1;
 			}
@@ -183,18 +195,32 @@ prepare_pattern(const char *pattern)
 				sums[depth] += 1;
 			}
 		}
+		else if (c == '+')
+		{
+			/* glibc compiles x+ as xx*: the atom is copied */
+			ce_buf_appendc(&b, c);
+			i++;
+			sums[depth] += last;
+			last *= 2;
+			quant = true;
+		}
 		else
 		{
 			ce_buf_appendc(&b, c);
 			i++;
-			if (c != '*' && c != '+' && c != '?' && c != '|' && c != '^' &&
-				c != '$')
+			if (c == '*' || c == '?')
+				quant = true;
+			else if (c != '|' && c != '^' && c != '$')
 			{
 				last = 1;
 				sums[depth] += 1;
 			}
 		}
 		if (sums[depth] > CE_MAX_PATTERN_COST || last > CE_MAX_PATTERN_COST)
+			return NULL;
+		/* a**?... makes glibc's epsilon closures explode: allow "*?" only */
+		quants = quant ? quants + 1 : 0;
+		if (quants > 2)
 			return NULL;
 	}
 	while (depth > 0)
@@ -204,6 +230,8 @@ prepare_pattern(const char *pattern)
 	}
 	if (sums[0] > CE_MAX_PATTERN_COST)
 		return NULL;
+	if (anchor)
+		ce_buf_appendc(&b, ')');
 	return b.data;
 }
 
@@ -216,11 +244,14 @@ static int
 builtin_regex(const char *pattern, const char *subject, size_t subject_len)
 {
 	regex_t		re;
-	char	   *prepared = prepare_pattern(pattern);
+	char	   *prepared;
 	int			rc;
 	int			eflags = 0;
 	regmatch_t	m[1];
 
+	/* '.' does not match NUL, so a subject with NUL is searched plainly */
+	prepared = prepare_pattern(pattern,
+							   memchr(subject, '\0', subject_len) == NULL);
 	if (prepared == NULL)
 		return -1;
 	if (regcomp(&re, prepared, REG_EXTENDED | REG_NOSUB) != 0)

@@ -117,6 +117,16 @@ test_check(void)
 			  "back references refused");
 	CHECK_STR(check("{\"pattern\":\"((a{1000}){1000}){1000}\"}", &err), "inputSchema.pattern",
 			  "exploding repetition refused");
+	CHECK_STR(check("{\"pattern\":\"((a{,1000}){,1000}){,1000}\"}", &err), "inputSchema.pattern",
+			  "exploding {,n} repetition refused");
+	CHECK_STR(check("{\"pattern\":\"(#++++++++++++++++++++++*+++a|b-*\"}", &err),
+			  "inputSchema.pattern", "stacked + refused (each copies the atom)");
+	CHECK_STR(check("{\"pattern\":\"^[a-z]+@[a-z]+\\\\.[a-z]{2,}$\"}", &err), "ok",
+			  "ordinary + accepted");
+	CHECK_STR(check("{\"pattern\":\"c???????????????????????????????????????\"}", &err),
+			  "inputSchema.pattern", "stacked quantifiers refused");
+	CHECK_STR(check("{\"pattern\":\"a.*?b\"}", &err), "ok", "lazy-looking *? accepted");
+	CHECK_STR(check("{\"pattern\":\"a)\"}", &err), "inputSchema.pattern", "unmatched )");
 	CHECK_STR(check("{\"pattern\":\"a{10}b{20}[[:alpha:]]{3,5}\"}", &err), "ok",
 			  "modest repetition accepted");
 	CHECK_STR(check("{\"pattern\":\"[a\"}", &err), "inputSchema.pattern", "open bracket");
