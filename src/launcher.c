@@ -60,6 +60,7 @@ typedef struct LauncherExecutor
 {
 	BackgroundWorkerHandle *handle; /* NULL when not started */
 	TimestampTz last_start;		/* 0: never started */
+	bool		exited;			/* stopped since its last start */
 } LauncherExecutor;
 
 static MemoryContext LauncherContext = NULL;
@@ -246,9 +247,9 @@ launcher_tend_executors(void)
 			case BGWH_STOPPED:
 				pfree(executors[i].handle);
 				executors[i].handle = NULL;
+				executors[i].exited = true;
 				ereport(LOG,
-						(errmsg("chainexec executor %d exited; the launcher restarts it",
-								i + 1)));
+						(errmsg("chainexec executor %d exited", i + 1)));
 				need = true;
 				break;
 		}
@@ -301,6 +302,10 @@ launcher_tend_executors(void)
 			nap = Min(nap, Max(TimestampDifferenceMilliseconds(now, allowed), 1));
 			continue;
 		}
+		if (executors[i].exited)
+			ereport(LOG,
+					(errmsg("restarting chainexec executor %d", i + 1)));
+		executors[i].exited = false;
 		if (!launcher_start_executor(i, dbid))
 		{
 			all_started = false;
