@@ -22,7 +22,8 @@
 # each pgTAP assertion, each TAP line of the scripts.  A step that breaks
 # before its tests can run (build, cluster start, a script that dies before
 # its plan) counts as one failed test; tests that a plan announced and that
-# never ran count as failed.  A file skipped by --quick, or whose plan is
+# never ran count as failed.  One more test checks, at the end, that no server
+# process of the cluster crashed (SIGSEGV, SIGABRT, ..., PANIC, assertion).  A file skipped by --quick, or whose plan is
 # "1..0 # SKIP", counts as one skipped test.  The last line is
 #   N passed, N failed[, N skipped]
 # and the exit status is 0 only when nothing failed.  Suite output is kept in
@@ -366,6 +367,20 @@ else
 			fi
 		done
 		rm -rf "$tdir"
+	fi
+
+	# ---- the server log: no server process may have crashed on its own
+	# (fault tests kill with SIGKILL or stop -m immediate, never these).
+	if [ -n "${CE_CLUSTER_DIR:-}" ] && [ -f "$CE_CLUSTER_LOG" ]; then
+		cp "$CE_CLUSTER_LOG" "$LOGS/server.log" 2>/dev/null || true
+		t=$SECONDS
+		crashes=$(grep -E 'terminated by signal (4|6|7|8|11)\b|PANIC:|TRAP:' "$CE_CLUSTER_LOG" | head -n 20)
+		if [ -n "$crashes" ]; then
+			record "server log: no crash" 0 1 0 "$t"
+			printf '%s\n' "$crashes" | sed 's/^/  | /'
+		else
+			record "server log: no crash" 1 0 0 "$t"
+		fi
 	fi
 
 	say "== stopping the cluster"
