@@ -636,6 +636,20 @@ AS 'MODULE_PATHNAME', 'ce_raise_failure';
 COMMENT ON FUNCTION chainexec.raise_failure(text, text) IS
 	'raise an error that carries a failure type (matched by retryOnErrors)';
 
+/*
+ * Testing and debugging aid: one step transition of an execution inside the
+ * caller's transaction (nothing commits in between; back-offs and timers
+ * are not waited for: a line is due when not_before <= now()).  Returns
+ * whether a line was processed.  Superuser only.
+ */
+CREATE FUNCTION chainexec._run_one(execution_id uuid)
+RETURNS boolean
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'ce_run_one';
+REVOKE ALL ON FUNCTION chainexec._run_one(uuid) FROM PUBLIC;
+COMMENT ON FUNCTION chainexec._run_one(uuid) IS
+	'testing and debugging aid: one step transition of the execution in the caller''s transaction (superuser only)';
+
 /* Makes ready what can run; the caller holds the header's lock. */
 CREATE FUNCTION chainexec._advance(org uuid, execution_id uuid)
 RETURNS void

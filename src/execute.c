@@ -40,6 +40,7 @@
 PG_FUNCTION_INFO_V1(ce_chain_execute);
 PG_FUNCTION_INFO_V1(ce_chain_run);
 PG_FUNCTION_INFO_V1(ce_raise_failure);
+PG_FUNCTION_INFO_V1(ce_run_one);
 
 /* Options of chain_execute / chain_run. */
 typedef struct ExecOptions
@@ -720,4 +721,31 @@ ce_raise_failure(PG_FUNCTION_ARGS)
 			 errmsg("%s", msg),
 			 errdetail("failure type: %s", type)));
 	PG_RETURN_VOID();
+}
+
+/*
+ * _run_one(execution_id uuid) RETURNS boolean: one step transition of the
+ * execution (of the current organization) inside the caller's transaction,
+ * for tests and debugging: nothing commits in between, and back-offs and
+ * timers are not waited for (a line is due when not_before <= now()).
+ * Returns whether a line was due and processed.  Superuser only.
+ */
+Datum
+ce_run_one(PG_FUNCTION_ARGS)
+{
+	pg_uuid_t	org;
+	pg_uuid_t	id;
+
+	if (!superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for function _run_one"),
+				 errdetail("Only superusers may run single transitions.")));
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("execution id must not be null")));
+	memcpy(&id, PG_GETARG_UUID_P(0), sizeof(pg_uuid_t));
+	ce_current_org(&org);
+	PG_RETURN_BOOL(ce_transition_in_xact(&id, &org) == CE_TR_DONE);
 }
