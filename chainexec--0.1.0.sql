@@ -543,7 +543,7 @@ BEGIN
 	END IF;
 	INSERT INTO chainexec.handlers (organization_id, name, fn, registered_by)
 	VALUES (chainexec.current_organization(), name, fn, current_user::regrole)
-	ON CONFLICT (organization_id, name)
+	ON CONFLICT ON CONSTRAINT handlers_pkey
 	DO UPDATE SET fn = EXCLUDED.fn, registered_at = now();
 END
 $$;
@@ -574,7 +574,7 @@ BEGIN
 	END IF;
 	INSERT INTO chainexec.templates (organization_id, template_id, body, registered_by)
 	VALUES (chainexec.current_organization(), template_id, body, current_user::regrole)
-	ON CONFLICT (organization_id, template_id)
+	ON CONFLICT ON CONSTRAINT templates_pkey
 	DO UPDATE SET body = EXCLUDED.body, registered_at = now();
 END
 $$;
