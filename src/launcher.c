@@ -307,10 +307,14 @@ launcher_tend_executors(void)
 					(errmsg("restarting chainexec executor %d", i + 1)));
 		executors[i].exited = false;
 		if (!launcher_start_executor(i, dbid))
-		{
-			all_started = false;
 			nap = Min(nap, CE_RETRY_MS);
-		}
+	}
+
+	/* Say it again only after every executor could be started once. */
+	for (i = 0; i < nexecutors; i++)
+	{
+		if (executors[i].handle == NULL)
+			all_started = false;
 	}
 	if (all_started)
 		register_failed_logged = false;
