@@ -39,6 +39,7 @@
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 #include "utils/timeout.h"
+#include "utils/timestamp.h"
 
 #include "chainexec.h"
 #include "compat.h"
@@ -506,6 +507,7 @@ ce_step_run(CeStepRun *run)
 	int			save_sec;
 	int			gucnest;
 	volatile bool timeout_armed = false;
+	volatile TimestampTz timeout_at = 0;
 
 	run->ok = false;
 	run->rowcount = -1;
@@ -576,6 +578,7 @@ ce_step_run(CeStepRun *run)
 			set_step_guc("work_mem", psprintf("%dMB", step->max_memory_mb));
 		if (step->timeout_ms > 0)
 		{
+			timeout_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), step->timeout_ms);
 			enable_timeout_after(STATEMENT_TIMEOUT, step->timeout_ms);
 			timeout_armed = true;
 		}
@@ -628,7 +631,17 @@ ce_step_run(CeStepRun *run)
 			run->detail = NULL;
 		}
 		else
+		{
+			/*
+			 * ProcessInterrupts() resets the timeout's indicator when it
+			 * raises the cancel, so a 57014 at or after the step's deadline
+			 * is the step's own timeout too.
+			 */
+			if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED && timeout_at != 0 &&
+				GetCurrentTimestamp() >= timeout_at)
+				timed_out = true;
 			run->failure_type = pstrdup(ce_failure_type_for_sqlstate(run->sqlstate, timed_out));
+		}
 		FreeErrorData(edata);
 	}
 	PG_END_TRY();
