@@ -378,6 +378,10 @@ BEGIN
 	IF p_chain_id IS NULL THEN
 		RAISE EXCEPTION 'chain id must not be null' USING ERRCODE = 'null_value_not_allowed';
 	END IF;
+	IF p_version IS NULL AND EXISTS (SELECT FROM chainexec.chains WHERE organization_id = chainexec.current_organization()
+										AND chain_id = p_chain_id) THEN
+		RAISE EXCEPTION 'version must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
 	SELECT * INTO r FROM chainexec.chains
 	 WHERE organization_id = chainexec.current_organization() AND chain_id = p_chain_id
 	   AND version = p_version;
@@ -413,6 +417,10 @@ BEGIN
 		 WHERE c.organization_id = chainexec.current_organization() AND c.chain_id = chain_publish.chain_id
 		   AND c.status = 'draft';
 		IF NOT FOUND THEN
+			/* a chain that does not exist, or that is not ours, says so first */
+			PERFORM chainexec._chain_for_change(chain_publish.chain_id,
+				(SELECT max(c.version) FROM chainexec.chains c
+				  WHERE c.organization_id = chainexec.current_organization() AND c.chain_id = chain_publish.chain_id));
 			RAISE EXCEPTION 'chain "%" has no draft version to publish', chain_publish.chain_id
 				USING ERRCODE = 'object_not_in_prerequisite_state',
 					  HINT = 'Define a new version with chain_define(), or name the version to publish.';
@@ -809,3 +817,509 @@ LANGUAGE c VOLATILE
 AS 'MODULE_PATHNAME', 'ce_chain_wait';
 COMMENT ON FUNCTION chainexec.chain_wait(uuid, int) IS
 	'block until the execution ends (or timeout_ms passes) and return its result';
+
+/* ------------------------------------------------------------------------
+ * Control
+ *
+ * Each public function below is the C entry point ce_control_call: it
+ * checks, as the caller, that the execution exists in the caller's
+ * organization and that the caller may control it, then runs the
+ * implementation chainexec._<name> (not executable by PUBLIC) as the
+ * extension owner.
+ * ------------------------------------------------------------------------ */
+
+CREATE FUNCTION chainexec._signal_running(execution_id uuid)
+RETURNS void LANGUAGE c STRICT VOLATILE AS 'MODULE_PATHNAME', 'ce_signal_running';
+CREATE FUNCTION chainexec._finished()
+RETURNS void LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'ce_finished_sql';
+CREATE FUNCTION chainexec._external_result(org uuid, execution_id uuid, step int, ok boolean,
+										   output jsonb, failure_type text, message text)
+RETURNS boolean LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'ce_external_result_sql';
+
+/* Queue an execution event, honouring the chain's notify setting. */
+CREATE FUNCTION chainexec._emit(t chainexec.universal_transactions, event text, status text,
+								step_id int DEFAULT NULL, step_name text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, chainexec
+AS $$
+DECLARE
+	level text;
+	progress int;
+BEGIN
+	SELECT coalesce(c.definition->>'notify', 'steps') INTO level FROM chainexec.chains c
+	 WHERE c.organization_id = t.organization_id AND c.chain_id = t.chain_id AND c.version = t.chain_version;
+	IF level = 'none' OR (level = 'lifecycle' AND event !~ '^(chain_|compensation_)') THEN
+		RETURN;
+	END IF;
+	SELECT CASE WHEN count(*) = 0 THEN 100
+				ELSE (100 * count(*) FILTER (WHERE l.status IN ('completed', 'skipped', 'failed', 'cancelled', 'compensated')) / count(*))::int END
+	  INTO progress
+	  FROM chainexec.universal_transaction_lines l
+	 WHERE l.organization_id = t.organization_id AND l.transaction_id = t.id AND l.line_type = 'step';
+	PERFORM pg_catalog.pg_notify(pg_catalog.current_setting('chainexec.notify_channel'),
+		jsonb_build_object('event', event, 'executionId', t.id, 'chainId', t.chain_id,
+						   'stepId', step_id, 'stepName', step_name, 'status', status, 'attempt', 0,
+						   'progress', progress, 'etaMs', NULL,
+						   'ts', to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))::text);
+END
+$$;
+
+CREATE FUNCTION chainexec._lock_execution(p_id uuid)
+RETURNS chainexec.universal_transactions
+LANGUAGE plpgsql
+SET search_path = pg_catalog, chainexec
+AS $$
+DECLARE
+	t chainexec.universal_transactions;
+BEGIN
+	SELECT * INTO t FROM chainexec.universal_transactions
+	 WHERE organization_id = chainexec.current_organization() AND id = p_id
+	   FOR NO KEY UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'execution % does not exist', p_id USING ERRCODE = 'undefined_object';
+	END IF;
+	RETURN t;
+END
+$$;
+
+/* Close open lines of an execution (those not being run right now). */
+CREATE FUNCTION chainexec._close_open_lines(t chainexec.universal_transactions, new_status text)
+RETURNS void
+LANGUAGE sql
+AS $$
+	UPDATE chainexec.universal_transaction_lines l
+	   SET status = new_status,
+		   finished_at = CASE WHEN new_status = 'pending' THEN NULL ELSE clock_timestamp() END
+	  FROM (SELECT line_number FROM chainexec.universal_transaction_lines
+			 WHERE organization_id = t.organization_id AND transaction_id = t.id
+			   AND status IN ('pending', 'ready', 'waiting')
+			   AND (new_status <> 'pending' OR status = 'ready')
+			   FOR UPDATE SKIP LOCKED) s
+	 WHERE l.organization_id = t.organization_id AND l.transaction_id = t.id AND l.line_number = s.line_number
+$$;
+
+/* Reopen a finished (failed, cancelled, timeout) execution so it can go on. */
+CREATE FUNCTION chainexec._reopen(t chainexec.universal_transactions)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, chainexec
+AS $$
+BEGIN
+	IF t.status IN ('completed', 'compensated', 'compensating') THEN
+		RAISE EXCEPTION 'cannot resume execution %: it is %', t.id, t.status
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = CASE WHEN t.status = 'completed' THEN 'Start a new execution with chain_execute().'
+							  ELSE 'Its compensations have run; start a new execution.' END;
+	END IF;
+	UPDATE chainexec.universal_transactions
+	   SET status = 'running', finished_at = NULL, error = NULL,
+		   deadline = CASE WHEN t.status = 'timeout' THEN NULL ELSE deadline END
+	 WHERE organization_id = t.organization_id AND id = t.id;
+END
+$$;
+
+CREATE FUNCTION chainexec._chain_cancel(execution_id uuid, reason text)
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, chainexec
+AS $$
+DECLARE
+	t chainexec.universal_transactions := chainexec._lock_execution(execution_id);
+BEGIN
+	IF t.status IN ('completed', 'failed', 'cancelled', 'timeout', 'compensated') THEN
+		RETURN false;
+	END IF;
+	UPDATE chainexec.universal_transactions
+	   SET status = 'cancelled', finished_at = clock_timestamp(),
+		   error = jsonb_build_object('failure_type', 'cancelled', 'sqlstate', '57014',
+									  'message', coalesce(reason, 'cancelled'))
+	 WHERE organization_id = t.organization_id AND id = t.id
+	 RETURNING * INTO t;
+	PERFORM chainexec._close_open_lines(t, 'cancelled');
+	PERFORM chainexec._signal_running(t.id);
+	PERFORM chainexec._emit(t, 'chain_cancelled', 'cancelled');
+	PERFORM chainexec._finished();
+	RETURN true;
+END
+$$;
+
+CREATE FUNCTION chainexec._chain_pause(execution_id uuid)
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, chainexec
+AS $$
+DECLARE
+	t chainexec.universal_transactions := chainexec._lock_execution(execution_id);
+BEGIN
+	IF t.status = 'paused' THEN
+		RETURN false;
+	END IF;
+	IF t.status NOT IN ('pending', 'running', 'waiting') THEN
+		RAISE EXCEPTION 'cannot pause execution %: it is %', t.id, t.status
+			USING ERRCODE = 'object_not_in_prerequisite_state';
+	END IF;
+	UPDATE chainexec.universal_transactions SET status = 'paused'
+	 WHERE organization_id = t.organization_id AND id = t.id
+	 RETURNING * INTO t;
+	PERFORM chainexec._close_open_lines(t, 'pending');
+	PERFORM chainexec._emit(t, 'chain_paused', 'paused');
+	RETURN true;
+END
+$$;
+
+CREATE FUNCTION chainexec._chain_resume(execution_id uuid)
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, chainexec
+AS $$
+DECLARE
+	t chainexec.universal_transactions := chainexec._lock_execution(execution_id);
+BEGIN
+	IF t.status IN ('running', 'waiting', 'pending') THEN
+		RETURN false;
+	ELSIF t.status = 'paused' THEN
+		UPDATE chainexec.universal_transactions SET status = 'running'
+		 WHERE organization_id = t.organization_id AND id = t.id;
+	ELSE
+		PERFORM chainexec._reopen(t);
+		/* failed and cancelled step lines run again; completed ones do not */
+		UPDATE chainexec.universal_transaction_lines
+		   SET status = 'pending', attempt = 0, error = NULL, finished_at = NULL, not_before = now()
+		 WHERE organization_id = t.organization_id AND transaction_id = t.id
+		   AND line_type = 'step' AND status IN ('failed', 'cancelled');
+		UPDATE chainexec.universal_transaction_lines
+		   SET status = 'cancelled'
+		 WHERE organization_id = t.organization_id AND transaction_id = t.id
+		   AND line_type = 'fallback' AND status NOT IN ('completed', 'skipped');
+	END IF;
+	PERFORM chainexec._advance(t.organization_id, t.id);
+	SELECT * INTO t FROM chainexec.universal_transactions WHERE organization_id = t.organization_id AND id = t.id;
+	PERFORM chainexec._emit(t, 'chain_resumed', t.status);
+	RETURN true;
+END
+$$;
+
+/* The latest step (or fallback) line of a step, locked; errors if it is running. */
+CREATE FUNCTION chainexec._step_line(t chainexec.universal_transactions, p_step int)
+RETURNS chainexec.universal_transaction_lines
+LANGUAGE plpgsql
+SET search_path = pg_catalog, chainexec
+AS $$
+DECLARE
+	l chainexec.universal_transaction_lines;
+BEGIN
+	IF p_step IS NULL THEN
+		RAISE EXCEPTION 'step id must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	BEGIN
+		SELECT * INTO l FROM chainexec.universal_transaction_lines
+		 WHERE organization_id = t.organization_id AND transaction_id = t.id AND step_id = p_step
+		   AND line_type IN ('step', 'fallback')
+		 ORDER BY line_number DESC LIMIT 1
+		   FOR UPDATE NOWAIT;
+	EXCEPTION WHEN lock_not_available THEN
+		RAISE EXCEPTION 'step % of execution % is running', p_step, t.id
+			USING ERRCODE = 'lock_not_available',
+				  HINT = 'Wait for the attempt to end, or cancel the execution.';
+	END;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'execution % has no step %', t.id, p_step USING ERRCODE = 'undefined_object';
+	END IF;
+	RETURN l;
+END
+$$;
+
+CREATE FUNCTION chainexec._chain_retry_step(execution_id uuid, step int)
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, chainexec
+AS $$
+DECLARE
+	t chainexec.universal_transactions := chainexec._lock_execution(execution_id);
+	l chainexec.universal_transaction_lines := chainexec._step_line(t, step);
+BEGIN
+	IF l.status IN ('completed', 'compensated') THEN
+		RAISE EXCEPTION 'step % of execution % has completed', step, t.id
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Only failed, skipped, cancelled, waiting or scheduled steps can be retried.';
+	END IF;
+	IF t.status IN ('failed', 'cancelled', 'timeout', 'completed', 'compensated', 'compensating') THEN
+		PERFORM chainexec._reopen(t);
+		UPDATE chainexec.universal_transaction_lines
+		   SET status = 'pending', finished_at = NULL
+		 WHERE organization_id = t.organization_id AND transaction_id = t.id
+		   AND line_type = 'step' AND status = 'cancelled';
+	END IF;
+	UPDATE chainexec.universal_transaction_lines
+	   SET status = 'pending', attempt = 0, error = NULL, finished_at = NULL, not_before = now()
+	 WHERE organization_id = l.organization_id AND transaction_id = l.transaction_id AND line_number = l.line_number;
+	IF t.status = 'paused' THEN
+		RETURN true;
+	END IF;
+	PERFORM chainexec._advance(t.organization_id, t.id);
+	RETURN true;
+END
+$$;
+
+CREATE FUNCTION chainexec._chain_skip_step(execution_id uuid, step int, output jsonb)
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, chainexec
+AS $$
+DECLARE
+	t chainexec.universal_transactions := chainexec._lock_execution(execution_id);
+	l chainexec.universal_transaction_lines := chainexec._step_line(t, step);
+BEGIN
+	IF l.status IN ('completed', 'skipped', 'compensated') THEN
+		RAISE EXCEPTION 'step % of execution % is already %', step, t.id, l.status
+			USING ERRCODE = 'object_not_in_prerequisite_state';
+	END IF;
+	IF output IS NOT NULL AND jsonb_typeof(output) <> 'object' THEN
+		RAISE EXCEPTION 'output of a skipped step must be a JSON object' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF t.status IN ('failed', 'cancelled', 'timeout') THEN
+		PERFORM chainexec._reopen(t);
+		UPDATE chainexec.universal_transaction_lines
+		   SET status = 'pending', finished_at = NULL
+		 WHERE organization_id = t.organization_id AND transaction_id = t.id
+		   AND line_type = 'step' AND status = 'cancelled';
+	ELSIF t.status IN ('completed', 'compensated', 'compensating') THEN
+		RAISE EXCEPTION 'cannot skip a step of execution %: it is %', t.id, t.status
+			USING ERRCODE = 'object_not_in_prerequisite_state';
+	END IF;
+	UPDATE chainexec.universal_transaction_lines
+	   SET status = 'skipped', finished_at = clock_timestamp(),
+		   output = CASE WHEN output IS NULL THEN universal_transaction_lines.output
+						 ELSE jsonb_build_object('variables', output) END
+	 WHERE organization_id = l.organization_id AND transaction_id = l.transaction_id AND line_number = l.line_number;
+	IF output IS NOT NULL THEN
+		UPDATE chainexec.universal_transactions SET context = context || output
+		 WHERE organization_id = t.organization_id AND id = t.id;
+	END IF;
+	PERFORM chainexec._emit(t, 'step_skipped', 'skipped', l.step_id, l.step_name);
+	IF t.status <> 'paused' THEN
+		PERFORM chainexec._advance(t.organization_id, t.id);
+	END IF;
+	RETURN true;
+END
+$$;
+
+/* Completed steps with a rollbackAction, newest first (after to_step when given). */
+CREATE FUNCTION chainexec._rollback_candidates(t chainexec.universal_transactions, to_step int)
+RETURNS TABLE (line_number int, step_id int, step_name text, rollback_action text, finished_at timestamptz)
+LANGUAGE sql STABLE
+AS $$
+	WITH d AS (
+		SELECT definition FROM chainexec.chains
+		 WHERE organization_id = t.organization_id AND chain_id = t.chain_id AND version = t.chain_version
+	), steps AS (
+		SELECT s AS step FROM d, jsonb_array_elements(d.definition->'steps') s
+		UNION ALL
+		SELECT s->'fallbackStep' FROM d, jsonb_array_elements(d.definition->'steps') s
+		 WHERE s ? 'fallbackStep'
+	), boundary AS (
+		SELECT max(l.finished_at) AS at FROM chainexec.universal_transaction_lines l
+		 WHERE l.organization_id = t.organization_id AND l.transaction_id = t.id
+		   AND l.step_id = to_step AND l.line_type IN ('step', 'fallback')
+	)
+	SELECT l.line_number, l.step_id, l.step_name, st.step->>'rollbackAction', l.finished_at
+	  FROM chainexec.universal_transaction_lines l
+	  JOIN steps st ON (st.step->>'id')::int = l.step_id
+	 WHERE l.organization_id = t.organization_id AND l.transaction_id = t.id
+	   AND l.line_type IN ('step', 'fallback') AND l.status = 'completed'
+	   AND st.step ? 'rollbackAction'
+	   AND (to_step IS NULL OR l.finished_at > (SELECT at FROM boundary))
+	 ORDER BY l.finished_at DESC, l.line_number DESC
+$$;
+
+CREATE FUNCTION chainexec._chain_rollback_plan(execution_id uuid)
+RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, chainexec
+AS $$
+DECLARE
+	t chainexec.universal_transactions := chainexec._execution(execution_id);
+BEGIN
+	RETURN (SELECT coalesce(jsonb_agg(jsonb_build_object('order', n, 'stepId', step_id, 'stepName', step_name,
+														 'rollbackAction', rollback_action, 'completedAt', finished_at)
+									  ORDER BY n), '[]')
+			  FROM (SELECT row_number() OVER () AS n, * FROM chainexec._rollback_candidates(t, NULL)) c);
+END
+$$;
+
+CREATE FUNCTION chainexec._chain_rollback(execution_id uuid, to_step int)
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, chainexec
+AS $$
+DECLARE
+	t chainexec.universal_transactions := chainexec._lock_execution(execution_id);
+	c record;
+	first boolean := true;
+BEGIN
+	IF t.status IN ('compensating', 'compensated') THEN
+		RETURN false;
+	END IF;
+	IF to_step IS NOT NULL AND NOT EXISTS (
+		SELECT FROM chainexec.universal_transaction_lines
+		 WHERE organization_id = t.organization_id AND transaction_id = t.id AND step_id = to_step) THEN
+		RAISE EXCEPTION 'execution % has no step %', t.id, to_step USING ERRCODE = 'undefined_object';
+	END IF;
+	PERFORM chainexec._close_open_lines(t, 'cancelled');
+	PERFORM chainexec._signal_running(t.id);
+	FOR c IN SELECT * FROM chainexec._rollback_candidates(t, to_step) LOOP
+		INSERT INTO chainexec.universal_transaction_lines
+			(organization_id, transaction_id, line_number, line_type, step_id, step_name, status,
+			 priority, parent_line, smart_code)
+		SELECT t.organization_id, t.id, coalesce(max(line_number), 0) + 1, 'compensation', c.step_id,
+			   c.step_name, CASE WHEN first THEN 'ready' ELSE 'pending' END, t.priority, c.line_number,
+			   chainexec.smart_code('COMPENSATION', c.step_name, t.chain_version)
+		  FROM chainexec.universal_transaction_lines
+		 WHERE organization_id = t.organization_id AND transaction_id = t.id;
+		first := false;
+	END LOOP;
+	UPDATE chainexec.universal_transactions
+	   SET status = CASE WHEN first THEN 'compensated' ELSE 'compensating' END,
+		   finished_at = CASE WHEN first THEN clock_timestamp() END
+	 WHERE organization_id = t.organization_id AND id = t.id
+	 RETURNING * INTO t;
+	IF first THEN
+		PERFORM chainexec._emit(t, 'compensation_completed', 'compensated');
+		PERFORM chainexec._finished();
+	ELSE
+		PERFORM chainexec._emit(t, 'compensation_started', 'compensating');
+		PERFORM chainexec._advance(t.organization_id, t.id);
+	END IF;
+	RETURN true;
+END
+$$;
+
+CREATE FUNCTION chainexec._chain_step_complete(execution_id uuid, step int, output jsonb)
+RETURNS boolean
+LANGUAGE sql
+AS $$
+	SELECT chainexec._external_result(chainexec.current_organization(), execution_id, step, true,
+									  coalesce(output, '{}'), NULL, NULL)
+$$;
+
+CREATE FUNCTION chainexec._chain_step_fail(execution_id uuid, step int, failure_type text, message text)
+RETURNS boolean
+LANGUAGE plpgsql
+AS $$
+BEGIN
+	IF failure_type IS NULL OR failure_type !~ '^[a-z0-9_]{1,63}$' THEN
+		RAISE EXCEPTION 'invalid failure type "%"', failure_type
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'A failure type has 1 to 63 characters among a-z, 0-9 and "_", such as "api_timeout".';
+	END IF;
+	RETURN chainexec._external_result(chainexec.current_organization(), execution_id, step, false,
+									  NULL, failure_type, message);
+END
+$$;
+
+CREATE FUNCTION chainexec._chain_cleanup(older_than interval, caller regrole)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, chainexec
+AS $$
+DECLARE
+	n bigint;
+BEGIN
+	IF older_than IS NULL OR older_than < interval '0' THEN
+		RAISE EXCEPTION 'retention must be a non-negative interval' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	WITH gone AS (
+		DELETE FROM chainexec.universal_transactions t
+		 WHERE t.finished_at IS NOT NULL AND t.finished_at < now() - older_than
+		   AND t.organization_id = chainexec.current_organization()
+		   AND (pg_catalog.pg_has_role(caller::oid, 'chainexec_admin', 'MEMBER')
+				OR pg_catalog.pg_has_role(caller::oid, t.owner::oid, 'MEMBER'))
+		RETURNING 1)
+	SELECT count(*) INTO n FROM gone;
+	RETURN n;
+END
+$$;
+
+DO $$
+DECLARE
+	f text;
+BEGIN
+	FOR f IN SELECT p.oid::regprocedure::text FROM pg_catalog.pg_proc p
+			  WHERE p.pronamespace = 'chainexec'::regnamespace AND p.proname LIKE '\_%'
+	LOOP
+		EXECUTE 'REVOKE ALL ON FUNCTION ' || f || ' FROM PUBLIC';
+	END LOOP;
+END
+$$;
+GRANT EXECUTE ON FUNCTION chainexec._execution(uuid), chainexec._definition_check(jsonb),
+	chainexec._input_check(jsonb, jsonb), chainexec._template_check(text),
+	chainexec._chain_for_change(text, int) TO PUBLIC;
+
+CREATE FUNCTION chainexec.chain_cancel(execution_id uuid, reason text DEFAULT NULL)
+RETURNS boolean LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'ce_control_call';
+CREATE FUNCTION chainexec.chain_pause(execution_id uuid)
+RETURNS boolean LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'ce_control_call';
+CREATE FUNCTION chainexec.chain_resume(execution_id uuid)
+RETURNS boolean LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'ce_control_call';
+CREATE FUNCTION chainexec.chain_retry_step(execution_id uuid, step int)
+RETURNS boolean LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'ce_control_call';
+CREATE FUNCTION chainexec.chain_skip_step(execution_id uuid, step int, output jsonb DEFAULT NULL)
+RETURNS boolean LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'ce_control_call';
+CREATE FUNCTION chainexec.chain_rollback(execution_id uuid, to_step int DEFAULT NULL)
+RETURNS boolean LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'ce_control_call';
+CREATE FUNCTION chainexec.chain_rollback_plan(execution_id uuid)
+RETURNS jsonb LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'ce_control_call';
+CREATE FUNCTION chainexec.chain_step_complete(execution_id uuid, step int, output jsonb DEFAULT '{}')
+RETURNS boolean LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'ce_control_call';
+CREATE FUNCTION chainexec.chain_step_fail(execution_id uuid, step int, failure_type text, message text DEFAULT NULL)
+RETURNS boolean LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'ce_control_call';
+CREATE FUNCTION chainexec.chain_cleanup(older_than interval)
+RETURNS bigint LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'ce_control_call';
+
+/* ------------------------------------------------------------------------
+ * Views for people
+ * ------------------------------------------------------------------------ */
+
+CREATE VIEW chainexec.executions WITH (security_invoker = true) AS
+SELECT t.id AS execution_id, t.organization_id, t.chain_id, t.chain_version, t.status,
+	   t.owner, t.priority, t.created_at, t.started_at, t.finished_at,
+	   extract(epoch FROM coalesce(t.finished_at, now()) - t.started_at) * 1000 AS duration_ms,
+	   t.error->>'failure_type' AS failure_type, t.error->>'message' AS error_message,
+	   t.idempotency_key, t.smart_code
+  FROM chainexec.universal_transactions t;
+
+CREATE VIEW chainexec.step_runs WITH (security_invoker = true) AS
+SELECT l.transaction_id AS execution_id, l.organization_id, t.chain_id, t.chain_version,
+	   l.line_number, l.line_type, l.step_id, l.step_name, l.status, l.attempt,
+	   l.not_before, l.started_at, l.finished_at, l.duration_ms,
+	   l.error->>'failure_type' AS failure_type, l.error->>'sqlstate' AS sqlstate,
+	   l.error->>'message' AS error_message, l.input, l.output, l.smart_code
+  FROM chainexec.universal_transaction_lines l
+  JOIN chainexec.universal_transactions t ON t.organization_id = l.organization_id AND t.id = l.transaction_id;
+
+CREATE VIEW chainexec.chain_analytics WITH (security_invoker = true) AS
+SELECT t.organization_id, t.chain_id, t.chain_version,
+	   count(*) AS executions,
+	   count(*) FILTER (WHERE t.status = 'completed') AS completed,
+	   count(*) FILTER (WHERE t.status IN ('failed', 'timeout', 'compensated')) AS failed,
+	   round(100.0 * count(*) FILTER (WHERE t.status = 'completed')
+			 / nullif(count(*) FILTER (WHERE t.finished_at IS NOT NULL), 0), 2) AS success_rate,
+	   round(avg(extract(epoch FROM t.finished_at - t.started_at) * 1000)::numeric, 2) AS avg_duration_ms,
+	   round((percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM t.finished_at - t.started_at) * 1000))::numeric, 2) AS p50_duration_ms,
+	   round((percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM t.finished_at - t.started_at) * 1000))::numeric, 2) AS p95_duration_ms,
+	   round(avg(s.steps), 2) AS avg_steps,
+	   sum(s.retries) AS retries,
+	   (SELECT c.definition->'performanceTargets' FROM chainexec.chains c
+		 WHERE c.organization_id = t.organization_id AND c.chain_id = t.chain_id
+		   AND c.version = t.chain_version) AS performance_targets
+  FROM chainexec.universal_transactions t
+  LEFT JOIN LATERAL (
+		SELECT count(*) FILTER (WHERE l.line_type IN ('step', 'fallback') AND l.status = 'completed') AS steps,
+			   coalesce(sum(greatest(l.attempt - 1, 0)), 0) AS retries
+		  FROM chainexec.universal_transaction_lines l
+		 WHERE l.organization_id = t.organization_id AND l.transaction_id = t.id) s ON true
+ WHERE t.created_at > now() - interval '30 days'
+ GROUP BY t.organization_id, t.chain_id, t.chain_version;
+
+GRANT SELECT ON chainexec.executions, chainexec.step_runs, chainexec.chain_analytics TO PUBLIC;

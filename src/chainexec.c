@@ -79,23 +79,31 @@ check_notify_channel(char **newval, void **extra, GucSource source)
 static void
 CeGucInit(void)
 {
-	DefineCustomStringVariable("chainexec.database",
-							   gettext_noop("Database whose chains the background workers run."),
-							   NULL,
-							   &ce_database,
-							   "postgres",
-							   PGC_POSTMASTER,
-							   0,
-							   NULL, NULL, NULL);
+	/*
+	 * The settings that shape the background workers exist only under
+	 * shared_preload_libraries: a PGC_POSTMASTER setting cannot be defined
+	 * after start-up, and chain_run must work without preloading.
+	 */
+	if (process_shared_preload_libraries_in_progress)
+	{
+		DefineCustomStringVariable("chainexec.database",
+								   gettext_noop("Database whose chains the background workers run."),
+								   NULL,
+								   &ce_database,
+								   "postgres",
+								   PGC_POSTMASTER,
+								   0,
+								   NULL, NULL, NULL);
 
-	DefineCustomIntVariable("chainexec.max_workers",
-							gettext_noop("Number of executor background workers."),
-							NULL,
-							&ce_max_workers,
-							2, 0, 64,
-							PGC_POSTMASTER,
-							0,
-							NULL, NULL, NULL);
+		DefineCustomIntVariable("chainexec.max_workers",
+								gettext_noop("Number of executor background workers."),
+								NULL,
+								&ce_max_workers,
+								2, 0, 64,
+								PGC_POSTMASTER,
+								0,
+								NULL, NULL, NULL);
+	}
 
 	DefineCustomIntVariable("chainexec.poll_interval",
 							gettext_noop("Longest time an idle executor sleeps before checking timers and retries."),

@@ -1397,9 +1397,12 @@ process_line(ExecRow *ex, LineRow *line)
 		}
 		return;
 	}
-	if (strcmp(ex->status, "pending") == 0)
-		set_exec_status(ex, "running");
 
+	/*
+	 * The header stays unlocked while the step runs (pending becomes
+	 * running in advance(), after the step), so that steps of one execution
+	 * run in parallel and control functions never wait for a step.
+	 */
 	memset(&lk, 0, sizeof(lk));
 	lk.context = ex->context;
 	lk.execution_id = ex->id_s;
@@ -1548,6 +1551,11 @@ ce_transition_in_xact(const pg_uuid_t *only_execution, const pg_uuid_t *only_org
 	int			save_sec;
 	CeTransitionResult result = CE_TR_NONE;
 
+	/*
+	 * A cancel (chain_cancel, a deadline) is meant for a running step: hold
+	 * it off during the bookkeeping; step.c lets it in while the step runs.
+	 */
+	HOLD_CANCEL_INTERRUPTS();
 	SPI_connect();
 	GetUserIdAndSecContext(&save_user, &save_sec);
 	SetUserIdAndSecContext(extension_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
@@ -1571,11 +1579,13 @@ ce_transition_in_xact(const pg_uuid_t *only_execution, const pg_uuid_t *only_org
 	{
 		ce_running_clear();
 		SetUserIdAndSecContext(save_user, save_sec);
+		RESUME_CANCEL_INTERRUPTS();
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
 	SetUserIdAndSecContext(save_user, save_sec);
 	SPI_finish();
+	RESUME_CANCEL_INTERRUPTS();
 	return result;
 }
 
@@ -1686,9 +1696,6 @@ ce_sweep_deadlines_in_xact(void)
 	{
 		pg_uuid_t  *pair = lfirst(lc);
 		ExecRow		ex;
-		int			pids[16];
-		int			np;
-		int			k;
 
 		memset(&ex, 0, sizeof(ex));
 		ex.org = pair[0];
@@ -1699,10 +1706,8 @@ ce_sweep_deadlines_in_xact(void)
 		fail_execution(&ex, "timeout",
 					   error_jsonb("execution_timeout", "57014", "execution exceeded its maximum execution time",
 								   NULL, NULL, 0), 0);
-		/* interrupt steps still running */
-		np = ce_running_pids(&ex.id, pids, lengthof(pids));
-		for (k = 0; k < np; k++)
-			kill(pids[k], SIGINT);
+		/* interrupt steps still running, once this commits */
+		ce_signal_running_at_commit(&ex.id);
 		n++;
 	}
 	SetUserIdAndSecContext(save_user, save_sec);
@@ -1777,4 +1782,144 @@ ce_advance_sql(PG_FUNCTION_ARGS)
 	SetUserIdAndSecContext(save_user, save_sec);
 	SPI_finish();
 	PG_RETURN_VOID();
+}
+
+/* ---------------------------------------------------------------------
+ * External steps: results from outside
+ * --------------------------------------------------------------------- */
+
+/*
+ * _external_result(org uuid, id uuid, step int, ok boolean, output jsonb,
+ *                  failure_type text, message text) RETURNS boolean
+ *
+ * The transition of chain_step_complete / chain_step_fail: the waiting
+ * line of the step is recorded as done (outputs merged) or failed (retry
+ * or onFailure), in the caller's transaction.  Called as the extension
+ * owner by the public functions after their permission check.
+ */
+PG_FUNCTION_INFO_V1(ce_external_result_sql);
+Datum
+ce_external_result_sql(PG_FUNCTION_ARGS)
+{
+	ExecRow		ex;
+	LineRow		line;
+	CeStep	   *step;
+	CeStepRun	run;
+	CeLookupCtx lk;
+	int			step_id = PG_GETARG_INT32(2);
+	bool		ok = PG_GETARG_BOOL(3);
+	Datum		args[3];
+	Oid			types[3] = {UUIDOID, UUIDOID, INT4OID};
+	int			ret;
+	bool		isnull;
+
+	memset(&ex, 0, sizeof(ex));
+	memset(&line, 0, sizeof(line));
+	memcpy(&ex.org, PG_GETARG_UUID_P(0), sizeof(pg_uuid_t));
+	memcpy(&ex.id, PG_GETARG_UUID_P(1), sizeof(pg_uuid_t));
+
+	SPI_connect();
+	read_header(&ex);
+	ex.plan = ce_plan_get(&ex.org, ex.chain_id, ex.version);
+
+	args[0] = UUIDPGetDatum(&ex.org);
+	args[1] = UUIDPGetDatum(&ex.id);
+	args[2] = Int32GetDatum(step_id);
+	ret = SPI_execute_with_args("SELECT line_number, line_type, status, attempt, coalesce(parent_line, 0) "
+								"FROM chainexec.universal_transaction_lines "
+								"WHERE organization_id = $1 AND transaction_id = $2 AND step_id = $3 "
+								"AND line_type IN ('step', 'fallback') ORDER BY line_number DESC LIMIT 1 FOR UPDATE",
+								3, types, args, NULL, false, 1);
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("execution %s has no step %d", ex.id_s, step_id)));
+	line.line_number = DatumGetInt32(getcol(0, 1, &isnull));
+	line.line_type = getcol_text(0, 2);
+	line.status = getcol_text(0, 3);
+	line.attempt = DatumGetInt32(getcol(0, 4, &isnull));
+	line.parent_line = DatumGetInt32(getcol(0, 5, &isnull));
+	line.step_id = step_id;
+	if (strcmp(line.status, "waiting") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("step %d of execution %s is not waiting for a result", step_id, ex.id_s),
+				 errdetail("The step is %s.", line.status),
+				 errhint("Only external steps wait for chain_step_complete() or chain_step_fail().")));
+	step = ce_plan_step_by_id(ex.plan, step_id);
+	if (step == NULL || step->kind != CE_STEP_EXTERNAL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("step %d of execution %s is not an external step", step_id, ex.id_s)));
+
+	memset(&lk, 0, sizeof(lk));
+	lk.context = ex.context;
+	lk.execution_id = ex.id_s;
+	lk.chain_id = ex.chain_id;
+	lk.chain_version = ex.version;
+	lk.step_id = step->id;
+	lk.step_name = step->name;
+	lk.attempt = line.attempt;
+	lk.organization_id = ex.org_s;
+
+	memset(&run, 0, sizeof(run));
+	run.plan = ex.plan;
+	run.step = step;
+	run.owner = ex.owner;
+	run.org = ex.org;
+	run.lookup = &lk;
+	run.rowcount = -1;
+	current_progress = 0;
+
+	if (ok)
+	{
+		Jsonb	   *out = PG_ARGISNULL(4) ? NULL : PG_GETARG_JSONB_P(4);
+
+		if (out && (!JB_ROOT_IS_OBJECT(out) || JB_ROOT_IS_SCALAR(out)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("output of an external step must be a JSON object"),
+					 errhint("Its keys become variables of the execution.")));
+		if (out && step->noutput_vars > 0)
+		{
+			/* keep only the declared outputVariables */
+			StringInfoData b;
+			int			i;
+			bool		first = true;
+
+			initStringInfo(&b);
+			appendStringInfoChar(&b, '{');
+			for (i = 0; i < step->noutput_vars; i++)
+			{
+				JsonbValue *v = getKeyJsonValueFromContainer(&out->root, step->output_vars[i],
+															 strlen(step->output_vars[i]), NULL);
+				Jsonb	   *vj;
+
+				if (v == NULL)
+					continue;
+				vj = JsonbValueToJsonb(v);
+				if (!first)
+					appendStringInfoChar(&b, ',');
+				first = false;
+				escape_json(&b, step->output_vars[i]);
+				appendStringInfoChar(&b, ':');
+				JsonbToCString(&b, &vj->root, VARSIZE(vj));
+			}
+			appendStringInfoChar(&b, '}');
+			out = ce_text_to_jsonb(b.data);
+		}
+		run.ok = true;
+		run.outputs = out;
+		handle_success(&ex, &line, step, &run, line.attempt, NULL);
+	}
+	else
+	{
+		char	   *ftype = PG_ARGISNULL(5) ? "system_error" : text_to_cstring(PG_GETARG_TEXT_PP(5));
+		char	   *msg = PG_ARGISNULL(6) ? ftype : text_to_cstring(PG_GETARG_TEXT_PP(6));
+
+		ce_step_fail(&run, ftype, NULL, "%s", msg);
+		handle_failure(&ex, &line, step, &run, line.attempt, NULL);
+	}
+	SPI_finish();
+	PG_RETURN_BOOL(true);
 }

@@ -38,4 +38,8 @@ extern void ce_running_set(const pg_uuid_t *exec, int line);
 extern void ce_running_clear(void);
 extern int	ce_running_pids(const pg_uuid_t *exec, int *pids, int maxpids);
 
+/* Interrupt (SIGINT) the backends running lines of exec when the current
+ * transaction commits (control.c). */
+extern void ce_signal_running_at_commit(const pg_uuid_t *exec);
+
 #endif							/* CE_SHMEM_H */

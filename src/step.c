@@ -507,6 +507,7 @@ ce_step_run(CeStepRun *run)
 	int			save_sec;
 	int			gucnest;
 	volatile bool timeout_armed = false;
+	volatile bool cancel_open = false;
 	volatile TimestampTz timeout_at = 0;
 
 	run->ok = false;
@@ -583,11 +584,18 @@ ce_step_run(CeStepRun *run)
 			timeout_armed = true;
 		}
 
+		/* a cancel that arrived before the step is not for it */
+		QueryCancelPending = false;
+		RESUME_CANCEL_INTERRUPTS();
+		cancel_open = true;
+
 		if (sql_tpl)
 			run_sql(run, sql_tpl, vals);
 		else
 			call_handler(run, handler_fn);
 
+		HOLD_CANCEL_INTERRUPTS();
+		cancel_open = false;
 		if (timeout_armed)
 		{
 			disable_timeout(STATEMENT_TIMEOUT, false);
@@ -605,6 +613,9 @@ ce_step_run(CeStepRun *run)
 	{
 		ErrorData  *edata;
 		bool		timed_out = false;
+
+		if (cancel_open)
+			HOLD_CANCEL_INTERRUPTS();
 
 		if (timeout_armed)
 		{
