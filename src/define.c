@@ -216,7 +216,10 @@ ce_input_check(PG_FUNCTION_ARGS)
 	PG_RETURN_JSONB_P(ce_cejson_to_jsonb(res));
 }
 
-/* _template_check(body text): raises when the template does not parse. */
+/*
+ * _template_check(body text): raises when the template does not parse,
+ * naming the character position of the problem.
+ */
 Datum
 ce_template_check(PG_FUNCTION_ARGS)
 {
@@ -225,7 +228,11 @@ ce_template_check(PG_FUNCTION_ARGS)
 
 	memset(&err, 0, sizeof(err));
 	if (ce_template_parse(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), &err) == NULL)
+	{
+		if (err.pos > 0)
+			ce_raise(&err, "invalid template at position %d", err.pos);
 		ce_raise(&err, "invalid template");
+	}
 	PG_RETURN_VOID();
 }
 
