@@ -88,6 +88,8 @@ typedef struct LineRow
 	int			parent_line;
 	TimestampTz started_at;
 	bool		has_started;
+	bool		ran_now;		/* the step ran in this transaction: its
+								 * attempt started at the transaction's start */
 } LineRow;
 
 /* A line as advance() sees it. */
@@ -324,7 +326,7 @@ static CeQuery q_exec_error = {
 static CeQuery q_update_line = {
 	"UPDATE chainexec.universal_transaction_lines SET status = $4, attempt = $5, "
 	"not_before = coalesce($6, not_before), input = coalesce($7, input), output = $8, error = $9, "
-	"started_at = CASE WHEN $10 THEN clock_timestamp() ELSE started_at END, "
+	"started_at = CASE WHEN $10 THEN now() ELSE started_at END, "
 	"finished_at = CASE WHEN $11 THEN clock_timestamp() ELSE NULL END, "
 	"duration_ms = CASE WHEN $11 THEN extract(epoch FROM clock_timestamp() - coalesce(started_at, clock_timestamp())) * 1000 ELSE NULL END "
 	"WHERE organization_id = $1 AND transaction_id = $2 AND line_number = $3",
@@ -1129,6 +1131,7 @@ handle_failure(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun *run,
 	memset(&u, 0, sizeof(u));
 	u.attempt = attempt;
 	u.input = input;
+	u.started = line->ran_now;
 	u.error = err;
 
 	if (attempt <= r.maxRetries && ce_retry_matches(&r, run->failure_type, run->sqlstate) &&
@@ -1269,6 +1272,7 @@ handle_success(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun *run,
 	u.status = "completed";
 	u.attempt = attempt;
 	u.input = input;
+	u.started = line->ran_now;
 	u.output = output_jsonb(run);
 	u.finished = true;
 	update_line(ex, line->line_number, &u);
@@ -1520,17 +1524,7 @@ process_line(ExecRow *ex, LineRow *line)
 		}
 	}
 
-	{
-		LineUpdate	u;
-
-		/* record the attempt's start time before running */
-		memset(&u, 0, sizeof(u));
-		u.status = line->status;
-		u.attempt = line->attempt;
-		u.started = true;
-		update_line(ex, line->line_number, &u);
-	}
-
+	line->ran_now = true;
 	ce_step_run(&run);
 	if (run.ok)
 		handle_success(ex, line, step, &run, attempt, input);
