@@ -31,6 +31,7 @@
 #include <signal.h>
 
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
@@ -40,6 +41,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
+#include "utils/guc.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
@@ -74,6 +76,7 @@ typedef struct ExecRow
 	bool		save_intermediate;
 	int			max_retries;	/* options.maxRetries, or -1 */
 	CePlan	   *plan;
+	char	   *search_path;	/* the caller's, for the steps */
 } ExecRow;
 
 /* One claimed line. */
@@ -103,6 +106,23 @@ typedef struct LineInfo
 } LineInfo;
 
 static Oid	ext_owner = InvalidOid;
+
+/*
+ * Start a GUC nesting level with a fixed search_path, before running as the
+ * extension owner: no function or operator of the caller's search_path (or
+ * of a step's) may stand in for a catalog one in the bookkeeping queries.
+ * End it with AtEOXact_GUC(false, level), which also drops any setting
+ * changed meanwhile.
+ */
+static int
+bookkeeping_guc_level(void)
+{
+	int			level = NewGUCNestLevel();
+
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return level;
+}
 
 /* ---------------------------------------------------------------------
  * Small SPI helpers
@@ -1423,6 +1443,7 @@ process_line(ExecRow *ex, LineRow *line)
 	run.org = ex->org;
 	run.lookup = &lk;
 	run.compensation = compensation;
+	run.search_path = ex->search_path;
 	run.rowcount = -1;
 
 	/* A timer that came due: a wait step ends, an external step times out. */
@@ -1543,6 +1564,8 @@ ce_transition_in_xact(const pg_uuid_t *only_execution, const pg_uuid_t *only_org
 	ExecRow		ex;
 	Oid			save_user;
 	int			save_sec;
+	int			save_nestlevel;
+	char	   *search_path;
 	CeTransitionResult result = CE_TR_NONE;
 
 	/*
@@ -1551,12 +1574,15 @@ ce_transition_in_xact(const pg_uuid_t *only_execution, const pg_uuid_t *only_org
 	 */
 	HOLD_CANCEL_INTERRUPTS();
 	SPI_connect();
+	search_path = pstrdup(namespace_search_path);
+	save_nestlevel = bookkeeping_guc_level();
 	GetUserIdAndSecContext(&save_user, &save_sec);
 	SetUserIdAndSecContext(extension_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
 	PG_TRY();
 	{
 		memset(&ex, 0, sizeof(ex));
 		memset(&line, 0, sizeof(line));
+		ex.search_path = search_path;
 		if (only_org)
 			memcpy(&ex.org, only_org, sizeof(pg_uuid_t));
 		if (claim_line(only_execution ? &q_claim_ready_exec : &q_claim_ready, only_execution, &line, &ex.org, &ex.id) ||
@@ -1577,6 +1603,7 @@ ce_transition_in_xact(const pg_uuid_t *only_execution, const pg_uuid_t *only_org
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	AtEOXact_GUC(false, save_nestlevel);
 	SetUserIdAndSecContext(save_user, save_sec);
 	SPI_finish();
 	RESUME_CANCEL_INTERRUPTS();
@@ -1666,8 +1693,10 @@ ce_sweep_deadlines_in_xact(void)
 	ListCell   *lc;
 	Oid			save_user;
 	int			save_sec;
+	int			save_nestlevel;
 
 	SPI_connect();
+	save_nestlevel = bookkeeping_guc_level();
 	GetUserIdAndSecContext(&save_user, &save_sec);
 	SetUserIdAndSecContext(extension_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
 	ret = SPI_execute("SELECT organization_id, id FROM chainexec.universal_transactions "
@@ -1704,6 +1733,7 @@ ce_sweep_deadlines_in_xact(void)
 		ce_signal_running_at_commit(&ex.id);
 		n++;
 	}
+	AtEOXact_GUC(false, save_nestlevel);
 	SetUserIdAndSecContext(save_user, save_sec);
 	SPI_finish();
 	return n;
@@ -1762,17 +1792,20 @@ ce_advance_sql(PG_FUNCTION_ARGS)
 	ExecRow		ex;
 	Oid			save_user;
 	int			save_sec;
+	int			save_nestlevel;
 
 	memset(&ex, 0, sizeof(ex));
 	memcpy(&ex.org, PG_GETARG_UUID_P(0), sizeof(pg_uuid_t));
 	memcpy(&ex.id, PG_GETARG_UUID_P(1), sizeof(pg_uuid_t));
 	SPI_connect();
+	save_nestlevel = bookkeeping_guc_level();
 	GetUserIdAndSecContext(&save_user, &save_sec);
 	SetUserIdAndSecContext(extension_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
 	read_header(&ex);
 	ex.plan = ce_plan_get(&ex.org, ex.chain_id, ex.version);
 	lock_header(&ex);
 	advance(&ex, 0);
+	AtEOXact_GUC(false, save_nestlevel);
 	SetUserIdAndSecContext(save_user, save_sec);
 	SPI_finish();
 	PG_RETURN_VOID();

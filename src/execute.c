@@ -23,6 +23,7 @@
 #include "commands/dbcommands.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
+#include "utils/guc.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/snapmgr.h"
@@ -489,6 +490,7 @@ start_execution(FunctionCallInfo fcinfo, pg_uuid_t *org, pg_uuid_t *id)
 	Jsonb	   *options;
 	Oid			save_user;
 	int			save_sec;
+	int			save_nestlevel;
 	bool		created;
 
 	if (PG_ARGISNULL(0))
@@ -500,6 +502,10 @@ start_execution(FunctionCallInfo fcinfo, pg_uuid_t *org, pg_uuid_t *id)
 	options = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
 
 	SPI_connect();
+	/* a fixed search_path while we run as the extension owner */
+	save_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
 	GetUserIdAndSecContext(&save_user, &save_sec);
 	SetUserIdAndSecContext(bookkeeper(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
 	PG_TRY();
@@ -512,6 +518,7 @@ start_execution(FunctionCallInfo fcinfo, pg_uuid_t *org, pg_uuid_t *id)
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	AtEOXact_GUC(false, save_nestlevel);
 	SetUserIdAndSecContext(save_user, save_sec);
 	SPI_finish();
 	return created;

@@ -12,8 +12,10 @@
  * it with ce_step_release() or ce_step_rollback().
  *
  * Step settings (timeoutMs as statement_timeout, maxMemoryMB as work_mem,
- * the chain's searchPath) are set at a new GUC nesting level inside the
- * subtransaction and popped when the step ends.
+ * the chain's searchPath, else the caller's search_path) are set at a new
+ * GUC nesting level inside the subtransaction and popped when the step
+ * ends, together with any setting the step itself changed: nothing a step
+ * SETs outlives it (the bookkeeping around it runs as the extension owner).
  *
  * Expects: a transaction, SPI connected, CurrentMemoryContext a context
  * that lives until the end of the transition.
@@ -575,6 +577,8 @@ ce_step_run(CeStepRun *run)
 		gucnest = NewGUCNestLevel();
 		if (run->plan->search_path)
 			set_step_guc("search_path", run->plan->search_path);
+		else if (run->search_path)
+			set_step_guc("search_path", run->search_path);
 		if (step->max_memory_mb > 0)
 			set_step_guc("work_mem", psprintf("%dMB", step->max_memory_mb));
 		if (step->timeout_ms > 0)
@@ -601,7 +605,8 @@ ce_step_run(CeStepRun *run)
 			disable_timeout(STATEMENT_TIMEOUT, false);
 			timeout_armed = false;
 		}
-		AtEOXact_GUC(true, gucnest);
+		/* settings the step changed (SET, set_config) end with it */
+		AtEOXact_GUC(false, gucnest);
 		SetUserIdAndSecContext(save_user, save_sec);
 		MemoryContextSwitchTo(oldcxt);
 		run->ok = true;

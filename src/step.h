@@ -28,6 +28,8 @@ typedef struct CeStepRun
 	CeLookupCtx *lookup;		/* variables */
 	char	   *rendered_input; /* inputTemplate, rendered, or NULL */
 	bool		compensation;	/* run rollbackAction instead of the step */
+	const char *search_path;	/* the caller's search_path, used when the
+								 * chain sets no searchPath (NULL: keep) */
 
 	/* out: success */
 	bool		ok;
