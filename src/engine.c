@@ -423,6 +423,10 @@ claim_line(CeQuery *q, const pg_uuid_t *only, LineRow *line, pg_uuid_t *org, pg_
 	return true;
 }
 
+/*
+ * Read the header with a fresh snapshot (not read-only): the context must
+ * include the outputs of every step whose commit made this line ready.
+ */
 static void
 read_header(ExecRow *ex)
 {
@@ -431,7 +435,7 @@ read_header(ExecRow *ex)
 
 	args[0] = UUIDPGetDatum(&ex->org);
 	args[1] = UUIDPGetDatum(&ex->id);
-	run_query(&q_header, args, NULL, true, 1);
+	run_query(&q_header, args, NULL, false, 1);
 	if (SPI_processed != 1)
 		elog(ERROR, "execution %s has lines but no header", ce_uuid_to_cstring(&ex->id));
 	ex->status = getcol_text(0, 1);
