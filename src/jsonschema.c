@@ -30,6 +30,7 @@
 
 #define CE_MAX_PATTERN_LEN		1000	/* characters of a pattern */
 #define CE_MAX_PATTERN_COST		2000	/* atoms after expanding {m,n} */
+#define CE_MAX_PATTERN_LOOPS	8	/* starred groups after expanding */
 #define CE_MAX_VIOLATIONS		100 /* reported by ce_schema_apply() */
 
 /* State of one ce_schema_apply() call. */
@@ -51,7 +52,10 @@ static const char *const schema_types[] = {
  * every start position (quadratic on long subjects).  Returns NULL when the
  * pattern is refused: too long, back references, counted repetitions or
  * "+" (which glibc compiles by copying the atom) expanding beyond
- * CE_MAX_PATTERN_COST atoms, more than two quantifiers in a row, groups
+ * CE_MAX_PATTERN_COST atoms, more than CE_MAX_PATTERN_LOOPS starred groups
+ * after that expansion (glibc's epsilon closures grow exponentially with
+ * repeated loops that can match empty, as in (a*)*{20}), more than two
+ * quantifiers in a row, groups
  * nested too deeply or unbalanced, or a bracket expression or escape left
  * open.
  */
@@ -61,6 +65,9 @@ prepare_pattern(const char *pattern, bool anchor)
 	size_t		len = strlen(pattern);
 	size_t		i = 0;
 	double		sums[33];		/* atom count of each open group */
+	double		loops[33];		/* starred groups in each open group */
+	double		last_loops = 0; /* starred groups in the last atom */
+	bool		last_group = false; /* the last atom is a group */
 	int			depth = 0;
 	double		last = 0;		/* cost of the last atom or group */
 	int			quants = 0;		/* quantifiers in a row */
@@ -72,6 +79,7 @@ prepare_pattern(const char *pattern, bool anchor)
 	if (anchor)
 		ce_buf_appends(&b, "^.*(");
 	sums[0] = 0;
+	loops[0] = 0;
 	while (i < len)
 	{
 		char		c = pattern[i];
@@ -91,6 +99,8 @@ prepare_pattern(const char *pattern, bool anchor)
 				ce_buf_append(&b, pattern + i, 2);
 			i += 2;
 			last = 1;
+			last_loops = 0;
+			last_group = false;
 			sums[depth] += 1;
 		}
 		else if (c == '[')
@@ -124,6 +134,8 @@ prepare_pattern(const char *pattern, bool anchor)
 			ce_buf_append(&b, pattern + i, j + 1 - i);
 			i = j + 1;
 			last = 1;
+			last_loops = 0;
+			last_group = false;
 			sums[depth] += 1;
 		}
 		else if (c == '(')
@@ -131,6 +143,7 @@ prepare_pattern(const char *pattern, bool anchor)
 			if (depth + 1 >= (int) (sizeof(sums) / sizeof(sums[0])))
 				return NULL;
 			sums[++depth] = 0;
+			loops[depth] = 0;
 			ce_buf_appendc(&b, c);
 			i++;
 		}
@@ -139,8 +152,11 @@ prepare_pattern(const char *pattern, bool anchor)
 			if (depth == 0)
 				return NULL;	/* unmatched: regcomp refuses it too */
 			last = sums[depth] > 1 ? sums[depth] : 1;
+			last_loops = loops[depth];
 			depth--;
 			sums[depth] += last;
+			loops[depth] += last_loops;
+			last_group = true;
 			ce_buf_appendc(&b, c);
 			i++;
 		}
@@ -158,7 +174,10 @@ prepare_pattern(const char *pattern, bool anchor)
 				j++;
 			}
 			if (j > i + 1 && j < len && pattern[j] == '}')
+			{
+				hi = lo;		/* {m} */
 				ok = true;
+			}
 			else if (j < len && pattern[j] == ',')	/* glibc takes {,n} too */
 			{
 				j++;
@@ -183,6 +202,13 @@ prepare_pattern(const char *pattern, bool anchor)
 					rep = 1;
 				sums[depth] += last * (rep - 1);
 				last *= rep;
+				loops[depth] += last_loops * (rep - 1);
+				last_loops *= rep;
+				if (hi < 0 && last_group)
+				{
+					loops[depth] += 1;
+					last_loops += 1;
+				}
 				quant = true;
 				ce_buf_append(&b, pattern + i, j + 1 - i);
 				i = j + 1;
@@ -192,6 +218,8 @@ prepare_pattern(const char *pattern, bool anchor)
 				ce_buf_appendc(&b, c);
 				i++;
 				last = 1;
+				last_loops = 0;
+				last_group = false;
 				sums[depth] += 1;
 			}
 		}
@@ -202,6 +230,13 @@ prepare_pattern(const char *pattern, bool anchor)
 			i++;
 			sums[depth] += last;
 			last *= 2;
+			loops[depth] += last_loops;
+			last_loops *= 2;
+			if (last_group)
+			{
+				loops[depth] += 1;
+				last_loops += 1;
+			}
 			quant = true;
 		}
 		else
@@ -209,14 +244,24 @@ prepare_pattern(const char *pattern, bool anchor)
 			ce_buf_appendc(&b, c);
 			i++;
 			if (c == '*' || c == '?')
+			{
+				if (c == '*' && last_group)
+				{
+					loops[depth] += 1;
+					last_loops += 1;
+				}
 				quant = true;
+			}
 			else if (c != '|' && c != '^' && c != '$')
 			{
 				last = 1;
+				last_loops = 0;
+				last_group = false;
 				sums[depth] += 1;
 			}
 		}
-		if (sums[depth] > CE_MAX_PATTERN_COST || last > CE_MAX_PATTERN_COST)
+		if (sums[depth] > CE_MAX_PATTERN_COST || last > CE_MAX_PATTERN_COST ||
+			loops[depth] > CE_MAX_PATTERN_LOOPS)
 			return NULL;
 		/* a**?... makes glibc's epsilon closures explode: allow "*?" only */
 		quants = quant ? quants + 1 : 0;
@@ -226,9 +271,10 @@ prepare_pattern(const char *pattern, bool anchor)
 	while (depth > 0)
 	{
 		sums[depth - 1] += sums[depth];
+		loops[depth - 1] += loops[depth];
 		depth--;
 	}
-	if (sums[0] > CE_MAX_PATTERN_COST)
+	if (sums[0] > CE_MAX_PATTERN_COST || loops[0] > CE_MAX_PATTERN_LOOPS)
 		return NULL;
 	if (anchor)
 		ce_buf_appendc(&b, ')');

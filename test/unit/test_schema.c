@@ -127,6 +127,14 @@ test_check(void)
 			  "inputSchema.pattern", "stacked quantifiers refused");
 	CHECK_STR(check("{\"pattern\":\"a.*?b\"}", &err), "ok", "lazy-looking *? accepted");
 	CHECK_STR(check("{\"pattern\":\"a)\"}", &err), "inputSchema.pattern", "unmatched )");
+	CHECK_STR(check("{\"pattern\":\"((a*)*){100}\"}", &err), "inputSchema.pattern",
+			  "repeated nested loops refused");
+	CHECK_STR(check("{\"pattern\":\"ab|()*{22,}\"}", &err), "inputSchema.pattern",
+			  "repeated empty loop refused");
+	CHECK_STR(check("{\"pattern\":\"(x(y)*z){1,8}\"}", &err), "ok",
+			  "a few repeated loops accepted");
+	CHECK_STR(apply("{\"pattern\":\"^(ab){2}c{,2}$\"}", "\"ababcc\""), "ok",
+			  "exact and {,n} counts");
 	CHECK_STR(check("{\"pattern\":\"a{10}b{20}[[:alpha:]]{3,5}\"}", &err), "ok",
 			  "modest repetition accepted");
 	CHECK_STR(check("{\"pattern\":\"[a\"}", &err), "inputSchema.pattern", "open bracket");
