@@ -257,10 +257,10 @@ CREATE PROCEDURE def_handler_proc(args jsonb) LANGUAGE sql AS $$ SELECT 1 $$;
 CREATE AGGREGATE def_handler_agg(jsonb) (sfunc = jsonb_concat, stype = jsonb);
 
 SELECT pg_temp.try($q$SELECT chainexec.chain_register_handler('pricing.three_tier', 'def_handler_a(jsonb)')$q$);
-SELECT name, fn, registered_by = current_user::regrole AS mine FROM chainexec.handlers ORDER BY name;
+SELECT name, fn, registered_by = current_user::regrole AS mine FROM chainexec.handlers WHERE fn::text LIKE 'def\_handler%' ORDER BY name;
 -- Replacing a handler of one's own.
 SELECT pg_temp.try($q$SELECT chainexec.chain_register_handler('pricing.three_tier', 'def_handler_b(jsonb)')$q$);
-SELECT name, fn FROM chainexec.handlers ORDER BY name;
+SELECT name, fn FROM chainexec.handlers WHERE fn::text LIKE 'def\_handler%' ORDER BY name;
 -- Wrong signatures.
 SELECT pg_temp.try($q$SELECT chainexec.chain_register_handler('h', 'def_handler_text(text)')$q$, true);
 SELECT pg_temp.try($q$SELECT chainexec.chain_register_handler('h', 'def_handler_json(jsonb)')$q$);
@@ -277,7 +277,7 @@ SELECT pg_temp.try($q$SELECT chainexec.chain_register_handler(repeat('h', 129), 
 SELECT pg_temp.try($q$SELECT chainexec.chain_register_handler(repeat('h', 128), 'def_handler_a(jsonb)')$q$);
 SELECT pg_temp.try($q$SELECT chainexec.chain_register_handler(NULL, 'def_handler_a(jsonb)')$q$);
 SELECT pg_temp.try($q$SELECT chainexec.chain_register_handler('h', NULL)$q$);
-SELECT name, fn FROM chainexec.handlers ORDER BY name;
+SELECT name, fn FROM chainexec.handlers WHERE fn::text LIKE 'def\_handler%' ORDER BY name;
 DELETE FROM chainexec.handlers WHERE name = repeat('h', 128);
 
 ------------------------------------------------------------------------------
@@ -291,7 +291,7 @@ SELECT pg_temp.try($q$SELECT chainexec.chain_register_template('bad id', 'x')$q$
 SELECT pg_temp.try($q$SELECT chainexec.chain_register_template('t', NULL)$q$);
 -- Replacing one's own template.
 SELECT pg_temp.try($q$SELECT chainexec.chain_register_template('proposal-email', 'Hello {client_name}')$q$);
-SELECT template_id, body FROM chainexec.templates ORDER BY template_id;
+SELECT template_id, body FROM chainexec.templates WHERE template_id IN ('proposal-email', 'bad-email', 't') ORDER BY template_id;
 
 ------------------------------------------------------------------------------
 -- 7. chain_validate: every violation at once, defaults applied.
@@ -402,8 +402,8 @@ SELECT template_id, body, registered_by FROM chainexec.templates WHERE template_
 SET chainexec.internal = on;
 DELETE FROM chainexec.chains WHERE chain_id LIKE 'def-%';
 RESET chainexec.internal;
-DELETE FROM chainexec.handlers;
-DELETE FROM chainexec.templates;
+DELETE FROM chainexec.handlers WHERE fn::text LIKE 'def\_handler%';
+DELETE FROM chainexec.templates WHERE template_id IN ('proposal-email', 'alice-template');
 DROP FUNCTION def_handler_a(jsonb), def_handler_b(jsonb), def_handler_text(text), def_handler_json(jsonb),
 	def_handler_two(jsonb, jsonb), def_handler_set(jsonb), def_handler_bob_only(jsonb);
 DROP PROCEDURE def_handler_proc(jsonb);
