@@ -203,7 +203,7 @@ SELECT pg_temp.try($q$SELECT chainexec.chain_reactivate('def-life', 0)$q$);
 SELECT pg_temp.try($q$SELECT chainexec.chain_archive('def-life', NULL)$q$);
 -- Legal: deprecate the active version; then there is none to deprecate.
 SELECT chainexec.chain_deprecate('def-life') AS deprecated;
-SELECT pg_temp.try($q$SELECT chainexec.chain_deprecate('def-life')$q$, true);
+SELECT pg_temp.try($q$SELECT chainexec.chain_deprecate('def-life')$q$);
 -- No draft to publish without a version number once v4 is published.
 SELECT chainexec.chain_publish('def-life') AS published;
 SELECT pg_temp.try($q$SELECT chainexec.chain_publish('def-life')$q$, true);
@@ -346,7 +346,7 @@ SELECT chainexec.chain_define('{"id": "def-perm", "steps": [{"id": 1, "name": "a
 SELECT pg_temp.try($q$SELECT chainexec.chain_register_handler('alice.handler', 'def_handler_a(jsonb)')$q$);
 SELECT pg_temp.try($q$SELECT chainexec.chain_register_template('alice-template', 'Hi {name}')$q$);
 -- Alice cannot touch the superuser's chain either.
-SELECT pg_temp.try($q$SELECT chainexec.chain_deprecate('def-life')$q$, true);
+SELECT pg_temp.try($q$SELECT chainexec.chain_deprecate('def-life')$q$);
 SELECT pg_temp.try($q$SELECT chainexec.chain_register_handler('pricing.three_tier', 'def_handler_a(jsonb)')$q$);
 SELECT pg_temp.try($q$UPDATE chainexec.chains SET name = 'mine now' WHERE chain_id = 'def-order'$q$);
 RESET ROLE;
