@@ -156,6 +156,8 @@ ce_cluster_new()
 		echo "# ---- this cluster (scripts/cluster.sh)"
 		echo "port = $port"
 		echo "unix_socket_directories = '$dir'"
+		# pg_cron's jobs connect over the same socket
+		echo "cron.host = '$dir'"
 	} >>"$PGDATA/postgresql.conf"
 
 	if ! ce_cluster_ctl start; then
