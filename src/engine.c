@@ -1149,6 +1149,15 @@ handle_failure(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun *run,
 		set_line_status(ex, line->line_number, "cancelled");
 		return;
 	}
+	if (!compensation && ex->has_deadline && ex->deadline <= GetCurrentTimestamp())
+	{
+		/* the execution's deadline cut the step short (chain_run has no sweep) */
+		set_line_status(ex, line->line_number, "cancelled");
+		fail_execution(ex, "timeout",
+					   error_jsonb("execution_timeout", "57014", "execution exceeded its maximum execution time",
+								   NULL, NULL, 0), line->line_number);
+		return;
+	}
 	if (ex->max_retries >= 0 && !compensation)
 		r.maxRetries = ex->max_retries;
 
@@ -1448,6 +1457,7 @@ process_line(ExecRow *ex, LineRow *line)
 	run.lookup = &lk;
 	run.compensation = compensation;
 	run.search_path = ex->search_path;
+	run.deadline = ex->has_deadline && !compensation ? ex->deadline : 0;
 	run.rowcount = -1;
 
 	/* A timer that came due: a wait step ends, an external step times out. */

@@ -511,6 +511,7 @@ ce_step_run(CeStepRun *run)
 	volatile bool timeout_armed = false;
 	volatile bool cancel_open = false;
 	volatile TimestampTz timeout_at = 0;
+	int			timeout_ms;
 
 	run->ok = false;
 	run->rowcount = -1;
@@ -581,10 +582,23 @@ ce_step_run(CeStepRun *run)
 			set_step_guc("search_path", run->search_path);
 		if (step->max_memory_mb > 0)
 			set_step_guc("work_mem", psprintf("%dMB", step->max_memory_mb));
-		if (step->timeout_ms > 0)
+		timeout_ms = step->timeout_ms;
+		if (run->deadline != 0)
 		{
-			timeout_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), step->timeout_ms);
-			enable_timeout_after(STATEMENT_TIMEOUT, step->timeout_ms);
+			/* the execution's deadline bounds the step too */
+			long		secs;
+			int			usecs;
+			int64		left;
+
+			TimestampDifference(GetCurrentTimestamp(), run->deadline, &secs, &usecs);
+			left = (int64) secs * 1000 + usecs / 1000 + 1;
+			if (timeout_ms == 0 || left < timeout_ms)
+				timeout_ms = (int) Min(left, INT_MAX);
+		}
+		if (timeout_ms > 0)
+		{
+			timeout_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms);
+			enable_timeout_after(STATEMENT_TIMEOUT, timeout_ms);
 			timeout_armed = true;
 		}
 

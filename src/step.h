@@ -10,6 +10,7 @@
 #define CE_STEP_H
 
 #include "postgres.h"
+#include "datatype/timestamp.h"
 #include "utils/jsonb.h"
 
 #include "define.h"
@@ -30,6 +31,8 @@ typedef struct CeStepRun
 	bool		compensation;	/* run rollbackAction instead of the step */
 	const char *search_path;	/* the caller's search_path, used when the
 								 * chain sets no searchPath (NULL: keep) */
+	TimestampTz deadline;		/* the execution's deadline, or 0: bounds
+								 * the step like timeoutMs */
 
 	/* out: success */
 	bool		ok;
