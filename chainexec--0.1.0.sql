@@ -1323,3 +1323,209 @@ SELECT t.organization_id, t.chain_id, t.chain_version,
  GROUP BY t.organization_id, t.chain_id, t.chain_version;
 
 GRANT SELECT ON chainexec.executions, chainexec.step_runs, chainexec.chain_analytics TO PUBLIC;
+
+/* ------------------------------------------------------------------------
+ * Scheduling with pg_cron
+ *
+ * chainexec does not need pg_cron to install; these functions look for it
+ * when called.  A scheduled job starts the chain through chain_execute
+ * (the worker runs it; the job's connection is released at once), or, in
+ * "inline" mode, runs it to the end in the job's own session with
+ * CALL chain_run, for servers where chainexec is not preloaded.  Each run
+ * carries the idempotency key cron:<job>:<scheduled minute>, so a job that
+ * fires twice for the same minute starts one execution.
+ * ------------------------------------------------------------------------ */
+
+CREATE TABLE chainexec.schedules (
+	organization_id uuid NOT NULL DEFAULT chainexec.current_organization(),
+	job_name	text NOT NULL,
+	chain_id	text,
+	input		jsonb NOT NULL DEFAULT '{}',
+	mode		text NOT NULL CHECK (mode IN ('worker', 'inline', 'cleanup')),
+	schedule	text NOT NULL,
+	cron_job_id	bigint NOT NULL,
+	created_by	regrole NOT NULL DEFAULT current_user::regrole,
+	created_at	timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (organization_id, job_name)
+);
+COMMENT ON TABLE chainexec.schedules IS 'pg_cron jobs that start chains, made by chain_schedule()';
+SELECT pg_catalog.pg_extension_config_dump('chainexec.schedules', '');
+ALTER TABLE chainexec.schedules ENABLE ROW LEVEL SECURITY;
+CREATE POLICY schedules_read ON chainexec.schedules FOR SELECT
+	USING (chainexec.org_visible(organization_id));
+CREATE POLICY schedules_write ON chainexec.schedules FOR INSERT
+	WITH CHECK (chainexec.org_visible(organization_id) AND chainexec.can_access(created_by));
+CREATE POLICY schedules_change ON chainexec.schedules FOR UPDATE
+	USING (chainexec.org_visible(organization_id) AND chainexec.can_access(created_by));
+CREATE POLICY schedules_delete ON chainexec.schedules FOR DELETE
+	USING (chainexec.org_visible(organization_id) AND chainexec.can_access(created_by));
+GRANT SELECT, INSERT, UPDATE, DELETE ON chainexec.schedules TO PUBLIC;
+
+/* Raises unless pg_cron is installed in this database. */
+CREATE FUNCTION chainexec._require_pg_cron()
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, chainexec
+AS $$
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'pg_cron') THEN
+		RAISE EXCEPTION 'pg_cron is not installed in database "%"', current_database()
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  DETAIL = 'chain_schedule() creates pg_cron jobs.',
+				  HINT = pg_catalog.format('Add pg_cron to shared_preload_libraries, set cron.database_name = %L, restart the server, then run CREATE EXTENSION pg_cron in this database.',
+										   current_database());
+	END IF;
+END
+$$;
+GRANT EXECUTE ON FUNCTION chainexec._require_pg_cron() TO PUBLIC;
+
+CREATE FUNCTION chainexec._schedule_job(p_job_name text, p_schedule text, p_command text, p_chain_id text,
+										p_input jsonb, p_mode text)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, chainexec
+AS $$
+DECLARE
+	job bigint;
+	org uuid := chainexec.current_organization();
+	prev chainexec.schedules;
+BEGIN
+	PERFORM chainexec._require_pg_cron();
+	IF p_job_name IS NULL OR p_job_name !~ '^[A-Za-z0-9_.:-]{1,128}$' THEN
+		RAISE EXCEPTION 'invalid job name "%"', p_job_name
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'A job name has 1 to 128 letters, digits, "_", ".", ":" or "-".';
+	END IF;
+	IF p_schedule IS NULL THEN
+		RAISE EXCEPTION 'schedule must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	SELECT * INTO prev FROM chainexec.schedules WHERE organization_id = org AND job_name = p_job_name;
+	IF FOUND AND NOT chainexec.can_access(prev.created_by) THEN
+		RAISE EXCEPTION 'permission denied to replace job "%"', p_job_name
+			USING ERRCODE = 'insufficient_privilege',
+				  DETAIL = pg_catalog.format('Job "%s" was scheduled by role %s.', p_job_name, prev.created_by);
+	END IF;
+	/* cron.schedule(name, schedule, command) creates or replaces the named job */
+	EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO job USING p_job_name, p_schedule, p_command;
+	INSERT INTO chainexec.schedules AS s (organization_id, job_name, chain_id, input, mode, schedule, cron_job_id)
+	VALUES (org, p_job_name, p_chain_id, coalesce(p_input, '{}'), p_mode, p_schedule, job)
+	ON CONFLICT ON CONSTRAINT schedules_pkey
+	DO UPDATE SET chain_id = EXCLUDED.chain_id, input = EXCLUDED.input, mode = EXCLUDED.mode,
+				  schedule = EXCLUDED.schedule, cron_job_id = EXCLUDED.cron_job_id;
+	RETURN job;
+END
+$$;
+GRANT EXECUTE ON FUNCTION chainexec._schedule_job(text, text, text, text, jsonb, text) TO PUBLIC;
+
+CREATE FUNCTION chainexec.chain_schedule(job_name text, schedule text, chain_id text,
+										 input jsonb DEFAULT '{}', mode text DEFAULT 'worker')
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, chainexec
+AS $$
+DECLARE
+	org uuid := chainexec.current_organization();
+	key_expr text;
+	cmd text;
+BEGIN
+	PERFORM chainexec._require_pg_cron();
+	IF mode IS NULL OR mode NOT IN ('worker', 'inline') THEN
+		RAISE EXCEPTION 'invalid schedule mode "%"', mode
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use "worker" (chain_execute; the background workers run it) or "inline" (CALL chain_run in the job''s session).';
+	END IF;
+	IF input IS NULL OR jsonb_typeof(input) <> 'object' THEN
+		RAISE EXCEPTION 'input must be a JSON object' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF NOT EXISTS (SELECT FROM chainexec.chains c WHERE c.organization_id = org
+					AND c.chain_id = chain_schedule.chain_id AND c.status = 'active') THEN
+		IF EXISTS (SELECT FROM chainexec.chains c WHERE c.organization_id = org AND c.chain_id = chain_schedule.chain_id) THEN
+			RAISE EXCEPTION 'chain "%" has no active version', chain_schedule.chain_id
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+					  HINT = 'Publish a version with chainexec.chain_publish().';
+		END IF;
+		RAISE EXCEPTION 'chain "%" does not exist', chain_schedule.chain_id
+			USING ERRCODE = 'undefined_object', HINT = 'Define it with chainexec.chain_define().';
+	END IF;
+	IF mode = 'inline' AND org <> '00000000-0000-0000-0000-000000000000' THEN
+		RAISE EXCEPTION 'inline schedules run in the default organization only'
+			USING ERRCODE = 'feature_not_supported',
+				  HINT = 'Use mode "worker" for chains of other organizations.';
+	END IF;
+
+	key_expr := pg_catalog.format('jsonb_build_object(''idempotencyKey'', %L || to_char(date_trunc(''minute'', now()) AT TIME ZONE ''UTC'', ''YYYY-MM-DD"T"HH24:MI''))',
+								  'cron:' || job_name || ':');
+	IF mode = 'worker' THEN
+		cmd := pg_catalog.format('SELECT chainexec.chain_execute(%L, %L::jsonb, %s) FROM (SELECT pg_catalog.set_config(''chainexec.organization_id'', %L, false)) AS org',
+								 chain_id, input::text, key_expr, org::text);
+	ELSE
+		cmd := pg_catalog.format('CALL chainexec.chain_run(%L, %L::jsonb, %s)', chain_id, input::text, key_expr);
+	END IF;
+	RETURN chainexec._schedule_job(job_name, schedule, cmd, chain_id, input, mode);
+END
+$$;
+COMMENT ON FUNCTION chainexec.chain_schedule(text, text, text, jsonb, text) IS
+	'create or replace a pg_cron job that starts the chain on a schedule';
+
+CREATE FUNCTION chainexec.chain_schedule_cleanup(job_name text DEFAULT 'chainexec-cleanup',
+												 schedule text DEFAULT '17 3 * * *',
+												 older_than interval DEFAULT '30 days')
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, chainexec
+AS $$
+BEGIN
+	IF older_than IS NULL OR older_than < interval '0' THEN
+		RAISE EXCEPTION 'retention must be a non-negative interval' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	RETURN chainexec._schedule_job(job_name, schedule,
+		pg_catalog.format('SELECT chainexec.chain_cleanup(%L::interval) FROM (SELECT pg_catalog.set_config(''chainexec.organization_id'', %L, false)) AS org',
+						  older_than::text, chainexec.current_organization()::text),
+		NULL, '{}', 'cleanup');
+END
+$$;
+COMMENT ON FUNCTION chainexec.chain_schedule_cleanup(text, text, interval) IS
+	'schedule chain_cleanup with pg_cron (by default daily at 03:17, keeping 30 days)';
+
+CREATE FUNCTION chainexec.chain_unschedule(job_name text)
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, chainexec
+AS $$
+DECLARE
+	s chainexec.schedules;
+BEGIN
+	PERFORM chainexec._require_pg_cron();
+	SELECT * INTO s FROM chainexec.schedules
+	 WHERE organization_id = chainexec.current_organization() AND schedules.job_name = chain_unschedule.job_name;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'job "%" does not exist', job_name
+			USING ERRCODE = 'undefined_object', HINT = 'chainexec.scheduled_jobs lists the jobs.';
+	END IF;
+	IF NOT chainexec.can_access(s.created_by) THEN
+		RAISE EXCEPTION 'permission denied to unschedule job "%"', job_name
+			USING ERRCODE = 'insufficient_privilege';
+	END IF;
+	EXECUTE 'SELECT cron.unschedule($1)' USING s.cron_job_id;
+	DELETE FROM chainexec.schedules
+	 WHERE organization_id = s.organization_id AND schedules.job_name = s.job_name;
+	RETURN true;
+END
+$$;
+
+CREATE VIEW chainexec.scheduled_jobs WITH (security_invoker = true) AS
+SELECT s.organization_id, s.job_name, s.schedule, s.mode, s.chain_id, s.input, s.cron_job_id,
+	   s.created_by, s.created_at,
+	   last.id AS last_execution_id, last.status AS last_status,
+	   last.created_at AS last_started_at, last.finished_at AS last_finished_at,
+	   (SELECT count(*) FROM chainexec.universal_transactions t
+		 WHERE t.organization_id = s.organization_id AND t.chain_id = s.chain_id
+		   AND t.idempotency_key LIKE 'cron:' || s.job_name || ':%') AS executions
+  FROM chainexec.schedules s
+  LEFT JOIN LATERAL (
+		SELECT t.id, t.status, t.created_at, t.finished_at
+		  FROM chainexec.universal_transactions t
+		 WHERE t.organization_id = s.organization_id AND t.chain_id = s.chain_id
+		   AND t.idempotency_key LIKE 'cron:' || s.job_name || ':%'
+		 ORDER BY t.created_at DESC LIMIT 1) last ON true;
+GRANT SELECT ON chainexec.scheduled_jobs TO PUBLIC;
