@@ -103,6 +103,17 @@ BEGIN
 		RAISE EXCEPTION 'version % of chain "%" cannot go back to draft', OLD.version, OLD.chain_id
 			USING ERRCODE = 'object_not_in_prerequisite_state';
 	END IF;
+	/* the lifecycle: draft -> active | archived; active -> deprecated;
+	 * deprecated -> active | archived; archived is final */
+	IF NEW.status IS DISTINCT FROM OLD.status AND NOT (
+		   (OLD.status = 'draft' AND NEW.status IN ('active', 'archived'))
+		OR (OLD.status = 'active' AND NEW.status = 'deprecated')
+		OR (OLD.status = 'deprecated' AND NEW.status IN ('active', 'archived'))) THEN
+		RAISE EXCEPTION 'version % of chain "%" cannot go from % to %', OLD.version, OLD.chain_id,
+			OLD.status, NEW.status
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Versions go draft -> active -> deprecated -> archived; a deprecated version can be reactivated.';
+	END IF;
 	NEW.updated_at := now();
 	RETURN NEW;
 END

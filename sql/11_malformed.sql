@@ -184,13 +184,9 @@ SELECT chainexec.chain_define(pg_temp.chain_with('description', to_jsonb($s$'); 
 SELECT chain_id, version, status, description
   FROM chainexec.chains WHERE chain_id IN ('hostile', 'drop.table-chains_--') ORDER BY 1, 2;
 
--- Known gap: handler names ("instructionSet") and template ids
--- ("templateId") are not checked against the names that
--- chain_register_handler / chain_register_template accept
--- ([A-Za-z0-9_.-]{1,128}), so a definition can name a handler that can
--- never exist and fails only when it runs.  They should be refused with
--- 22023 at steps[0].instructionSet / steps[0].templateId; this output
--- records today's behaviour and changes when the checker does.
+-- Handler names ("instructionSet") and template ids ("templateId") must be
+-- names that chain_register_handler / chain_register_template accept
+-- ([A-Za-z0-9_.-]{1,128}): refused with 22023 at the key.
 SELECT r.got, r.message
   FROM pg_temp.replay('{"id": "hostile-gap", "steps": [{"id": 1, "name": "a", "type": "function", "instructionSet": "h'');--"}]}',
 					  '22023', 'steps[0].instructionSet') r;

@@ -1046,6 +1046,41 @@ register_step(PlanCtx *ctx, CeStep *st, const char *prefix)
  * Check and compile one step (or fallback step, is_fallback) at JSON path
  * prefix into st.
  */
+/*
+ * A handler or template name must be one that chain_register_handler and
+ * chain_register_template accept: 1 to 128 of [A-Za-z0-9_.-].
+ */
+static bool
+check_registered_name(PlanCtx *ctx, const char *prefix, const char *key,
+					  const char *name)
+{
+	size_t		i;
+	size_t		len;
+	char		path[CE_ERR_PATH_LEN];
+
+	if (name == NULL)
+		return true;
+	len = strlen(name);
+	for (i = 0; i < len; i++)
+	{
+		char		c = name[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			  (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
+			break;
+	}
+	if (len == 0 || len > 128 || i < len)
+	{
+		path_join(path, prefix, key);
+		plan_error(ctx, CE_ERR_INVALID, path, "invalid name \"%s\" in \"%s\"",
+				   name, key);
+		strfmt(ctx->err->hint, sizeof(ctx->err->hint),
+			   "A handler or template name has 1 to 128 letters, digits, \"_\", \".\" or \"-\".");
+		return false;
+	}
+	return true;
+}
+
 static bool
 parse_step(PlanCtx *ctx, const CeJson *js, const char *prefix, CeStep *st,
 		   bool is_fallback)
@@ -1171,6 +1206,11 @@ parse_step(PlanCtx *ctx, const CeJson *js, const char *prefix, CeStep *st,
 					&st->rollback_action) ||
 		!get_string(ctx, js, "verificationQuery", prefix, true,
 					&st->verification_query))
+		return false;
+
+	/* handler and template names: as chain_register_handler/_template accept */
+	if (!check_registered_name(ctx, prefix, "instructionSet", st->instruction_set) ||
+		!check_registered_name(ctx, prefix, "templateId", st->template_id))
 		return false;
 
 	if (!get_var_list(ctx, js, "inputVariables", prefix, &st->ninput_vars,

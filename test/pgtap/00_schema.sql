@@ -13,7 +13,7 @@ SELECT has_role('chainexec_admin');
 
 -- Tables: exactly these, each with organization_id leading its keys.
 SELECT tables_are('chainexec',
-	ARRAY['chains', 'handlers', 'templates', 'universal_transactions', 'universal_transaction_lines']);
+	ARRAY['chains', 'handlers', 'schedules', 'templates', 'universal_transactions', 'universal_transaction_lines']);
 SELECT has_table('chainexec', 'chains', 'table chainexec.chains exists');
 SELECT has_table('chainexec', 'handlers', 'table chainexec.handlers exists');
 SELECT has_table('chainexec', 'templates', 'table chainexec.templates exists');
