@@ -5,16 +5,25 @@
  *	  with Async_Notify in the transition's own transaction, so subscribers
  *	  never see an event for work that rolled back.
  *
+ *	  The events that end an execution (or its compensation) are held back
+ *	  until the transaction is about to commit, so that they come after the
+ *	  step events of the same transaction: a subscriber can stop at the
+ *	  first chain_completed / chain_failed / chain_timeout / chain_cancelled
+ *	  without missing the event of the step that finished the execution.
+ *	  Held events of a subtransaction that rolls back are dropped with it.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "commands/async.h"
 #include "lib/stringinfo.h"
 #include "utils/json.h"
 #include "utils/timestamp.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
+#include "utils/memutils.h"
 #include "miscadmin.h"
 
 #include "chainexec.h"
@@ -22,6 +31,109 @@
 
 /* Payloads stay well under NOTIFY's 8000-byte limit. */
 #define CE_PAYLOAD_MAX 7000
+
+/* An end event held back until pre-commit. */
+typedef struct HeldEvent
+{
+	int			nest_level;		/* subtransaction level that queued it */
+	char	   *channel;
+	char	   *payload;
+} HeldEvent;
+
+/* Held events, in order, allocated in TopTransactionContext. */
+static List *held_events = NIL;
+static bool callbacks_registered = false;
+
+/* Whether an event ends an execution or its compensation. */
+static bool
+is_end_event(const char *event)
+{
+	return strcmp(event, "chain_completed") == 0 || strcmp(event, "chain_failed") == 0 ||
+		strcmp(event, "chain_timeout") == 0 || strcmp(event, "chain_cancelled") == 0 ||
+		strcmp(event, "compensation_completed") == 0;
+}
+
+/* Transaction callback: send held events before commit, forget them at the end. */
+static void
+held_xact_callback(XactEvent event, void *arg)
+{
+	ListCell   *lc;
+
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PRE_PREPARE:
+			/* still inside the transaction: PreCommit_Notify runs after this */
+			foreach(lc, held_events)
+			{
+				HeldEvent  *h = lfirst(lc);
+
+				Async_Notify(h->channel, h->payload);
+			}
+			held_events = NIL;
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PREPARE:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			held_events = NIL;	/* the memory goes with TopTransactionContext */
+			break;
+		default:
+			break;
+	}
+}
+
+/* Subtransaction callback: drop the held events of a rolled-back subtransaction. */
+static void
+held_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					  SubTransactionId parentSubid, void *arg)
+{
+	int			level = GetCurrentTransactionNestLevel();
+	List	   *keep = NIL;
+	ListCell   *lc;
+	MemoryContext old;
+
+	if (held_events == NIL || (event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB))
+		return;
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	foreach(lc, held_events)
+	{
+		HeldEvent  *h = lfirst(lc);
+
+		if (h->nest_level >= level)
+		{
+			if (event == SUBXACT_EVENT_ABORT_SUB)
+				continue;
+			h->nest_level = level - 1;	/* now belongs to the parent */
+		}
+		keep = lappend(keep, h);
+	}
+	MemoryContextSwitchTo(old);
+	held_events = keep;
+}
+
+/* Hold an end event until pre-commit. */
+static void
+hold_event(const char *payload)
+{
+	MemoryContext old;
+	HeldEvent  *h;
+
+	if (!callbacks_registered)
+	{
+		RegisterXactCallback(held_xact_callback, NULL);
+		RegisterSubXactCallback(held_subxact_callback, NULL);
+		callbacks_registered = true;
+	}
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	h = palloc(sizeof(HeldEvent));
+	h->nest_level = GetCurrentTransactionNestLevel();
+	h->channel = pstrdup(ce_notify_channel);
+	h->payload = pstrdup(payload);
+	held_events = lappend(held_events, h);
+	MemoryContextSwitchTo(old);
+}
 
 bool
 ce_event_wanted(CeNotify level, const char *event)
@@ -93,6 +205,9 @@ ce_notify(CeNotify level, const CeEvent *ev)
 		}
 	}
 	appendStringInfoChar(&buf, '}');
-	Async_Notify(ce_notify_channel, buf.data);
+	if (is_end_event(ev->event))
+		hold_event(buf.data);
+	else
+		Async_Notify(ce_notify_channel, buf.data);
 	pfree(buf.data);
 }
