@@ -108,6 +108,20 @@ typedef struct LineInfo
 static Oid	ext_owner = InvalidOid;
 
 /*
+ * Set while chain_run drives an execution in its own session: the lines it
+ * makes ready are its own next work, so waking the background executors
+ * would only make them race it for those lines.
+ */
+bool		ce_inline_runner = false;
+
+static void
+wake_executors(void)
+{
+	if (!ce_inline_runner)
+		ce_wakeup_at_commit();
+}
+
+/*
  * Start a GUC nesting level with a fixed search_path, before running as the
  * extension owner: no function or operator of the caller's search_path (or
  * of a step's) may stand in for a catalog one in the bookkeeping queries.
@@ -763,7 +777,7 @@ fail_execution(ExecRow *ex, const char *status, Jsonb *error, int own_line)
 		insert_line(ex, "compensation", ce_plan_step_by_id(plan, sid), i == 0 ? "ready" : "pending", ln);
 		i++;
 	}
-	ce_wakeup_at_commit();
+	wake_executors();
 	emit(ex, "compensation_started", NULL, "compensating", 0, NULL);
 }
 
@@ -872,7 +886,7 @@ advance_compensation(ExecRow *ex, List *lines)
 		v[1] = UUIDPGetDatum(&ex->id);
 		v[2] = PointerGetDatum(int_array(list_make1_int(next)));
 		run_query(&q_promote, v, NULL, false, 0);
-		ce_wakeup_at_commit();
+		wake_executors();
 		return;
 	}
 	finish_execution(ex, any_failed ? "failed" : "compensated", NULL, NULL);
@@ -917,9 +931,16 @@ advance(ExecRow *ex, int own_line)
 
 		if (li->type == 's')
 		{
-			for (i = 0; i < plan->nsteps; i++)
-				if (plan->steps[i].id == li->step_id)
-					by_step[i] = li;
+			/* step lines are numbered in array order: line n is steps[n - 1] */
+			i = li->line_number - 1;
+			if (i >= 0 && i < plan->nsteps && plan->steps[i].id == li->step_id)
+				by_step[i] = li;
+			else
+			{
+				for (i = 0; i < plan->nsteps; i++)
+					if (plan->steps[i].id == li->step_id)
+						by_step[i] = li;
+			}
 		}
 		if (li->type != 'c' && is_active(li->status))
 		{
@@ -977,7 +998,7 @@ advance(ExecRow *ex, int own_line)
 		v[1] = UUIDPGetDatum(&ex->id);
 		v[2] = PointerGetDatum(int_array(promote));
 		run_query(&q_promote, v, NULL, false, 0);
-		ce_wakeup_at_commit();
+		wake_executors();
 	}
 
 	if (active == 0 && pending == 0)
@@ -1217,7 +1238,7 @@ handle_failure(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun *run,
 				u.finished = true;
 				update_line(ex, line->line_number, &u);
 				insert_line(ex, "fallback", step->fallback, "ready", line->line_number);
-				ce_wakeup_at_commit();
+				wake_executors();
 				advance(ex, line->line_number);
 				emit(ex, "step_failed", step, "failed", attempt, NULL);
 				break;

@@ -61,4 +61,7 @@ extern TimestampTz ce_next_due_in_xact(const pg_uuid_t *only_execution,
 									   const pg_uuid_t *only_org);
 extern int	ce_sweep_deadlines_in_xact(void);
 
+/* True while chain_run drives an execution in this session (no wake-ups). */
+extern bool ce_inline_runner;
+
 #endif							/* CE_ENGINE_H */

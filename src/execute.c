@@ -457,7 +457,8 @@ create_execution(const char *chain_id, Jsonb *input, Jsonb *options, Oid owner,
 		ev.eta_ms = -1;
 		ce_notify(plan->notify, &ev);
 	}
-	ce_wakeup_at_commit();
+	if (!ce_inline_runner)
+		ce_wakeup_at_commit();
 	return true;
 }
 
@@ -599,35 +600,16 @@ status_is_terminal(const char *s)
 }
 
 /*
- * CALL chain_run(chain_id text, input jsonb, options jsonb, INOUT result jsonb)
- *
- * Runs the execution to its end in this session, one transaction per step
- * transition.  Between transactions it sleeps out back-offs and wait
- * timers holding no snapshot.  Returns early, with status "waiting", when
- * only someone else can move the execution on (an external step).
+ * The loop of chain_run: transitions of one execution, a commit after each,
+ * sleeping out back-offs and timers with no snapshot held, until the
+ * execution ends or only someone else can move it on.  Leaves SPI
+ * connected (non-atomic) in a fresh transaction.
  */
-Datum
-ce_chain_run(PG_FUNCTION_ARGS)
+static void
+run_inline(pg_uuid_t *org_p, pg_uuid_t *id_p)
 {
-	pg_uuid_t	org;
-	pg_uuid_t	id;
-	Jsonb	   *result = NULL;
-	TupleDesc	tupdesc;
-	Datum		value;
-	bool		isnull = false;
-	HeapTuple	tuple;
-	MemoryContext callcxt = CurrentMemoryContext;
-	bool		atomic = !(fcinfo->context && IsA(fcinfo->context, CallContext) &&
-						   !castNode(CallContext, fcinfo->context)->atomic);
-
-	if (atomic)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_TRANSACTION_STATE),
-				 errmsg("chain_run cannot run inside a transaction block"),
-				 errdetail("chain_run commits after every step."),
-				 errhint("Call it outside BEGIN ... COMMIT, or start the chain with chainexec.chain_execute().")));
-
-	(void) start_execution(fcinfo, &org, &id);
+	pg_uuid_t	org = *org_p;
+	pg_uuid_t	id = *id_p;
 
 	SPI_connect_ext(SPI_OPT_NONATOMIC);
 	SPI_commit();
@@ -659,7 +641,7 @@ ce_chain_run(PG_FUNCTION_ARGS)
 		if (due_now)
 		{
 			/* a due line is locked by an executor: give it a moment */
-			sleep_ms = 10;
+			sleep_ms = 2;
 		}
 		else
 		{
@@ -682,6 +664,49 @@ ce_chain_run(PG_FUNCTION_ARGS)
 						 sleep_ms, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}
+
+}
+
+/*
+ * CALL chain_run(chain_id text, input jsonb, options jsonb, INOUT result jsonb)
+ *
+ * Runs the execution to its end in this session, one transaction per step
+ * transition.  Between transactions it sleeps out back-offs and wait
+ * timers holding no snapshot.  Returns early, with status "waiting", when
+ * only someone else can move the execution on (an external step).
+ */
+Datum
+ce_chain_run(PG_FUNCTION_ARGS)
+{
+	pg_uuid_t	org;
+	pg_uuid_t	id;
+	Jsonb	   *result = NULL;
+	TupleDesc	tupdesc;
+	Datum		value;
+	bool		isnull = false;
+	HeapTuple	tuple;
+	MemoryContext callcxt = CurrentMemoryContext;
+	bool		atomic = !(fcinfo->context && IsA(fcinfo->context, CallContext) &&
+						   !castNode(CallContext, fcinfo->context)->atomic);
+
+	if (atomic)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TRANSACTION_STATE),
+				 errmsg("chain_run cannot run inside a transaction block"),
+				 errdetail("chain_run commits after every step."),
+				 errhint("Call it outside BEGIN ... COMMIT, or start the chain with chainexec.chain_execute().")));
+
+	ce_inline_runner = true;
+	PG_TRY();
+	{
+		(void) start_execution(fcinfo, &org, &id);
+		run_inline(&org, &id);
+	}
+	PG_FINALLY();
+	{
+		ce_inline_runner = false;
+	}
+	PG_END_TRY();
 
 	PushActiveSnapshot(GetTransactionSnapshot());
 	result = fetch_result(&id);
