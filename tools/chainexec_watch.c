@@ -76,8 +76,8 @@
 #define MAX_EXECS			256
 /* Without events for this long, a followed execution's state is read again. */
 #define QUIET_RECHECK_SECS	3.0
-/* Width of the progress bar, in characters. */
-#define BAR_WIDTH			20
+/* Widest progress bar, in characters (narrower on narrow terminals). */
+#define BAR_WIDTH_MAX		30
 
 typedef enum FieldType
 {
@@ -886,34 +886,32 @@ status_color(const Exec *e)
 	return "";
 }
 
-/* Format one execution's display row into buf (plain text). */
+/* Format one execution's display row into buf (plain text), for cols columns. */
 static void
-format_row(const Exec *e, char *buf, size_t n)
+format_row(const Exec *e, char *buf, size_t n, int cols)
 {
-	char		bar[BAR_WIDTH + 1];
+	char		bar[BAR_WIDTH_MAX + 1];
 	char		stepinfo[160];
-	int			filled = e->progress * BAR_WIDTH / 100;
+	int			width = cols >= 140 ? BAR_WIDTH_MAX : cols >= 110 ? 20 : 10;
+	int			filled = e->progress * width / 100;
 	int			i;
 	double		elapsed = (e->done ? e->t1 : now_monotonic()) - e->t0;
 
-	for (i = 0; i < BAR_WIDTH; i++)
+	for (i = 0; i < width; i++)
 		bar[i] = i < filled ? '#' : '-';
-	bar[BAR_WIDTH] = '\0';
-	if (e->step > 0)
-	{
-		if (e->attempt > 1)
-			snprintf(stepinfo, sizeof(stepinfo), "step %d %s %s (attempt %d)",
-					 e->step, e->step_name, e->step_status, e->attempt);
-		else
-			snprintf(stepinfo, sizeof(stepinfo), "step %d %s %s", e->step, e->step_name, e->step_status);
-	}
+	bar[width] = '\0';
+	if (e->step > 0 && e->attempt > 1)
+		snprintf(stepinfo, sizeof(stepinfo), "step %d %s %s #%d",
+				 e->step, e->step_name, e->step_status, e->attempt);
+	else if (e->step > 0)
+		snprintf(stepinfo, sizeof(stepinfo), "step %d %s %s", e->step, e->step_name, e->step_status);
 	else
 		snprintf(stepinfo, sizeof(stepinfo), "-");
 	if (elapsed < 0)
 		elapsed = 0;
-	snprintf(buf, n, "%.8s  %-24.24s [%s] %3d%%  %-12s %6.1fs  retries %d  failures %d  %s",
+	snprintf(buf, n, "%.8s %-16.16s [%s] %3d%% %-12s %6.1fs  %s  retries %d failures %d",
 			 e->id, e->chain[0] ? e->chain : "?", bar, e->progress, e->status,
-			 elapsed, e->retries, e->failures, stepinfo);
+			 elapsed, stepinfo, e->retries, e->failures);
 }
 
 /* Terminal width in columns (80 when unknown). */
@@ -978,7 +976,7 @@ draw(void)
 		const Exec *e = &execs[order[i]];
 		const char *color = status_color(e);
 
-		format_row(e, row, sizeof(row));
+		format_row(e, row, sizeof(row), cols);
 		if (cols > 1 && (int) strlen(row) > cols - 1)
 			row[cols - 1] = '\0';
 		fprintf(stdout, "\033[2K%s%s%s\n", color, row, *color ? "\033[0m" : "");
