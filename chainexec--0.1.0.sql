@@ -1101,11 +1101,11 @@ BEGIN
 	END IF;
 	UPDATE chainexec.universal_transaction_lines
 	   SET status = 'skipped', finished_at = clock_timestamp(),
-		   output = CASE WHEN output IS NULL THEN universal_transaction_lines.output
-						 ELSE jsonb_build_object('variables', output) END
+		   output = CASE WHEN _chain_skip_step.output IS NULL THEN universal_transaction_lines.output
+						 ELSE jsonb_build_object('variables', _chain_skip_step.output) END
 	 WHERE organization_id = l.organization_id AND transaction_id = l.transaction_id AND line_number = l.line_number;
 	IF output IS NOT NULL THEN
-		UPDATE chainexec.universal_transactions SET context = context || output
+		UPDATE chainexec.universal_transactions SET context = context || _chain_skip_step.output
 		 WHERE organization_id = t.organization_id AND id = t.id;
 	END IF;
 	PERFORM chainexec._emit(t, 'step_skipped', 'skipped', l.step_id, l.step_name);
