@@ -1277,6 +1277,16 @@ handle_success(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun *run,
 
 	if (run->outputs && !compensation)
 	{
+		if (getKeyJsonValueFromContainer(&run->outputs->root, "chain", 5, NULL) != NULL)
+		{
+			/* undeclared outputs (row columns, a handler's keys) may name it */
+			ce_step_rollback(run);
+			ce_step_fail(run, "validation_failed", "42939",
+						 "output variable \"chain\" of step \"%s\" is reserved", step->name);
+			run->hint = pstrdup("{chain.*} names the built-in variables; rename the column or key.");
+			handle_failure(ex, line, step, run, attempt, input);
+			return;
+		}
 		merged = DatumGetJsonbP(DirectFunctionCall2(jsonb_concat, JsonbPGetDatum(ex->context),
 													JsonbPGetDatum(run->outputs)));
 		if (VARSIZE(merged) > (Size) ce_max_context_bytes)
