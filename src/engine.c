@@ -150,11 +150,22 @@ typedef struct CeQuery
 	SPIPlanPtr	plan;
 } CeQuery;
 
-/* Execute a query prepared once per backend. */
+/*
+ * Execute a query prepared once per backend.
+ *
+ * Every query here finds its rows through a key or a partial index.  A
+ * kept plan is made again only when a table's statistics change, so a
+ * plan made while the tables were nearly empty (a sequential scan is
+ * cheapest then) would go on scanning them after they have grown — in a
+ * burst of executions after a quiet period, every transition would read
+ * every line until autovacuum analyzes the table.  So the plans are made
+ * with enable_seqscan off.
+ */
 static int
 run_query(CeQuery *q, Datum *values, const char *nulls, bool read_only, long count)
 {
 	int			ret;
+	int			level;
 
 	if (q->plan == NULL)
 	{
@@ -165,7 +176,11 @@ run_query(CeQuery *q, Datum *values, const char *nulls, bool read_only, long cou
 		SPI_keepplan(p);
 		q->plan = p;
 	}
+	level = NewGUCNestLevel();
+	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
 	ret = SPI_execute_plan(q->plan, values, nulls, read_only, count);
+	AtEOXact_GUC(true, level);
 	if (ret < 0)
 		elog(ERROR, "chainexec query failed: %s", SPI_result_code_string(ret));
 	return ret;
