@@ -194,8 +194,16 @@ SELECT :'result'::jsonb->>'status' AS status,
 	   (:'result'::jsonb->'finalContext') - 'eid' AS context_without_eid,
 	   :'result'::jsonb->'finalContext'->>'eid' = :'result'::jsonb->>'executionId' AS eid_is_the_execution;
 
--- "chain" is reserved: not as an input variable.
+-- "chain" is reserved: not as an input variable, nor as an output, even
+-- an undeclared one (a column of the row, a key of a handler's result).
 CALL chainexec.chain_run('eng-kinds-builtins', '{"chain": {"id": "spoofed"}}');
+SELECT chainexec.chain_define($${
+  "id": "eng-kinds-reserved",
+  "steps": [{"id": 1, "name": "spoof", "type": "sql", "sql": "SELECT 'spoofed' AS chain, 1 AS fine"}]
+}$$, true);
+CALL chainexec.chain_run('eng-kinds-reserved', '{}') \gset
+SELECT :'result'::jsonb->>'status' AS status, :'result'::jsonb->'finalContext' AS context;
+SELECT line, step, status, failure, sqlstate, message FROM pg_temp.lines(:'result');
 
 -- ---------------------------------------------------------------------
 -- timeoutMs: the step is cancelled; execution_timeout, SQLSTATE 57014
