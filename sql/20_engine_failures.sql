@@ -213,7 +213,8 @@ SELECT line, step, status, attempt, failure, sqlstate, message FROM pg_temp.line
 -- execution (no executor serves this database, hence the warning) and
 -- chainexec._run_one() runs one transition at a time.  The delay of a
 -- retry is not_before minus the attempt's start (the transaction's); a
--- retry is made due again by moving not_before to now.
+-- retry is made due again by moving not_before to now.  Delays are shown
+-- in seconds, rounded to ten.
 -- ---------------------------------------------------------------------
 CREATE FUNCTION h_always(arg jsonb)
 RETURNS jsonb
@@ -251,23 +252,23 @@ SELECT chainexec.chain_execute('eng-fail-backoff', '{}') AS id \gset
 SELECT step_name, status FROM chainexec.universal_transaction_lines WHERE transaction_id = :'id' ORDER BY line_number;
 -- five rounds: every line fails once per round
 SELECT chainexec._run_one(:'id') FROM generate_series(1, 5);
-INSERT INTO schedule SELECT step_name, attempt, floor(extract(epoch FROM not_before - started_at))
+INSERT INTO schedule SELECT step_name, attempt, round(extract(epoch FROM not_before - started_at) / 10) * 10
   FROM chainexec.universal_transaction_lines WHERE transaction_id = :'id' AND status = 'ready';
 UPDATE chainexec.universal_transaction_lines SET not_before = now() WHERE transaction_id = :'id' AND status = 'ready';
 SELECT chainexec._run_one(:'id') FROM generate_series(1, 5);
-INSERT INTO schedule SELECT step_name, attempt, floor(extract(epoch FROM not_before - started_at))
+INSERT INTO schedule SELECT step_name, attempt, round(extract(epoch FROM not_before - started_at) / 10) * 10
   FROM chainexec.universal_transaction_lines WHERE transaction_id = :'id' AND status = 'ready';
 UPDATE chainexec.universal_transaction_lines SET not_before = now() WHERE transaction_id = :'id' AND status = 'ready';
 SELECT chainexec._run_one(:'id') FROM generate_series(1, 5);
-INSERT INTO schedule SELECT step_name, attempt, floor(extract(epoch FROM not_before - started_at))
+INSERT INTO schedule SELECT step_name, attempt, round(extract(epoch FROM not_before - started_at) / 10) * 10
   FROM chainexec.universal_transaction_lines WHERE transaction_id = :'id' AND status = 'ready';
 UPDATE chainexec.universal_transaction_lines SET not_before = now() WHERE transaction_id = :'id' AND status = 'ready';
 SELECT chainexec._run_one(:'id') FROM generate_series(1, 5);
-INSERT INTO schedule SELECT step_name, attempt, floor(extract(epoch FROM not_before - started_at))
+INSERT INTO schedule SELECT step_name, attempt, round(extract(epoch FROM not_before - started_at) / 10) * 10
   FROM chainexec.universal_transaction_lines WHERE transaction_id = :'id' AND status = 'ready';
 UPDATE chainexec.universal_transaction_lines SET not_before = now() WHERE transaction_id = :'id' AND status = 'ready';
 SELECT chainexec._run_one(:'id') FROM generate_series(1, 5);
-INSERT INTO schedule SELECT step_name, attempt, floor(extract(epoch FROM not_before - started_at))
+INSERT INTO schedule SELECT step_name, attempt, round(extract(epoch FROM not_before - started_at) / 10) * 10
   FROM chainexec.universal_transaction_lines WHERE transaction_id = :'id' AND status = 'ready';
 UPDATE chainexec.universal_transaction_lines SET not_before = now() WHERE transaction_id = :'id' AND status = 'ready';
 -- the sixth attempt is the last (maxRetries 5): every line fails for good
