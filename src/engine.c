@@ -377,7 +377,8 @@ static CeQuery q_update_line = {
 	"not_before = coalesce($6, not_before), input = coalesce($7, input), output = $8, error = $9, "
 	"started_at = CASE WHEN $10 THEN now() ELSE started_at END, "
 	"finished_at = CASE WHEN $11 THEN clock_timestamp() ELSE NULL END, "
-	"duration_ms = CASE WHEN $11 THEN extract(epoch FROM clock_timestamp() - coalesce(started_at, clock_timestamp())) * 1000 ELSE NULL END "
+	"duration_ms = CASE WHEN $11 THEN extract(epoch FROM clock_timestamp() - "
+	"CASE WHEN $10 THEN now() ELSE coalesce(started_at, clock_timestamp()) END) * 1000 ELSE NULL END "
 	"WHERE organization_id = $1 AND transaction_id = $2 AND line_number = $3",
 	11, {UUIDOID, UUIDOID, INT4OID, TEXTOID, INT4OID, TIMESTAMPTZOID, JSONBOID, JSONBOID, JSONBOID, BOOLOID, BOOLOID}};
 
