@@ -1,11 +1,12 @@
 --
 -- 00_schema: the objects of the install script (chainexec--0.1.0.sql) exist,
--- with tenant-leading keys and only the indexes the engine needs.
+-- with tenant-leading keys, only the indexes the engine needs, the views
+-- for people and the SQL API.
 -- Runs in chainexec_test, where the runner created the extension.
 --
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
-SELECT plan(53);
+SELECT plan(84);
 
 SELECT has_extension('chainexec', 'chainexec', 'extension chainexec is installed in schema chainexec');
 SELECT has_schema('chainexec');
@@ -19,6 +20,7 @@ SELECT has_table('chainexec', 'handlers', 'table chainexec.handlers exists');
 SELECT has_table('chainexec', 'templates', 'table chainexec.templates exists');
 SELECT has_table('chainexec', 'universal_transactions', 'table chainexec.universal_transactions exists');
 SELECT has_table('chainexec', 'universal_transaction_lines', 'table chainexec.universal_transaction_lines exists');
+SELECT has_table('chainexec', 'schedules', 'table chainexec.schedules exists');
 
 SELECT col_is_pk('chainexec', 'chains', ARRAY['organization_id', 'chain_id', 'version'],
 	'chains: primary key (organization_id, chain_id, version)');
@@ -30,6 +32,8 @@ SELECT col_is_pk('chainexec', 'universal_transactions', ARRAY['organization_id',
 	'universal_transactions: primary key (organization_id, id)');
 SELECT col_is_pk('chainexec', 'universal_transaction_lines', ARRAY['organization_id', 'transaction_id', 'line_number'],
 	'universal_transaction_lines: primary key (organization_id, transaction_id, line_number)');
+SELECT col_is_pk('chainexec', 'schedules', ARRAY['organization_id', 'job_name'],
+	'schedules: primary key (organization_id, job_name)');
 
 SELECT fk_ok('chainexec', 'universal_transactions', ARRAY['organization_id', 'chain_id', 'chain_version'],
 			 'chainexec', 'chains', ARRAY['organization_id', 'chain_id', 'version'],
@@ -39,7 +43,8 @@ SELECT fk_ok('chainexec', 'universal_transaction_lines', ARRAY['organization_id'
 			 'a line refers to its execution within its organization');
 
 SELECT col_not_null('chainexec', t, 'organization_id', t || '.organization_id is not null')
-  FROM unnest(ARRAY['chains', 'handlers', 'templates', 'universal_transactions', 'universal_transaction_lines']) AS t;
+  FROM unnest(ARRAY['chains', 'handlers', 'templates', 'universal_transactions', 'universal_transaction_lines',
+					 'schedules']) AS t;
 SELECT col_not_null('chainexec', t, 'smart_code', t || '.smart_code is not null')
   FROM unnest(ARRAY['chains', 'universal_transactions', 'universal_transaction_lines']) AS t;
 
@@ -67,20 +72,23 @@ SELECT indexes_are('chainexec', 'universal_transactions',
 SELECT indexes_are('chainexec', 'universal_transaction_lines',
 	ARRAY['universal_transaction_lines_pkey', 'universal_transaction_lines_ready',
 		  'universal_transaction_lines_waiting']);
+SELECT indexes_are('chainexec', 'schedules', ARRAY['schedules_pkey']);
+
+-- Views for people.
+SELECT views_are('chainexec', ARRAY['executions', 'step_runs', 'chain_analytics', 'scheduled_jobs']);
+SELECT has_view('chainexec', v, 'view chainexec.' || v || ' exists')
+  FROM unnest(ARRAY['executions', 'step_runs', 'chain_analytics', 'scheduled_jobs']) AS v;
 
 -- Versions that are not drafts are guarded by a trigger.
 SELECT has_trigger('chainexec', 'chains', 'chains_guard', 'chains has the chains_guard trigger');
 
--- Functions of the install script.
+-- The SQL API (SPEC section 4) and the helpers it is built from.
 SELECT has_function('chainexec', 'current_organization', ARRAY[]::name[]);
 SELECT has_function('chainexec', 'smart_code', ARRAY['text', 'text', 'integer']);
 SELECT has_function('chainexec', 'can_access', ARRAY['regrole']);
 SELECT has_function('chainexec', 'org_visible', ARRAY['uuid']);
 SELECT has_function('chainexec', 'chains_guard', ARRAY[]::name[]);
-SELECT has_function('chainexec', '_definition_check', ARRAY['jsonb']);
-SELECT has_function('chainexec', '_input_check', ARRAY['jsonb', 'jsonb']);
-SELECT has_function('chainexec', '_template_check', ARRAY['text']);
-SELECT has_function('chainexec', '_chain_for_change', ARRAY['text', 'integer']);
+SELECT has_function('chainexec', 'raise_failure', ARRAY['text', 'text']);
 SELECT has_function('chainexec', 'chain_define', ARRAY['jsonb', 'boolean']);
 SELECT has_function('chainexec', 'chain_publish', ARRAY['text', 'integer']);
 SELECT has_function('chainexec', 'chain_deprecate', ARRAY['text']);
@@ -89,6 +97,32 @@ SELECT has_function('chainexec', 'chain_archive', ARRAY['text', 'integer']);
 SELECT has_function('chainexec', 'chain_register_handler', ARRAY['text', 'regprocedure']);
 SELECT has_function('chainexec', 'chain_register_template', ARRAY['text', 'text']);
 SELECT has_function('chainexec', 'chain_validate', ARRAY['text', 'jsonb']);
+SELECT has_function('chainexec', 'chain_execute', ARRAY['text', 'jsonb', 'jsonb']);
+SELECT has_function('chainexec', 'chain_run', ARRAY['text', 'jsonb', 'jsonb', 'jsonb']);
+SELECT has_function('chainexec', 'chain_result', ARRAY['uuid']);
+SELECT has_function('chainexec', 'chain_status', ARRAY['uuid']);
+SELECT has_function('chainexec', 'chain_history', ARRAY['text', 'integer']);
+SELECT has_function('chainexec', 'chain_wait', ARRAY['uuid', 'integer']);
+SELECT has_function('chainexec', 'chain_cancel', ARRAY['uuid', 'text']);
+SELECT has_function('chainexec', 'chain_pause', ARRAY['uuid']);
+SELECT has_function('chainexec', 'chain_resume', ARRAY['uuid']);
+SELECT has_function('chainexec', 'chain_retry_step', ARRAY['uuid', 'integer']);
+SELECT has_function('chainexec', 'chain_skip_step', ARRAY['uuid', 'integer', 'jsonb']);
+SELECT has_function('chainexec', 'chain_rollback', ARRAY['uuid', 'integer']);
+SELECT has_function('chainexec', 'chain_rollback_plan', ARRAY['uuid']);
+SELECT has_function('chainexec', 'chain_step_complete', ARRAY['uuid', 'integer', 'jsonb']);
+SELECT has_function('chainexec', 'chain_step_fail', ARRAY['uuid', 'integer', 'text', 'text']);
+SELECT has_function('chainexec', 'chain_cleanup', ARRAY['interval']);
+SELECT has_function('chainexec', 'chain_schedule', ARRAY['text', 'text', 'text', 'jsonb', 'text']);
+SELECT has_function('chainexec', 'chain_schedule_cleanup', ARRAY['text', 'text', 'interval']);
+SELECT has_function('chainexec', 'chain_unschedule', ARRAY['text']);
+
+-- The C entry points the SQL calls.
+SELECT has_function('chainexec', '_definition_check', ARRAY['jsonb']);
+SELECT has_function('chainexec', '_input_check', ARRAY['jsonb', 'jsonb']);
+SELECT has_function('chainexec', '_template_check', ARRAY['text']);
+SELECT function_lang_is('chainexec', f, 'c', f || ' is written in C')
+  FROM unnest(ARRAY['_definition_check', '_input_check', '_template_check']) AS f;
 
 SELECT * FROM finish();
 ROLLBACK;
