@@ -221,6 +221,12 @@ CALL chainexec.chain_run('eng-kinds-timeout', '{}') \gset
 SELECT clock_timestamp() - :'started'::timestamptz < interval '10 seconds' AS did_not_wait_30s;
 SELECT jsonb_pretty(pg_temp.summary(:'result'));
 SELECT line, step, status, attempt, failure, sqlstate, message FROM pg_temp.lines(:'result');
+-- each line's duration is its attempt's: at least the time it slept
+SELECT step_name, duration_ms >= CASE step_name WHEN 'quick' THEN 10 ELSE 200 END AS at_least_its_sleep,
+	   duration_ms < 10000 AS under_10s
+  FROM chainexec.universal_transaction_lines
+ WHERE transaction_id = (:'result'::jsonb->>'executionId')::uuid AND duration_ms IS NOT NULL
+ ORDER BY line_number;
 -- the step's statement_timeout does not outlive it
 SHOW statement_timeout;
 
