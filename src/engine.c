@@ -1900,6 +1900,7 @@ ce_external_result_sql(PG_FUNCTION_ARGS)
 	Oid			types[3] = {UUIDOID, UUIDOID, INT4OID};
 	int			ret;
 	bool		isnull;
+	int			save_nestlevel;
 
 	memset(&ex, 0, sizeof(ex));
 	memset(&line, 0, sizeof(line));
@@ -1907,6 +1908,7 @@ ce_external_result_sql(PG_FUNCTION_ARGS)
 	memcpy(&ex.id, PG_GETARG_UUID_P(1), sizeof(pg_uuid_t));
 
 	SPI_connect();
+	save_nestlevel = bookkeeping_guc_level();
 	read_header(&ex);
 	ex.plan = ce_plan_get(&ex.org, ex.chain_id, ex.version);
 
@@ -2008,6 +2010,7 @@ ce_external_result_sql(PG_FUNCTION_ARGS)
 		ce_step_fail(&run, ftype, NULL, "%s", msg);
 		handle_failure(&ex, &line, step, &run, line.attempt, NULL);
 	}
+	AtEOXact_GUC(false, save_nestlevel);
 	SPI_finish();
 	PG_RETURN_BOOL(true);
 }
