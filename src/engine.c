@@ -326,9 +326,18 @@ static CeQuery q_claim_ready = {
 	"SELECT " LINE_COLS " FROM chainexec.universal_transaction_lines "
 	"WHERE status = 'ready' AND not_before <= now() "
 	"ORDER BY priority DESC, not_before LIMIT 1 FOR UPDATE SKIP LOCKED", 0, {0}};
+/*
+ * Claims within one execution (chain_run, _run_one) also take a line that
+ * is not due yet once the execution is past its deadline, so that the
+ * transition ends it (status timeout): chain_run has no deadline sweep.
+ */
+#define PAST_DEADLINE "EXISTS (SELECT FROM chainexec.universal_transactions t " \
+	"WHERE t.organization_id = $1 AND t.id = $2 AND t.deadline <= now() " \
+	"AND t.status IN ('pending', 'running', 'waiting'))"
 static CeQuery q_claim_ready_exec = {
 	"SELECT " LINE_COLS " FROM chainexec.universal_transaction_lines "
-	"WHERE organization_id = $1 AND transaction_id = $2 AND status = 'ready' AND not_before <= now() "
+	"WHERE organization_id = $1 AND transaction_id = $2 AND status = 'ready' "
+	"AND (not_before <= now() OR " PAST_DEADLINE ") "
 	"ORDER BY priority DESC, not_before LIMIT 1 FOR UPDATE SKIP LOCKED", 2, {UUIDOID, UUIDOID}};
 static CeQuery q_claim_waiting = {
 	"SELECT " LINE_COLS " FROM chainexec.universal_transaction_lines "
@@ -336,7 +345,8 @@ static CeQuery q_claim_waiting = {
 	"ORDER BY not_before LIMIT 1 FOR UPDATE SKIP LOCKED", 0, {0}};
 static CeQuery q_claim_waiting_exec = {
 	"SELECT " LINE_COLS " FROM chainexec.universal_transaction_lines "
-	"WHERE organization_id = $1 AND transaction_id = $2 AND status = 'waiting' AND not_before <= now() "
+	"WHERE organization_id = $1 AND transaction_id = $2 AND status = 'waiting' "
+	"AND (not_before <= now() OR " PAST_DEADLINE ") "
 	"ORDER BY not_before LIMIT 1 FOR UPDATE SKIP LOCKED", 2, {UUIDOID, UUIDOID}};
 
 static CeQuery q_header = {
