@@ -160,6 +160,21 @@ SELECT :'result'::jsonb->>'status' AS status, :'result'::jsonb->'error' AS error
 SELECT step_name, status FROM chainexec.universal_transaction_lines
  WHERE transaction_id = (:'result'::jsonb->>'executionId')::uuid ORDER BY line_number;
 
+-- The deadline also ends an execution whose next retry is due after it.
+SELECT chainexec.chain_define($${
+  "id": "eng-opts-retry-late",
+  "steps": [
+    {"id": 1, "name": "fails", "type": "sql", "sql": "SELECT 1/0",
+     "retryConfig": {"maxRetries": 3, "backoffStrategy": "fixed", "baseDelayMs": 30000, "retryOnErrors": ["22012"]}}
+  ]
+}$$, true);
+SELECT clock_timestamp() AS started \gset
+CALL chainexec.chain_run('eng-opts-retry-late', '{}', '{"timeout": 300}') \gset
+SELECT clock_timestamp() - :'started'::timestamptz < interval '10 seconds' AS did_not_wait_30s;
+SELECT :'result'::jsonb->>'status' AS status, :'result'::jsonb->'error'->>'failure_type' AS failure;
+SELECT step_name, status, attempt FROM chainexec.universal_transaction_lines
+ WHERE transaction_id = (:'result'::jsonb->>'executionId')::uuid ORDER BY line_number;
+
 -- chain_run commits after every step: not inside a transaction block.
 BEGIN;
 CALL chainexec.chain_run('eng-opts', '{"name": "ab", "qty": 2}');
