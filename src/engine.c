@@ -1719,7 +1719,8 @@ ce_next_due_in_xact(const pg_uuid_t *only_execution, const pg_uuid_t *only_org)
 		ret = SPI_execute_with_args("SELECT least((SELECT min(not_before) FROM chainexec.universal_transaction_lines "
 									"WHERE organization_id = $1 AND transaction_id = $2 AND status IN ('ready', 'waiting')), "
 									"(SELECT deadline FROM chainexec.universal_transactions "
-									"WHERE organization_id = $1 AND id = $2 AND finished_at IS NULL))",
+									"WHERE organization_id = $1 AND id = $2 AND finished_at IS NULL "
+									"AND status IN ('pending', 'running', 'waiting')))",
 									2, types, args, NULL, true, 1);
 	}
 	else
