@@ -1,0 +1,217 @@
+#!/usr/bin/env bash
+# bench/lib.sh: helpers shared by the benchmarks (source it; it runs nothing).
+#
+# The benchmarks run on a throwaway cluster of their own (scripts/cluster.sh)
+# with the installed extension: run "make && make install" first.  Every
+# figure is compared with a baseline measured in the same run on the same
+# server, so what matters is the ratio, not the absolute numbers.
+#
+#   bench_cluster_start WORKERS   a cluster with chainexec preloaded and
+#                                 chainexec.max_workers = WORKERS, the
+#                                 extension and the pgbench tables created;
+#                                 destroyed when the calling script exits
+#   bench_set_workers N           ALTER SYSTEM chainexec.max_workers, restart
+#                                 (it is PGC_POSTMASTER), wait for the executors
+#   bench_set_sync on|off         ALTER SYSTEM synchronous_commit, reload
+#   bench_define_noop ID N        define and publish a chain of N "SELECT 1" steps
+#   bench_reset                   empty the execution and pgbench history tables,
+#                                 checkpoint
+#   bench_pgbench SCRIPT CLIENTS SECONDS
+#                                 run pgbench, set PGB_TPS and PGB_LAT_MS
+#   bench_stats                   read numbers on stdin, print "n median p95 mean"
+#
+# Settings (environment):
+#   BENCH_PROFILE   1: also preload pg_stat_statements (track = all)
+#   BENCH_RESET_VACUUM  1: VACUUM ANALYZE the emptied tables (see bench_reset)
+
+. "$(dirname "${BASH_SOURCE[0]}")/../scripts/cluster.sh"
+
+BENCH_PROFILE=${BENCH_PROFILE:-0}
+BENCH_ACCOUNTS=100000
+
+# bq SQL: run SQL, print the result unaligned and tuples only; stop on error.
+bq()
+{
+	"$CE_PGBIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 -c "$1"
+}
+
+# bench_machine: one line describing the machine.
+bench_machine()
+{
+	local mem cpu
+
+	mem=$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
+	cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+	printf 'nproc %s, memory %s, %s, %s\n' "$(nproc)" "$mem" "${cpu:-unknown cpu}" \
+		"$("$CE_PGBIN/postgres" --version)"
+}
+
+# bench_wait_executors N: wait until N chainexec executors run (at most 60 s).
+bench_wait_executors()
+{
+	local n=$1 i got
+
+	for i in $(seq 1 600); do
+		got=$(bq "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'chainexec executor'") || got=-1
+		[ "$got" = "$n" ] && return 0
+		sleep 0.1
+	done
+	die "expected $n chainexec executors, found $got"
+}
+
+# bench_cluster_start WORKERS: start the benchmark cluster (see above).
+bench_cluster_start()
+{
+	local workers=$1 conf preload=chainexec
+
+	[ "$BENCH_PROFILE" = 1 ] && preload="chainexec,pg_stat_statements"
+	BENCH_TMP=$(mktemp -d "${TMPDIR:-/tmp}/chainexec-bench.XXXXXX") || die "mktemp failed"
+	conf=$BENCH_TMP/bench.conf
+	cat >"$conf" <<-EOF
+		shared_preload_libraries = '$preload'
+		chainexec.database = 'chainexec_test'
+		chainexec.max_workers = $workers
+		max_worker_processes = 32
+		listen_addresses = ''
+		log_line_prefix = '%m [%p] %q%a '
+		synchronous_commit = on
+	EOF
+	if [ "$BENCH_PROFILE" = 1 ]; then
+		cat >>"$conf" <<-EOF
+			pg_stat_statements.track = all
+			pg_stat_statements.max = 10000
+		EOF
+	fi
+	ce_cluster_new "$conf" || die "could not start a cluster"
+	trap 'ce_cluster_destroy; rm -rf "$BENCH_TMP"' EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+	bq "CREATE EXTENSION chainexec" >/dev/null
+	[ "$BENCH_PROFILE" = 1 ] && bq "CREATE EXTENSION pg_stat_statements" >/dev/null
+	bq "CREATE TABLE bench_acct (id int PRIMARY KEY, balance bigint NOT NULL DEFAULT 0);
+		INSERT INTO bench_acct (id) SELECT g FROM generate_series(1, $BENCH_ACCOUNTS) g;
+		CREATE TABLE bench_hist (id bigserial PRIMARY KEY, acct int NOT NULL, delta int NOT NULL,
+								 at timestamptz NOT NULL DEFAULT now());" >/dev/null
+	bench_write_scripts
+	[ "$workers" -gt 0 ] && bench_wait_executors "$workers"
+	return 0
+}
+
+# bench_write_scripts: the pgbench scripts, in $BENCH_TMP.
+#   update_insert.sql         one-row UPDATE + one-row INSERT, in one transaction
+#   update_insert_notify.sql  the same + pg_notify with a payload the size of a
+#                             chainexec step event (about 230 bytes)
+bench_write_scripts()
+{
+	# (no colons: pgbench would read ":name" as a variable)
+	local payload='{"event"="step_completed","executionId"="1d3e78aa-db9e-483d-b05d-56d82e24c5c3","chainId"="bench-noop-10","stepId"=1,"stepName"="s1","status"="completed","attempt"=1,"progress"=10,"etaMs"=null,"ts"="2026-01-01T00.00.00.000000+00.00"}'
+
+	cat >"$BENCH_TMP/update_insert.sql" <<-EOF
+		\set id random(1, $BENCH_ACCOUNTS)
+		\set d random(-5000, 5000)
+		BEGIN;
+		UPDATE bench_acct SET balance = balance + :d WHERE id = :id;
+		INSERT INTO bench_hist (acct, delta) VALUES (:id, :d);
+		END;
+	EOF
+	cat >"$BENCH_TMP/update_insert_notify.sql" <<-EOF
+		\set id random(1, $BENCH_ACCOUNTS)
+		\set d random(-5000, 5000)
+		BEGIN;
+		UPDATE bench_acct SET balance = balance + :d WHERE id = :id;
+		INSERT INTO bench_hist (acct, delta) VALUES (:id, :d);
+		SELECT pg_notify('bench', '$payload');
+		END;
+	EOF
+}
+
+# bench_set_workers N: chainexec.max_workers = N (restarts the server).
+bench_set_workers()
+{
+	local n=$1
+
+	[ "$(bq "SHOW chainexec.max_workers")" = "$n" ] && return 0
+	bq "ALTER SYSTEM SET chainexec.max_workers = $n" >/dev/null
+	ce_cluster_ctl restart || die "the server did not restart"
+	[ "$n" -gt 0 ] && bench_wait_executors "$n"
+	return 0
+}
+
+# bench_set_sync on|off: synchronous_commit for every session and the executors.
+bench_set_sync()
+{
+	local v=$1 i
+
+	bq "ALTER SYSTEM SET synchronous_commit = $v" >/dev/null
+	bq "SELECT pg_reload_conf()" >/dev/null
+	for i in $(seq 1 100); do
+		[ "$(bq "SHOW synchronous_commit")" = "$v" ] && { sleep 0.2; return 0; }
+		sleep 0.05
+	done
+	die "synchronous_commit did not become $v"
+}
+
+# bench_define_noop ID N: a published chain of N sequential "SELECT 1" sql steps.
+bench_define_noop()
+{
+	bq "SELECT chainexec.chain_define(jsonb_build_object(
+			'id', '$1', 'name', 'benchmark: $2 no-op steps',
+			'steps', (SELECT jsonb_agg(jsonb_build_object('id', i, 'name', 's' || i,
+														  'type', 'sql', 'sql', 'SELECT 1') ORDER BY i)
+					  FROM generate_series(1, $2) i)), true)" >/dev/null
+}
+
+# bench_reset: empty the execution tables and the pgbench history and
+# checkpoint: every timed run starts from the same state.  TRUNCATE leaves
+# the tables' statistics unknown (reltuples -1), as on a fresh install, so
+# plans prepared from now on assume a table of some size and use the
+# indexes.  BENCH_RESET_VACUUM=1 also runs VACUUM ANALYZE on the empty
+# tables, as after a chain_cleanup that removed everything and an
+# autovacuum: the planner then believes them empty, and plans prepared while
+# they are small use sequential scans until the next ANALYZE.
+bench_reset()
+{
+	bq "TRUNCATE chainexec.universal_transaction_lines, chainexec.universal_transactions, bench_hist" >/dev/null
+	if [ "${BENCH_RESET_VACUUM:-0}" = 1 ]; then
+		bq "VACUUM ANALYZE chainexec.universal_transaction_lines, chainexec.universal_transactions, bench_hist" >/dev/null
+	fi
+	bq "VACUUM bench_acct" >/dev/null
+	bq "CHECKPOINT" >/dev/null
+	if [ "$BENCH_PROFILE" = 1 ]; then
+		bq "SELECT pg_stat_statements_reset()" >/dev/null
+		bq "SELECT pg_stat_reset()" >/dev/null
+	fi
+	return 0
+}
+
+# bench_pgbench SCRIPT CLIENTS SECONDS: run pgbench (prepared statements, one
+# thread per client); sets PGB_TPS and PGB_LAT_MS (average latency).
+bench_pgbench()
+{
+	local script=$1 clients=$2 secs=$3 out
+
+	out=$("$CE_PGBIN/pgbench" -n -M prepared -f "$script" -c "$clients" -j "$clients" -T "$secs" 2>&1) ||
+		{ printf '%s\n' "$out" >&2; die "pgbench failed"; }
+	PGB_TPS=$(printf '%s\n' "$out" | awk '/^tps = / { print $3; exit }')
+	PGB_LAT_MS=$(printf '%s\n' "$out" | awk '/^latency average = / { print $4; exit }')
+	[ -n "$PGB_TPS" ] && [ -n "$PGB_LAT_MS" ] || { printf '%s\n' "$out" >&2; die "could not read pgbench's output"; }
+}
+
+# bench_stats: numbers on stdin, one a line; prints "n median p95 mean"
+# (nearest-rank percentiles).
+bench_stats()
+{
+	sort -g | awk '{ v[NR] = $1; s += $1 }
+		END {
+			if (NR == 0) { print "0 0 0 0"; exit }
+			m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+			r = int(0.95 * NR); if (r < 0.95 * NR) r++
+			printf "%d %.3f %.3f %.3f\n", NR, m, v[r], s / NR
+		}'
+}
+
+# calc EXPR: evaluate a floating point expression with awk, print it.
+calc()
+{
+	awk "BEGIN { printf \"%.${2:-2}f\", $1 }"
+}
