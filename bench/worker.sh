@@ -1,0 +1,247 @@
+#!/usr/bin/env bash
+# bench/worker.sh: throughput and latency of the background executors.
+#
+# For each synchronous_commit setting (BENCH_SYNC, default "on off"; set with
+# ALTER SYSTEM + reload) and each chainexec.max_workers setting
+# (BENCH_WORKERS, default "1 2"; the server restarts between settings, the
+# GUC is PGC_POSTMASTER), BENCH_ROUNDS rounds (default 3) of, in this order:
+#
+#  (a) pgbench baseline, as many clients as executors, BENCH_SECONDS (default
+#      5): a transaction comparable to one step transition, a one-row
+#      UPDATE + a one-row INSERT + pg_notify with a payload the size of a
+#      step event (prepared statements).  Transactions per second.
+#  (b) throughput: BENCH_EXECUTIONS (default 2000) executions of a chain of
+#      10 no-op sql steps ("SELECT 1"), started by one client with
+#      chain_execute, 10 per transaction (so that starting them is rarely
+#      the bottleneck).  Measured from the first execution's start to the
+#      last one's end: max(finished_at) - min(created_at) in
+#      chainexec.universal_transactions.  Steps per second.
+#  (d) pgbench baseline for (c), one client, BENCH_SECONDS: the average
+#      latency of one transaction of (a), times 10 (one per step).
+#  (c) latency: BENCH_LAT_RUNS (default 50) executions of the same chain, one
+#      at a time: chain_execute (committed), then chain_wait.  Median and p95
+#      of finished_at - created_at (server side) and of the time the client
+#      saw for chain_execute + chain_wait.
+# and once per synchronous_commit setting, pgbench with 4 clients.
+#
+# Each round's chainexec figure is divided by the baseline measured next to
+# it; the machine's load changes from one minute to the next, so the
+# per-round ratios and their median say more than absolute figures.
+#
+# Targets: throughput >= 70% of pgbench at the same number of concurrent
+# transactions (executors = clients); a 10-step execution within 1.3 x ten
+# single-client pgbench transaction latencies (client-observed median).
+#
+# BENCH_PROFILE=1 also preloads pg_stat_statements (track = all) and prints
+# the statements that took most time during each throughput run, and the
+# table scans (this slows everything down a little: do not compare its
+# figures with a normal run).  BENCH_RESET_VACUUM=1: see bench/lib.sh.
+#
+# Usage, after make install:
+#   bench/worker.sh
+#   BENCH_SYNC=off BENCH_WORKERS=2 BENCH_ROUNDS=1 BENCH_EXECUTIONS=500 bench/worker.sh
+set -euo pipefail
+
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+BENCH_SECONDS=${BENCH_SECONDS:-5}
+BENCH_ROUNDS=${BENCH_ROUNDS:-3}
+BENCH_SYNC=${BENCH_SYNC:-on off}
+BENCH_WORKERS=${BENCH_WORKERS:-1 2}
+BENCH_EXECUTIONS=${BENCH_EXECUTIONS:-2000}
+BENCH_LAT_RUNS=${BENCH_LAT_RUNS:-50}
+BENCH_CHAIN_STEPS=10
+BENCH_BATCH=10
+
+# wait_all_finished TIMEOUT: wait until no execution is unfinished.
+wait_all_finished()
+{
+	local timeout=$1 start=$SECONDS left
+
+	while :; do
+		left=$(bq "SELECT count(*) FROM chainexec.universal_transactions WHERE finished_at IS NULL")
+		[ "$left" = 0 ] && return 0
+		[ $((SECONDS - start)) -ge "$timeout" ] && die "$left executions still unfinished after ${timeout}s"
+		sleep 0.2
+	done
+}
+
+# check_completed: every execution completed, else die.
+check_completed()
+{
+	local bad
+
+	bad=$(bq "SELECT count(*) FROM chainexec.universal_transactions WHERE status <> 'completed'")
+	[ "$bad" = 0 ] || die "$bad executions did not complete: $(bq "SELECT status, count(*) FROM chainexec.universal_transactions GROUP BY 1")"
+}
+
+# warm_up_sql: psql input that runs one execution and waits for it.
+warm_up_sql()
+{
+	echo "SELECT chainexec.chain_execute('bench-noop', '{\"phase\": \"warmup\"}') AS id \\gset"
+	echo "SELECT chainexec.chain_wait(:'id', 60000) \\gset"
+}
+
+# warm_up: a few executions, so that the executors have prepared their plans.
+warm_up()
+{
+	local i
+
+	for i in 1 2 3; do
+		warm_up_sql
+	done | "$CE_PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -o /dev/null
+}
+
+# throughput: part (b); sets TP_STEPS_S, TP_SECS, TP_PRODUCER_SECS.
+throughput()
+{
+	local txns=$((BENCH_EXECUTIONS / BENCH_BATCH)) out
+
+	bench_reset
+	warm_up
+	echo "SELECT chainexec.chain_execute('bench-noop', '{\"phase\": \"throughput\"}') FROM generate_series(1, $BENCH_BATCH);" \
+		>"$BENCH_TMP/produce.sql"
+	out=$("$CE_PGBIN/pgbench" -n -M prepared -f "$BENCH_TMP/produce.sql" -c 1 -j 1 -t "$txns" 2>&1) ||
+		{ printf '%s\n' "$out" >&2; die "starting the executions failed"; }
+	wait_all_finished 1800
+	check_completed
+	read -r TP_SECS TP_PRODUCER_SECS n <<<"$(bq "SELECT extract(epoch FROM max(finished_at) - min(created_at)),
+			extract(epoch FROM max(created_at) - min(created_at)), count(*)
+		FROM chainexec.universal_transactions WHERE input->>'phase' = 'throughput'" | tr '|' ' ')"
+	[ "$n" = "$BENCH_EXECUTIONS" ] || die "expected $BENCH_EXECUTIONS executions, found $n"
+	TP_STEPS_S=$(calc "$BENCH_EXECUTIONS * $BENCH_CHAIN_STEPS / $TP_SECS" 0)
+	if [ "$BENCH_PROFILE" = 1 ]; then
+		say "    top statements by total time (pg_stat_statements, track = all):"
+		bq "SELECT format('    %8s calls %9s ms %8s us/call  %s', calls, round(total_exec_time::numeric, 1),
+					   round((total_exec_time / calls * 1000)::numeric, 1),
+					   left(regexp_replace(query, '\\s+', ' ', 'g'), 110))
+			FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 14"
+		say "    scans of the chainexec tables since the reset:"
+		bq "SELECT format('    %-28s seq_scan %6s (%9s rows read)  idx_scan %7s', relname, seq_scan, seq_tup_read, idx_scan)
+			FROM pg_stat_user_tables WHERE schemaname = 'chainexec' AND relname LIKE 'universal%' ORDER BY relname"
+	fi
+}
+
+# latency: part (c); sets LAT_SRV_MED, LAT_CLI_MED (ms) and appends every
+# run's times to $BENCH_TMP/lat_srv and $BENCH_TMP/lat_cli.
+latency()
+{
+	local i cli srv n
+
+	bench_reset
+	cli=$( {
+		for i in 1 2 3; do
+			warm_up_sql
+		done
+		echo '\timing on'
+		for i in $(seq 1 "$BENCH_LAT_RUNS"); do
+			echo "SELECT chainexec.chain_execute('bench-noop', '{\"phase\": \"latency\"}') AS id \\gset"
+			echo "SELECT chainexec.chain_wait(:'id', 60000) \\gset"
+		done
+	} | "$CE_PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -o /dev/null |
+		awk '/^Time: / { if (++k % 2) e = $2; else print e + $2 }')
+	check_completed
+	[ "$(printf '%s\n' "$cli" | grep -c .)" = "$BENCH_LAT_RUNS" ] || die "expected $BENCH_LAT_RUNS client timings"
+	srv=$(bq "SELECT extract(epoch FROM finished_at - created_at) * 1000
+		FROM chainexec.universal_transactions WHERE input->>'phase' = 'latency'")
+	[ "$(printf '%s\n' "$srv" | grep -c .)" = "$BENCH_LAT_RUNS" ] || die "expected $BENCH_LAT_RUNS executions"
+	printf '%s\n' "$cli" >>"$BENCH_TMP/lat_cli"
+	printf '%s\n' "$srv" >>"$BENCH_TMP/lat_srv"
+	read -r _ LAT_CLI_MED _ _ <<<"$(printf '%s\n' "$cli" | bench_stats)"
+	read -r _ LAT_SRV_MED _ _ <<<"$(printf '%s\n' "$srv" | bench_stats)"
+}
+
+# median: the median of the numbers on stdin.
+median()
+{
+	bench_stats | awk '{ print $2 }'
+}
+
+# verdict VALUE OP LIMIT: "yes" or "NO".
+verdict()
+{
+	awk -v v="$1" -v l="$3" -v op="$2" 'BEGIN { ok = (op == ">=") ? (v >= l) : (v <= l); print ok ? "yes" : "NO" }'
+}
+
+say "chainexec worker benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
+say "machine: $(bench_machine)"
+say "load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
+first_workers=${BENCH_WORKERS%% *}
+bench_cluster_start "$first_workers"
+bench_define_noop bench-noop "$BENCH_CHAIN_STEPS"
+say "chain: $BENCH_CHAIN_STEPS sql steps \"SELECT 1\"; $BENCH_ROUNDS rounds of: throughput $BENCH_EXECUTIONS executions," \
+	"latency $BENCH_LAT_RUNS executions one at a time, pgbench runs of ${BENCH_SECONDS}s"
+say ""
+
+rows=()
+row()
+{
+	rows+=("$(printf '%-5s %-44s %14s %14s %7s %8s %4s' "$@")")
+}
+
+for sync in $BENCH_SYNC; do
+	for w in $BENCH_WORKERS; do
+		bench_set_workers "$w"
+		bench_set_sync "$sync"
+		say "synchronous_commit = $sync, chainexec.max_workers = $w"
+		rm -f "$BENCH_TMP/lat_cli" "$BENCH_TMP/lat_srv"
+		tp_ratios= lat_ratios= tp_all= base_all= lat_base_all=
+		for round in $(seq 1 "$BENCH_ROUNDS"); do
+			bench_reset
+			bench_pgbench "$BENCH_TMP/update_insert_notify.sql" "$w" "$BENCH_SECONDS"
+			base_tps=$PGB_TPS
+			throughput
+			r=$(calc "$TP_STEPS_S / $base_tps" 3)
+			tp_ratios+="$r"$'\n' tp_all+="$TP_STEPS_S"$'\n' base_all+="$base_tps"$'\n'
+			say "  round $round: (a) pgbench $w client(s): $(calc "$base_tps" 0) TPS;" \
+				"(b) $BENCH_EXECUTIONS x $BENCH_CHAIN_STEPS steps in $(calc "$TP_SECS" 2)s = $TP_STEPS_S steps/s" \
+				"(starting them took $(calc "$TP_PRODUCER_SECS" 2)s); ratio $r"
+
+			bench_reset
+			bench_pgbench "$BENCH_TMP/update_insert_notify.sql" 1 "$BENCH_SECONDS"
+			base_lat=$(calc "$PGB_LAT_MS * $BENCH_CHAIN_STEPS" 3)
+			latency
+			r=$(calc "$LAT_CLI_MED / $base_lat" 3)
+			lat_ratios+="$r"$'\n' lat_base_all+="$base_lat"$'\n'
+			say "           (d) pgbench 1 client: $PGB_LAT_MS ms x $BENCH_CHAIN_STEPS = $base_lat ms;" \
+				"(c) $BENCH_LAT_RUNS executions: median server $LAT_SRV_MED ms, client $LAT_CLI_MED ms; ratio $r"
+		done
+		tp_med=$(calc "$(printf '%s' "$tp_all" | median)" 0)
+		base_med=$(calc "$(printf '%s' "$base_all" | median)" 0)
+		lat_base_med=$(printf '%s' "$lat_base_all" | median)
+		tp_ratio=$(calc "$(printf '%s' "$tp_ratios" | median)" 2)
+		lat_ratio=$(calc "$(printf '%s' "$lat_ratios" | median)" 2)
+		read -r _ cli_med cli_p95 _ <<<"$(bench_stats <"$BENCH_TMP/lat_cli")"
+		read -r _ srv_med srv_p95 _ <<<"$(bench_stats <"$BENCH_TMP/lat_srv")"
+		tp_range="$(printf '%s' "$tp_ratios" | sort -g | head -n 1)-$(printf '%s' "$tp_ratios" | sort -g | tail -n 1)"
+		lat_range="$(printf '%s' "$lat_ratios" | sort -g | head -n 1)-$(printf '%s' "$lat_ratios" | sort -g | tail -n 1)"
+		say "  median of rounds: throughput $tp_med steps/s vs $base_med TPS, ratio $tp_ratio (rounds $tp_range);"
+		say "    latency over all $((BENCH_ROUNDS * BENCH_LAT_RUNS)) runs: client median $cli_med ms, p95 $cli_p95 ms;" \
+			"server median $srv_med ms, p95 $srv_p95 ms; baseline $lat_base_med ms; ratio $lat_ratio (rounds $lat_range)"
+		say ""
+
+		row "$sync" "throughput, $w executor(s) vs $w client(s)" "$tp_med steps/s" "$base_med TPS" \
+			"$tp_ratio" ">= 0.70" "$(verdict "$tp_ratio" ">=" 0.70)"
+		row "$sync" "latency median (client), $w executor(s)" "$cli_med ms" "$lat_base_med ms" \
+			"$lat_ratio" "<= 1.30" "$(verdict "$lat_ratio" "<=" 1.30)"
+		row "$sync" "latency p95 (client), $w executor(s)" "$cli_p95 ms" "$lat_base_med ms" \
+			"$(calc "$cli_p95 / $lat_base_med" 2)" "" ""
+		row "$sync" "latency median (server), $w executor(s)" "$srv_med ms" "$lat_base_med ms" \
+			"$(calc "$srv_med / $lat_base_med" 2)" "" ""
+		row "$sync" "latency p95 (server), $w executor(s)" "$srv_p95 ms" "$lat_base_med ms" \
+			"$(calc "$srv_p95 / $lat_base_med" 2)" "" ""
+	done
+	bench_reset
+	bench_pgbench "$BENCH_TMP/update_insert_notify.sql" 4 "$BENCH_SECONDS"
+	say "synchronous_commit = $sync: pgbench 4 clients, UPDATE + INSERT + pg_notify: $(calc "$PGB_TPS" 0) TPS" \
+		"(latency average $PGB_LAT_MS ms)"
+	say ""
+	row "$sync" "pgbench, 4 clients (reference)" "" "$(calc "$PGB_TPS" 0) TPS" "" "" ""
+done
+
+say "summary (chainexec: $BENCH_CHAIN_STEPS no-op sql steps per execution; baseline: pgbench UPDATE + INSERT + pg_notify;"
+say "figures and ratios are medians of the rounds, latency percentiles over all runs)"
+printf '%-5s %-44s %14s %14s %7s %8s %4s\n' sync measure chainexec baseline ratio target met
+for r in "${rows[@]}"; do
+	printf '%s\n' "$r"
+done
