@@ -26,8 +26,10 @@ CREATE FUNCTION chainexec.current_organization()
 RETURNS uuid
 LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
-	SELECT coalesce(nullif(pg_catalog.current_setting('chainexec.organization_id', true), '')::uuid,
-					'00000000-0000-0000-0000-000000000000'::uuid)
+	/* operators are schema-qualified: this runs inside privileged code */
+	SELECT CASE WHEN s IS NULL OR s OPERATOR(pg_catalog.=) '' THEN '00000000-0000-0000-0000-000000000000'::uuid
+				ELSE s::uuid END
+	  FROM (SELECT pg_catalog.current_setting('chainexec.organization_id', true) AS s) AS setting
 $$;
 COMMENT ON FUNCTION chainexec.current_organization() IS
 	'the organization (tenant) the session works in: chainexec.organization_id, or the all-zero default';
@@ -247,7 +249,9 @@ CREATE FUNCTION chainexec.org_visible(org uuid)
 RETURNS boolean
 LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
-	SELECT coalesce(nullif(pg_catalog.current_setting('chainexec.organization_id', true), ''), org::text)::uuid = org
+	SELECT CASE WHEN s IS NULL OR s OPERATOR(pg_catalog.=) '' THEN true
+				ELSE s::uuid OPERATOR(pg_catalog.=) org END
+	  FROM (SELECT pg_catalog.current_setting('chainexec.organization_id', true) AS s) AS setting
 $$;
 
 ALTER TABLE chainexec.chains ENABLE ROW LEVEL SECURITY;
@@ -1209,6 +1213,7 @@ $$;
 CREATE FUNCTION chainexec._chain_step_complete(execution_id uuid, step int, output jsonb)
 RETURNS boolean
 LANGUAGE sql
+SET search_path = pg_catalog, chainexec
 AS $$
 	SELECT chainexec._external_result(chainexec.current_organization(), execution_id, step, true,
 									  coalesce(output, '{}'), NULL, NULL)
@@ -1217,6 +1222,7 @@ $$;
 CREATE FUNCTION chainexec._chain_step_fail(execution_id uuid, step int, failure_type text, message text)
 RETURNS boolean
 LANGUAGE plpgsql
+SET search_path = pg_catalog, chainexec
 AS $$
 BEGIN
 	IF failure_type IS NULL OR failure_type !~ '^[a-z0-9_]{1,63}$' THEN

@@ -137,7 +137,7 @@ CeGucInit(void)
 							NULL,
 							&ce_max_context_bytes,
 							1024 * 1024, 1024, 256 * 1024 * 1024,
-							PGC_USERSET,
+							PGC_SUSET,
 							GUC_UNIT_BYTE,
 							NULL, NULL, NULL);
 

@@ -29,6 +29,7 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
@@ -108,6 +109,7 @@ ce_control_call(PG_FUNCTION_ARGS)
 	int16		typlen;
 	bool		typbyval;
 	MemoryContext callcxt = CurrentMemoryContext;
+	int			gucnest;
 
 	(void) get_func_signature(fn, &types, &ndeclared);
 	Assert(ndeclared == nargs);
@@ -152,6 +154,13 @@ ce_control_call(PG_FUNCTION_ARGS)
 	if (types[0] == UUIDOID)
 		check_access(DatumGetUUIDP(values[0]));
 
+	/*
+	 * A fixed search_path while running as the extension owner, so that no
+	 * function or operator of the caller's can run with its privileges.
+	 */
+	gucnest = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
 	GetUserIdAndSecContext(&save_user, &save_sec);
 	SetUserIdAndSecContext(extension_owner_oid(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
 	PG_TRY();
@@ -179,6 +188,7 @@ ce_control_call(PG_FUNCTION_ARGS)
 	}
 	PG_END_TRY();
 	SetUserIdAndSecContext(save_user, save_sec);
+	AtEOXact_GUC(true, gucnest);
 	SPI_finish();
 	if (isnull)
 		PG_RETURN_NULL();

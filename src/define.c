@@ -18,6 +18,10 @@
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "catalog/namespace.h"
+#include "step.h"
 #include "utils/json.h"
 #include "utils/memutils.h"
 
@@ -255,6 +259,37 @@ typedef struct PlanEntry
 } PlanEntry;
 
 static HTAB *plan_cache = NULL;
+static bool plan_cache_stale = false;
+static bool plan_cache_callback = false;
+
+/*
+ * An invalidation of chainexec.chains (DROP/CREATE EXTENSION makes a new
+ * one, with the same chain ids and versions) or a full cache reset marks
+ * the plans stale; they are dropped at the next ce_plan_get(), a safe point.
+ */
+static Oid	chains_relid = InvalidOid;
+
+static void
+plan_cache_inval(Datum arg, Oid relid)
+{
+	if (!OidIsValid(relid) || relid == chains_relid)
+		plan_cache_stale = true;
+}
+
+static void
+plan_cache_drop(void)
+{
+	HASH_SEQ_STATUS seq;
+	PlanEntry  *e;
+
+	hash_seq_init(&seq, plan_cache);
+	while ((e = hash_seq_search(&seq)) != NULL)
+		MemoryContextDelete(e->cxt);
+	hash_destroy(plan_cache);
+	plan_cache = NULL;
+	ce_step_cache_reset();
+	plan_cache_stale = false;
+}
 
 CePlan *
 ce_plan_get(const pg_uuid_t *org, const char *chain_id, int version)
@@ -273,9 +308,18 @@ ce_plan_get(const pg_uuid_t *org, const char *chain_id, int version)
 	CePlan	   *plan;
 	CeJson	   *def;
 
+	if (plan_cache != NULL && plan_cache_stale)
+		plan_cache_drop();
+	if (!plan_cache_callback)
+	{
+		CacheRegisterRelcacheCallback(plan_cache_inval, (Datum) 0);
+		plan_cache_callback = true;
+	}
 	if (plan_cache == NULL)
 	{
 		HASHCTL		ctl;
+
+		chains_relid = get_relname_relid("chains", get_namespace_oid("chainexec", false));
 
 		memset(&ctl, 0, sizeof(ctl));
 		ctl.keysize = sizeof(PlanKey);

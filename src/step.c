@@ -65,6 +65,22 @@ typedef struct SqlPlanEntry
 
 static HTAB *sql_plans = NULL;
 
+/* Forget every prepared statement (the plans they belong to are gone). */
+void
+ce_step_cache_reset(void)
+{
+	HASH_SEQ_STATUS seq;
+	SqlPlanEntry *e;
+
+	if (sql_plans == NULL)
+		return;
+	hash_seq_init(&seq, sql_plans);
+	while ((e = hash_seq_search(&seq)) != NULL)
+		SPI_freeplan(e->plan);
+	hash_destroy(sql_plans);
+	sql_plans = NULL;
+}
+
 typedef struct VarParamState
 {
 	Oid		   *types;

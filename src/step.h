@@ -66,4 +66,7 @@ extern void ce_step_rollback(CeStepRun *run);
 extern void ce_step_fail(CeStepRun *run, const char *failure_type,
 						 const char *sqlstate, const char *fmt,...) pg_attribute_printf(4, 5);
 
+/* Drop the prepared statements of steps (when cached plans are dropped). */
+extern void ce_step_cache_reset(void);
+
 #endif							/* CE_STEP_H */
