@@ -59,6 +59,9 @@ step()
 
 plan 12
 
+# The runner creates the extension before the pgTAP suites; --only skips them.
+psql_q "CREATE EXTENSION IF NOT EXISTS chainexec" >/dev/null 2>&1 || bail_out "could not create the extension chainexec"
+
 is "$(psql_q 'SHOW restart_after_crash')" on "restart_after_crash is on (a killed backend makes the postmaster restart everything)"
 poll_query_until "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'chainexec executor'" 2 30 >/dev/null ||
 	bail_out "the executors are not running"

@@ -106,6 +106,9 @@ lines_of()
 
 plan 10
 
+# The runner creates the extension before the pgTAP suites; --only skips them.
+psql_q "CREATE EXTENSION IF NOT EXISTS chainexec" >/dev/null 2>&1 || bail_out "could not create the extension chainexec"
+
 poll_query_until "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'chainexec executor'" 2 30 >/dev/null ||
 	bail_out "the executors are not running"
 MAXW=$(psql_q "SHOW chainexec.max_workers")

@@ -95,6 +95,9 @@ trap cleanup EXIT
 
 plan 25
 
+# The runner creates the extension before the pgTAP suites; --only skips them.
+psql_q "CREATE EXTENSION IF NOT EXISTS chainexec" >/dev/null 2>&1 || bail_out "could not create the extension chainexec"
+
 psql -X -q -c "ALTER SYSTEM RESET chainexec.enabled" -c "SELECT pg_reload_conf()" >/dev/null
 sql <<EOF || bail_out "could not create the test tables"
 CREATE TABLE public.wk_marks_$S (execution_id uuid, step int, started timestamptz, finished timestamptz,
