@@ -93,7 +93,7 @@ ACC_IDS=()
 ACC_NEW=f
 trap cleanup EXIT
 
-plan 25
+plan 27
 
 # The runner creates the extension before the pgTAP suites; --only skips them.
 psql_q "CREATE EXTENSION IF NOT EXISTS chainexec" >/dev/null 2>&1 || bail_out "could not create the extension chainexec"
@@ -347,6 +347,37 @@ else
 fi
 id=$(start "wk-one-$S")
 is "$(wait_status "$id" 10000)" completed "after the restart, an execution completes"
+
+# The postmaster restarts the launcher (after 5 s), which starts the
+# executors again; the old executors stop with their launcher.
+launcher=$(psql_q "SELECT pid FROM pg_stat_activity WHERE backend_type = 'chainexec launcher'")
+mapfile -t pids < <(executors)
+kill -TERM "$launcher"
+t0=$(date +%s%N)
+if poll_query_until "SELECT count(*) FILTER (WHERE backend_type = 'chainexec launcher' AND pid <> $launcher) = 1
+		AND count(*) FILTER (WHERE backend_type = 'chainexec executor' AND pid NOT IN ($(IFS=,; echo "${pids[*]}"))) = 2
+		AND count(*) FILTER (WHERE backend_type = 'chainexec executor') = 2
+		FROM pg_stat_activity" t 20 >/dev/null; then
+	ok "SIGTERM to the launcher: a new launcher and two new executors after $(((($(date +%s%N) - t0)) / 1000000)) ms"
+else
+	not_ok "SIGTERM to the launcher: a new launcher and two new executors within 20 s" \
+		"$(psql_q "SELECT backend_type || ' ' || pid FROM pg_stat_activity WHERE backend_type LIKE 'chainexec%'")"
+fi
+
+# A new execution starts at once: the commit of chain_execute wakes an
+# executor (without the wake-up it would wait for chainexec.poll_interval).
+define "wk-lat-$S" "[$(mark_step 1 l 0)]"
+lat=()
+for i in 1 2 3 4 5; do
+	id=$(start "wk-lat-$S")
+	wait_status "$id" 10000 >/dev/null
+	lat+=("$(psql_q "SELECT round(extract(epoch FROM m.started - t.created_at)::numeric * 1000, 1)
+		FROM public.wk_marks_$S m JOIN chainexec.universal_transactions t ON t.id = m.execution_id
+		WHERE t.id = '$id'")")
+done
+median=$(printf '%s\n' "${lat[@]}" | sort -n | sed -n 3p)
+diag "chain_execute's transaction start to the step's start, ms: ${lat[*]} (poll_interval: $(psql_q 'SHOW chainexec.poll_interval'))"
+is "$(psql_q "SELECT ${median:-NULL} < 100")" t "a new execution starts at once (median ${median:-?} ms, < 100 ms)"
 
 # ---------------------------------------------------------------------------
 # Nothing left running.
