@@ -118,6 +118,21 @@ sql_with()
 	psql -X -A -t -q -v ON_ERROR_STOP=1 -v "$1=$2"
 }
 
+# progress_never_decreases EXECUTION DESCRIPTION [TODO]: a test that the
+# progress of the execution's events never goes down (with TODO, a known
+# failure: "# TODO TODO").
+progress_never_decreases()
+{
+	local progress
+
+	progress=$(events "$1" | sed 's/.* progress=\([0-9]*\) .*/\1/' | tr '\n' ' ')
+	if printf '%s\n' $progress | awk 'NR > 1 && $1 < prev { bad = 1 } { prev = $1 } END { exit bad }'; then
+		ok "$2 ($progress)"
+	else
+		not_ok "$2${3:+ # TODO $3}" "progress: $progress" "$(events "$1" | sed 's/ execution=.* step=/ step=/; s/ ts=.*//')"
+	fi
+}
+
 # now_ms: milliseconds since the epoch.
 now_ms()
 {
@@ -196,12 +211,7 @@ seq=$(events "$main" | sed 's/^event=\([a-z_]*\) .* step=\([0-9-]*\) .* attempt=
 is "$seq" "chain_started:-:0 step_completed:1:1 step_retry_scheduled:2:1 step_completed:2:2 step_skipped:3:1 step_completed:4:1 chain_completed:-:0 " \
 	"events in order: chain_started first, a retry, a skip, chain_completed last"
 is "$(events "$main" | sed 's/ ts=.*//' | sort | uniq -d | wc -l)" "0" "no event is sent twice"
-progress=$(events "$main" | sed 's/.* progress=\([0-9]*\) .*/\1/' | tr '\n' ' ')
-if printf '%s\n' $progress | awk 'NR > 1 && $1 < prev { bad = 1 } { prev = $1 } END { exit bad }'; then
-	ok "progress never decreases ($progress)"
-else
-	not_ok "progress never decreases" "progress: $progress"
-fi
+progress_never_decreases "$main" "progress never decreases"
 like "$(events "$main" | grep '^event=chain_completed')" ' progress=100 status=completed ' "chain_completed says progress 100"
 like "$(events "$main" | grep '^event=step_completed' | head -n 1)" \
 	"^event=step_completed execution=$main chain=ev-main-$S step=1 name=fetch progress=[0-9]+ status=completed attempt=1 eta_ms=[0-9-]+ ts=[0-9T:.+Z-]+$" \
@@ -304,6 +314,8 @@ is "$(wait_end "$rid")" "completed" "the resumed execution completes"
 is "$(runs "$rid")" "1:1 2:1 3:1" "step 1 did not run again; steps 2 and 3 ran once each"
 wait_event "$rid" chain_resumed 5
 is "$(events "$rid" | cut -d' ' -f1 | grep -c 'chain_resumed')" "1" "chain_resumed was notified"
+progress_never_decreases "$rid" "progress never decreases across a failure and chain_resume" \
+	"the engine counts failed and cancelled steps as done, and chain_resume runs them again"
 
 # chain_retry_step on a failed execution.
 tid=$(start "ev-resume-$S")
@@ -414,6 +426,35 @@ else
 	not_ok "etaMs after step 1 is within a factor of two of the remaining time" "etaMs: '$eta', remaining: '$actual' ms" \
 		"step durations: $(psql_q "SELECT string_agg(step_id || '=' || coalesce(duration_ms::int::text, 'null') || '/' || round(extract(epoch FROM finished_at - started_at) * 1000), ' ' ORDER BY step_id) FROM chainexec.step_runs WHERE execution_id = '$eid'")"
 fi
+
+# ---------------------------------------------------------------------------
+# Compensation events, with a compensation that fails.
+define "ev-comp-$S" '[
+	{"id": 1, "name": "reserve", "type": "sql", "sql": "SELECT 7 AS booking", "outputVariables": ["booking"],
+	 "rollbackAction": "SELECT 1 / 0"},
+	{"id": 2, "name": "charge", "type": "sql", "sql": "SELECT 1 / 0", "retryConfig": {"maxRetries": 0}}]' '"rollbackEnabled": true'
+kid=$(start "ev-comp-$S")
+wait_end "$kid" >/dev/null
+wait_event "$kid" chain_failed 10
+is "$(events "$kid" | sed 's/^event=\([a-z_]*\) .* step=\([0-9-]*\) .* status=\([a-z]*\) .*/\1:\2:\3/' | tr '\n' ' ')" \
+	"chain_started:-:pending step_completed:1:completed step_failed:2:failed compensation_started:-:compensating step_failed:1:failed compensation_completed:-:failed chain_failed:-:failed " \
+	"a failed step starts the compensation; its events end with compensation_completed and chain_failed"
+progress_never_decreases "$kid" "progress never decreases through a compensation that fails"
+
+# -c: another channel.
+"$WATCH" -c "ev_other_$S" -v -t 10 >"$TMP/other.txt" 2>"$TMP/other.err" &
+opid=$!
+WATCHER_PIDS+=($opid)
+deadline=$((SECONDS + 10))
+until grep -q 'listening on channel' "$TMP/other.err" || [ "$SECONDS" -ge "$deadline" ]; do
+	sleep 0.1
+done
+psql_q "SELECT pg_notify('ev_other_$S', '{\"event\": \"chain_started\", \"executionId\": \"00000000-0000-0000-0000-00000000000a\", \"chainId\": \"x\", \"progress\": 0, \"status\": \"pending\"}')" >/dev/null
+sleep 0.5
+kill "$opid" 2>/dev/null
+wait "$opid" 2>/dev/null
+like "$(cat "$TMP/other.txt")" '^event=chain_started execution=00000000-0000-0000-0000-00000000000a chain=x step=- name=- progress=0 status=pending ' \
+	"-c listens on another channel"
 
 # ---------------------------------------------------------------------------
 # Every payload of the run: small, and JSON.
