@@ -15,18 +15,23 @@
 #   bench_set_sync on|off         ALTER SYSTEM synchronous_commit, reload
 #   bench_define_noop ID N        define and publish a chain of N "SELECT 1" steps
 #   bench_reset                   empty the execution and pgbench history tables,
-#                                 checkpoint
+#                                 add a history of finished executions, checkpoint
 #   bench_pgbench SCRIPT CLIENTS SECONDS
 #                                 run pgbench, set PGB_TPS and PGB_LAT_MS
 #   bench_stats                   read numbers on stdin, print "n median p95 mean"
 #
 # Settings (environment):
-#   BENCH_PROFILE   1: also preload pg_stat_statements (track = all)
-#   BENCH_RESET_VACUUM  1: VACUUM ANALYZE the emptied tables (see bench_reset)
+#   BENCH_PROFILE   1: also preload pg_stat_statements (track = all,
+#                   track_planning = on)
+#   BENCH_HISTORY   finished executions in the tables at the start of each
+#                   timed run (default 5000; see bench_reset)
+#   BENCH_RESET_VACUUM  1: with BENCH_HISTORY=0, VACUUM ANALYZE the emptied
+#                   tables (see bench_reset)
 
 . "$(dirname "${BASH_SOURCE[0]}")/../scripts/cluster.sh"
 
 BENCH_PROFILE=${BENCH_PROFILE:-0}
+BENCH_HISTORY=${BENCH_HISTORY:-5000}
 BENCH_ACCOUNTS=100000
 
 # bq SQL: run SQL, print the result unaligned and tuples only; stop on error.
@@ -79,6 +84,7 @@ bench_cluster_start()
 	if [ "$BENCH_PROFILE" = 1 ]; then
 		cat >>"$conf" <<-EOF
 			pg_stat_statements.track = all
+			pg_stat_statements.track_planning = on
 			pg_stat_statements.max = 10000
 		EOF
 	fi
@@ -90,6 +96,7 @@ bench_cluster_start()
 	[ "$BENCH_PROFILE" = 1 ] && bq "CREATE EXTENSION pg_stat_statements" >/dev/null
 	bq "CREATE TABLE bench_acct (id int PRIMARY KEY, balance bigint NOT NULL DEFAULT 0);
 		INSERT INTO bench_acct (id) SELECT g FROM generate_series(1, $BENCH_ACCOUNTS) g;
+		ANALYZE bench_acct;
 		CREATE TABLE bench_hist (id bigserial PRIMARY KEY, acct int NOT NULL, delta int NOT NULL,
 								 at timestamptz NOT NULL DEFAULT now());" >/dev/null
 	bench_write_scripts
@@ -159,21 +166,44 @@ bench_define_noop()
 			'steps', (SELECT jsonb_agg(jsonb_build_object('id', i, 'name', 's' || i,
 														  'type', 'sql', 'sql', 'SELECT 1') ORDER BY i)
 					  FROM generate_series(1, $2) i)), true)" >/dev/null
+	BENCH_HISTORY_CHAIN=$1
 }
 
-# bench_reset: empty the execution tables and the pgbench history and
-# checkpoint: every timed run starts from the same state.  TRUNCATE leaves
-# the tables' statistics unknown (reltuples -1), as on a fresh install, so
-# plans prepared from now on assume a table of some size and use the
-# indexes.  BENCH_RESET_VACUUM=1 also runs VACUUM ANALYZE on the empty
-# tables, as after a chain_cleanup that removed everything and an
-# autovacuum: the planner then believes them empty, and plans prepared while
-# they are small use sequential scans until the next ANALYZE.
+# bench_reset: empty the execution tables and the pgbench history, then
+# give the execution tables a history of BENCH_HISTORY (default 5000)
+# finished executions of 10 steps of the last chain defined with
+# bench_define_noop, ANALYZE them and checkpoint: every timed run starts from
+# the same state, that of a server that has been running for a while.
+#
+# BENCH_HISTORY=0 leaves the tables empty with unknown statistics, as on a
+# fresh install; BENCH_RESET_VACUUM=1 then also runs VACUUM ANALYZE on them,
+# as after a chain_cleanup that removed everything and an autovacuum.  In
+# both cases the plans that backends prepare while the tables are small are
+# kept (until the next ANALYZE invalidates them) and may be poor ones for
+# the tables once they have grown: see bench/README.md.
 bench_reset()
 {
 	bq "TRUNCATE chainexec.universal_transaction_lines, chainexec.universal_transactions, bench_hist" >/dev/null
-	if [ "${BENCH_RESET_VACUUM:-0}" = 1 ]; then
-		bq "VACUUM ANALYZE chainexec.universal_transaction_lines, chainexec.universal_transactions, bench_hist" >/dev/null
+	if [ "$BENCH_HISTORY" -gt 0 ]; then
+		bq "WITH h AS (
+				INSERT INTO chainexec.universal_transactions (organization_id, chain_id, chain_version, status,
+					input, context, output, owner, created_at, started_at, finished_at, smart_code)
+				SELECT chainexec.current_organization(), '$BENCH_HISTORY_CHAIN', 1, 'completed',
+					'{\"phase\": \"history\"}', '{\"?column?\": 1}', '{\"?column?\": 1}', current_user::regrole,
+					t, t, t + interval '10 ms', 'CHAINEXEC.RUN.BENCH.V1'
+				FROM (SELECT now() - interval '2 days' + g * interval '10 s' AS t
+					  FROM generate_series(1, $BENCH_HISTORY) g) s
+				RETURNING organization_id, id, created_at)
+			INSERT INTO chainexec.universal_transaction_lines (organization_id, transaction_id, line_number,
+				line_type, step_id, step_name, status, attempt, not_before, started_at, finished_at,
+				duration_ms, smart_code, output)
+			SELECT h.organization_id, h.id, i, 'step', i, 's' || i, 'completed', 1, h.created_at,
+				h.created_at, h.created_at + i * interval '1 ms', 1, 'CHAINEXEC.STEP.S' || i || '.V1',
+				'{\"rowCount\": 1}'
+			FROM h, generate_series(1, 10) i" >/dev/null
+		bq "ANALYZE chainexec.universal_transaction_lines, chainexec.universal_transactions" >/dev/null
+	elif [ "${BENCH_RESET_VACUUM:-0}" = 1 ]; then
+		bq "VACUUM ANALYZE chainexec.universal_transaction_lines, chainexec.universal_transactions" >/dev/null
 	fi
 	bq "VACUUM bench_acct" >/dev/null
 	bq "CHECKPOINT" >/dev/null

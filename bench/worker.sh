@@ -112,13 +112,18 @@ throughput()
 	TP_STEPS_S=$(calc "$BENCH_EXECUTIONS * $BENCH_CHAIN_STEPS / $TP_SECS" 0)
 	if [ "$BENCH_PROFILE" = 1 ]; then
 		say "    top statements by total time (pg_stat_statements, track = all):"
-		bq "SELECT format('    %8s calls %9s ms %8s us/call  %s', calls, round(total_exec_time::numeric, 1),
-					   round((total_exec_time / calls * 1000)::numeric, 1),
-					   left(regexp_replace(query, '\\s+', ' ', 'g'), 110))
-			FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 14"
+		say "       calls    plans  plan ms  exec ms  us/call  statement"
+		bq "SELECT format('    %8s %8s %8s %8s %8s  %s', calls, plans, round(total_plan_time::numeric, 1),
+					   round(total_exec_time::numeric, 1),
+					   round(((total_exec_time + total_plan_time) / calls * 1000)::numeric, 1),
+					   left(regexp_replace(query, '\\s+', ' ', 'g'), 100))
+			FROM pg_stat_statements ORDER BY total_exec_time + total_plan_time DESC LIMIT 16"
 		say "    scans of the chainexec tables since the reset:"
 		bq "SELECT format('    %-28s seq_scan %6s (%9s rows read)  idx_scan %7s', relname, seq_scan, seq_tup_read, idx_scan)
 			FROM pg_stat_user_tables WHERE schemaname = 'chainexec' AND relname LIKE 'universal%' ORDER BY relname"
+		bq "SELECT format('      index %-36s idx_scan %7s  (%9s entries read)', indexrelname, idx_scan, idx_tup_read)
+			FROM pg_stat_user_indexes WHERE schemaname = 'chainexec' AND relname LIKE 'universal%' AND idx_scan > 0
+			ORDER BY indexrelname"
 	fi
 }
 
