@@ -10,14 +10,16 @@
 # chain_completed, payloads under 8000 bytes and free of variable values (a
 # secret-looking input value appears only in the rendered input of an
 # external step, by design), no event for an execution whose transaction
-# rolled back, and the chain's notify setting (lifecycle, none).  Control:
+# rolled back (or whose chain_step_complete sat in a savepoint that rolled
+# back), and the chain's notify setting (lifecycle, none).  Control:
 # chain_cancel interrupts a step sleeping in pg_sleep(60) within a second;
 # chain_resume of a failed execution runs only the failed step and those
 # after it; chain_pause stops at the next step boundary and chain_resume
 # goes on; chain_retry_step; chain_skip_step with an output; an external
 # approval step completed by the test acting as the application; and the
 # etaMs of chain_status against the actual remaining time once the chain
-# has a history.  The watcher's exit statuses and line format.
+# has a history.  Compensation events.  The watcher's exit statuses, line
+# format and -c.
 #
 # Runs from scripts/test.sh (see test/lib/README.md for the environment).
 # chainexec-test: timeout=480
@@ -387,6 +389,22 @@ fi
 # The secret appears only in the external step's rendered input.
 bad=$(grep -F "$SECRET" "$RAW" | grep -vF "\"executionId\":\"$xid\"" ; grep -F "$SECRET" "$RAW" | grep -F "\"executionId\":\"$xid\"" | grep -vF '"event":"step_started"')
 is "$bad" "" "a variable value appears only in an external step's rendered input"
+
+# chain_step_complete in a savepoint that rolls back sends nothing (the
+# end of the execution is held until commit, and dropped with the savepoint).
+define "ev-sp-$S" '[{"id": 1, "name": "approval", "type": "external", "outputVariables": ["ok"]}]'
+spid=$(start "ev-sp-$S")
+poll_query_until "SELECT status FROM chainexec.step_runs WHERE execution_id = '$spid' AND step_id = 1" waiting 20 >/dev/null
+psql -X -q -v ON_ERROR_STOP=1 -c "BEGIN" -c "SAVEPOINT s" \
+	-c "SELECT chainexec.chain_step_complete('$spid', 1, '{\"ok\": true}')" -c "ROLLBACK TO s" -c "COMMIT" >/dev/null
+sleep 0.5
+is "$(status "$spid")|$(events "$spid" | cut -d' ' -f1 | tr '\n' ' ')" "waiting|event=chain_started event=step_started " \
+	"no event for chain_step_complete in a savepoint that rolled back"
+psql -X -q -v ON_ERROR_STOP=1 -c "BEGIN" -c "SAVEPOINT s" \
+	-c "SELECT chainexec.chain_step_complete('$spid', 1, '{\"ok\": true}')" -c "RELEASE s" -c "COMMIT" >/dev/null
+wait_event "$spid" chain_completed 10
+is "$(events "$spid" | cut -d' ' -f1 | tr '\n' ' ')" "event=chain_started event=step_started event=step_completed event=chain_completed " \
+	"its events when the savepoint is released and the transaction commits"
 
 # A rendered input too big for a payload is left out, and said so.
 define "ev-big-$S" '[{"id": 1, "name": "big", "type": "external", "inputTemplate": "{blob}", "inputVariables": ["blob"]}]'
