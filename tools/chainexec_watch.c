@@ -992,7 +992,8 @@ draw(void)
 
 /*
  * Read the state of one execution with chain_status (and the retry and
- * failure counts with chain_result) into its display entry; with print (and
+ * failure counts from chainexec.step_runs, as chain_result counts them)
+ * into its display entry; with print (and
  * --lines), print it as a state line.  Returns false when the execution
  * does not exist (or cannot be read).
  */
@@ -1011,13 +1012,16 @@ read_state(const char *id, Exec **result, bool print)
 					   "       (s->'progress'->>'percent')::int, "
 					   "       s->'currentSteps'->0->>'stepId', s->'currentSteps'->0->>'stepName', "
 					   "       s->'currentSteps'->0->>'status', s->'currentSteps'->0->>'attempt', "
-					   "       r->'metadata'->>'retriesAttempted', r->'metadata'->>'stepsFailed', "
+					   "       (SELECT coalesce(sum(greatest(r.attempt - 1, 0)) "
+					   "                        FILTER (WHERE r.line_type <> 'compensation'), 0) "
+					   "          FROM chainexec.step_runs r WHERE r.execution_id = $1::uuid), "
+					   "       (SELECT count(*) FROM chainexec.step_runs r WHERE r.execution_id = $1::uuid "
+					   "           AND r.line_type IN ('step', 'fallback') AND r.status = 'failed'), "
 					   "       s->'progress'->>'etaMs', "
 					   "       extract(epoch FROM coalesce((s->>'finishedAt')::timestamptz, clock_timestamp()) "
 					   "                        - coalesce((s->>'startedAt')::timestamptz, "
 					   "                                   (s->>'createdAt')::timestamptz)) "
-					   "  FROM (SELECT chainexec.chain_status($1::uuid) AS s, "
-					   "               chainexec.chain_result($1::uuid) AS r) x",
+					   "  FROM chainexec.chain_status($1::uuid) AS s",
 					   1, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
 	{
