@@ -102,7 +102,7 @@ run_demo()
 						  'start', 'duration', 'id', 'step', 'line', 'status', 'attempts')" || return 1
 	sql "SELECT format('    %8s %5s ms  %-3s %-22s %-9s %-10s %s',
 						  '+' || to_char(extract(epoch FROM r.started_at - t.started_at), 'FM990.000') || 's',
-						  round(extract(epoch FROM r.finished_at - r.started_at) * 1000),
+						  round(coalesce(r.duration_ms, extract(epoch FROM r.finished_at - r.started_at) * 1000)),
 						  r.step_id, r.step_name, r.line_type, r.status, r.attempt)
 		   FROM chainexec.step_runs r
 		   JOIN chainexec.universal_transactions t ON t.organization_id = r.organization_id AND t.id = r.execution_id
