@@ -40,8 +40,6 @@
  * execution); 4 -t expired before it ended; 130 interrupted.  Without an
  * execution id: 0 when -t expires or on interrupt, 3 on error.
  *
- * Copyright: chainexec contributors; PostgreSQL licence.
- *
  *-------------------------------------------------------------------------
  */
 #include <ctype.h>
