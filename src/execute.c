@@ -33,6 +33,7 @@
 #include "chainexec.h"
 #include "define.h"
 #include "engine.h"
+#include "executor.h"
 #include "jsonschema.h"
 #include "notify.h"
 #include "shmem.h"
@@ -535,11 +536,18 @@ ce_chain_execute(PG_FUNCTION_ARGS)
 	pg_uuid_t  *id = palloc0(sizeof(pg_uuid_t));
 
 	if (start_execution(fcinfo, &org, id) && !ce_executors_serve_database(MyDatabaseId))
-		ereport(WARNING,
-				(errmsg("no chainexec executor serves database \"%s\"",
-						get_database_name(MyDatabaseId)),
-				 errdetail("The execution was recorded and will run when an executor serves this database."),
-				 errhint("Add chainexec to shared_preload_libraries and set chainexec.database, or run chains in-session with CALL chainexec.chain_run().")));
+	{
+		if (ce_executors_configured_for(MyDatabaseId))
+			ereport(WARNING,
+					(errmsg("chainexec executors are paused"),
+					 errdetail("The execution was recorded and will run when chainexec.enabled is on again.")));
+		else
+			ereport(WARNING,
+					(errmsg("no chainexec executor serves database \"%s\"",
+							get_database_name(MyDatabaseId)),
+					 errdetail("The execution was recorded and will run when an executor serves this database."),
+					 errhint("Add chainexec to shared_preload_libraries and set chainexec.database, or run chains in-session with CALL chainexec.chain_run().")));
+	}
 	PG_RETURN_UUID_P(id);
 }
 
