@@ -753,11 +753,14 @@ BEGIN
 			'waiting', count(*) FILTER (WHERE status = 'waiting' OR (status = 'ready' AND not_before > now())),
 			'pending', count(*) FILTER (WHERE status = 'pending'),
 			'failed', count(*) FILTER (WHERE status = 'failed'),
-			'skipped', count(*) FILTER (WHERE status IN ('skipped', 'cancelled')),
+			'skipped', count(*) FILTER (WHERE status = 'skipped'),
+			'cancelled', count(*) FILTER (WHERE status = 'cancelled'),
 			'total', count(*),
 			'percent', CASE WHEN count(*) = 0 THEN 100
 							WHEN t.status = 'completed' THEN 100
-							ELSE (100 * count(*) FILTER (WHERE status IN ('completed', 'compensated', 'skipped', 'failed', 'cancelled')) / count(*))::int END)
+							ELSE (100 * count(*) FILTER (WHERE status IN ('completed', 'compensated', 'skipped')
+															 OR (status = 'failed' AND t.status IN ('pending', 'running', 'waiting', 'paused')))
+								  / count(*))::int END)
 	  INTO p
 	  FROM chainexec.universal_transaction_lines
 	 WHERE organization_id = t.organization_id AND transaction_id = t.id AND line_type = 'step';
@@ -868,7 +871,9 @@ BEGIN
 		RETURN;
 	END IF;
 	SELECT CASE WHEN count(*) = 0 THEN 100
-				ELSE (100 * count(*) FILTER (WHERE l.status IN ('completed', 'skipped', 'failed', 'cancelled', 'compensated')) / count(*))::int END
+				ELSE (100 * count(*) FILTER (WHERE l.status IN ('completed', 'skipped', 'compensated')
+											 OR (l.status = 'failed' AND t.status IN ('pending', 'running', 'waiting', 'paused')))
+					  / count(*))::int END
 	  INTO progress
 	  FROM chainexec.universal_transaction_lines l
 	 WHERE l.organization_id = t.organization_id AND l.transaction_id = t.id AND l.line_type = 'step';

@@ -45,6 +45,7 @@
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
@@ -652,6 +653,126 @@ insert_line(ExecRow *ex, const char *type, const CeStep *step, const char *statu
 
 static int	current_progress = 0;
 
+static bool is_final(const char *status);
+
+/* ---------------------------------------------------------------------
+ * ETA: from the average duration of each step in this chain version's
+ * last 20 completed executions, refreshed at most once a minute per backend
+ * --------------------------------------------------------------------- */
+
+typedef struct EtaKey
+{
+	pg_uuid_t	org;
+	int			version;
+	char		chain_id[NAMEDATALEN];
+} EtaKey;
+
+typedef struct EtaEntry
+{
+	EtaKey		key;
+	TimestampTz fetched;
+	int			n;
+	int		   *step_ids;
+	double	   *avg_ms;
+} EtaEntry;
+
+static HTAB *eta_cache = NULL;
+static long current_eta = -1;
+
+static CeQuery q_step_averages = {
+	"SELECT l.step_id, avg(l.duration_ms) "
+	"FROM (SELECT organization_id, id FROM chainexec.universal_transactions "
+	"      WHERE organization_id = $1 AND chain_id = $2 AND chain_version = $3 AND status = 'completed' "
+	"      ORDER BY created_at DESC LIMIT 20) t "
+	"JOIN chainexec.universal_transaction_lines l ON l.organization_id = t.organization_id AND l.transaction_id = t.id "
+	"WHERE l.line_type = 'step' AND l.status = 'completed' AND l.duration_ms IS NOT NULL "
+	"GROUP BY l.step_id",
+	3, {UUIDOID, TEXTOID, INT4OID}};
+
+static EtaEntry *
+step_averages(ExecRow *ex)
+{
+	EtaKey		key;
+	EtaEntry   *e;
+	bool		found;
+	TimestampTz now = GetCurrentTimestamp();
+	Datum		v[3];
+	uint64		i;
+
+	if (eta_cache == NULL)
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(EtaKey);
+		ctl.entrysize = sizeof(EtaEntry);
+		ctl.hcxt = CacheMemoryContext;
+		eta_cache = hash_create("chainexec step averages", 64, &ctl,
+								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	memset(&key, 0, sizeof(key));
+	key.org = ex->org;
+	key.version = ex->version;
+	strlcpy(key.chain_id, ex->chain_id, sizeof(key.chain_id));
+	e = hash_search(eta_cache, &key, HASH_ENTER, &found);
+	if (found && e->fetched > now - 60 * USECS_PER_SEC)
+		return e;
+	if (found)
+	{
+		if (e->step_ids)
+			pfree(e->step_ids);
+		if (e->avg_ms)
+			pfree(e->avg_ms);
+	}
+	e->n = 0;
+	e->step_ids = NULL;
+	e->avg_ms = NULL;
+	e->fetched = now;
+
+	v[0] = UUIDPGetDatum(&ex->org);
+	v[1] = CStringGetTextDatum(ex->chain_id);
+	v[2] = Int32GetDatum(ex->version);
+	run_query(&q_step_averages, v, NULL, true, 0);
+	if (SPI_processed > 0)
+	{
+		e->step_ids = MemoryContextAllocZero(CacheMemoryContext, sizeof(int) * SPI_processed);
+		e->avg_ms = MemoryContextAllocZero(CacheMemoryContext, sizeof(double) * SPI_processed);
+		for (i = 0; i < SPI_processed; i++)
+		{
+			bool		isnull;
+
+			e->step_ids[i] = DatumGetInt32(getcol(i, 1, &isnull));
+			e->avg_ms[i] = DatumGetFloat8(getcol(i, 2, &isnull));
+		}
+		e->n = (int) SPI_processed;
+	}
+	return e;
+}
+
+/* Estimated ms left: the averages of the step lines not yet finished. */
+static long
+compute_eta(ExecRow *ex, List *lines)
+{
+	EtaEntry   *e = step_averages(ex);
+	ListCell   *lc;
+	double		eta = 0;
+
+	if (e->n == 0)
+		return -1;
+	foreach(lc, lines)
+	{
+		LineInfo   *li = lfirst(lc);
+		int			k;
+
+		if (li->type != 's' || is_final(li->status))
+			continue;
+		for (k = 0; k < e->n; k++)
+			if (e->step_ids[k] == li->step_id)
+				eta += e->avg_ms[k];
+	}
+	return (long) (eta + 0.5);
+}
+
 static void
 emit(ExecRow *ex, const char *event, const CeStep *step, const char *status, int attempt,
 	 const char *input)
@@ -667,14 +788,20 @@ emit(ExecRow *ex, const char *event, const CeStep *step, const char *status, int
 	ev.status = status;
 	ev.attempt = attempt;
 	ev.progress = current_progress;
-	ev.eta_ms = -1;
+	ev.eta_ms = strcmp(event, "chain_completed") == 0 ? 0 : current_eta;
 	ev.input = input;
 	ce_notify(ex->plan->notify, &ev);
 }
 
-/* Percent of step lines finished, from a lines list. */
+/*
+ * Percent of step lines finished, from a lines list.  Failed lines count
+ * only while the execution goes on past them (onFailure warn, or replaced by
+ * a fallback); a failure that ends the execution does not move progress,
+ * so that resuming it never makes progress go back.  Cancelled lines never
+ * count.
+ */
 static int
-compute_progress(List *lines)
+compute_progress(List *lines, bool count_failed)
 {
 	ListCell   *lc;
 	int			total = 0;
@@ -688,8 +815,8 @@ compute_progress(List *lines)
 			continue;
 		total++;
 		if (strcmp(li->status, "completed") == 0 || strcmp(li->status, "skipped") == 0 ||
-			strcmp(li->status, "failed") == 0 || strcmp(li->status, "compensated") == 0 ||
-			strcmp(li->status, "cancelled") == 0)
+			strcmp(li->status, "compensated") == 0 ||
+			(count_failed && strcmp(li->status, "failed") == 0))
 			done++;
 	}
 	return total > 0 ? (done * 100) / total : 100;
@@ -939,7 +1066,12 @@ advance(ExecRow *ex, int own_line)
 	List	   *promote = NIL;
 	int			i;
 
-	current_progress = compute_progress(lines);
+	current_eta = compute_eta(ex, lines);
+	current_progress = compute_progress(lines,
+										strcmp(ex->status, "running") == 0 ||
+										strcmp(ex->status, "waiting") == 0 ||
+										strcmp(ex->status, "pending") == 0 ||
+										strcmp(ex->status, "paused") == 0);
 
 	if (strcmp(ex->status, "compensating") == 0)
 	{
@@ -1236,8 +1368,8 @@ handle_failure(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun *run,
 		u.status = "failed";
 		u.finished = true;
 		update_line(ex, line->line_number, &u);
-		emit(ex, "step_failed", step, "failed", attempt, NULL);
 		advance(ex, line->line_number);
+		emit(ex, "step_failed", step, "failed", attempt, NULL);
 		return;
 	}
 
@@ -1275,7 +1407,7 @@ handle_failure(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun *run,
 			u.status = "failed";
 			u.finished = true;
 			update_line(ex, line->line_number, &u);
-			current_progress = compute_progress(read_lines(ex));
+			current_progress = compute_progress(read_lines(ex), false);
 			emit(ex, "step_failed", step, "failed", attempt, NULL);
 			fail_execution(ex, "failed", execution_error(err, step), line->line_number);
 			break;
@@ -1380,7 +1512,7 @@ handle_success(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun *run,
 		skip_to_step(ex, step_index(ex->plan, step), skip_to);
 	if (act == COND_FAIL)
 	{
-		current_progress = compute_progress(read_lines(ex));
+		current_progress = compute_progress(read_lines(ex), false);
 		emit(ex, "step_completed", step, "completed", attempt, NULL);
 		fail_execution(ex, "failed",
 					   execution_error(error_jsonb("business_rule_violation", NULL,
@@ -1660,6 +1792,7 @@ ce_transition_in_xact(const pg_uuid_t *only_execution, const pg_uuid_t *only_org
 			claim_line(only_execution ? &q_claim_waiting_exec : &q_claim_waiting, only_execution, &line, &ex.org, &ex.id))
 		{
 			current_progress = 0;
+			current_eta = -1;
 			ce_running_set(&ex.id, line.line_number);
 			process_line(&ex, &line);
 			ce_running_clear();
@@ -1797,7 +1930,7 @@ ce_sweep_deadlines_in_xact(void)
 		ex.id = pair[1];
 		read_header(&ex);
 		ex.plan = ce_plan_get(&ex.org, ex.chain_id, ex.version);
-		current_progress = compute_progress(read_lines(&ex));
+		current_progress = compute_progress(read_lines(&ex), false);
 		fail_execution(&ex, "timeout",
 					   error_jsonb("execution_timeout", "57014", "execution exceeded its maximum execution time",
 								   NULL, NULL, 0), 0);

@@ -153,8 +153,6 @@ ce_notify(CeNotify level, const CeEvent *ev)
 	TimestampTz now = GetCurrentTimestamp();
 	struct pg_tm tm;
 	fsec_t		fsec;
-	int			tz;
-	const char *tzn;
 	size_t		before_input;
 
 	if (!ce_event_wanted(level, ev->event))
@@ -184,8 +182,11 @@ ce_notify(CeNotify level, const CeEvent *ev)
 	else
 		appendStringInfoString(&buf, "null");
 
-	if (timestamp2tm(now, &tz, &tm, &fsec, &tzn, NULL) == 0)
-		EncodeDateTime(&tm, fsec, true, tz, tzn, USE_XSD_DATES, ts);
+	/* ISO 8601 in UTC, as the SQL-sent events write it */
+	if (timestamp2tm(now, NULL, &tm, &fsec, NULL, NULL) == 0)
+		snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
+				 tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+				 (int) fsec);
 	else
 		strlcpy(ts, "", sizeof(ts));
 	appendStringInfoString(&buf, ",\"ts\":");
