@@ -179,9 +179,14 @@ COMMENT ON TABLE chainexec.universal_transactions IS 'one row per chain executio
 CREATE UNIQUE INDEX universal_transactions_idempotency
 	ON chainexec.universal_transactions (organization_id, chain_id, idempotency_key)
 	WHERE idempotency_key IS NOT NULL;
-/* chain_history, chain_analytics, ETA estimates */
+/*
+ * chain_history, chain_analytics, ETA estimates.  Not a key, so chain_id
+ * leads: then it can never pass for the primary key in a lookup of one
+ * execution by (organization_id, id), which a plan made on an empty table
+ * could otherwise choose.
+ */
 CREATE INDEX universal_transactions_by_chain
-	ON chainexec.universal_transactions (organization_id, chain_id, created_at);
+	ON chainexec.universal_transactions (chain_id, organization_id, created_at);
 /* maxExecutionTime sweep */
 CREATE INDEX universal_transactions_deadline
 	ON chainexec.universal_transactions (deadline)

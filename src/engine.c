@@ -116,11 +116,17 @@ static Oid	ext_owner = InvalidOid;
 bool		ce_inline_runner = false;
 
 static void
-wake_executors(void)
+wake_executors_n(int nready)
 {
-	if (!ce_inline_runner)
+	int			i;
+
+	if (ce_inline_runner)
+		return;
+	for (i = 0; i < nready; i++)
 		ce_wakeup_at_commit();
 }
+
+#define wake_executors() wake_executors_n(1)
 
 /*
  * Start a GUC nesting level with a fixed search_path, before running as the
@@ -143,13 +149,6 @@ bookkeeping_guc_level(void)
  * Small SPI helpers
  * --------------------------------------------------------------------- */
 
-typedef struct CeQuery
-{
-	const char *sql;
-	int			nargs;
-	Oid			types[12];
-	SPIPlanPtr	plan;
-} CeQuery;
 
 /*
  * Execute a query prepared once per backend.
@@ -162,15 +161,20 @@ typedef struct CeQuery
  * every line until autovacuum analyzes the table.  So the plans are made
  * with enable_seqscan off.
  */
-static int
-run_query(CeQuery *q, Datum *values, const char *nulls, bool read_only, long count)
+int
+ce_run_query(CeQuery *q, Datum *values, const char *nulls, bool read_only, long count)
 {
 	int			ret;
 	int			level;
 
 	if (q->plan == NULL)
 	{
-		SPIPlanPtr	p = SPI_prepare(q->sql, q->nargs, q->types);
+		/*
+		 * A generic plan: these queries' plans do not depend on their
+		 * parameters, and a custom plan for each call (as the plan cache
+		 * chooses for "= ANY($n)") costs more than the query.
+		 */
+		SPIPlanPtr	p = SPI_prepare_cursor(q->sql, q->nargs, q->types, CURSOR_OPT_GENERIC_PLAN);
 
 		if (p == NULL)
 			elog(ERROR, "could not prepare chainexec query: %s", SPI_result_code_string(SPI_result));
@@ -447,7 +451,7 @@ claim_line(CeQuery *q, const pg_uuid_t *only, LineRow *line, pg_uuid_t *org, pg_
 		args[0] = UUIDPGetDatum(org);
 		args[1] = UUIDPGetDatum((pg_uuid_t *) only);
 	}
-	run_query(q, only ? args : NULL, NULL, false, 1);
+	ce_run_query(q, only ? args : NULL, NULL, false, 1);
 	if (SPI_processed == 0)
 		return false;
 	memcpy(org, DatumGetUUIDP(getcol(0, 1, &isnull)), sizeof(pg_uuid_t));
@@ -476,7 +480,7 @@ read_header(ExecRow *ex)
 
 	args[0] = UUIDPGetDatum(&ex->org);
 	args[1] = UUIDPGetDatum(&ex->id);
-	run_query(&q_header, args, NULL, false, 1);
+	ce_run_query(&q_header, args, NULL, false, 1);
 	if (SPI_processed != 1)
 		elog(ERROR, "execution %s has lines but no header", ce_uuid_to_cstring(&ex->id));
 	ex->status = getcol_text(0, 1);
@@ -501,7 +505,7 @@ lock_header(ExecRow *ex)
 
 	args[0] = UUIDPGetDatum(&ex->org);
 	args[1] = UUIDPGetDatum(&ex->id);
-	run_query(&q_lock_header, args, NULL, false, 1);
+	ce_run_query(&q_lock_header, args, NULL, false, 1);
 	if (SPI_processed != 1)
 		elog(ERROR, "execution %s vanished", ex->id_s);
 	ex->status = getcol_text(0, 1);
@@ -517,7 +521,7 @@ read_lines(ExecRow *ex)
 
 	args[0] = UUIDPGetDatum(&ex->org);
 	args[1] = UUIDPGetDatum(&ex->id);
-	run_query(&q_lines, args, NULL, false, 0);
+	ce_run_query(&q_lines, args, NULL, false, 0);
 	for (i = 0; i < SPI_processed; i++)
 	{
 		LineInfo   *li = palloc0(sizeof(LineInfo));
@@ -571,7 +575,7 @@ update_line(ExecRow *ex, int line_number, LineUpdate *u)
 	v[8] = jsonb_datum_or_null(u->error, &n[8]);
 	v[9] = BoolGetDatum(u->started);
 	v[10] = BoolGetDatum(u->finished);
-	run_query(&q_update_line, v, n, false, 0);
+	ce_run_query(&q_update_line, v, n, false, 0);
 }
 
 static void
@@ -583,7 +587,7 @@ set_line_status(ExecRow *ex, int line_number, const char *status)
 	v[1] = UUIDPGetDatum(&ex->id);
 	v[2] = Int32GetDatum(line_number);
 	v[3] = CStringGetTextDatum(status);
-	run_query(&q_set_line_status, v, NULL, false, 0);
+	ce_run_query(&q_set_line_status, v, NULL, false, 0);
 }
 
 static void
@@ -594,7 +598,7 @@ set_exec_status(ExecRow *ex, const char *status)
 	v[0] = UUIDPGetDatum(&ex->org);
 	v[1] = UUIDPGetDatum(&ex->id);
 	v[2] = CStringGetTextDatum(status);
-	run_query(&q_set_status, v, NULL, false, 0);
+	ce_run_query(&q_set_status, v, NULL, false, 0);
 	ex->status = pstrdup(status);
 }
 
@@ -625,7 +629,7 @@ close_lines(ExecRow *ex, List *line_numbers, const char *status, Jsonb *error)
 	v[2] = PointerGetDatum(int_array(line_numbers));
 	v[3] = CStringGetTextDatum(status);
 	v[4] = jsonb_datum_or_null(error, &n[4]);
-	run_query(&q_close_lines, v, n, false, 0);
+	ce_run_query(&q_close_lines, v, n, false, 0);
 }
 
 static void
@@ -644,7 +648,7 @@ insert_line(ExecRow *ex, const char *type, const CeStep *step, const char *statu
 	v[7] = Int32GetDatum(parent_line);
 	v[8] = CStringGetTextDatum(smart_code(strcmp(type, "compensation") == 0 ? "COMPENSATION" : "STEP",
 										  step->name, ex->version));
-	run_query(&q_insert_line, v, n, false, 0);
+	ce_run_query(&q_insert_line, v, n, false, 0);
 }
 
 /* ---------------------------------------------------------------------
@@ -732,7 +736,7 @@ step_averages(ExecRow *ex)
 	v[0] = UUIDPGetDatum(&ex->org);
 	v[1] = CStringGetTextDatum(ex->chain_id);
 	v[2] = Int32GetDatum(ex->version);
-	run_query(&q_step_averages, v, NULL, true, 0);
+	ce_run_query(&q_step_averages, v, NULL, true, 0);
 	if (SPI_processed > 0)
 	{
 		e->step_ids = MemoryContextAllocZero(CacheMemoryContext, sizeof(int) * SPI_processed);
@@ -839,7 +843,7 @@ finish_execution(ExecRow *ex, const char *status, Jsonb *output, Jsonb *error)
 	v[2] = CStringGetTextDatum(status);
 	v[3] = jsonb_datum_or_null(output, &n[3]);
 	v[4] = jsonb_datum_or_null(error, &n[4]);
-	run_query(&q_finish_exec, v, n, false, 0);
+	ce_run_query(&q_finish_exec, v, n, false, 0);
 	ex->status = pstrdup(status);
 	ce_finished_at_commit();
 }
@@ -886,7 +890,7 @@ fail_execution(ExecRow *ex, const char *status, Jsonb *error, int own_line)
 
 		args[0] = UUIDPGetDatum(&ex->org);
 		args[1] = UUIDPGetDatum(&ex->id);
-		run_query(&q_completed_for_rollback, args, NULL, false, 0);
+		ce_run_query(&q_completed_for_rollback, args, NULL, false, 0);
 		for (i = 0; i < SPI_processed; i++)
 		{
 			bool		isnull;
@@ -917,7 +921,7 @@ fail_execution(ExecRow *ex, const char *status, Jsonb *error, int own_line)
 		v[1] = UUIDPGetDatum(&ex->id);
 		v[2] = CStringGetTextDatum("compensating");
 		v[3] = JsonbPGetDatum(error);
-		run_query(&q_exec_error, v, NULL, false, 0);
+		ce_run_query(&q_exec_error, v, NULL, false, 0);
 		ex->status = "compensating";
 	}
 	/* one compensation line per completed step, in reverse completion order */
@@ -1038,7 +1042,7 @@ advance_compensation(ExecRow *ex, List *lines)
 		v[0] = UUIDPGetDatum(&ex->org);
 		v[1] = UUIDPGetDatum(&ex->id);
 		v[2] = PointerGetDatum(int_array(list_make1_int(next)));
-		run_query(&q_promote, v, NULL, false, 0);
+		ce_run_query(&q_promote, v, NULL, false, 0);
 		wake_executors();
 		return;
 	}
@@ -1155,8 +1159,8 @@ advance(ExecRow *ex, int own_line)
 		v[0] = UUIDPGetDatum(&ex->org);
 		v[1] = UUIDPGetDatum(&ex->id);
 		v[2] = PointerGetDatum(int_array(promote));
-		run_query(&q_promote, v, NULL, false, 0);
-		wake_executors();
+		ce_run_query(&q_promote, v, NULL, false, 0);
+		wake_executors_n(list_length(promote));
 	}
 
 	if (active == 0 && pending == 0)
@@ -1479,6 +1483,10 @@ handle_success(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun *run,
 
 	ce_step_release(run);
 
+	/* jsonb is canonical: the same bytes mean the same variables */
+	if (merged && VARSIZE(merged) == VARSIZE(ex->context) &&
+		memcmp(merged, ex->context, VARSIZE(merged)) == 0)
+		merged = NULL;
 	if (merged)
 	{
 		Datum		v[3];
@@ -1486,7 +1494,7 @@ handle_success(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun *run,
 		v[0] = UUIDPGetDatum(&ex->org);
 		v[1] = UUIDPGetDatum(&ex->id);
 		v[2] = JsonbPGetDatum(merged);
-		run_query(&q_set_context, v, NULL, false, 0);
+		ce_run_query(&q_set_context, v, NULL, false, 0);
 		ex->context = merged;
 	}
 

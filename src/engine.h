@@ -64,4 +64,19 @@ extern int	ce_sweep_deadlines_in_xact(void);
 /* True while chain_run drives an execution in this session (no wake-ups). */
 extern bool ce_inline_runner;
 
+/*
+ * A bookkeeping query of chainexec, prepared once per backend with a
+ * generic plan and kept; ce_run_query() executes it through SPI.
+ */
+typedef struct CeQuery
+{
+	const char *sql;
+	int			nargs;
+	Oid			types[12];
+	struct _SPI_plan *plan;
+} CeQuery;
+
+extern int	ce_run_query(CeQuery *q, Datum *values, const char *nulls,
+						 bool read_only, long count);
+
 #endif							/* CE_ENGINE_H */

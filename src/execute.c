@@ -166,12 +166,39 @@ parse_options(Jsonb *opts, ExecOptions *o)
 	}
 }
 
+/* Bookkeeping queries of chain_execute, prepared once per backend. */
+static CeQuery q_versions = {
+	"SELECT version, status FROM chainexec.chains "
+								"WHERE organization_id = $1 AND chain_id = $2",
+	2, {UUIDOID, TEXTOID}};
+
+static CeQuery q_idempotent = {
+	"SELECT id FROM chainexec.universal_transactions "
+								"WHERE organization_id = $1 AND chain_id = $2 AND idempotency_key = $3",
+	3, {UUIDOID, TEXTOID, TEXTOID}};
+
+static CeQuery q_insert_header = {
+	"INSERT INTO chainexec.universal_transactions "
+								"(organization_id, chain_id, chain_version, status, input, context, owner, priority, "
+								" idempotency_key, deadline, smart_code, metadata) "
+								"VALUES ($1, $2, $3, 'pending', $4, $5, $6::regrole, $7, $8, $9, $10, $11) "
+								"ON CONFLICT (organization_id, chain_id, idempotency_key) "
+								"WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING id",
+	11, {UUIDOID, TEXTOID, INT4OID, JSONBOID, JSONBOID, OIDOID, INT4OID, TEXTOID, TIMESTAMPTZOID, TEXTOID, JSONBOID}};
+
+static CeQuery q_insert_lines = {
+	"INSERT INTO chainexec.universal_transaction_lines "
+									"(organization_id, transaction_id, line_number, line_type, step_id, step_name, "
+									" status, priority, not_before, smart_code) "
+									"SELECT $1, $2, u.n, 'step', u.sid, u.name, u.status, $3, $4, u.smart "
+									"FROM unnest($5, $6, $7, $8, $9) AS u(n, sid, name, status, smart)",
+	9, {UUIDOID, UUIDOID, INT4OID, TIMESTAMPTZOID, INT4ARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID}};
+
 /* The version to run: the given one (active or deprecated) or the active one. */
 static int
 find_version(const pg_uuid_t *org, const char *chain_id, int version)
 {
 	Datum		args[2];
-	Oid			types[2] = {UUIDOID, TEXTOID};
 	int			ret;
 	uint64		i;
 	int			active = 0;
@@ -179,9 +206,7 @@ find_version(const pg_uuid_t *org, const char *chain_id, int version)
 
 	args[0] = UUIDPGetDatum((pg_uuid_t *) org);
 	args[1] = CStringGetTextDatum(chain_id);
-	ret = SPI_execute_with_args("SELECT version, status FROM chainexec.chains "
-								"WHERE organization_id = $1 AND chain_id = $2",
-								2, types, args, NULL, true, 0);
+	ret = ce_run_query(&q_versions, args, NULL, true, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not read chain versions");
 	if (SPI_processed == 0)
@@ -226,16 +251,13 @@ static bool
 find_idempotent(const pg_uuid_t *org, const char *chain_id, const char *key, pg_uuid_t *id)
 {
 	Datum		args[3];
-	Oid			types[3] = {UUIDOID, TEXTOID, TEXTOID};
 	int			ret;
 	bool		isnull;
 
 	args[0] = UUIDPGetDatum((pg_uuid_t *) org);
 	args[1] = CStringGetTextDatum(chain_id);
 	args[2] = CStringGetTextDatum(key);
-	ret = SPI_execute_with_args("SELECT id FROM chainexec.universal_transactions "
-								"WHERE organization_id = $1 AND chain_id = $2 AND idempotency_key = $3",
-								3, types, args, NULL, false, 1);
+	ret = ce_run_query(&q_idempotent, args, NULL, false, 1);
 	if (ret != SPI_OK_SELECT || SPI_processed == 0)
 		return false;
 	memcpy(id, DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)),
@@ -294,8 +316,6 @@ create_execution(const char *chain_id, Jsonb *input, Jsonb *options, Oid owner,
 	Datum	   *d_name;
 	Datum	   *d_status;
 	Datum	   *d_smart;
-	Oid			types[12] = {UUIDOID, TEXTOID, INT4OID, JSONBOID, JSONBOID, OIDOID, INT4OID, TEXTOID,
-	TIMESTAMPTZOID, TEXTOID, JSONBOID, TIMESTAMPTZOID};
 	Datum		v[12];
 	char		n[13] = "            ";
 
@@ -384,13 +404,7 @@ create_execution(const char *chain_id, Jsonb *input, Jsonb *options, Oid owner,
 	v[10] = JsonbPGetDatum(ce_text_to_jsonb(meta.data));
 	v[11] = TimestampTzGetDatum(start);
 
-	ret = SPI_execute_with_args("INSERT INTO chainexec.universal_transactions "
-								"(organization_id, chain_id, chain_version, status, input, context, owner, priority, "
-								" idempotency_key, deadline, smart_code, metadata) "
-								"VALUES ($1, $2, $3, 'pending', $4, $5, $6::regrole, $7, $8, $9, $10, $11) "
-								"ON CONFLICT (organization_id, chain_id, idempotency_key) "
-								"WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING id",
-								11, types, v, n, false, 0);
+	ret = ce_run_query(&q_insert_header, v, n, false, 0);
 	if (ret != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "could not record execution");
 	if (SPI_processed == 0)
@@ -424,8 +438,6 @@ create_execution(const char *chain_id, Jsonb *input, Jsonb *options, Oid owner,
 		d_smart[i] = CStringGetTextDatum(smart("STEP", s->name, version));
 	}
 	{
-		Oid			ltypes[9] = {UUIDOID, UUIDOID, INT4OID, TIMESTAMPTZOID, INT4ARRAYOID, INT4ARRAYOID,
-		TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
 		Datum		lv[9];
 
 		lv[0] = UUIDPGetDatum(org);
@@ -437,12 +449,7 @@ create_execution(const char *chain_id, Jsonb *input, Jsonb *options, Oid owner,
 		lv[6] = PointerGetDatum(construct_array(d_name, plan->nsteps, TEXTOID, -1, false, TYPALIGN_INT));
 		lv[7] = PointerGetDatum(construct_array(d_status, plan->nsteps, TEXTOID, -1, false, TYPALIGN_INT));
 		lv[8] = PointerGetDatum(construct_array(d_smart, plan->nsteps, TEXTOID, -1, false, TYPALIGN_INT));
-		ret = SPI_execute_with_args("INSERT INTO chainexec.universal_transaction_lines "
-									"(organization_id, transaction_id, line_number, line_type, step_id, step_name, "
-									" status, priority, not_before, smart_code) "
-									"SELECT $1, $2, u.n, 'step', u.sid, u.name, u.status, $3, $4, u.smart "
-									"FROM unnest($5, $6, $7, $8, $9) AS u(n, sid, name, status, smart)",
-									9, ltypes, lv, NULL, false, 0);
+		ret = ce_run_query(&q_insert_lines, lv, NULL, false, 0);
 		if (ret != SPI_OK_INSERT)
 			elog(ERROR, "could not record execution lines");
 	}
@@ -459,7 +466,10 @@ create_execution(const char *chain_id, Jsonb *input, Jsonb *options, Oid owner,
 		ce_notify(plan->notify, &ev);
 	}
 	if (!ce_inline_runner)
-		ce_wakeup_at_commit();
+	{
+		for (i = 0; i < ready; i++)
+			ce_wakeup_at_commit();
+	}
 	return true;
 }
 

@@ -90,7 +90,7 @@ static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 /* Per-backend state */
 static bool xact_callback_registered = false;
-static bool wake_at_commit = false;
+static int	wake_at_commit = 0;	/* lines made ready by this transaction */
 static bool finished_at_commit = false;
 static bool exit_callback_registered = false;
 static int	my_executor_slot = -1;
@@ -204,24 +204,41 @@ ce_shmem_available(void)
  * ------------------------------------------------------------------------ */
 
 /*
- * Set the latch of every executor.  Waking them all is cheap (a latch
- * that is already set costs nothing) and race-free: an executor resets its
- * latch only after waking, so a commit that happens while it looks for
- * work is never lost.  Claiming with SKIP LOCKED sorts out who runs what.
- * Runs inside commit: must not fail.
+ * Wake as many executors as the committed transaction made lines ready,
+ * idle ones first.  An executor that commits its own transition goes on to
+ * look for work itself, so it counts as one of them; waking more would only
+ * make them race for the same line.  Setting a latch is race-free (an
+ * executor resets it only after waking) and every woken executor works
+ * until nothing is due, so ready work is never left with every executor
+ * asleep.  Runs inside commit: must not fail.
  */
 static void
-ce_wake_executors(void)
+ce_wake_executors(int nready)
 {
 	int			i;
+	int			pass;
+	int			towake = nready;
+
+	if (my_executor_slot >= 0)
+		towake--;
+	if (towake <= 0)
+		return;
 
 	LWLockAcquire(ce_shared->lock, LW_SHARED);
-	for (i = 0; i < ce_shared->nexecutors; i++)
+	for (pass = 0; pass < 2 && towake > 0; pass++)
 	{
-		CeExecutorSlot *slot = &ce_shared->executors[i];
+		for (i = 0; i < ce_shared->nexecutors && towake > 0; i++)
+		{
+			CeExecutorSlot *slot = &ce_shared->executors[i];
 
-		if (slot->pid != 0 && slot->latch != NULL)
+			if (i == my_executor_slot || slot->pid == 0 || slot->latch == NULL)
+				continue;
+			/* first pass: the idle ones; second: any other */
+			if ((pass == 0) != slot->idle)
+				continue;
 			SetLatch(slot->latch);
+			towake--;
+		}
 	}
 	LWLockRelease(ce_shared->lock);
 }
@@ -248,18 +265,18 @@ ce_xact_callback(XactEvent event, void *arg)
 	switch (event)
 	{
 		case XACT_EVENT_COMMIT:
-			if (wake_at_commit)
-				ce_wake_executors();
+			if (wake_at_commit > 0)
+				ce_wake_executors(wake_at_commit);
 			if (finished_at_commit)
 				ce_broadcast_finished();
-			wake_at_commit = false;
+			wake_at_commit = 0;
 			finished_at_commit = false;
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_COMMIT:
 		case XACT_EVENT_PARALLEL_ABORT:
 		case XACT_EVENT_PREPARE:
-			wake_at_commit = false;
+			wake_at_commit = 0;
 			finished_at_commit = false;
 			break;
 		default:
@@ -289,7 +306,7 @@ ce_wakeup_at_commit(void)
 	if (ce_shared == NULL)
 		return;
 	ce_register_xact_callback();
-	wake_at_commit = true;
+	wake_at_commit++;
 }
 
 /*

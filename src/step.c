@@ -45,6 +45,7 @@
 
 #include "chainexec.h"
 #include "compat.h"
+#include "engine.h"
 #include "failure.h"
 #include "step.h"
 #include "template.h"
@@ -312,19 +313,24 @@ run_sql(CeStepRun *run, const CeTemplate *tpl, CeValue *vals)
 		SPI_freetuptable(SPI_tuptable);
 }
 
+static CeQuery q_handler = {
+	"SELECT fn::oid FROM chainexec.handlers WHERE organization_id = $1 AND name = $2",
+	2, {UUIDOID, TEXTOID}};
+static CeQuery q_template = {
+	"SELECT body FROM chainexec.templates WHERE organization_id = $1 AND template_id = $2",
+	2, {UUIDOID, TEXTOID}};
+
 /* The handler function registered under name, or InvalidOid. */
 static Oid
 lookup_handler(const pg_uuid_t *org, const char *name)
 {
 	Datum		args[2];
-	Oid			types[2] = {UUIDOID, TEXTOID};
 	bool		isnull;
 	int			ret;
 
 	args[0] = UUIDPGetDatum((pg_uuid_t *) org);
 	args[1] = CStringGetTextDatum(name);
-	ret = SPI_execute_with_args("SELECT fn::oid FROM chainexec.handlers WHERE organization_id = $1 AND name = $2",
-								2, types, args, NULL, true, 1);
+	ret = ce_run_query(&q_handler, args, NULL, true, 1);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		return InvalidOid;
 	return DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
@@ -335,13 +341,11 @@ static char *
 lookup_template(const pg_uuid_t *org, const char *id)
 {
 	Datum		args[2];
-	Oid			types[2] = {UUIDOID, TEXTOID};
 	int			ret;
 
 	args[0] = UUIDPGetDatum((pg_uuid_t *) org);
 	args[1] = CStringGetTextDatum(id);
-	ret = SPI_execute_with_args("SELECT body FROM chainexec.templates WHERE organization_id = $1 AND template_id = $2",
-								2, types, args, NULL, true, 1);
+	ret = ce_run_query(&q_template, args, NULL, true, 1);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		return NULL;
 	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
