@@ -35,31 +35,12 @@
 
 #include "chainexec.h"
 #include "define.h"
+#include "engine.h"
 #include "shmem.h"
 
 PG_FUNCTION_INFO_V1(ce_control_call);
 PG_FUNCTION_INFO_V1(ce_signal_running);
 PG_FUNCTION_INFO_V1(ce_finished_sql);
-
-static Oid	owner_cache = InvalidOid;
-
-static Oid
-extension_owner_oid(void)
-{
-	if (!OidIsValid(owner_cache))
-	{
-		bool		isnull;
-		int			ret = SPI_execute("SELECT extowner FROM pg_catalog.pg_extension WHERE extname = 'chainexec'",
-									  true, 1);
-
-		if (ret != SPI_OK_SELECT || SPI_processed != 1)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 errmsg("extension \"chainexec\" is not installed in this database")));
-		owner_cache = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	}
-	return owner_cache;
-}
 
 /* Check that the caller may control execution id; raises otherwise. */
 static void
@@ -162,7 +143,7 @@ ce_control_call(PG_FUNCTION_ARGS)
 	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 	GetUserIdAndSecContext(&save_user, &save_sec);
-	SetUserIdAndSecContext(extension_owner_oid(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	SetUserIdAndSecContext(ce_extension_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
 	PG_TRY();
 	{
 		ret = SPI_execute_with_args(sql.data, nargs, types, values, nulls, false, 1);

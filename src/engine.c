@@ -219,9 +219,9 @@ jsonb_datum_or_null(Jsonb *j, char *nullflag)
 	return j ? JsonbPGetDatum(j) : (Datum) 0;
 }
 
-/* The extension's owner, who does the bookkeeping. */
-static Oid
-extension_owner(void)
+/* The extension's owner, who does the bookkeeping (cached; SPI connected). */
+Oid
+ce_extension_owner(void)
 {
 	if (!OidIsValid(ext_owner))
 	{
@@ -294,8 +294,9 @@ execution_error(Jsonb *line_error, const CeStep *step)
 											  JsonbPGetDatum(ce_text_to_jsonb(b.data))));
 }
 
-static char *
-smart_code(const char *kind, const char *name, int version)
+/* A smart code: CHAINEXEC.<KIND>.<NAME>.V<version>, as chainexec.smart_code() makes it. */
+char *
+ce_smart_code(const char *kind, const char *name, int version)
 {
 	StringInfoData b;
 	const char *p;
@@ -646,7 +647,7 @@ insert_line(ExecRow *ex, const char *type, const CeStep *step, const char *statu
 	v[5] = CStringGetTextDatum(status);
 	v[6] = Int32GetDatum(ex->priority);
 	v[7] = Int32GetDatum(parent_line);
-	v[8] = CStringGetTextDatum(smart_code(strcmp(type, "compensation") == 0 ? "COMPENSATION" : "STEP",
+	v[8] = CStringGetTextDatum(ce_smart_code(strcmp(type, "compensation") == 0 ? "COMPENSATION" : "STEP",
 										  step->name, ex->version));
 	ce_run_query(&q_insert_line, v, n, false, 0);
 }
@@ -1788,7 +1789,7 @@ ce_transition_in_xact(const pg_uuid_t *only_execution, const pg_uuid_t *only_org
 	search_path = pstrdup(namespace_search_path);
 	save_nestlevel = bookkeeping_guc_level();
 	GetUserIdAndSecContext(&save_user, &save_sec);
-	SetUserIdAndSecContext(extension_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	SetUserIdAndSecContext(ce_extension_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
 	PG_TRY();
 	{
 		memset(&ex, 0, sizeof(ex));
@@ -1911,7 +1912,7 @@ ce_sweep_deadlines_in_xact(void)
 	SPI_connect();
 	save_nestlevel = bookkeeping_guc_level();
 	GetUserIdAndSecContext(&save_user, &save_sec);
-	SetUserIdAndSecContext(extension_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	SetUserIdAndSecContext(ce_extension_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
 	ret = SPI_execute("SELECT organization_id, id FROM chainexec.universal_transactions "
 					  "WHERE deadline <= now() AND finished_at IS NULL "
 					  "AND status IN ('pending', 'running', 'waiting', 'paused') "
@@ -2013,7 +2014,7 @@ ce_advance_sql(PG_FUNCTION_ARGS)
 	SPI_connect();
 	save_nestlevel = bookkeeping_guc_level();
 	GetUserIdAndSecContext(&save_user, &save_sec);
-	SetUserIdAndSecContext(extension_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	SetUserIdAndSecContext(ce_extension_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
 	read_header(&ex);
 	ex.plan = ce_plan_get(&ex.org, ex.chain_id, ex.version);
 	lock_header(&ex);

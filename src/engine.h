@@ -79,4 +79,10 @@ typedef struct CeQuery
 extern int	ce_run_query(CeQuery *q, Datum *values, const char *nulls,
 						 bool read_only, long count);
 
+/* The extension's owner, who does the bookkeeping (SPI must be connected). */
+extern Oid	ce_extension_owner(void);
+
+/* A smart code: CHAINEXEC.<KIND>.<NAME>.V<version>. */
+extern char *ce_smart_code(const char *kind, const char *name, int version);
+
 #endif							/* CE_ENGINE_H */

@@ -265,32 +265,6 @@ find_idempotent(const pg_uuid_t *org, const char *chain_id, const char *key, pg_
 	return true;
 }
 
-static char *
-smart(const char *kind, const char *name, int version)
-{
-	StringInfoData b;
-	const char *p;
-	bool		under = false;
-
-	initStringInfo(&b);
-	appendStringInfo(&b, "CHAINEXEC.%s.", kind);
-	for (p = name; *p; p++)
-	{
-		if (isalnum((unsigned char) *p))
-		{
-			appendStringInfoChar(&b, pg_toupper((unsigned char) *p));
-			under = false;
-		}
-		else if (!under)
-		{
-			appendStringInfoChar(&b, '_');
-			under = true;
-		}
-	}
-	appendStringInfo(&b, ".V%d", version);
-	return b.data;
-}
-
 /*
  * Record an execution and its lines; returns false when an execution with
  * the same idempotency key exists (its id in *id).  Runs with SPI
@@ -400,7 +374,7 @@ create_execution(const char *chain_id, Jsonb *input, Jsonb *options, Oid owner,
 		v[8] = TimestampTzGetDatum(TimestampTzPlusMilliseconds(start, o.timeout_ms > 0 ? o.timeout_ms : plan->max_execution_time_ms));
 	else
 		n[8] = 'n';
-	v[9] = CStringGetTextDatum(smart("RUN", chain_id, version));
+	v[9] = CStringGetTextDatum(ce_smart_code("RUN", chain_id, version));
 	v[10] = JsonbPGetDatum(ce_text_to_jsonb(meta.data));
 	v[11] = TimestampTzGetDatum(start);
 
@@ -435,7 +409,7 @@ create_execution(const char *chain_id, Jsonb *input, Jsonb *options, Oid owner,
 		d_sid[i] = Int32GetDatum(s->id);
 		d_name[i] = CStringGetTextDatum(s->name);
 		d_status[i] = CStringGetTextDatum(is_ready ? "ready" : "pending");
-		d_smart[i] = CStringGetTextDatum(smart("STEP", s->name, version));
+		d_smart[i] = CStringGetTextDatum(ce_smart_code("STEP", s->name, version));
 	}
 	{
 		Datum		lv[9];
@@ -473,26 +447,6 @@ create_execution(const char *chain_id, Jsonb *input, Jsonb *options, Oid owner,
 	return true;
 }
 
-static Oid	cached_ext_owner = InvalidOid;
-
-static Oid
-bookkeeper(void)
-{
-	if (!OidIsValid(cached_ext_owner))
-	{
-		bool		isnull;
-		int			ret = SPI_execute("SELECT extowner FROM pg_catalog.pg_extension WHERE extname = 'chainexec'",
-									  true, 1);
-
-		if (ret != SPI_OK_SELECT || SPI_processed != 1)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 errmsg("extension \"chainexec\" is not installed in this database")));
-		cached_ext_owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	}
-	return cached_ext_owner;
-}
-
 /* Create an execution as the caller; shared by chain_execute and chain_run. */
 static bool
 start_execution(FunctionCallInfo fcinfo, pg_uuid_t *org, pg_uuid_t *id)
@@ -519,7 +473,7 @@ start_execution(FunctionCallInfo fcinfo, pg_uuid_t *org, pg_uuid_t *id)
 	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 	GetUserIdAndSecContext(&save_user, &save_sec);
-	SetUserIdAndSecContext(bookkeeper(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	SetUserIdAndSecContext(ce_extension_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
 	PG_TRY();
 	{
 		created = create_execution(chain_id, input, options, save_user, org, id);
