@@ -254,9 +254,8 @@ CREATE FUNCTION chainexec.org_visible(org uuid)
 RETURNS boolean
 LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
-	SELECT CASE WHEN s IS NULL OR s OPERATOR(pg_catalog.=) '' THEN true
-				ELSE s::uuid OPERATOR(pg_catalog.=) org END
-	  FROM (SELECT pg_catalog.current_setting('chainexec.organization_id', true) AS s) AS setting
+	/* the session's organization only: chainexec.organization_id, or the default one */
+	SELECT org OPERATOR(pg_catalog.=) chainexec.current_organization()
 $$;
 
 ALTER TABLE chainexec.chains ENABLE ROW LEVEL SECURITY;
