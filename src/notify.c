@@ -53,6 +53,39 @@ is_end_event(const char *event)
 		strcmp(event, "compensation_completed") == 0;
 }
 
+/* An event's "ts": now, in ISO 8601, UTC (27 characters). */
+static void
+format_ts(char *ts, size_t size)
+{
+	struct pg_tm tm;
+	fsec_t		fsec;
+
+	if (timestamp2tm(GetCurrentTimestamp(), NULL, &tm, &fsec, NULL, NULL) == 0)
+		snprintf(ts, size, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
+				 tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+				 (int) fsec);
+	else
+		strlcpy(ts, "", size);
+}
+
+/*
+ * Give a held payload the time it is sent at, so that it is not older than
+ * the events sent before it; the new stamp has the same length.
+ */
+static void
+restamp(char *payload)
+{
+	char	   *p = strstr(payload, ",\"ts\":\"");
+	char		ts[64];
+
+	if (p == NULL)
+		return;
+	p += 7;
+	format_ts(ts, sizeof(ts));
+	if (strlen(ts) == 27 && strlen(p) > 27 && p[27] == '"')
+		memcpy(p, ts, 27);
+}
+
 /* Transaction callback: send held events before commit, forget them at the end. */
 static void
 held_xact_callback(XactEvent event, void *arg)
@@ -68,6 +101,7 @@ held_xact_callback(XactEvent event, void *arg)
 			{
 				HeldEvent  *h = lfirst(lc);
 
+				restamp(h->payload);
 				Async_Notify(h->channel, h->payload);
 			}
 			held_events = NIL;
@@ -150,9 +184,6 @@ ce_notify(CeNotify level, const CeEvent *ev)
 {
 	StringInfoData buf;
 	char		ts[MAXDATELEN + 1];
-	TimestampTz now = GetCurrentTimestamp();
-	struct pg_tm tm;
-	fsec_t		fsec;
 	size_t		before_input;
 
 	if (!ce_event_wanted(level, ev->event))
@@ -183,12 +214,7 @@ ce_notify(CeNotify level, const CeEvent *ev)
 		appendStringInfoString(&buf, "null");
 
 	/* ISO 8601 in UTC, as the SQL-sent events write it */
-	if (timestamp2tm(now, NULL, &tm, &fsec, NULL, NULL) == 0)
-		snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
-				 tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-				 (int) fsec);
-	else
-		strlcpy(ts, "", sizeof(ts));
+	format_ts(ts, sizeof(ts));
 	appendStringInfoString(&buf, ",\"ts\":");
 	escape_json(&buf, ts);
 
