@@ -240,6 +240,8 @@ else
 		t=$SECONDS
 		log=$LOGS/regress.log
 		rm -f regression.diffs regression.out
+		rm -rf output_iso
+		# (with test/specs/*.spec, installcheck also runs the isolation specs)
 		timeout -k 10 1200 make PG_CONFIG="$CE_PG_CONFIG" installcheck >"$log" 2>&1
 		rc=$?
 		read -r p f s <<<"$(awk '
@@ -248,17 +250,20 @@ else
 			/\.\.\. +failed \(ignored\)/ { s++; next }
 			/\.\.\. +FAILED/ || /^not ok [0-9]+ / { f++; next }
 			END { print p, f, s }' "$log")"
-		n=$(find sql -maxdepth 1 -name '*.sql' | wc -l)
+		n=$(( $(find sql -maxdepth 1 -name '*.sql' | wc -l) + $(find test/specs -maxdepth 1 -name '*.spec' 2>/dev/null | wc -l) ))
 		[ $((p + f + s)) -lt "$n" ] && f=$((f + n - p - f - s))
 		[ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && f=1
 		record "pg_regress" "$p" "$f" "$s" "$t"
 		if [ "$f" -gt 0 ]; then
 			grep -E 'FAILED|failed|error' "$log" | head -n 20 | sed 's/^/  | /'
-			if [ -s regression.diffs ]; then
-				cp regression.diffs "$LOGS/"
-				say "  --- regression.diffs"
-				head -n 300 regression.diffs | sed 's/^/  | /'
-				say "  ---"
+			if [ -s regression.diffs ] || [ -s output_iso/regression.diffs ]; then
+				for d in regression.diffs output_iso/regression.diffs; do
+					[ -s "$d" ] || continue
+					cp "$d" "$LOGS/$(echo "$d" | tr / _)"
+					say "  --- $d"
+					head -n 300 "$d" | sed 's/^/  | /'
+					say "  ---"
+				done
 			else
 				ce_show_tail "$log" 30
 			fi
