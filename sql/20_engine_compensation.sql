@@ -124,6 +124,10 @@ SELECT chainexec.chain_define($${
 CALL chainexec.chain_run('eng-comp-broken', '{}') \gset
 SELECT :'result'::jsonb->>'status' AS status, :'result'::jsonb->'error'->>'step' AS failed_step,
 	   :'result'::jsonb->'error'->>'message' AS message;
+-- the error keeps the cause and adds the compensation that failed
+SELECT :'result'::jsonb->'error'->'compensationError'->>'step' AS compensation_step,
+	   :'result'::jsonb->'error'->'compensationError'->>'sqlstate' AS compensation_sqlstate,
+	   :'result'::jsonb->'error'->'compensationError'->>'failure_type' AS compensation_failure;
 SELECT * FROM pg_temp.lines(:'result');
 SELECT currval('undo_calls') AS bad_undo_attempts;
 SELECT what FROM undo_log ORDER BY n;

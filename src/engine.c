@@ -1013,6 +1013,17 @@ is_active(const char *status)
 		strcmp(status, "running") == 0;
 }
 
+static CeQuery q_compensation_error = {
+	"UPDATE chainexec.universal_transactions t "
+	"SET error = coalesce(t.error, '{}') || jsonb_build_object('compensationError', "
+	"  (SELECT l.error || jsonb_build_object('step', l.step_name, 'stepId', l.step_id) "
+	"     FROM chainexec.universal_transaction_lines l "
+	"    WHERE l.organization_id = $1 AND l.transaction_id = $2 "
+	"      AND l.line_type = 'compensation' AND l.status = 'failed' "
+	"    ORDER BY l.line_number LIMIT 1)) "
+	"WHERE t.organization_id = $1 AND t.id = $2",
+	2, {UUIDOID, UUIDOID}};
+
 /*
  * Compensation: ready the next compensation line, or end the execution.
  */
@@ -1046,6 +1057,15 @@ advance_compensation(ExecRow *ex, List *lines)
 		ce_run_query(&q_promote, v, NULL, false, 0);
 		wake_executors();
 		return;
+	}
+	if (any_failed)
+	{
+		/* the header's error keeps the cause and adds the compensation's */
+		Datum		v[2];
+
+		v[0] = UUIDPGetDatum(&ex->org);
+		v[1] = UUIDPGetDatum(&ex->id);
+		ce_run_query(&q_compensation_error, v, NULL, false, 0);
 	}
 	finish_execution(ex, any_failed ? "failed" : "compensated", NULL, NULL);
 	emit(ex, "compensation_completed", NULL, any_failed ? "failed" : "compensated", 0, NULL);
