@@ -976,7 +976,7 @@ complete_execution(ExecRow *ex, int own_line)
 
 	if (!check_success(ex, &cond))
 	{
-		Jsonb	   *err = error_jsonb("validation_failed", NULL,
+		Jsonb	   *err = error_jsonb("validation_failed", "23514",
 									  psprintf("success condition \"%s\" is false", cond),
 									  NULL, NULL, 0);
 
@@ -1193,7 +1193,7 @@ advance(ExecRow *ex, int own_line)
 	{
 		/* pending lines whose predecessors can never finish */
 		fail_execution(ex, "failed",
-					   error_jsonb("system_error", NULL, "no step can run: the remaining steps wait for steps that did not finish",
+					   error_jsonb("system_error", "55000", "no step can run: the remaining steps wait for steps that did not finish",
 								   NULL, NULL, 0), own_line);
 		return;
 	}
@@ -1544,7 +1544,7 @@ handle_success(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun *run,
 		current_progress = compute_progress(read_lines(ex), false);
 		emit(ex, "step_completed", step, "completed", attempt, NULL);
 		fail_execution(ex, "failed",
-					   execution_error(error_jsonb("business_rule_violation", NULL,
+					   execution_error(error_jsonb("business_rule_violation", "P0001",
 												   psprintf("condition of step \"%s\" failed the execution", step->name),
 												   NULL, NULL, 0), step),
 					   line->line_number);
@@ -1724,7 +1724,7 @@ process_line(ExecRow *ex, LineRow *line)
 				u.finished = true;
 				if (act == COND_FAIL)
 				{
-					Jsonb	   *err = error_jsonb("business_rule_violation", NULL,
+					Jsonb	   *err = error_jsonb("business_rule_violation", "P0001",
 												  psprintf("condition of step \"%s\" failed the execution", step->name),
 												  NULL, NULL, 0);
 
