@@ -1761,6 +1761,95 @@ check_cycles(PlanCtx *ctx)
 }
 
 /*
+ * Data dependencies come from inputVariables only (SPEC "Ordering").  Warn
+ * about a step that reads a variable in its SQL, templates or condition
+ * without listing it, when no earlier step that sets it is sure to have
+ * finished first: the step may then run before the value exists.
+ */
+static void
+warn_unordered_reads(PlanCtx *ctx, VarMap *map)
+{
+	CePlan	   *plan = ctx->plan;
+	int			n = plan->nsteps;
+	char	   *reach = ce_alloc((size_t) n * n);	/* reach[i*n+j]: j before i */
+	int		   *stack = ce_alloc(sizeof(int) * (n + 1));
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		int			top = 0;
+		int			k;
+
+		for (k = 0; k < plan->steps[i].npreds; k++)
+			stack[top++] = plan->steps[i].preds[k];
+		while (top > 0)
+		{
+			int			j = stack[--top];
+
+			if (reach[(size_t) i * n + j])
+				continue;
+			reach[(size_t) i * n + j] = 1;
+			for (k = 0; k < plan->steps[j].npreds && top < n; k++)
+				if (!reach[(size_t) i * n + plan->steps[j].preds[k]])
+					stack[top++] = plan->steps[j].preds[k];
+		}
+	}
+
+	for (i = 0; i < n; i++)
+	{
+		CeStep	   *st = &plan->steps[i];
+		char	  **names[4];
+		int			counts[4] = {0, 0, 0, 0};
+		int			g;
+
+		if (st->sql_tpl)
+			counts[0] = ce_template_variables(st->sql_tpl, &names[0]);
+		if (st->template_tpl)
+			counts[1] = ce_template_variables(st->template_tpl, &names[1]);
+		if (st->input_tpl)
+			counts[2] = ce_template_variables(st->input_tpl, &names[2]);
+		if (st->condition_expr && !st->condition_is_routing)
+			counts[3] = ce_expr_variables(st->condition_expr, &names[3]);
+
+		for (g = 0; g < 4; g++)
+		{
+			int			k;
+
+			for (k = 0; k < counts[g]; k++)
+			{
+				const char *v = names[g][k];
+				VarEntry   *e;
+				int			j;
+				int			setter = -1;
+				bool		ordered = false;
+				bool		listed = false;
+
+				if (strcmp(v, "chain") == 0)
+					continue;
+				for (j = 0; j < st->ninput_vars; j++)
+					if (strcmp(st->input_vars[j], v) == 0)
+						listed = true;
+				if (listed)
+					continue;
+				e = varmap_find(map, v, false);
+				if (e == NULL)
+					continue;
+				for (j = 0; j < e->n && e->steps[j] < i; j++)
+				{
+					if (setter < 0)
+						setter = e->steps[j];
+					if (reach[(size_t) i * n + e->steps[j]])
+						ordered = true;
+				}
+				if (setter >= 0 && !ordered)
+					plan_warn(ctx, "step \"%s\" reads \"%s\", which step \"%s\" sets, but does not list it in \"inputVariables\", so it may run before \"%s\"",
+							  st->name, v, plan->steps[setter].name, plan->steps[setter].name);
+			}
+		}
+	}
+}
+
+/*
  * Resolve references and compute predecessors (SPEC "Ordering"), then
  * reject cycles and collect data-flow warnings.
  */
@@ -1885,7 +1974,10 @@ plan_order(PlanCtx *ctx, const CeJson *input_props)
 				return false;
 		}
 	}
-	return check_cycles(ctx);
+	if (!check_cycles(ctx))
+		return false;
+	warn_unordered_reads(ctx, &map);
+	return true;
 }
 
 /* ----------------------------------------------------------------

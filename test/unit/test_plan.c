@@ -756,9 +756,58 @@ test_retry(void)
 	CHECK(!ce_valid_chain_id("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"), "64 characters");
 }
 
+/* A step reading, unlisted, a variable that a step not before it sets. */
+static int
+count_warnings_like(const char *json, const char *needle)
+{
+	CeError		err;
+	CeWarnings	w = {0, NULL};
+	int			i;
+	int			n = 0;
+
+	if (build(json, &err, &w) == NULL)
+		return -1;
+	for (i = 0; i < w.count; i++)
+		if (strstr(w.items[i], needle) != NULL)
+			n++;
+	return n;
+}
+
+static void
+test_unordered_reads(void)
+{
+	/* parallel step reads {total} in its template: not ordered after "price" */
+	CHECK(count_warnings_like("{\"id\":\"w\",\"steps\":["
+							  "{\"id\":1,\"name\":\"price\",\"type\":\"sql\",\"sql\":\"SELECT 1 AS total\",\"outputVariables\":[\"total\"]},"
+							  "{\"id\":2,\"name\":\"mail\",\"type\":\"template\",\"template\":\"costs {total}\",\"parallelExecution\":true}]}",
+							  "may run before \"price\"") == 1,
+		  "an unlisted read of a parallel step is warned about");
+	/* listed: ordered by rule 2, no warning */
+	CHECK(count_warnings_like("{\"id\":\"w\",\"steps\":["
+							  "{\"id\":1,\"name\":\"price\",\"type\":\"sql\",\"sql\":\"SELECT 1 AS total\",\"outputVariables\":[\"total\"]},"
+							  "{\"id\":2,\"name\":\"mail\",\"type\":\"template\",\"template\":\"costs {total}\",\"parallelExecution\":true,\"inputVariables\":[\"total\"]}]}",
+							  "may run before") == 0,
+		  "a listed read is not warned about");
+	/* sequential: the previous step runs first, no warning */
+	CHECK(count_warnings_like("{\"id\":\"w\",\"steps\":["
+							  "{\"id\":1,\"name\":\"price\",\"type\":\"sql\",\"sql\":\"SELECT 1 AS total\",\"outputVariables\":[\"total\"]},"
+							  "{\"id\":2,\"name\":\"mail\",\"type\":\"sql\",\"sql\":\"SELECT {total}::int AS t\"}]}",
+							  "may run before") == 0,
+		  "a read ordered through the previous step is not warned about");
+	/* a condition counts too; transitively ordered through dependsOn */
+	CHECK(count_warnings_like("{\"id\":\"w\",\"steps\":["
+							  "{\"id\":1,\"name\":\"a\",\"type\":\"sql\",\"sql\":\"SELECT 1 AS x\",\"outputVariables\":[\"x\"]},"
+							  "{\"id\":2,\"name\":\"b\",\"type\":\"sql\",\"sql\":\"SELECT 2 AS y\",\"dependsOn\":[1]},"
+							  "{\"id\":3,\"name\":\"c\",\"type\":\"sql\",\"sql\":\"SELECT 3\",\"dependsOn\":[2],\"conditionalExecution\":\"{x} > 0\"},"
+							  "{\"id\":4,\"name\":\"d\",\"type\":\"sql\",\"sql\":\"SELECT 4\",\"parallelExecution\":true,\"conditionalExecution\":\"{x} > 0\"}]}",
+							  "may run before \"a\"") == 1,
+		  "conditions count; ordering through dependsOn chains is seen");
+}
+
 void
 run_plan_tests(void)
 {
+	test_unordered_reads();
 	test_full_definition();
 	test_sequential();
 	test_malformed_table();
