@@ -2075,6 +2075,20 @@ ce_external_result_sql(PG_FUNCTION_ARGS)
 	bool		isnull;
 	int			save_nestlevel;
 
+	/* not STRICT (output, failure_type and message may be null) */
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("execution id must not be null")));
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("step must not be null")));
+	if (PG_ARGISNULL(3))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("\"ok\" must not be null")));
+
 	memset(&ex, 0, sizeof(ex));
 	memset(&line, 0, sizeof(line));
 	memcpy(&ex.org, PG_GETARG_UUID_P(0), sizeof(pg_uuid_t));
