@@ -36,6 +36,10 @@
 # Folders left by runs that were killed (the process that created them with
 # ce_cluster_new is gone) are stopped and removed by the next ce_cluster_new;
 # those made with "scripts/cluster.sh new" stay until "destroy".
+#
+# $CE_SERVER_ENV, when set, is a list of VAR=VALUE words (no spaces inside)
+# added to the environment of the server when it starts, e.g. LD_PRELOAD for
+# scripts/test.sh --sanitize.
 
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
@@ -186,7 +190,8 @@ ce_cluster_ctl()
 
 	case $cmd in
 		start)
-			if ! ce_as_owner "$CE_PGBIN/pg_ctl" -D "$data" -l "$log" -w -t 180 start >/dev/null 2>&1; then
+			# shellcheck disable=SC2086 # VAR=VALUE words, split on purpose
+			if ! ce_as_owner env ${CE_SERVER_ENV:-} "$CE_PGBIN/pg_ctl" -D "$data" -l "$log" -w -t 180 start >/dev/null 2>&1; then
 				warn "cluster: the server did not start; end of $log:"
 				tail -n 30 "$log" | sed 's/^/  | /' >&2
 				return 1

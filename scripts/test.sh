@@ -8,6 +8,9 @@
 #                              marked "chainexec-test: slow" (see test/lib/README.md)
 #   scripts/test.sh --only unit,regress,pgtap,integration,fault,perl
 #                              run only these suites (the build always runs)
+#   scripts/test.sh --sanitize build the extension with AddressSanitizer and
+#                              UBSan and run the server with gcc's ASan runtime
+#                              preloaded (combines with the options above)
 #
 # Steps: install what is missing (scripts/bootstrap.sh); make, make install
 # with -Werror; unit tests (make -C test/unit); start a throwaway cluster
@@ -17,6 +20,19 @@
 # with pg_prove; the TAP scripts test/integration/*.sh and test/fault/*.sh;
 # Perl TAP tests test/t/*.pl (PostgreSQL::Test::Cluster) when there are any.
 # The cluster is stopped and removed at the end, whatever happens.
+#
+# With --sanitize the server's installation (pg_config --bindir, --pkglibdir,
+# --sharedir, --pkgincludedir) is copied to a temporary folder first, and the
+# extension is built and installed there only: the installed extension and any
+# other cluster are left alone.  Debian's postgres is not instrumented, the
+# extension is; palloc'd memory is carved out of malloc'd blocks, so ASan sees
+# overruns past a block, use of freed malloc'd memory, stack and global
+# overruns, and UBSan the rest (bounds, null, shifts, misaligned accesses).
+# Leak detection is off (the server leaks by design).  Reports go to the
+# server log, and one more test fails when it has any.  The Perl TAP tests
+# (their own clusters, no preload) and test/integration/scale.sh (it measures
+# executors' memory and CPU) are skipped.  The tree is cleaned at the end, so
+# that a later "make install" cannot install instrumented objects.
 #
 # Every individual test counts: each unit check, each pg_regress test file,
 # each pgTAP assertion, each TAP line of the scripts.  A step that breaks
@@ -35,11 +51,13 @@ set -uo pipefail
 
 QUICK=0
 ONLY=
+SANITIZE=0
 while [ $# -gt 0 ]; do
 	case $1 in
 		--quick) QUICK=1 ;;
 		--only) ONLY=${2:-}; shift ;;
 		--only=*) ONLY=${1#--only=} ;;
+		--sanitize) SANITIZE=1 ;;
 		-h | --help) sed -n '2,/^set -uo/{/^set -uo/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
 		*) die "unknown option \"$1\" (see scripts/test.sh --help)" ;;
 	esac
@@ -171,12 +189,66 @@ show_server_log()
 	cp "$CE_CLUSTER_LOG" "$LOGS/server.log" 2>/dev/null || true
 }
 
+# sanitize_setup: for --sanitize, copy the server's installation to a
+# temporary folder ($SAN_DIR, removed at exit), point CE_PGBIN and
+# CE_PG_CONFIG at the copy, and set the flags and the environment the build
+# and the server get.  Returns non-zero (after saying why) when it cannot.
+sanitize_setup()
+{
+	local libasan d root
+
+	libasan=$(gcc -print-file-name=libasan.so 2>/dev/null)
+	case $libasan in
+		/*) ;;
+		*) warn "sanitize: gcc has no libasan.so (install libasan of gcc's version)"; return 1 ;;
+	esac
+	SAN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/chainexec-sanitize.XXXXXX") || return 1
+	chmod 0755 "$SAN_DIR"
+	root=$SAN_DIR/pg
+	for d in $("$CE_PG_CONFIG" --bindir --pkglibdir --sharedir --pkgincludedir); do
+		mkdir -p "$root$(dirname "$d")" && cp -a "$d" "$root$d" || return 1
+	done
+	# The server's programs find their files relative to their own folder.
+	d=$("$root$("$CE_PG_CONFIG" --bindir)/pg_config" --pkglibdir)
+	if [ "$d" != "$root$("$CE_PG_CONFIG" --pkglibdir)" ]; then
+		warn "sanitize: the copy of the installation is not relocatable (its pkglibdir is $d)"
+		return 1
+	fi
+	# glibc's bindtextdomain() hangs in a process that preloads libasan:
+	# the copy's postgres gets no message catalogs (the cluster runs in C).
+	gcc -shared -fPIC -O2 -o "$SAN_DIR/libnonls.so" "$CE_REPO/scripts/asan_nonls.c" || return 1
+	CE_PGBIN=$root$("$CE_PG_CONFIG" --bindir)
+	CE_PG_CONFIG=$CE_PGBIN/pg_config
+	export CE_PGBIN CE_PG_CONFIG
+	export PG_CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer ${PG_CFLAGS:-}"
+	# Inherited by the server and by every instrumented client (the watcher);
+	# reports go to standard error, i.e. the server log.
+	export ASAN_OPTIONS=detect_leaks=0:abort_on_error=0:quarantine_size_mb=64
+	export UBSAN_OPTIONS=print_stacktrace=1
+	# Only the server's processes get the runtime (scripts/cluster.sh).
+	export CE_SERVER_ENV="LD_PRELOAD=$libasan:$SAN_DIR/libnonls.so"
+}
+
 # ---------------------------------------------------------------------------
 say "== bootstrap"
 if ! "$CE_REPO/scripts/bootstrap.sh"; then
 	record "bootstrap" 0 1 0 "$START"
 	say "0 passed, 1 failed"
 	exit 1
+fi
+
+SAN_DIR=
+if [ "$SANITIZE" -eq 1 ]; then
+	say "== sanitizers (AddressSanitizer, UBSan)"
+	t=$SECONDS
+	trap '[ -n "$SAN_DIR" ] && rm -rf "$SAN_DIR"' EXIT
+	if ! sanitize_setup; then
+		record "sanitizer setup" 0 1 0 "$t"
+		say "$TOTAL_PASSED passed, $TOTAL_FAILED failed"
+		exit 1
+	fi
+	export PATH=$CE_PGBIN:$PATH
+	say "  a copy of the server's installation in $SAN_DIR ($(ce_elapsed "$t"))"
 fi
 
 say "== build (make, make install; warnings are errors)"
@@ -226,6 +298,8 @@ else
 	say "== cluster"
 	t=$SECONDS
 	ce_cluster_trap
+	# (after the cluster, whose programs are in it)
+	[ -n "$SAN_DIR" ] && trap 'ce_cluster_destroy; rm -rf "$SAN_DIR"' EXIT
 	if ! ce_cluster_new; then
 		record "cluster start" 0 1 0 "$t"
 		CLUSTER_OK=0
@@ -316,6 +390,10 @@ else
 				continue
 			fi
 			quick_skip "$f" "$name" && continue
+			if [ "$SANITIZE" -eq 1 ] && [ "$name" = integration/scale.sh ]; then
+				record "$name (measures memory, --sanitize)" 0 0 1 "$SECONDS"
+				continue
+			fi
 			if [ "$CLUSTER_OK" -ne 1 ]; then
 				record "$name (server down)" 0 1 0 "$SECONDS"
 				continue
@@ -340,7 +418,9 @@ else
 
 	# ---- Perl TAP tests (PostgreSQL::Test::Cluster makes its own clusters)
 	mapfile -t PERLT < <(find test/t -maxdepth 1 -name '*.pl' 2>/dev/null | sort)
-	if wanted perl && [ ${#PERLT[@]} -gt 0 ]; then
+	if wanted perl && [ ${#PERLT[@]} -gt 0 ] && [ "$SANITIZE" -eq 1 ]; then
+		record "Perl TAP tests (no preload, --sanitize)" 0 0 ${#PERLT[@]} "$SECONDS"
+	elif wanted perl && [ ${#PERLT[@]} -gt 0 ]; then
 		say "== Perl TAP tests (test/t)"
 		perlinc=$("$CE_PG_CONFIG" --pkglibdir)/pgxs/src/test/perl
 		pgregress=$("$CE_PG_CONFIG" --pkglibdir)/pgxs/src/test/regress/pg_regress
@@ -386,11 +466,24 @@ else
 		else
 			record "server log: no crash" 1 0 0 "$t"
 		fi
+		if [ "$SANITIZE" -eq 1 ]; then
+			reports=$(grep -E '^==[0-9]+==ERROR: |runtime error: |^SUMMARY: [A-Za-z]+Sanitizer' "$CE_CLUSTER_LOG")
+			if [ -n "$reports" ]; then
+				record "server log: no sanitizer report" 0 1 0 "$t"
+				printf '%s\n' "$reports" | head -n 20 | sed 's/^/  | /'
+				say "  (the reports with their stacks are in ${LOGS#"$CE_REPO"/}/server.log)"
+			else
+				record "server log: no sanitizer report" 1 0 0 "$t"
+			fi
+		fi
 	fi
 
 	say "== stopping the cluster"
 	ce_cluster_destroy
 fi
+
+# The instrumented objects must not be installed by a later plain "make install".
+[ "$SANITIZE" -eq 1 ] && make PG_CONFIG="$CE_PG_CONFIG" clean >/dev/null 2>&1
 
 # ---------------------------------------------------------------------------
 say ""
