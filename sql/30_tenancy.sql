@@ -90,6 +90,11 @@ SELECT count(*) AS org2_sees FROM chainexec.universal_transactions WHERE chain_i
 SELECT organization_id, smart_code FROM chainexec.universal_transaction_lines
  WHERE transaction_id = (SELECT id FROM tenancy_ids WHERE who = 'org2');
 SELECT pg_temp.try('SET chainexec.organization_id = ''not-a-uuid''');
+SELECT pg_temp.try('SET chainexec.organization_id = ''2222-2222-2222-2222-2222-2222-2222-2222''');
+SET chainexec.organization_id = '22222222222222222222222222222222';
+SELECT chainexec.current_organization();
+-- an execution must be able to start
+SELECT pg_temp.try('SELECT chainexec.chain_execute(''ten-chain'', ''{}'', ''{"runAt": "infinity"}'')');
 RESET chainexec.organization_id;
 SELECT count(*) AS default_org_sees FROM chainexec.universal_transactions WHERE chain_id = 'ten-chain';
 SELECT pg_temp.try(format('SELECT chainexec.chain_status(%L)', id)) FROM tenancy_ids WHERE who = 'org2';

@@ -48,9 +48,14 @@ check_organization_id(char **newval, void **extra, GucSource source)
 	{
 		if (isxdigit((unsigned char) s[i]))
 			hex++;
-		else if (s[i] != '-')
+		else if (s[i] == '-' && (i == 8 || i == 13 || i == 18 || i == 23))
+			continue;
+		else
 			break;
 	}
+	/* 32 hex digits, hyphenated 8-4-4-4-12 or not at all */
+	if (i != 32 && i != 36)
+		hex = 0;
 	if (s[i] != '\0' || hex != 32)
 	{
 		GUC_check_errcode(ERRCODE_INVALID_PARAMETER_VALUE);

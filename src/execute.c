@@ -161,6 +161,10 @@ parse_options(Jsonb *opts, ExecOptions *o)
 																CStringGetDatum(pnstrdup(v.val.string.val, v.val.string.len)),
 																ObjectIdGetDatum(InvalidOid),
 																Int32GetDatum(-1)));
+			if (TIMESTAMP_NOT_FINITE(o->run_at))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("option \"runAt\" must be a finite timestamp")));
 			o->has_run_at = true;
 		}
 	}
