@@ -8,6 +8,10 @@
 #                              marked "chainexec-test: slow" (see test/lib/README.md)
 #   scripts/test.sh --only unit,regress,pgtap,integration,fault,perl
 #                              run only these suites (the build always runs)
+#   scripts/test.sh --private  build and install into a private copy of the
+#                              server's installation (removed at exit), so
+#                              that runs from several trees on one machine do
+#                              not install over each other
 #   scripts/test.sh --sanitize build the extension with AddressSanitizer and
 #                              UBSan and run the server with gcc's ASan runtime
 #                              preloaded (combines with the options above)
@@ -52,12 +56,14 @@ set -uo pipefail
 QUICK=0
 ONLY=
 SANITIZE=0
+PRIVATE=0
 while [ $# -gt 0 ]; do
 	case $1 in
 		--quick) QUICK=1 ;;
 		--only) ONLY=${2:-}; shift ;;
 		--only=*) ONLY=${1#--only=} ;;
 		--sanitize) SANITIZE=1 ;;
+		--private) PRIVATE=1 ;;
 		-h | --help) sed -n '2,/^set -uo/{/^set -uo/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
 		*) die "unknown option \"$1\" (see scripts/test.sh --help)" ;;
 	esac
@@ -189,20 +195,15 @@ show_server_log()
 	cp "$CE_CLUSTER_LOG" "$LOGS/server.log" 2>/dev/null || true
 }
 
-# sanitize_setup: for --sanitize, copy the server's installation to a
-# temporary folder ($SAN_DIR, removed at exit), point CE_PGBIN and
-# CE_PG_CONFIG at the copy, and set the flags and the environment the build
-# and the server get.  Returns non-zero (after saying why) when it cannot.
-sanitize_setup()
+# private_setup: copy the server's installation to a temporary folder
+# ($SAN_DIR, removed at exit) and point CE_PGBIN and CE_PG_CONFIG at the
+# copy (--private, --sanitize).  Returns non-zero (after saying why) when it
+# cannot.
+private_setup()
 {
-	local libasan d root
+	local d root
 
-	libasan=$(gcc -print-file-name=libasan.so 2>/dev/null)
-	case $libasan in
-		/*) ;;
-		*) warn "sanitize: gcc has no libasan.so (install libasan of gcc's version)"; return 1 ;;
-	esac
-	SAN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/chainexec-sanitize.XXXXXX") || return 1
+	SAN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/chainexec-install.XXXXXX") || return 1
 	chmod 0755 "$SAN_DIR"
 	root=$SAN_DIR/pg
 	for d in $("$CE_PG_CONFIG" --bindir --pkglibdir --sharedir --pkgincludedir); do
@@ -211,15 +212,29 @@ sanitize_setup()
 	# The server's programs find their files relative to their own folder.
 	d=$("$root$("$CE_PG_CONFIG" --bindir)/pg_config" --pkglibdir)
 	if [ "$d" != "$root$("$CE_PG_CONFIG" --pkglibdir)" ]; then
-		warn "sanitize: the copy of the installation is not relocatable (its pkglibdir is $d)"
+		warn "the copy of the installation is not relocatable (its pkglibdir is $d)"
 		return 1
 	fi
-	# glibc's bindtextdomain() hangs in a process that preloads libasan:
-	# the copy's postgres gets no message catalogs (the cluster runs in C).
-	gcc -shared -fPIC -O2 -o "$SAN_DIR/libnonls.so" "$CE_REPO/scripts/asan_nonls.c" || return 1
 	CE_PGBIN=$root$("$CE_PG_CONFIG" --bindir)
 	CE_PG_CONFIG=$CE_PGBIN/pg_config
 	export CE_PGBIN CE_PG_CONFIG
+}
+
+# sanitize_setup: for --sanitize, a private installation (private_setup)
+# and the flags and the environment the build and the server get.
+sanitize_setup()
+{
+	local libasan
+
+	libasan=$(gcc -print-file-name=libasan.so 2>/dev/null)
+	case $libasan in
+		/*) ;;
+		*) warn "sanitize: gcc has no libasan.so (install libasan of gcc's version)"; return 1 ;;
+	esac
+	private_setup || return 1
+	# glibc's bindtextdomain() hangs in a process that preloads libasan:
+	# the copy's postgres gets no message catalogs (the cluster runs in C).
+	gcc -shared -fPIC -O2 -o "$SAN_DIR/libnonls.so" "$CE_REPO/scripts/asan_nonls.c" || return 1
 	export PG_CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer ${PG_CFLAGS:-}"
 	# Inherited by the server and by every instrumented client (the watcher);
 	# reports go to standard error, i.e. the server log.
@@ -244,6 +259,17 @@ if [ "$SANITIZE" -eq 1 ]; then
 	trap '[ -n "$SAN_DIR" ] && rm -rf "$SAN_DIR"' EXIT
 	if ! sanitize_setup; then
 		record "sanitizer setup" 0 1 0 "$t"
+		say "$TOTAL_PASSED passed, $TOTAL_FAILED failed"
+		exit 1
+	fi
+	export PATH=$CE_PGBIN:$PATH
+	say "  a copy of the server's installation in $SAN_DIR ($(ce_elapsed "$t"))"
+elif [ "$PRIVATE" -eq 1 ]; then
+	say "== private installation"
+	t=$SECONDS
+	trap '[ -n "$SAN_DIR" ] && rm -rf "$SAN_DIR"' EXIT
+	if ! private_setup; then
+		record "private installation" 0 1 0 "$t"
 		say "$TOTAL_PASSED passed, $TOTAL_FAILED failed"
 		exit 1
 	fi
