@@ -6,7 +6,7 @@
 #   scripts/test.sh            everything
 #   scripts/test.sh --quick    skip the slow suites: test/fault/ and any file
 #                              marked "chainexec-test: slow" (see test/lib/README.md)
-#   scripts/test.sh --only unit,regress,pgtap,integration,fault,perl
+#   scripts/test.sh --only unit,regress,pgtap,integration,security,fault,perl
 #                              run only these suites (the build always runs)
 #   scripts/test.sh --private  build and install into a private copy of the
 #                              server's installation (removed at exit), so
@@ -403,8 +403,9 @@ else
 		record "pgTAP (server down)" 0 1 0 "$SECONDS"
 	fi
 
-	# ---- TAP scripts: integration first, then fault (which crash the server)
-	for kind in integration fault; do
+	# ---- TAP scripts: integration, security (attacks by LOGIN-only roles),
+	# then fault (which crash the server)
+	for kind in integration security fault; do
 		wanted "$kind" || continue
 		mapfile -t SCRIPTS < <(find "test/$kind" -maxdepth 1 -name '*.sh' -perm -u+x 2>/dev/null | sort)
 		[ ${#SCRIPTS[@]} -gt 0 ] || continue
