@@ -142,3 +142,60 @@ CALL chainexec.chain_run('eng-cond-routing', '{"text": "forbidden"}') \gset
 SELECT :'result'::jsonb->>'status' AS status, :'result'::jsonb->'finalContext' AS context,
 	   :'result'::jsonb->'error'->>'failure_type' AS failure, :'result'::jsonb->'error'->>'step' AS step;
 SELECT line, step, status FROM pg_temp.lines(:'result');
+
+-- ---------------------------------------------------------------------
+-- Action words written bare, as the design documents write them: they
+-- are literals, never variables (an unset variable would be null, which
+-- is falsy and skips the step).
+-- ---------------------------------------------------------------------
+SELECT chainexec.chain_define($${
+  "id": "eng-cond-bare",
+  "steps": [
+    {"id": 1, "name": "a", "type": "template", "template": "a", "outputVariables": ["va"],
+     "conditionalExecution": "{x} == 5 ? skip_to_step_3 : continue"},
+    {"id": 2, "name": "b", "type": "template", "template": "b", "outputVariables": ["vb"],
+     "conditionalExecution": "{x} == 7 ? fail : ({x} == 8 ? {skip} : continue)"},
+    {"id": 3, "name": "c", "type": "template", "template": "c {va|'-'}{vb|'-'}", "outputVariables": ["vc"]}
+  ]
+}$$, true);
+
+-- x = 1: continue, everything runs
+CALL chainexec.chain_run('eng-cond-bare', '{"x": 1}') \gset
+SELECT :'result'::jsonb->>'status' AS status, :'result'::jsonb->'finalContext' AS context;
+SELECT line, step, status FROM pg_temp.lines(:'result');
+
+-- x = 5: skip_to_step_3 skips step 1 and step 2
+CALL chainexec.chain_run('eng-cond-bare', '{"x": 5}') \gset
+SELECT :'result'::jsonb->>'status' AS status, :'result'::jsonb->'finalContext' AS context;
+SELECT line, step, status FROM pg_temp.lines(:'result');
+
+-- x = 7: bare fail fails the execution at step 2
+CALL chainexec.chain_run('eng-cond-bare', '{"x": 7}') \gset
+SELECT :'result'::jsonb->>'status' AS status, :'result'::jsonb->'error'->>'step' AS step;
+SELECT line, step, status FROM pg_temp.lines(:'result');
+
+-- x = 8: braced {skip} skips only step 2
+CALL chainexec.chain_run('eng-cond-bare', '{"x": 8}') \gset
+SELECT line, step, status FROM pg_temp.lines(:'result');
+
+-- routing after the step, bare words: the seed chain's form
+SELECT chainexec.chain_define($${
+  "id": "eng-cond-bare-routing",
+  "steps": [
+    {"id": 1, "name": "validate", "type": "sql",
+     "sql": "SELECT CASE WHEN length({text}) < 5 THEN 'incomplete' ELSE 'complete' END AS validation_status, length({text}) * 10 AS data_quality_score",
+     "outputVariables": ["validation_status", "data_quality_score"],
+     "conditionalExecution": "{validation_status} == 'incomplete' && {data_quality_score} < 70 ? skip_to_step_4 : continue"},
+    {"id": 2, "name": "record", "type": "template", "template": "r", "outputVariables": ["rec"]},
+    {"id": 3, "name": "research", "type": "template", "template": "s", "outputVariables": ["res"]},
+    {"id": 4, "name": "proposal", "type": "template", "template": "p {rec|'-'}{res|'-'}", "outputVariables": ["proposal"]}
+  ]
+}$$, true);
+
+CALL chainexec.chain_run('eng-cond-bare-routing', '{"text": "hi"}') \gset
+SELECT :'result'::jsonb->>'status' AS status, :'result'::jsonb->'finalContext'->>'proposal' AS proposal;
+SELECT line, step, status FROM pg_temp.lines(:'result');
+
+CALL chainexec.chain_run('eng-cond-bare-routing', '{"text": "hello world"}') \gset
+SELECT :'result'::jsonb->>'status' AS status, :'result'::jsonb->'finalContext'->>'proposal' AS proposal;
+SELECT line, step, status FROM pg_temp.lines(:'result');

@@ -118,6 +118,28 @@ CALL chainexec.chain_run('eng-opts', '{"name": "ab", "qty": 3}') \gset
 SELECT step_name, status, input, output FROM chainexec.universal_transaction_lines
  WHERE transaction_id = (:'result'::jsonb->>'executionId')::uuid;
 
+-- saveIntermediateResults on the chain (the design documents set it there)
+-- is the option's default; the option given to chain_run/chain_execute wins.
+SELECT chainexec.chain_define($${
+  "id": "eng-opts-nosave",
+  "saveIntermediateResults": false,
+  "steps": [{"id": 1, "name": "echo", "type": "sql", "sql": "SELECT {name}::text || '!' AS shout",
+             "inputTemplate": "say {name}", "outputVariables": ["shout"]}]
+}$$, true);
+CALL chainexec.chain_run('eng-opts-nosave', '{"name": "ab"}') \gset
+SELECT :'result'::jsonb->>'status' AS status, :'result'::jsonb->'finalContext'->>'shout' AS shout;
+SELECT step_name, status, input, output FROM chainexec.universal_transaction_lines
+ WHERE transaction_id = (:'result'::jsonb->>'executionId')::uuid;
+CALL chainexec.chain_run('eng-opts-nosave', '{"name": "cd"}', '{"saveIntermediateResults": true}') \gset
+SELECT step_name, status, input, output FROM chainexec.universal_transaction_lines
+ WHERE transaction_id = (:'result'::jsonb->>'executionId')::uuid;
+SELECT chainexec.chain_execute('eng-opts-nosave', '{"name": "x"}') AS e1,
+	   chainexec.chain_execute('eng-opts-nosave', '{"name": "x"}', '{"saveIntermediateResults": true}') AS e2 \gset
+SELECT (SELECT metadata->'saveIntermediateResults' FROM chainexec.universal_transactions WHERE id = :'e1') AS chain_default,
+	   (SELECT metadata->'saveIntermediateResults' FROM chainexec.universal_transactions WHERE id = :'e2') AS option_wins;
+SELECT chainexec.chain_cancel(:'e1'), chainexec.chain_cancel(:'e2');
+SELECT pg_temp.try($$SELECT chainexec.chain_define('{"id": "eng-opts-bad", "saveIntermediateResults": "no", "steps": [{"id": 1, "name": "a", "type": "sql", "sql": "SELECT 1"}]}')$$);
+
 -- idempotencyKey: the second call returns the first execution's result,
 -- with its input, and records nothing new.
 CALL chainexec.chain_run('eng-opts', '{"name": "first", "qty": 1}', '{"idempotencyKey": "order-77"}') \gset

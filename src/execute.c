@@ -56,6 +56,7 @@ typedef struct ExecOptions
 	TimestampTz run_at;
 	int			version;		/* 0: the active one */
 	bool		save_intermediate;
+	bool		save_intermediate_given;	/* else the chain's setting */
 } ExecOptions;
 
 static const char *const option_names[] = {
@@ -142,7 +143,10 @@ parse_options(Jsonb *opts, ExecOptions *o)
 		else if (strcmp(key, "version") == 0)
 			o->version = option_int(&v, key, 1, INT_MAX);
 		else if (strcmp(key, "saveIntermediateResults") == 0)
+		{
 			o->save_intermediate = option_bool(&v, key);
+			o->save_intermediate_given = true;
+		}
 		else if (strcmp(key, "idempotencyKey") == 0)
 		{
 			if (v.type != jbvString || v.val.string.len == 0 || v.val.string.len > 255)
@@ -312,6 +316,8 @@ create_execution(const char *chain_id, Jsonb *input, Jsonb *options, Oid owner,
 		return false;
 
 	plan = ce_plan_get(org, chain_id, version);
+	if (!o.save_intermediate_given)
+		o.save_intermediate = plan->save_intermediate;
 
 	if (!JB_ROOT_IS_OBJECT(input) || JB_ROOT_IS_SCALAR(input))
 		ereport(ERROR,

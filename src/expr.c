@@ -150,6 +150,46 @@ is_digit(char c)
 }
 
 /*
+ * ce_expr_is_action_word
+ *	  Whether the len bytes at s are one of the action words of
+ *	  conditionalExecution: continue, skip, fail or skip_to_step_N (N one or
+ *	  more digits).  They are literals wherever they appear in an
+ *	  expression, bare, braced or quoted, never variables.
+ */
+bool
+ce_expr_is_action_word(const char *s, size_t len)
+{
+	static const char prefix[] = "skip_to_step_";
+	size_t		np = sizeof(prefix) - 1;
+	size_t		i;
+
+	if ((len == 8 && memcmp(s, "continue", 8) == 0) ||
+		(len == 4 && memcmp(s, "skip", 4) == 0) ||
+		(len == 4 && memcmp(s, "fail", 4) == 0))
+		return true;
+	if (len <= np || memcmp(s, prefix, np) != 0)
+		return false;
+	for (i = np; i < len; i++)
+		if (!is_digit(s[i]))
+			return false;
+	return true;
+}
+
+/* A string literal node holding the len bytes at s (copied). */
+static CeExpr *new_node(ExprKind kind);
+
+static CeExpr *
+string_node(const char *s, size_t len)
+{
+	CeExpr	   *e = new_node(EK_STR);
+
+	e->val.type = CEV_STRING;
+	e->val.str = ce_strndup(s, len);
+	e->val.len = len;
+	return e;
+}
+
+/*
  * Length of the number -?digits(.digits)?([eE][+-]?digits)? at s, or 0
  * when s does not start with one.
  */
@@ -594,7 +634,18 @@ parse_primary(Parser *p)
 						 "braces in an expression hold a variable name or path");
 				return NULL;
 			}
-			e = parse_path(p, p->tok.start, p->tok.end);
+			if (!(p->tok.end < p->len && p->text[p->tok.end] == '.') &&
+				ce_expr_is_action_word(p->text + p->tok.start,
+									   p->tok.end - p->tok.start))
+			{
+				/* {skip_to_step_6}: an action word, not a variable */
+				e = string_node(p->text + p->tok.start,
+								p->tok.end - p->tok.start);
+				if (!lex(p))
+					return NULL;
+			}
+			else
+				e = parse_path(p, p->tok.start, p->tok.end);
 			if (e == NULL)
 				return NULL;
 			if (p->tok.type != T_RBRACE)
@@ -628,6 +679,8 @@ parse_primary(Parser *p)
 					e->val.type = CEV_BOOL;
 					e->val.b = false;
 				}
+				else if (!dotted && ce_expr_is_action_word(s, n))
+					e = string_node(s, n);
 				else
 					return parse_path(p, tok.start, tok.end);
 				if (!lex(p))

@@ -14,7 +14,10 @@
  *	  not     := '!' not | cmp
  *	  cmp     := primary ( ('=='|'!='|'>'|'<'|'>='|'<=') primary )?
  *	  primary := '(' expr ')' | '{' path '}' | path | string | number
- *	           | 'true' | 'false' | 'null'
+ *	           | 'true' | 'false' | 'null' | action
+ *	  action  := 'continue' | 'skip' | 'fail' | 'skip_to_step_' digits
+ *	                                           -- bare or braced: a string
+ *	                                           -- literal, never a variable
  *	  path    := name ( '.' name )*            -- name: [A-Za-z_][A-Za-z0-9_]*
  *	                                           -- a part may also be a
  *	                                           -- non-negative array index
@@ -83,6 +86,12 @@ extern bool ce_expr_eval(const CeExpr *e, CeLookupFn lookup, void *arg,
 						 CeValue *out, CeError *err);
 
 extern bool ce_value_truthy(const CeValue *v);
+
+/*
+ * Whether len bytes at s are an action word (continue, skip, fail,
+ * skip_to_step_N): a literal in expressions, so never a variable name.
+ */
+extern bool ce_expr_is_action_word(const char *s, size_t len);
 
 /* Render a value as text (null renders as the empty string). */
 extern void ce_value_to_text(const CeValue *v, CeBuf *b);

@@ -46,7 +46,8 @@ static const char *const chain_keys[] = {
 	"id", "name", "description", "version", "inputSchema", "outputSchema",
 	"steps", "rollbackEnabled", "maxExecutionTime", "parallelStepsEnabled",
 	"maxConcurrency", "successConditions", "notify", "category",
-	"performanceTargets", "retryBudget", "searchPath", "metadata", NULL
+	"performanceTargets", "retryBudget", "searchPath", "metadata",
+	"saveIntermediateResults", NULL
 };
 
 static const char *const step_keys[] = {
@@ -603,7 +604,8 @@ parse_expr(PlanCtx *ctx, const char *text, const char *path, const char *key,
 
 /*
  * Get a list of variable names (inputVariables/outputVariables), without
- * duplicates.  "chain" is reserved.
+ * duplicates.  "chain" and the action words (continue, skip, fail,
+ * skip_to_step_N) are reserved.
  */
 static bool
 get_var_list(PlanCtx *ctx, const CeJson *obj, const char *key,
@@ -669,6 +671,18 @@ get_var_list(PlanCtx *ctx, const CeJson *obj, const char *key,
 			strfmt(ctx->err->detail, sizeof(ctx->err->detail),
 					 "The name \"chain\" holds the built-in variables "
 					 "such as chain.execution_id.");
+			return false;
+		}
+		if (ce_expr_is_action_word(it->str, it->len))
+		{
+			plan_error(ctx, CE_ERR_RESERVED, ipath,
+					   "variable name \"%s\" is reserved", it->str);
+			strfmt(ctx->err->detail, sizeof(ctx->err->detail),
+					 "continue, skip, fail and skip_to_step_N are action "
+					 "words: expressions read them as literals, never as "
+					 "variables.");
+			strfmt(ctx->err->hint, sizeof(ctx->err->hint),
+					 "Rename the variable.");
 			return false;
 		}
 		for (j = 0; j < n; j++)
@@ -2094,8 +2108,11 @@ ce_plan_build(const CeJson *def, CeError *err, CeWarnings *warnings)
 
 	/* settings */
 	plan->parallel_enabled = true;
+	plan->save_intermediate = true;
 	plan->notify = CE_NOTIFY_STEPS;
 	if (!get_bool(&ctx, def, "rollbackEnabled", "", &plan->rollback_enabled) ||
+		!get_bool(&ctx, def, "saveIntermediateResults", "",
+				  &plan->save_intermediate) ||
 		!get_int(&ctx, def, "maxExecutionTime", "", 0, INT_MAX,
 				 &plan->max_execution_time_ms, NULL) ||
 		!get_bool(&ctx, def, "parallelStepsEnabled", "",

@@ -157,6 +157,8 @@ typedef struct CePlan
 	bool		rollback_enabled;
 	int			max_execution_time_ms;	/* 0 = none */
 	bool		parallel_enabled;	/* parallelStepsEnabled, default true */
+	bool		save_intermediate;	/* saveIntermediateResults, default true:
+									 * the default of chain_execute's option */
 	int			max_concurrency;	/* 0 = unlimited */
 	int			nsuccess;
 	char	  **success_text;

@@ -223,7 +223,43 @@ test_parse_dump(void)
 	CHECK_STR(dump("{score} >= 7 ? 'continue' : 'skip_to_step_6'"),
 			  "(? (>= (var score) (num 7)) (str \"continue\") (str \"skip_to_step_6\"))",
 			  "conditionalExecution routing");
-	CHECK_STR(dump("skip"), "(var skip)", "bare action word is a name");
+	/* action words are literals, bare, braced or quoted */
+	CHECK_STR(dump("skip"), "(str \"skip\")", "bare skip is a literal");
+	CHECK_STR(dump("continue"), "(str \"continue\")", "bare continue");
+	CHECK_STR(dump("fail"), "(str \"fail\")", "bare fail");
+	CHECK_STR(dump("skip_to_step_6"), "(str \"skip_to_step_6\")",
+			  "bare skip_to_step_N");
+	CHECK_STR(dump("{skip_to_step_12}"), "(str \"skip_to_step_12\")",
+			  "braced action word is a literal too");
+	CHECK_STR(dump("{ continue }"), "(str \"continue\")", "braced with spaces");
+	CHECK_STR(dump("{x} == 5 ? skip_to_step_3 : continue"),
+			  "(? (== (var x) (num 5)) (str \"skip_to_step_3\") (str \"continue\"))",
+			  "design document's routing, bare");
+	CHECK_STR(dump("{engagement_level} == 'none' ? skip_to_step_6 : continue"),
+			  "(? (== (var engagement_level) (str \"none\")) (str \"skip_to_step_6\") (str \"continue\"))",
+			  "seed chain condition");
+	CHECK_STR(dump("{v} == 'incomplete' && {q} < 70 ? skip_to_step_6 : continue"),
+			  "(? (&& (== (var v) (str \"incomplete\")) (< (var q) (num 70))) (str \"skip_to_step_6\") (str \"continue\"))",
+			  "seed chain condition with &&");
+	CHECK_STR(dump("a ? (b ? fail : skip) : continue"),
+			  "(? (var a) (? (var b) (str \"fail\") (str \"skip\")) (str \"continue\"))",
+			  "nested actions");
+	CHECK_STR(dump("mode == skip || mode != fail"),
+			  "(|| (== (var mode) (str \"skip\")) (!= (var mode) (str \"fail\")))",
+			  "action words as comparison operands");
+	CHECK_STR(dump("!fail"), "(! (str \"fail\"))", "action word under !");
+	CHECK_STR(dump("x | skip"), "(| (var x) (str \"skip\"))",
+			  "action word as a default");
+	CHECK_STR(dump("skip.reason"), "(var skip.reason)",
+			  "a dotted path is a path");
+	CHECK_STR(dump("skipped"), "(var skipped)", "longer names are names");
+	CHECK_STR(dump("failure"), "(var failure)", "failure is a name");
+	CHECK_STR(dump("continued"), "(var continued)", "continued is a name");
+	CHECK_STR(dump("skip_to_step_"), "(var skip_to_step_)",
+			  "skip_to_step_ without a number is a name");
+	CHECK_STR(dump("skip_to_step_6a"), "(var skip_to_step_6a)",
+			  "skip_to_step_ with a trailing letter is a name");
+	CHECK_STR(dump("Skip"), "(var Skip)", "action words are case-sensitive");
 	CHECK_STR(dump("  \t a \n "), "(var a)", "surrounding whitespace");
 }
 
@@ -332,6 +368,16 @@ test_eval(void)
 			  "ternary then");
 	CHECK_STR(eval("{score} < 7 ? 'continue' : 'skip_to_step_6'"),
 			  "str:skip_to_step_6", "ternary else");
+	CHECK_STR(eval("score == 8 ? skip_to_step_3 : continue"),
+			  "str:skip_to_step_3", "bare action, then branch");
+	CHECK_STR(eval("score == 5 ? skip_to_step_3 : continue"),
+			  "str:continue", "bare action, else branch");
+	lookup_calls = 0;
+	CHECK_STR(eval("true ? skip : fail"), "str:skip", "bare skip");
+	CHECK(lookup_calls == 0, "action words are never looked up");
+	CHECK_STR(eval("{fail}"), "str:fail", "braced fail");
+	CHECK_STR(eval("skip == 'skip' && \"continue\" == continue"), "bool:true",
+			  "bare and quoted action words are equal");
 	CHECK_STR(eval("nosuch ? 1 : 2"), "num:2", "ternary on null");
 	CHECK_STR(eval("zero ? 1 : f ? 2 : 3"), "num:3", "nested ternary");
 	CHECK_STR(eval("name ? name : 'anon'"), "str:Ada", "ternary returns value");

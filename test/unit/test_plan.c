@@ -264,6 +264,12 @@ test_sequential(void)
 		CHECK(p->steps[2].npreds == 0, "parallel step with no inputs");
 	}
 
+	/* saveIntermediateResults: the default of the option, true unless set */
+	p = build("{\"id\":\"t\",\"saveIntermediateResults\":false,\"steps\":[{\"id\":1,\"name\":\"a\",\"type\":\"sql\",\"sql\":\"SELECT 1\"}]}", &err, NULL);
+	CHECK(p != NULL && !p->save_intermediate, "saveIntermediateResults false");
+	p = build("{\"id\":\"t\",\"steps\":[{\"id\":1,\"name\":\"a\",\"type\":\"sql\",\"sql\":\"SELECT 1\"}]}", &err, NULL);
+	CHECK(p != NULL && p->save_intermediate, "saveIntermediateResults defaults to true");
+
 	/* a template step that names an instructionSet needs no template */
 	p = build("{\"id\":\"t\",\"steps\":[{\"id\":1,\"name\":\"a\",\"type\":\"template_processing\","
 			  "\"instructionSet\":\"proposal-generation\",\"inputTemplate\":\"x\"}]}", &err, NULL);
@@ -277,6 +283,30 @@ test_sequential(void)
 	CHECK(p != NULL, "skip_to_step forward accepted");
 	if (p)
 		CHECK(!p->steps[0].condition_is_routing, "action word is not routing");
+
+	/*
+	 * The design documents' routing, bare action words: a condition that
+	 * reads the step's own output is routing; one that reads another
+	 * step's is taken before the step runs.  The action words are not
+	 * variables, so they neither make it routing nor count as reads.
+	 */
+	p = build("{\"id\":\"r\",\"steps\":["
+			  "{\"id\":1,\"name\":\"a\",\"type\":\"sql\",\"sql\":\"SELECT 1 AS x\",\"outputVariables\":[\"x\"]},"
+			  "{\"id\":2,\"name\":\"b\",\"type\":\"sql\",\"sql\":\"SELECT 1 AS q, 2 AS s\",\"outputVariables\":[\"q\",\"s\"],"
+			  "\"conditionalExecution\":\"{s} == 'incomplete' && {q} < 70 ? skip_to_step_4 : continue\"},"
+			  "{\"id\":3,\"name\":\"c\",\"type\":\"sql\",\"sql\":\"SELECT 1\",\"conditionalExecution\":\"{x} == 5 ? skip_to_step_4 : continue\"},"
+			  "{\"id\":4,\"name\":\"d\",\"type\":\"sql\",\"sql\":\"SELECT 1\"}]}", &err, NULL);
+	CHECK(p != NULL, "bare action words in conditions accepted");
+	if (p)
+	{
+		char	  **vars;
+
+		CHECK(p->steps[1].condition_is_routing, "own outputs with bare actions: routing");
+		CHECK(!p->steps[2].condition_is_routing, "another step's output: before the step");
+		CHECK(ce_expr_variables(p->steps[2].condition_expr, &vars) == 1 &&
+			  strcmp(vars[0], "x") == 0, "the condition reads only x");
+		PREDS(&p->steps[2], 1);
+	}
 }
 
 typedef struct BadCase
@@ -378,6 +408,18 @@ static const BadCase bad_cases[] = {
 	"{\"id\":\"c1\",\"steps\":[{\"id\":1,\"name\":\"a\",\"type\":\"sql\",\"sql\":\"SELECT 1\",\"outputVariables\":[\"chain\"]}]}"},
 	{CE_ERR_RESERVED, "steps[0].inputVariables[1]", "reserved input variable",
 	"{\"id\":\"c1\",\"steps\":[{\"id\":1,\"name\":\"a\",\"type\":\"sql\",\"sql\":\"SELECT 1\",\"inputVariables\":[\"x\",\"chain\"]}]}"},
+	{CE_ERR_RESERVED, "steps[0].outputVariables[1]", "action word skip as output variable",
+	"{\"id\":\"c1\",\"steps\":[{\"id\":1,\"name\":\"a\",\"type\":\"sql\",\"sql\":\"SELECT 1\",\"outputVariables\":[\"x\",\"skip\"]}]}"},
+	{CE_ERR_RESERVED, "steps[0].inputVariables[0]", "action word continue as input variable",
+	"{\"id\":\"c1\",\"steps\":[{\"id\":1,\"name\":\"a\",\"type\":\"sql\",\"sql\":\"SELECT 1\",\"inputVariables\":[\"continue\"]}]}"},
+	{CE_ERR_RESERVED, "steps[0].outputVariables[0]", "action word skip_to_step_N as output variable",
+	"{\"id\":\"c1\",\"steps\":[{\"id\":1,\"name\":\"a\",\"type\":\"sql\",\"sql\":\"SELECT 1\",\"outputVariables\":[\"skip_to_step_2\"]}]}"},
+	{CE_ERR_RESERVED, "steps[0].fallbackStep.outputVariables[0]", "action word fail as fallback output",
+	"{\"id\":\"c1\",\"steps\":[{\"id\":1,\"name\":\"a\",\"type\":\"sql\",\"sql\":\"SELECT 1\",\"fallbackStep\":{\"id\":2,\"name\":\"b\",\"type\":\"sql\",\"sql\":\"SELECT 1\",\"outputVariables\":[\"fail\"]}}]}"},
+	{CE_ERR_REFERENCE, "steps[0].conditionalExecution", "bare skip_to_step_N to an unknown step",
+	"{\"id\":\"c1\",\"steps\":[{\"id\":1,\"name\":\"a\",\"type\":\"sql\",\"sql\":\"SELECT 1\",\"conditionalExecution\":\"{x} == 5 ? skip_to_step_9 : continue\"},{\"id\":2,\"name\":\"b\",\"type\":\"sql\",\"sql\":\"SELECT 2\"}]}"},
+	{CE_ERR_INVALID, "saveIntermediateResults", "saveIntermediateResults not a boolean",
+	"{\"id\":\"c1\",\"saveIntermediateResults\":\"no\",\"steps\":[{\"id\":1,\"name\":\"a\",\"type\":\"sql\",\"sql\":\"SELECT 1\"}]}"},
 	{CE_ERR_REFERENCE, "steps[1].dependsOn", "dependsOn unknown step",
 	"{\"id\":\"c1\",\"steps\":[{\"id\":1,\"name\":\"a\",\"type\":\"sql\",\"sql\":\"SELECT 1\"},{\"id\":2,\"name\":\"b\",\"type\":\"sql\",\"sql\":\"SELECT 2\",\"dependsOn\":[7]}]}"},
 	{CE_ERR_INVALID, "steps[1].dependsOn", "dependsOn not an array",
