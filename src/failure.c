@@ -26,6 +26,16 @@
  *	  class 23, P0001		business_rule_violation	business
  *	  anything else			system_error			system
  *
+ * retryOnErrors may also name failures in the design documents' own words,
+ * each standing for the types that mean the same (besides itself, which a
+ * handler may still raise by name):
+ *
+ *	  timeout				execution_timeout, network_timeout, api_timeout
+ *	  database_timeout		execution_timeout, database_busy (lock timeout,
+ *							deadlock, serialization failure)
+ *	  connection_error		network_timeout (class 08)
+ *	  quota_exceeded		api_rate_limit
+ *
  * Types with no SQLSTATE of their own (api_rate_limit, api_timeout,
  * validation_failed, insufficient_data, ...) come from raise_failure() or
  * from chainexec itself.  A failure type this module does not know (a
@@ -63,6 +73,20 @@ static const FailureTypeInfo failure_types[] = {
 	{"security_violation", CE_FAIL_SYSTEM},
 	{"query_canceled", CE_FAIL_SYSTEM},
 	{"system_error", CE_FAIL_SYSTEM},
+};
+
+/* The design documents' words for failures, and the types they cover. */
+typedef struct FailureWord
+{
+	const char *word;
+	const char *types[4];		/* NULL-terminated */
+} FailureWord;
+
+static const FailureWord failure_words[] = {
+	{"timeout", {"execution_timeout", "network_timeout", "api_timeout", NULL}},
+	{"database_timeout", {"execution_timeout", "database_busy", NULL}},
+	{"connection_error", {"network_timeout", NULL}},
+	{"quota_exceeded", {"api_rate_limit", NULL}},
 };
 
 /* SQLSTATEs of missing objects. */
@@ -156,4 +180,43 @@ ce_failure_class(const char *failure_type)
 			return failure_types[i].class;
 	}
 	return CE_FAIL_PERMANENT;
+}
+
+/* ASCII case-insensitive equality, as retryOnErrors is matched. */
+static bool
+word_ieq(const char *a, const char *b)
+{
+	for (; *a && *b; a++, b++)
+	{
+		char		ca = (*a >= 'A' && *a <= 'Z') ? *a + 32 : *a;
+		char		cb = (*b >= 'A' && *b <= 'Z') ? *b + 32 : *b;
+
+		if (ca != cb)
+			return false;
+	}
+	return *a == *b;
+}
+
+/*
+ * ce_failure_word_covers
+ *		Whether the retryOnErrors entry word is one of the design documents'
+ *		words for failures (see the file header) and covers failure_type.
+ */
+bool
+ce_failure_word_covers(const char *word, const char *failure_type)
+{
+	size_t		i;
+	int			j;
+
+	if (word == NULL || failure_type == NULL)
+		return false;
+	for (i = 0; i < sizeof(failure_words) / sizeof(failure_words[0]); i++)
+	{
+		if (!word_ieq(word, failure_words[i].word))
+			continue;
+		for (j = 0; failure_words[i].types[j] != NULL; j++)
+			if (strcmp(failure_type, failure_words[i].types[j]) == 0)
+				return true;
+	}
+	return false;
 }

@@ -32,4 +32,11 @@ extern bool ce_failure_is_transient(const char *failure_type);
 
 extern CeFailureClass ce_failure_class(const char *failure_type);
 
+/*
+ * Whether a retryOnErrors entry written in the design documents' words
+ * (timeout, database_timeout, connection_error, quota_exceeded) stands for
+ * failure_type; see the table in failure.c.
+ */
+extern bool ce_failure_word_covers(const char *word, const char *failure_type);
+
 #endif							/* CE_FAILURE_H */

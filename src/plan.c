@@ -818,6 +818,8 @@ ce_retry_matches(const CeRetry *r, const char *failure_type,
 
 		if (failure_type != NULL && str_ieq(on, failure_type))
 			return true;
+		if (ce_failure_word_covers(on, failure_type))
+			return true;
 		if (sqlstate != NULL && strlen(on) == 5 && strlen(sqlstate) == 5 &&
 			str_ieq(on, sqlstate))
 			return true;

@@ -783,6 +783,30 @@ test_retry(void)
 		CHECK(!ce_retry_matches(&r, "database_busy", "40P01"), "unlisted SQLSTATE");
 		CHECK(!ce_retry_matches(&r, "network_timeout", NULL), "list replaces the transient default");
 	}
+	{
+		/* the design documents' words in retryOnErrors (seed chains) */
+		char	   *on[] = {"timeout", "extraction_failed"};
+		char	   *db[] = {"database_timeout", "Connection_Error"};
+		char	   *api[] = {"api_timeout", "quota_exceeded"};
+
+		r.nretryOn = 2;
+		r.retryOn = on;
+		CHECK(ce_retry_matches(&r, "execution_timeout", "57014"), "timeout covers the step's own timeout");
+		CHECK(ce_retry_matches(&r, "network_timeout", "08006"), "timeout covers network_timeout");
+		CHECK(ce_retry_matches(&r, "api_timeout", NULL), "timeout covers api_timeout");
+		CHECK(ce_retry_matches(&r, "timeout", NULL), "timeout raised by name");
+		CHECK(ce_retry_matches(&r, "extraction_failed", NULL), "a custom type by name");
+		CHECK(!ce_retry_matches(&r, "query_canceled", "57014"), "a cancel is not a timeout");
+		CHECK(!ce_retry_matches(&r, "database_busy", "40001"), "timeout does not cover database_busy");
+		r.retryOn = db;
+		CHECK(ce_retry_matches(&r, "execution_timeout", "57014"), "database_timeout covers the step's timeout");
+		CHECK(ce_retry_matches(&r, "database_busy", "55P03"), "database_timeout covers a lock timeout");
+		CHECK(ce_retry_matches(&r, "network_timeout", "08006"), "connection_error covers class 08, any case");
+		CHECK(!ce_retry_matches(&r, "api_timeout", NULL), "database words do not cover api_timeout");
+		r.retryOn = api;
+		CHECK(ce_retry_matches(&r, "api_rate_limit", NULL), "quota_exceeded covers api_rate_limit");
+		CHECK(!ce_retry_matches(&r, "execution_timeout", "57014"), "api words do not cover the step's timeout");
+	}
 
 	CHECK(ce_step_kind_from_name("database_operation", &k) && k == CE_STEP_SQL, "alias sql");
 	CHECK(ce_step_kind_from_name("instruction_set", &k) && k == CE_STEP_FUNCTION, "alias function");
