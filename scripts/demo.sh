@@ -10,8 +10,9 @@
 # database), creates the extension, then run_demo: loads the travel
 # agency's chain (examples/travel_agency.sql), starts it with chain_execute
 # on a lead that came in as a WhatsApp message, follows it live with
-# chainexec_watch as its events stream over NOTIFY (one redrawn line in a
-# terminal, one line per event otherwise), prints the result (chain_result),
+# chainexec_watch as its events stream over NOTIFY (it subscribes with
+# chainexec.chain_listen(); one redrawn line in a terminal, one line per
+# event otherwise), prints the result (chain_result),
 # the proposal and the welcome email it wrote, and the time each step took
 # (chainexec.step_runs).  The cluster is stopped and removed at the end,
 # whatever happens.  Exit status 0 when the execution completed.
@@ -69,7 +70,7 @@ run_demo()
 		die "chain_execute failed"
 	say "  execution $id; the background worker runs it"
 
-	say "== live progress (chainexec_watch $id)"
+	say "== live progress (chainexec_watch $id, subscribed with chainexec.chain_listen())"
 	watch=$(command -v chainexec_watch || echo "$CE_REPO/tools/chainexec_watch")
 	if [ -x "$watch" ]; then
 		if [ -t 1 ]; then

@@ -51,7 +51,9 @@ SELECT i.indexrelid::regclass AS index_name, i.indrelid::regclass AS table_name,
 SELECT pg_get_indexdef('chainexec.universal_transaction_lines_ready'::regclass);
 
 -- pg_dump keeps the rows: every table is registered with
--- pg_extension_config_dump (no table is missing, none is filtered).
+-- pg_extension_config_dump (no table is missing, none is filtered), but
+-- channel_secret: each installation draws its own key of the event channel
+-- names, which no dump should carry.
 SELECT cfg::regclass AS config_table, coalesce(cond, '') AS condition
   FROM pg_extension e,
        unnest(e.extconfig, e.extcondition) AS x(cfg, cond)
@@ -61,7 +63,7 @@ SELECT cfg::regclass AS config_table, coalesce(cond, '') AS condition
 SELECT c.oid::regclass AS not_dumped
   FROM pg_class c
  WHERE c.relnamespace = 'chainexec'::regnamespace AND c.relkind IN ('r', 'p')
-   AND c.oid <> ALL ((SELECT extconfig FROM pg_extension WHERE extname = 'chainexec'));
+   AND c.oid <> ALL (SELECT unnest(extconfig) FROM pg_extension WHERE extname = 'chainexec');
 
 -- The administrators' role exists and may not log in.
 SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname = 'chainexec_admin';

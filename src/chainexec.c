@@ -28,6 +28,7 @@ int			ce_max_workers = 2;
 int			ce_poll_interval = 1000;
 bool		ce_enabled = true;
 char	   *ce_notify_channel = NULL;
+bool		ce_notify_public = false;
 int			ce_max_context_bytes = 1024 * 1024;
 char	   *ce_organization_id = NULL;
 static char *ce_internal = NULL;
@@ -136,6 +137,16 @@ CeGucInit(void)
 							   PGC_SIGHUP,
 							   0,
 							   check_notify_channel, NULL, NULL);
+
+	DefineCustomBoolVariable("chainexec.notify_public",
+							 gettext_noop("Whether execution events go to chainexec.notify_channel itself, which every role can LISTEN to."),
+							 gettext_noop("Off: each event goes to its owner role's and its organization's admin channel "
+										  "(see chainexec.chain_listen()).  On only where every role may see every event."),
+							 &ce_notify_public,
+							 false,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
 
 	DefineCustomIntVariable("chainexec.max_context_bytes",
 							gettext_noop("Largest size of an execution's variables (its context)."),

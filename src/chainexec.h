@@ -16,6 +16,7 @@ extern int	ce_max_workers;			/* chainexec.max_workers (postmaster) */
 extern int	ce_poll_interval;		/* chainexec.poll_interval ms (sighup) */
 extern bool ce_enabled;				/* chainexec.enabled (sighup) */
 extern char *ce_notify_channel;		/* chainexec.notify_channel (sighup) */
+extern bool ce_notify_public;		/* chainexec.notify_public (sighup) */
 extern int	ce_max_context_bytes;	/* chainexec.max_context_bytes (userset) */
 extern char *ce_organization_id;	/* chainexec.organization_id (userset) */
 

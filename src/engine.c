@@ -779,13 +779,14 @@ compute_eta(ExecRow *ex, List *lines)
 }
 
 static void
-emit(ExecRow *ex, const char *event, const CeStep *step, const char *status, int attempt,
-	 const char *input)
+emit(ExecRow *ex, const char *event, const CeStep *step, const char *status, int attempt)
 {
 	CeEvent		ev;
 
 	memset(&ev, 0, sizeof(ev));
 	ev.event = event;
+	ev.org = &ex->org;
+	ev.owner = ex->owner;
 	ev.execution_id = ex->id_s;
 	ev.chain_id = ex->chain_id;
 	ev.step_id = step ? step->id : 0;
@@ -794,7 +795,6 @@ emit(ExecRow *ex, const char *event, const CeStep *step, const char *status, int
 	ev.attempt = attempt;
 	ev.progress = current_progress;
 	ev.eta_ms = strcmp(event, "chain_completed") == 0 ? 0 : current_eta;
-	ev.input = input;
 	ce_notify(ex->plan->notify, &ev);
 }
 
@@ -911,7 +911,7 @@ fail_execution(ExecRow *ex, const char *status, Jsonb *error, int own_line)
 	if (!compensate)
 	{
 		finish_execution(ex, status, NULL, error);
-		emit(ex, strcmp(status, "timeout") == 0 ? "chain_timeout" : "chain_failed", NULL, status, 0, NULL);
+		emit(ex, strcmp(status, "timeout") == 0 ? "chain_timeout" : "chain_failed", NULL, status, 0);
 		return;
 	}
 
@@ -936,7 +936,7 @@ fail_execution(ExecRow *ex, const char *status, Jsonb *error, int own_line)
 		i++;
 	}
 	wake_executors();
-	emit(ex, "compensation_started", NULL, "compensating", 0, NULL);
+	emit(ex, "compensation_started", NULL, "compensating", 0);
 }
 
 /* Whether every success condition holds on the context. */
@@ -991,7 +991,7 @@ complete_execution(ExecRow *ex, int own_line)
 	}
 	current_progress = 100;
 	finish_execution(ex, "completed", output, NULL);
-	emit(ex, "chain_completed", NULL, "completed", 0, NULL);
+	emit(ex, "chain_completed", NULL, "completed", 0);
 }
 
 /* ---------------------------------------------------------------------
@@ -1068,8 +1068,8 @@ advance_compensation(ExecRow *ex, List *lines)
 		ce_run_query(&q_compensation_error, v, NULL, false, 0);
 	}
 	finish_execution(ex, any_failed ? "failed" : "compensated", NULL, NULL);
-	emit(ex, "compensation_completed", NULL, any_failed ? "failed" : "compensated", 0, NULL);
-	emit(ex, "chain_failed", NULL, any_failed ? "failed" : "compensated", 0, NULL);
+	emit(ex, "compensation_completed", NULL, any_failed ? "failed" : "compensated", 0);
+	emit(ex, "chain_failed", NULL, any_failed ? "failed" : "compensated", 0);
 }
 
 /*
@@ -1384,7 +1384,7 @@ handle_failure(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun *run,
 		u.finished = false;
 		update_line(ex, line->line_number, &u);
 		advance(ex, line->line_number);
-		emit(ex, "step_retry_scheduled", step, "ready", attempt, NULL);
+		emit(ex, "step_retry_scheduled", step, "ready", attempt);
 		return;
 	}
 
@@ -1394,7 +1394,7 @@ handle_failure(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun *run,
 		u.finished = true;
 		update_line(ex, line->line_number, &u);
 		advance(ex, line->line_number);
-		emit(ex, "step_failed", step, "failed", attempt, NULL);
+		emit(ex, "step_failed", step, "failed", attempt);
 		return;
 	}
 
@@ -1405,14 +1405,14 @@ handle_failure(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun *run,
 			u.finished = true;
 			update_line(ex, line->line_number, &u);
 			advance(ex, line->line_number);
-			emit(ex, "step_failed", step, "failed", attempt, NULL);
+			emit(ex, "step_failed", step, "failed", attempt);
 			break;
 		case CE_ONFAIL_SKIP:
 			u.status = "skipped";
 			u.finished = true;
 			update_line(ex, line->line_number, &u);
 			advance(ex, line->line_number);
-			emit(ex, "step_skipped", step, "skipped", attempt, NULL);
+			emit(ex, "step_skipped", step, "skipped", attempt);
 			break;
 		case CE_ONFAIL_FALLBACK:
 			if (step->fallback && strcmp(line->line_type, "fallback") != 0)
@@ -1423,7 +1423,7 @@ handle_failure(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun *run,
 				insert_line(ex, "fallback", step->fallback, "ready", line->line_number);
 				wake_executors();
 				advance(ex, line->line_number);
-				emit(ex, "step_failed", step, "failed", attempt, NULL);
+				emit(ex, "step_failed", step, "failed", attempt);
 				break;
 			}
 			/* FALLTHROUGH */
@@ -1433,7 +1433,7 @@ handle_failure(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun *run,
 			u.finished = true;
 			update_line(ex, line->line_number, &u);
 			current_progress = compute_progress(read_lines(ex), false);
-			emit(ex, "step_failed", step, "failed", attempt, NULL);
+			emit(ex, "step_failed", step, "failed", attempt);
 			fail_execution(ex, "failed", execution_error(err, step), line->line_number);
 			break;
 	}
@@ -1533,7 +1533,7 @@ handle_success(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun *run,
 		if (line->parent_line > 0)
 			set_line_status(ex, line->parent_line, "compensated");
 		advance(ex, line->line_number);
-		emit(ex, "step_completed", step, "compensated", attempt, NULL);
+		emit(ex, "step_completed", step, "compensated", attempt);
 		return;
 	}
 
@@ -1542,7 +1542,7 @@ handle_success(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun *run,
 	if (act == COND_FAIL)
 	{
 		current_progress = compute_progress(read_lines(ex), false);
-		emit(ex, "step_completed", step, "completed", attempt, NULL);
+		emit(ex, "step_completed", step, "completed", attempt);
 		fail_execution(ex, "failed",
 					   execution_error(error_jsonb("business_rule_violation", "P0001",
 												   psprintf("condition of step \"%s\" failed the execution", step->name),
@@ -1551,7 +1551,7 @@ handle_success(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun *run,
 		return;
 	}
 	advance(ex, line->line_number);
-	emit(ex, "step_completed", step, "completed", attempt, NULL);
+	emit(ex, "step_completed", step, "completed", attempt);
 }
 
 /* Put a step line into the waiting state (wait timer or external step). */
@@ -1582,8 +1582,7 @@ start_waiting(ExecRow *ex, LineRow *line, const CeStep *step, int attempt, char 
 	}
 	lock_header(ex);
 	advance(ex, line->line_number);
-	emit(ex, "step_started", step, "waiting", attempt,
-		 step->kind == CE_STEP_EXTERNAL ? (rendered ? rendered : "") : NULL);
+	emit(ex, "step_started", step, "waiting", attempt);
 }
 
 static char *
@@ -1731,7 +1730,7 @@ process_line(ExecRow *ex, LineRow *line)
 					u.status = "failed";
 					u.error = err;
 					update_line(ex, line->line_number, &u);
-					emit(ex, "step_failed", step, "failed", attempt, NULL);
+					emit(ex, "step_failed", step, "failed", attempt);
 					fail_execution(ex, "failed", execution_error(err, step), line->line_number);
 					return;
 				}
@@ -1740,7 +1739,7 @@ process_line(ExecRow *ex, LineRow *line)
 				if (act == COND_SKIP_TO)
 					skip_to_step(ex, step_index(plan, step), skip_to);
 				advance(ex, line->line_number);
-				emit(ex, "step_skipped", step, "skipped", attempt, NULL);
+				emit(ex, "step_skipped", step, "skipped", attempt);
 				return;
 			}
 		}

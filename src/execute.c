@@ -443,6 +443,8 @@ create_execution(const char *chain_id, Jsonb *input, Jsonb *options, Oid owner,
 
 		memset(&ev, 0, sizeof(ev));
 		ev.event = "chain_started";
+		ev.org = org;
+		ev.owner = owner;
 		ev.execution_id = ce_uuid_to_cstring(id);
 		ev.chain_id = chain_id;
 		ev.status = "pending";

@@ -1,9 +1,12 @@
 /*-------------------------------------------------------------------------
  *
  * notify.c
- *	  Execution events: a small JSON payload, no variable values, queued
- *	  with Async_Notify in the transition's own transaction, so subscribers
- *	  never see an event for work that rolled back.
+ *	  Execution events: a small JSON payload of ids, names, status and
+ *	  progress (no variable values, no rendered input), queued with
+ *	  Async_Notify in the transition's own transaction, so subscribers
+ *	  never see an event for work that rolled back.  Each event goes to
+ *	  the channel of its execution's owner role and to its organization's
+ *	  admin channel (channel.c), never to a channel every role can read.
  *
  *	  The events that end an execution (or its compensation) are held back
  *	  until the transaction is about to commit, so that they come after the
@@ -27,10 +30,8 @@
 #include "miscadmin.h"
 
 #include "chainexec.h"
+#include "channel.h"
 #include "notify.h"
-
-/* Payloads stay well under NOTIFY's 8000-byte limit. */
-#define CE_PAYLOAD_MAX 7000
 
 /* An end event held back until pre-commit. */
 typedef struct HeldEvent
@@ -149,7 +150,7 @@ held_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 
 /* Hold an end event until pre-commit. */
 static void
-hold_event(const char *payload)
+hold_event(const char *channel, const char *payload)
 {
 	MemoryContext old;
 	HeldEvent  *h;
@@ -163,7 +164,7 @@ hold_event(const char *payload)
 	old = MemoryContextSwitchTo(TopTransactionContext);
 	h = palloc(sizeof(HeldEvent));
 	h->nest_level = GetCurrentTransactionNestLevel();
-	h->channel = pstrdup(ce_notify_channel);
+	h->channel = pstrdup(channel);
 	h->payload = pstrdup(payload);
 	held_events = lappend(held_events, h);
 	MemoryContextSwitchTo(old);
@@ -184,7 +185,6 @@ ce_notify(CeNotify level, const CeEvent *ev)
 {
 	StringInfoData buf;
 	char		ts[MAXDATELEN + 1];
-	size_t		before_input;
 
 	if (!ce_event_wanted(level, ev->event))
 		return;
@@ -217,24 +217,42 @@ ce_notify(CeNotify level, const CeEvent *ev)
 	format_ts(ts, sizeof(ts));
 	appendStringInfoString(&buf, ",\"ts\":");
 	escape_json(&buf, ts);
-
-	/* An external step's rendered input, when it fits. */
-	before_input = buf.len;
-	if (ev->input)
-	{
-		appendStringInfoString(&buf, ",\"input\":");
-		escape_json(&buf, ev->input);
-		if (buf.len > CE_PAYLOAD_MAX)
-		{
-			buf.len = before_input;
-			buf.data[buf.len] = '\0';
-			appendStringInfoString(&buf, ",\"inputTruncated\":true");
-		}
-	}
 	appendStringInfoChar(&buf, '}');
-	if (is_end_event(ev->event))
-		hold_event(buf.data);
-	else
-		Async_Notify(ce_notify_channel, buf.data);
+	ce_notify_send(ev->org, ev->owner, ev->event, buf.data);
 	pfree(buf.data);
+}
+
+void
+ce_notify_send(const pg_uuid_t *org, Oid owner, const char *event, const char *payload)
+{
+	char		channels[2][NAMEDATALEN];
+	int			n = ce_event_channels(org, owner, channels[0], channels[1]);
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		if (is_end_event(event))
+			hold_event(channels[i], payload);
+		else
+			Async_Notify(channels[i], payload);
+	}
+}
+
+/*
+ * chainexec._notify(org uuid, owner regrole, event text, payload text):
+ * send an event of the control functions (_emit) as the engine does.
+ * Not executable by PUBLIC.
+ */
+PG_FUNCTION_INFO_V1(ce_notify_sql);
+
+Datum
+ce_notify_sql(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("an event needs an organization, an owner, a name and a payload")));
+	ce_notify_send(PG_GETARG_UUID_P(0), PG_GETARG_OID(1), text_to_cstring(PG_GETARG_TEXT_PP(2)),
+				   text_to_cstring(PG_GETARG_TEXT_PP(3)));
+	PG_RETURN_VOID();
 }

@@ -11,11 +11,15 @@
 
 #include "postgres.h"
 
+#include "utils/uuid.h"
+
 #include "plan.h"
 
 typedef struct CeEvent
 {
 	const char *event;			/* chain_started, step_completed, ... */
+	const pg_uuid_t *org;		/* the execution's organization */
+	Oid			owner;			/* and owner role: who may receive it */
 	const char *execution_id;
 	const char *chain_id;
 	int			step_id;		/* 0: none */
@@ -24,7 +28,6 @@ typedef struct CeEvent
 	int			attempt;
 	int			progress;		/* 0-100 */
 	long		eta_ms;			/* -1: unknown */
-	const char *input;			/* external steps: rendered input, or NULL */
 } CeEvent;
 
 /* Whether an event passes the chain's notify setting. */
@@ -32,5 +35,9 @@ extern bool ce_event_wanted(CeNotify level, const char *event);
 
 /* Queue the event's NOTIFY (sent when the transaction commits). */
 extern void ce_notify(CeNotify level, const CeEvent *ev);
+
+/* Queue a payload on the channels of the execution's readers. */
+extern void ce_notify_send(const pg_uuid_t *org, Oid owner, const char *event,
+						   const char *payload);
 
 #endif							/* CE_NOTIFY_H */

@@ -21,8 +21,14 @@
  *
  * (one line; "-" stands for a missing value; a value with blanks, quotes,
  * "=" or control characters is written in double quotes with C escapes;
- * an external step's rendered input comes last as input="...").  With
- * --raw it prints each payload as received, one per line.
+ * the rendered input of a step that starts waiting comes last as
+ * input="...", read from chainexec.step_runs, since payloads carry no
+ * values).  With --raw it prints each payload as received, one per line.
+ *
+ * It subscribes with chainexec.chain_listen(), which LISTENs on the
+ * channels of the events its role may read (those of its roles'
+ * executions; all of the organization's for chainexec_admin), or with
+ * --role on one role's; -c LISTENs on a channel by name instead.
  *
  * Following one execution, it LISTENs first and then reads the execution's
  * state (chain_status), so that an execution that has already ended, or
@@ -121,6 +127,7 @@ typedef struct Exec
 /* Options */
 static const char *opt_dbname = NULL;
 static const char *opt_channel = NULL;
+static const char *opt_role = NULL;
 static double opt_timeout = 0;
 static bool opt_lines = false;
 static bool opt_raw = false;
@@ -160,8 +167,9 @@ static void print_event_line(const Payload *p);
 static void print_state_line(const Exec *e, const char *eta);
 static void draw(void);
 static bool read_state(const char *id, Exec **result, bool print);
-static const char *choose_channel(void);
 static void listen_on(const char *channel);
+static char *subscribe(void);
+static void print_step_input(const char *execution, const char *step);
 
 /* Print the usage text to out. */
 static void
@@ -179,8 +187,11 @@ usage(FILE *out)
 			"Options:\n"
 			"  -d, --dbname=CONNINFO   database name or connection string (default: the\n"
 			"                          PGHOST, PGPORT, PGDATABASE, PGUSER, ... variables)\n"
-			"  -c, --channel=NAME      channel to LISTEN on (default: the server's\n"
-			"                          chainexec.notify_channel, else \"chainexec\")\n"
+			"  -R, --role=ROLE         only the events of ROLE's executions (default: of\n"
+			"                          every role you are a member of, through\n"
+			"                          chainexec.chain_listen())\n"
+			"  -c, --channel=NAME      LISTEN on the channel NAME instead of calling\n"
+			"                          chainexec.chain_listen()\n"
 			"  -t, --timeout=SECONDS   stop after SECONDS\n"
 			"  -l, --lines             one line per event, even on a terminal\n"
 			"  -r, --raw               print each event's JSON payload as received\n"
@@ -192,6 +203,7 @@ usage(FILE *out)
 			"Line format (--lines, or standard output not a terminal), one line per event:\n"
 			"  event=step_completed execution=UUID chain=ID step=3 name=reserve progress=40\n"
 			"  status=completed attempt=1 eta_ms=- ts=TIMESTAMP [input=\"...\"]\n"
+			"  (input: the rendered input of a step that starts waiting, if you may read it)\n"
 			"  (\"-\" for a missing value; values with blanks, quotes, \"=\" or control\n"
 			"  characters are double-quoted with C escapes).  Following one execution, the\n"
 			"  first line is its current state: event=state ... retries=N failures=N.\n"
@@ -836,8 +848,9 @@ print_event_line(const Payload *p)
 	print_value(stdout, "ts", field_text(p, "ts"));
 	if (in && in->type != FT_NULL)
 		print_value(stdout, "input", in->value);
-	if (field_text(p, "inputTruncated"))
-		print_value(stdout, "input_truncated", field_text(p, "inputTruncated"));
+	else if (field_text(p, "event") && strcmp(field_text(p, "event"), "step_started") == 0 &&
+			 field_text(p, "executionId") && field_text(p, "stepId"))
+		print_step_input(field_text(p, "executionId"), field_text(p, "stepId"));
 	fputc('\n', stdout);
 	fflush(stdout);
 }
@@ -1066,23 +1079,74 @@ read_state(const char *id, Exec **result, bool print)
 	return true;
 }
 
-/* The channel: -c, else the server's chainexec.notify_channel, else "chainexec". */
-static const char *
-choose_channel(void)
+/*
+ * --lines: " input=..." for a step that started waiting, read from
+ * chainexec.step_runs under row-level security (nothing when the step has
+ * no rendered input, or the role may not read it).
+ */
+static void
+print_step_input(const char *execution, const char *step)
 {
-	static char buf[128];
+	const char *params[2];
 	PGresult   *res;
 
-	if (opt_channel)
-		return opt_channel;
-	res = PQexec(conn, "SELECT current_setting('chainexec.notify_channel', true)");
-	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
-		!PQgetisnull(res, 0, 0) && *PQgetvalue(res, 0, 0))
-		set_text(buf, sizeof(buf), PQgetvalue(res, 0, 0));
-	else
-		set_text(buf, sizeof(buf), "chainexec");
+	params[0] = execution;
+	params[1] = step;
+	res = PQexecParams(conn,
+					   "SELECT r.input->>'input' FROM chainexec.step_runs r "
+					   " WHERE r.execution_id = $1::uuid AND r.step_id = $2::int AND r.line_type = 'step'",
+					   2, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
+	{
+		fputc(' ', stdout);
+		print_value(stdout, "input", PQgetvalue(res, 0, 0));
+	}
+	else if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		verbose("could not read the input of step %s of %s: %s", step, execution, PQresultErrorMessage(res));
 	PQclear(res);
-	return buf;
+}
+
+/*
+ * Subscribe: LISTEN on -c's channel, else chain_listen(--role); returns a
+ * description of what it listens to.  Exits on error.
+ */
+static char *
+subscribe(void)
+{
+	const char *params[1];
+	PGresult   *res;
+	char	   *what;
+	int			i;
+	size_t		len;
+
+	if (opt_channel)
+	{
+		listen_on(opt_channel);
+		what = malloc(strlen(opt_channel) + 16);
+		if (what == NULL)
+			fail(EXIT_USAGE, "out of memory");
+		sprintf(what, "channel \"%s\"", opt_channel);
+		return what;
+	}
+	params[0] = opt_role;
+	res = PQexecParams(conn, "SELECT chainexec.chain_listen($1::regrole)", 1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		fail(EXIT_USAGE, "could not subscribe to the events: %s", PQresultErrorMessage(res));
+	if (PQntuples(res) == 0)
+		fail(EXIT_USAGE, "there is no event channel to listen to");
+	len = 64;
+	for (i = 0; i < PQntuples(res); i++)
+		len += strlen(PQgetvalue(res, i, 0)) + 4;
+	what = malloc(len);
+	if (what == NULL)
+		fail(EXIT_USAGE, "out of memory");
+	strcpy(what, opt_role ? "the events of role " : "the events of your roles");
+	if (opt_role)
+		strcat(what, opt_role);
+	verbose("listening on %d channel%s through chainexec.chain_listen()",
+			PQntuples(res), PQntuples(res) == 1 ? "" : "s");
+	PQclear(res);
+	return what;
 }
 
 /* LISTEN on channel, or exit. */
@@ -1130,6 +1194,7 @@ main(int argc, char **argv)
 	static const struct option long_options[] = {
 		{"dbname", required_argument, NULL, 'd'},
 		{"channel", required_argument, NULL, 'c'},
+		{"role", required_argument, NULL, 'R'},
 		{"timeout", required_argument, NULL, 't'},
 		{"lines", no_argument, NULL, 'l'},
 		{"raw", no_argument, NULL, 'r'},
@@ -1141,7 +1206,7 @@ main(int argc, char **argv)
 	};
 	const char *keywords[3];
 	const char *values[3];
-	const char *channel;
+	char	   *subscription;
 	Exec	   *watched = NULL;
 	char		watched_id[64] = "";
 	double		start;
@@ -1155,7 +1220,7 @@ main(int argc, char **argv)
 	else if (argc > 0 && argv[0])
 		progname = argv[0];
 
-	while ((c = getopt_long(argc, argv, "d:c:t:lrvVh", long_options, NULL)) != -1)
+	while ((c = getopt_long(argc, argv, "d:c:R:t:lrvVh", long_options, NULL)) != -1)
 	{
 		switch (c)
 		{
@@ -1166,6 +1231,11 @@ main(int argc, char **argv)
 				if (*optarg == '\0')
 					fail(EXIT_USAGE, "the channel name must not be empty");
 				opt_channel = optarg;
+				break;
+			case 'R':
+				if (*optarg == '\0')
+					fail(EXIT_USAGE, "the role name must not be empty");
+				opt_role = optarg;
 				break;
 			case 't':
 				{
@@ -1206,6 +1276,8 @@ main(int argc, char **argv)
 		if (!looks_like_uuid(opt_execution))
 			fail(EXIT_USAGE, "\"%s\" is not an execution id (a uuid)", opt_execution);
 	}
+	if (opt_channel && opt_role)
+		fail(EXIT_USAGE, "-c and --role cannot be used together");
 	if (optind < argc)
 	{
 		fprintf(stderr, "%s: too many arguments (first extra: \"%s\")\n"
@@ -1244,8 +1316,7 @@ main(int argc, char **argv)
 	verbose("connected to database \"%s\"", PQdb(conn));
 
 	/* LISTEN first, then read the state: no event can fall in between. */
-	channel = choose_channel();
-	listen_on(channel);
+	subscription = subscribe();
 
 	start = now_monotonic();
 	if (opt_execution)
@@ -1263,7 +1334,7 @@ main(int argc, char **argv)
 	}
 	else if (tty_mode)
 	{
-		fprintf(stdout, "watching every execution on channel \"%s\" (Ctrl-C to stop)\n", channel);
+		fprintf(stdout, "watching every execution: %s (Ctrl-C to stop)\n", subscription);
 		fflush(stdout);
 	}
 	last_event = now_monotonic();

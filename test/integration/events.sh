@@ -2,14 +2,15 @@
 # test/integration/events.sh: progress events over LISTEN/NOTIFY, the
 # watcher (chainexec_watch), and controlling executions end to end.
 #
-# Two watchers listen on the channel for the whole run, as real LISTEN
-# clients: one prints every payload as received (--raw), the other one line
-# per event (--lines).  Checked on a chain with a retry and a skip run by
-# the background worker: the order of its events (chain_started first, the
-# terminal event last), no duplicates, progress never decreasing and 100 on
-# chain_completed, payloads under 8000 bytes and free of variable values (a
-# secret-looking input value appears only in the rendered input of an
-# external step, by design), no event for an execution whose transaction
+# Two watchers subscribe with chainexec.chain_listen() for the whole run, as
+# real LISTEN clients: one prints every payload as received (--raw), the
+# other one line per event (--lines).  Checked on a chain with a retry and a
+# skip run by the background worker: the order of its events (chain_started
+# first, the terminal event last), no duplicates, progress never decreasing
+# and 100 on chain_completed, payloads under 8000 bytes and free of variable
+# values (a secret-looking input value appears in no payload, not even as
+# an external step's rendered input, which the watcher reads from
+# chainexec.step_runs), no event for an execution whose transaction
 # rolled back (or whose chain_step_complete sat in a savepoint that rolled
 # back), and the chain's notify setting (lifecycle, none).  Control:
 # chain_cancel interrupts a step sleeping in pg_sleep(60) within a second;
@@ -183,13 +184,15 @@ WATCHER_PIDS+=($!)
 WATCHER_PIDS+=($!)
 deadline=$((SECONDS + 20))
 while [ "$SECONDS" -lt "$deadline" ]; do
-	grep -q 'listening on channel' "$TMP/raw.err" && grep -q 'listening on channel' "$TMP/lines.err" && break
+	grep -q 'listening on' "$TMP/raw.err" && grep -q 'listening on' "$TMP/lines.err" && break
 	sleep 0.1
 done
-if grep -q 'listening on channel "chainexec"' "$TMP/raw.err" && grep -q 'listening on channel' "$TMP/lines.err"; then
-	ok "two watchers listen on channel \"chainexec\""
+# (the superuser is a member of chainexec_admin: one channel, the organization's)
+if grep -q 'listening on 1 channel through chainexec.chain_listen()' "$TMP/raw.err" &&
+	grep -q 'listening on 1 channel through chainexec.chain_listen()' "$TMP/lines.err"; then
+	ok "two watchers listen through chainexec.chain_listen()"
 else
-	not_ok "two watchers listen on channel \"chainexec\"" "$(cat "$TMP/raw.err" "$TMP/lines.err")"
+	not_ok "two watchers listen through chainexec.chain_listen()" "$(cat "$TMP/raw.err" "$TMP/lines.err")"
 	bail_out "the watchers do not listen"
 fi
 
@@ -376,18 +379,19 @@ xid=$(start "ev-ext-$S" "{\"client\": \"Ana Souza\", \"secret\": \"$SECRET\"}")
 if wait_event "$xid" step_started 20; then
 	line=$(events "$xid" | grep '^event=step_started')
 	like "$line" "step=2 name=approval .* status=waiting .* input=\"Approve the trip of Ana Souza \\(ref $SECRET\\)\"$" \
-		"the app receives step_started with the rendered input"
+		"the app receives step_started, and reads the rendered input from step_runs"
 	is "$(psql_q "SELECT chainexec.chain_step_complete('$xid', 2, '{\"approved\": true, \"note\": \"ignored\"}')")" "t" \
 		"the app completes the step with chain_step_complete"
 	is "$(wait_end "$xid")" "completed" "the chain goes on and completes"
 	is "$(psql_q "SELECT chainexec.chain_result('$xid')->'finalContext'->>'booking'")" "booked" "the step's output reached the next step"
 else
-	not_ok "the app receives step_started with the rendered input" "no step_started event for $xid"
+	not_ok "the app receives step_started, and reads the rendered input from step_runs" "no step_started event for $xid"
 	psql_q "SELECT chainexec.chain_cancel('$xid')" >/dev/null
 fi
-# The secret appears only in the external step's rendered input.
-bad=$(grep -F "$SECRET" "$RAW" | grep -vF "\"executionId\":\"$xid\"" ; grep -F "$SECRET" "$RAW" | grep -F "\"executionId\":\"$xid\"" | grep -vF '"event":"step_started"')
-is "$bad" "" "a variable value appears only in an external step's rendered input"
+# The secret appears in no payload, not even as the external step's
+# rendered input (payloads carry no values; a listener allowed to read the
+# input reads it from step_runs, under row-level security).
+is "$(grep -F "$SECRET" "$RAW")" "" "a variable value appears in no payload, not even an external step's rendered input"
 
 # chain_step_complete in a savepoint that rolls back sends nothing (the
 # end of the execution is held until commit, and dropped with the savepoint).
@@ -405,13 +409,18 @@ wait_event "$spid" chain_completed 10
 is "$(events "$spid" | cut -d' ' -f1 | tr '\n' ' ')" "event=chain_started event=step_started event=step_completed event=chain_completed " \
 	"its events when the savepoint is released and the transaction commits"
 
-# A rendered input too big for a payload is left out, and said so.
+# A big rendered input leaves the payload as small as any.
 define "ev-big-$S" '[{"id": 1, "name": "big", "type": "external", "inputTemplate": "{blob}", "inputVariables": ["blob"]}]'
 blob=$(head -c 9000 /dev/zero | tr '\0' 'x')
 bid=$(start "ev-big-$S" "{\"blob\": \"$blob\"}")
 poll_query_until "SELECT status FROM chainexec.step_runs WHERE execution_id = '$bid' AND step_id = 1" waiting 20 >/dev/null
 sleep 0.3
-like "$(raw "$bid" | grep '"step_started"')" '"inputTruncated": ?true' "a rendered input of 9000 bytes is left out of the payload (inputTruncated)"
+started=$(raw "$bid" | grep '"step_started"')
+if [ -n "$started" ] && [ "${#started}" -lt 1000 ] && ! grep -q '"input' <<<"$started"; then
+	ok "the step_started payload of a rendered input of 9000 bytes has no input (${#started} bytes)"
+else
+	not_ok "the step_started payload of a rendered input of 9000 bytes has no input" "payload: ${started:0:300}"
+fi
 psql_q "SELECT chainexec.chain_cancel('$bid')" >/dev/null
 
 # -t: a waiting execution that does not end in time.

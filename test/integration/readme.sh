@@ -8,7 +8,7 @@ set -u
 . "$CE_REPO/test/lib/tap.sh"
 . "$CE_REPO/test/lib/pg.sh"
 
-plan 9
+plan 11
 
 tour=$(mktemp)
 out=$(mktemp)
@@ -49,6 +49,10 @@ grep -q '"message": "Dear Ada, order [0-9]* (3 items) costs 37.5."' "$out" \
 	|| not_ok "the confirmation template saw the order and the price" "$(grep -o '"message": "[^"]*"' "$out" | head -3)"
 grep -qx 't' "$out" && ok "the idempotency key returns the same execution" || not_ok "the idempotency key returns the same execution"
 grep -qx 'waiting' "$out" && ok "the external step waits" || not_ok "the external step waits"
+grep -qx 'Approve 120 EUR for Lin?' "$out" && ok "the app reads the external step's rendered input from step_runs" \
+	|| not_ok "the app reads the external step's rendered input from step_runs"
+grep -qxE 'chainexec_[0-9a-f]{32}' "$out" && ok "chain_listen() returns the name of an event channel" \
+	|| not_ok "chain_listen() returns the name of an event channel" "$(grep chainexec_ "$out" | head -3)"
 grep -qx '120' "$out" && ok "the approved expense is booked" || not_ok "the approved expense is booked"
 grep -qx 'cancelled' "$out" && ok "the scheduled execution is cancelled" || not_ok "the scheduled execution is cancelled"
 grep -qx 'compensated' "$out" && ok "the rollback compensates the completed order" || not_ok "the rollback compensates the completed order" "$(tail -30 "$out")"

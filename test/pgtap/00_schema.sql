@@ -6,7 +6,7 @@
 --
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
-SELECT plan(84);
+SELECT plan(89);
 
 SELECT has_extension('chainexec', 'chainexec', 'extension chainexec is installed in schema chainexec');
 SELECT has_schema('chainexec');
@@ -14,13 +14,18 @@ SELECT has_role('chainexec_admin');
 
 -- Tables: exactly these, each with organization_id leading its keys.
 SELECT tables_are('chainexec',
-	ARRAY['chains', 'handlers', 'schedules', 'templates', 'universal_transactions', 'universal_transaction_lines']);
+	ARRAY['chains', 'channel_secret', 'handlers', 'schedules', 'templates', 'universal_transactions',
+		  'universal_transaction_lines']);
 SELECT has_table('chainexec', 'chains', 'table chainexec.chains exists');
 SELECT has_table('chainexec', 'handlers', 'table chainexec.handlers exists');
 SELECT has_table('chainexec', 'templates', 'table chainexec.templates exists');
 SELECT has_table('chainexec', 'universal_transactions', 'table chainexec.universal_transactions exists');
 SELECT has_table('chainexec', 'universal_transaction_lines', 'table chainexec.universal_transaction_lines exists');
 SELECT has_table('chainexec', 'schedules', 'table chainexec.schedules exists');
+-- The key of the event channel names: no organization, and nobody but its owner reads it.
+SELECT has_table('chainexec', 'channel_secret', 'table chainexec.channel_secret exists');
+SELECT table_privs_are('chainexec', 'channel_secret', 'public', ARRAY[]::text[],
+	'PUBLIC has no privilege on chainexec.channel_secret');
 
 SELECT col_is_pk('chainexec', 'chains', ARRAY['organization_id', 'chain_id', 'version'],
 	'chains: primary key (organization_id, chain_id, version)');
@@ -103,6 +108,9 @@ SELECT has_function('chainexec', 'chain_result', ARRAY['uuid']);
 SELECT has_function('chainexec', 'chain_status', ARRAY['uuid']);
 SELECT has_function('chainexec', 'chain_history', ARRAY['text', 'integer']);
 SELECT has_function('chainexec', 'chain_wait', ARRAY['uuid', 'integer']);
+SELECT has_function('chainexec', 'chain_listen', ARRAY['regrole']);
+SELECT has_function('chainexec', 'chain_unlisten', ARRAY['regrole']);
+SELECT has_function('chainexec', 'chain_rotate_channels', ARRAY[]::name[]);
 SELECT has_function('chainexec', 'chain_cancel', ARRAY['uuid', 'text']);
 SELECT has_function('chainexec', 'chain_pause', ARRAY['uuid']);
 SELECT has_function('chainexec', 'chain_resume', ARRAY['uuid']);
