@@ -12,11 +12,547 @@
 
 /* ------------------------------------------------------------------------
  * Privileges and search paths
+ *
+ * Only the extension owner writes chainexec's tables: PUBLIC keeps SELECT
+ * (row-level security decides which rows) and loses every write
+ * privilege.  The functions that write definitions and schedules are the
+ * C entry point ce_definer_call (src/definer.c): it runs the
+ * implementation chainexec._<name>(..., caller regrole), which PUBLIC
+ * may not execute, as the extension owner, and the implementation checks
+ * what the caller may do.
+ *
+ * Every function that is not C pins its search_path to pg_catalog,
+ * chainexec, pg_temp: pg_temp last, since a search_path that does not
+ * name pg_temp searches it first, for types and tables, and a temporary
+ * table named "text" would stand for the type text inside code that runs
+ * as the extension owner.  The small SQL helpers that row-level security
+ * policies inline name every type, function and operator with its schema
+ * instead (a SET clause would keep them from being inlined).  The last
+ * section of this script applies both rules to every function again, so
+ * that the functions later sections add follow them too.
  * ------------------------------------------------------------------------ */
+
+CREATE OR REPLACE FUNCTION chainexec.current_organization()
+RETURNS uuid
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+	/* every name is schema-qualified: this runs inside privileged code */
+	SELECT CASE WHEN s IS NULL OR s OPERATOR(pg_catalog.=) '' THEN '00000000-0000-0000-0000-000000000000'::pg_catalog.uuid
+				ELSE s::pg_catalog.uuid END
+	  FROM (SELECT pg_catalog.current_setting('chainexec.organization_id', true) AS s) AS setting
+$$;
+
+CREATE OR REPLACE FUNCTION chainexec.smart_code(kind text, name text, version int)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+	SELECT 'CHAINEXEC.' OPERATOR(pg_catalog.||) kind OPERATOR(pg_catalog.||) '.'
+		OPERATOR(pg_catalog.||) pg_catalog.upper(pg_catalog.regexp_replace(name, '[^A-Za-z0-9]+', '_', 'g'))
+		OPERATOR(pg_catalog.||) '.V' OPERATOR(pg_catalog.||) version
+$$;
+
+CREATE OR REPLACE FUNCTION chainexec.can_access(r regrole)
+RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+	SELECT pg_catalog.pg_has_role(CURRENT_USER, 'chainexec_admin'::pg_catalog.name, 'MEMBER')
+		OR pg_catalog.pg_has_role(CURRENT_USER, r::pg_catalog.oid, 'MEMBER')
+$$;
+
+CREATE OR REPLACE FUNCTION chainexec.org_visible(org uuid)
+RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+	/* the session's organization only: chainexec.organization_id, or the default one */
+	SELECT org OPERATOR(pg_catalog.=) chainexec.current_organization()
+$$;
+
+/* Whether role caller may change what role r owns: r itself, a member of r, or chainexec_admin. */
+CREATE FUNCTION chainexec._role_may(caller regrole, r regrole)
+RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+	SELECT pg_catalog.pg_has_role(caller::pg_catalog.oid, 'chainexec_admin'::pg_catalog.name, 'MEMBER')
+		OR pg_catalog.pg_has_role(caller::pg_catalog.oid, r::pg_catalog.oid, 'MEMBER')
+$$;
+
+/* Writes: the extension owner only, through the SQL API. */
+DO $$
+DECLARE
+	rel regclass;
+BEGIN
+	FOR rel IN SELECT c.oid::regclass FROM pg_catalog.pg_class c
+				WHERE c.relnamespace = 'chainexec'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+	LOOP
+		EXECUTE pg_catalog.format('REVOKE INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON %s FROM PUBLIC', rel);
+	END LOOP;
+	FOR rel IN SELECT c.oid::regclass FROM pg_catalog.pg_class c
+				WHERE c.relnamespace = 'chainexec'::regnamespace AND c.relkind = 'S'
+	LOOP
+		EXECUTE pg_catalog.format('REVOKE ALL ON SEQUENCE %s FROM PUBLIC', rel);
+	END LOOP;
+END
+$$;
+DROP POLICY chains_write ON chainexec.chains;
+DROP POLICY chains_change ON chainexec.chains;
+DROP POLICY chains_delete ON chainexec.chains;
+DROP POLICY handlers_write ON chainexec.handlers;
+DROP POLICY handlers_change ON chainexec.handlers;
+DROP POLICY handlers_delete ON chainexec.handlers;
+DROP POLICY templates_write ON chainexec.templates;
+DROP POLICY templates_change ON chainexec.templates;
+DROP POLICY templates_delete ON chainexec.templates;
+DROP POLICY schedules_write ON chainexec.schedules;
+DROP POLICY schedules_change ON chainexec.schedules;
+DROP POLICY schedules_delete ON chainexec.schedules;
+
+/* A schedule's input is its creator's: like executions, seen by the owner role's members and chainexec_admin. */
+ALTER POLICY schedules_read ON chainexec.schedules
+	USING (chainexec.org_visible(organization_id) AND chainexec.can_access(created_by));
 
 /* ------------------------------------------------------------------------
  * Definitions, handlers and templates
+ *
+ * A chain belongs to the role that defined its first version (created_by):
+ * only that role, its members and chainexec_admin define new versions of
+ * it, publish, deprecate, reactivate or archive it.  Versions of one
+ * chain are numbered under a row lock of its versions, which PUBLIC
+ * cannot take (advisory locks can be taken by anyone).
+ *
+ * Handlers and templates belong to the role that registered them: a step
+ * of a chain version uses the handler (or template) registered under that
+ * name by the version's creator, else the one chainexec_admin shared
+ * under that name.  Other roles see neither unless shared.
  * ------------------------------------------------------------------------ */
+
+ALTER TABLE chainexec.handlers ADD COLUMN shared boolean NOT NULL DEFAULT false;
+ALTER TABLE chainexec.templates ADD COLUMN shared boolean NOT NULL DEFAULT false;
+/* 0.1.0 handlers and templates served the whole organization: those of chainexec_admin stay shared */
+UPDATE chainexec.handlers SET shared = true
+ WHERE pg_catalog.pg_has_role(registered_by::pg_catalog.oid, 'chainexec_admin'::pg_catalog.name, 'MEMBER');
+UPDATE chainexec.templates SET shared = true
+ WHERE pg_catalog.pg_has_role(registered_by::pg_catalog.oid, 'chainexec_admin'::pg_catalog.name, 'MEMBER');
+ALTER TABLE chainexec.handlers DROP CONSTRAINT handlers_pkey,
+	ADD CONSTRAINT handlers_pkey PRIMARY KEY (organization_id, name, registered_by);
+ALTER TABLE chainexec.templates DROP CONSTRAINT templates_pkey,
+	ADD CONSTRAINT templates_pkey PRIMARY KEY (organization_id, template_id, registered_by);
+CREATE UNIQUE INDEX handlers_one_shared ON chainexec.handlers (organization_id, name) WHERE shared;
+CREATE UNIQUE INDEX templates_one_shared ON chainexec.templates (organization_id, template_id) WHERE shared;
+COMMENT ON COLUMN chainexec.handlers.shared IS
+	'used by every role''s chains of the organization (only chainexec_admin shares); else only by chains its registering role created';
+COMMENT ON COLUMN chainexec.templates.shared IS
+	'used by every role''s chains of the organization (only chainexec_admin shares); else only by chains its registering role created';
+ALTER POLICY handlers_read ON chainexec.handlers
+	USING (chainexec.org_visible(organization_id) AND (shared OR chainexec.can_access(registered_by)));
+ALTER POLICY templates_read ON chainexec.templates
+	USING (chainexec.org_visible(organization_id) AND (shared OR chainexec.can_access(registered_by)));
+
+/*
+ * Lock every version of a chain (FOR NO KEY UPDATE: executions referencing
+ * a version are not blocked) and return its owner, the creator of its
+ * first version, or NULL for a new chain.
+ */
+CREATE FUNCTION chainexec._chain_lock(org uuid, cid text)
+RETURNS regrole
+LANGUAGE plpgsql
+SET search_path = pg_catalog, chainexec, pg_temp
+AS $$
+DECLARE
+	owner_role regrole;
+BEGIN
+	PERFORM FROM chainexec.chains c WHERE c.organization_id = org AND c.chain_id = cid
+	   FOR NO KEY UPDATE;
+	SELECT c.created_by INTO owner_role FROM chainexec.chains c
+	 WHERE c.organization_id = org AND c.chain_id = cid ORDER BY c.version LIMIT 1;
+	RETURN owner_role;
+END
+$$;
+
+/* Raise 42501 unless caller may change chain cid, owned by owner_role. */
+CREATE FUNCTION chainexec._chain_check_owner(cid text, owner_role regrole, caller regrole)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, chainexec, pg_temp
+AS $$
+BEGIN
+	IF owner_role IS NOT NULL AND NOT chainexec._role_may(caller, owner_role) THEN
+		RAISE EXCEPTION 'permission denied for chain "%"', cid
+			USING ERRCODE = 'insufficient_privilege',
+				  DETAIL = pg_catalog.format('Chain "%s" is owned by role %s.', cid, owner_role),
+				  HINT = pg_catalog.format('Only role %s, its members and chainexec_admin may change its versions.', owner_role);
+	END IF;
+END
+$$;
+
+CREATE FUNCTION chainexec._chain_define(definition jsonb, publish boolean, caller regrole)
+RETURNS int
+LANGUAGE plpgsql
+SET search_path = pg_catalog, chainexec, pg_temp
+AS $$
+DECLARE
+	summary	jsonb;
+	cid		text;
+	org		uuid := chainexec.current_organization();
+	v		int;
+	owner_role regrole;
+	tries	int := 0;
+BEGIN
+	IF definition IS NULL THEN
+		RAISE EXCEPTION 'chain definition must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	summary := chainexec._definition_check(definition);
+	cid := summary->>'id';
+	LOOP
+		/* the lock first, then the owner and the version it decides */
+		owner_role := chainexec._chain_lock(org, cid);
+		PERFORM chainexec._chain_check_owner(cid, owner_role, caller);
+		BEGIN
+			SELECT c.version INTO v FROM chainexec.chains c
+			 WHERE c.organization_id = org AND c.chain_id = cid AND c.status = 'draft';
+			IF FOUND THEN
+				UPDATE chainexec.chains c
+				   SET definition = _chain_define.definition, name = summary->>'name',
+					   description = summary->>'description', smart_code = chainexec.smart_code('CHAIN', cid, v)
+				 WHERE c.organization_id = org AND c.chain_id = cid AND c.version = v;
+			ELSE
+				SELECT coalesce(max(c.version), 0) + 1 INTO v FROM chainexec.chains c
+				 WHERE c.organization_id = org AND c.chain_id = cid;
+				INSERT INTO chainexec.chains (organization_id, chain_id, version, status, definition,
+											  name, description, smart_code, created_by)
+				VALUES (org, cid, v, 'draft', _chain_define.definition, summary->>'name',
+						summary->>'description', chainexec.smart_code('CHAIN', cid, v),
+						coalesce(owner_role, caller));
+			END IF;
+			EXIT;
+		EXCEPTION WHEN unique_violation THEN
+			/*
+			 * A concurrent first definition of the same id committed
+			 * between our lock (there was nothing to lock) and our insert:
+			 * its rows are there now, so lock them and decide again.
+			 */
+			tries := tries + 1;
+			IF tries >= 3 THEN
+				RAISE EXCEPTION 'could not serialize the definition of chain "%"', cid
+					USING ERRCODE = 'serialization_failure',
+						  HINT = 'Another session defined it at the same time; try again.';
+			END IF;
+		END;
+	END LOOP;
+	IF publish THEN
+		PERFORM chainexec._chain_publish(cid, v, caller);
+	END IF;
+	RETURN v;
+END
+$$;
+
+/*
+ * Lock chain cid of the session's organization and check that caller may
+ * change it; returns its owner.  Raises when the chain does not exist.
+ */
+CREATE FUNCTION chainexec._chain_owned(cid text, caller regrole)
+RETURNS regrole
+LANGUAGE plpgsql
+SET search_path = pg_catalog, chainexec, pg_temp
+AS $$
+DECLARE
+	owner_role regrole;
+BEGIN
+	IF cid IS NULL THEN
+		RAISE EXCEPTION 'chain id must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	owner_role := chainexec._chain_lock(chainexec.current_organization(), cid);
+	IF owner_role IS NULL THEN
+		RAISE EXCEPTION 'chain "%" does not exist', cid
+			USING ERRCODE = 'undefined_object', HINT = 'Define it with chain_define().';
+	END IF;
+	PERFORM chainexec._chain_check_owner(cid, owner_role, caller);
+	RETURN owner_role;
+END
+$$;
+
+/* The version to change, after the lock and the owner check; or an error. */
+CREATE FUNCTION chainexec._chain_for_change(p_chain_id text, p_version int, caller regrole)
+RETURNS chainexec.chains
+LANGUAGE plpgsql
+SET search_path = pg_catalog, chainexec, pg_temp
+AS $$
+DECLARE
+	r chainexec.chains;
+BEGIN
+	PERFORM chainexec._chain_owned(p_chain_id, caller);
+	IF p_version IS NULL THEN
+		RAISE EXCEPTION 'version must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	SELECT * INTO r FROM chainexec.chains c
+	 WHERE c.organization_id = chainexec.current_organization() AND c.chain_id = p_chain_id
+	   AND c.version = p_version;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'version % of chain "%" does not exist', p_version, p_chain_id
+			USING ERRCODE = 'undefined_object';
+	END IF;
+	RETURN r;
+END
+$$;
+
+CREATE FUNCTION chainexec._chain_publish(chain_id text, version int, caller regrole)
+RETURNS int
+LANGUAGE plpgsql
+SET search_path = pg_catalog, chainexec, pg_temp
+AS $$
+DECLARE
+	v int := _chain_publish.version;
+	r chainexec.chains;
+BEGIN
+	IF v IS NULL THEN
+		PERFORM chainexec._chain_owned(_chain_publish.chain_id, caller);
+		SELECT c.version INTO v FROM chainexec.chains c
+		 WHERE c.organization_id = chainexec.current_organization() AND c.chain_id = _chain_publish.chain_id
+		   AND c.status = 'draft';
+		IF NOT FOUND THEN
+			RAISE EXCEPTION 'chain "%" has no draft version to publish', _chain_publish.chain_id
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+					  HINT = 'Define a new version with chain_define(), or name the version to publish.';
+		END IF;
+	END IF;
+	r := chainexec._chain_for_change(_chain_publish.chain_id, v, caller);
+	IF r.status = 'active' THEN
+		RETURN v;
+	END IF;
+	IF r.status <> 'draft' THEN
+		RAISE EXCEPTION 'cannot publish version % of chain "%": it is %', v, r.chain_id, r.status
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Only drafts are published; use chain_reactivate() for a deprecated version.';
+	END IF;
+	UPDATE chainexec.chains c SET status = 'deprecated'
+	 WHERE c.organization_id = r.organization_id AND c.chain_id = r.chain_id AND c.status = 'active';
+	UPDATE chainexec.chains c SET status = 'active', published_at = now()
+	 WHERE c.organization_id = r.organization_id AND c.chain_id = r.chain_id AND c.version = v;
+	RETURN v;
+END
+$$;
+
+CREATE FUNCTION chainexec._chain_deprecate(chain_id text, caller regrole)
+RETURNS int
+LANGUAGE plpgsql
+SET search_path = pg_catalog, chainexec, pg_temp
+AS $$
+DECLARE
+	v int;
+BEGIN
+	PERFORM chainexec._chain_owned(_chain_deprecate.chain_id, caller);
+	SELECT c.version INTO v FROM chainexec.chains c
+	 WHERE c.organization_id = chainexec.current_organization() AND c.chain_id = _chain_deprecate.chain_id
+	   AND c.status = 'active';
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'chain "%" has no active version to deprecate', _chain_deprecate.chain_id
+			USING ERRCODE = 'object_not_in_prerequisite_state';
+	END IF;
+	UPDATE chainexec.chains c SET status = 'deprecated'
+	 WHERE c.organization_id = chainexec.current_organization() AND c.chain_id = _chain_deprecate.chain_id
+	   AND c.version = v;
+	RETURN v;
+END
+$$;
+
+CREATE FUNCTION chainexec._chain_reactivate(chain_id text, version int, caller regrole)
+RETURNS int
+LANGUAGE plpgsql
+SET search_path = pg_catalog, chainexec, pg_temp
+AS $$
+DECLARE
+	r chainexec.chains := chainexec._chain_for_change(_chain_reactivate.chain_id, _chain_reactivate.version, caller);
+BEGIN
+	IF r.status = 'active' THEN
+		RETURN r.version;
+	END IF;
+	IF r.status <> 'deprecated' THEN
+		RAISE EXCEPTION 'cannot reactivate version % of chain "%": it is %', r.version, r.chain_id, r.status
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Only deprecated versions can be reactivated; publish drafts with chain_publish().';
+	END IF;
+	UPDATE chainexec.chains c SET status = 'deprecated'
+	 WHERE c.organization_id = r.organization_id AND c.chain_id = r.chain_id AND c.status = 'active';
+	UPDATE chainexec.chains c SET status = 'active'
+	 WHERE c.organization_id = r.organization_id AND c.chain_id = r.chain_id AND c.version = r.version;
+	RETURN r.version;
+END
+$$;
+
+CREATE FUNCTION chainexec._chain_archive(chain_id text, version int, caller regrole)
+RETURNS int
+LANGUAGE plpgsql
+SET search_path = pg_catalog, chainexec, pg_temp
+AS $$
+DECLARE
+	r chainexec.chains := chainexec._chain_for_change(_chain_archive.chain_id, _chain_archive.version, caller);
+BEGIN
+	IF r.status = 'archived' THEN
+		RETURN r.version;
+	END IF;
+	IF r.status = 'active' THEN
+		RAISE EXCEPTION 'cannot archive version % of chain "%": it is active', r.version, r.chain_id
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Deprecate it first with chain_deprecate(), or publish another version.';
+	END IF;
+	UPDATE chainexec.chains c SET status = 'archived'
+	 WHERE c.organization_id = r.organization_id AND c.chain_id = r.chain_id AND c.version = r.version;
+	RETURN r.version;
+END
+$$;
+
+/* Raise 42501 unless caller may share (chainexec_admin). */
+CREATE FUNCTION chainexec._check_share(what text, caller regrole)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, chainexec, pg_temp
+AS $$
+BEGIN
+	IF NOT pg_catalog.pg_has_role(caller::pg_catalog.oid, 'chainexec_admin'::pg_catalog.name, 'MEMBER') THEN
+		RAISE EXCEPTION 'permission denied to share %', what
+			USING ERRCODE = 'insufficient_privilege',
+				  DETAIL = 'Only members of chainexec_admin share handlers and templates with every role.',
+				  HINT = 'Register it without sharing: your own chains use it.';
+	END IF;
+END
+$$;
+
+CREATE FUNCTION chainexec._chain_register_handler(name text, fn regprocedure, shared boolean, caller regrole)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, chainexec, pg_temp
+AS $$
+DECLARE
+	p pg_catalog.pg_proc;
+	org uuid := chainexec.current_organization();
+BEGIN
+	IF name IS NULL OR fn IS NULL THEN
+		RAISE EXCEPTION 'handler name and function must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF shared IS NULL THEN
+		RAISE EXCEPTION '"shared" must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF name !~ '^[A-Za-z0-9_.-]{1,128}$' THEN
+		RAISE EXCEPTION 'invalid handler name "%"', name
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'A handler name has 1 to 128 letters, digits, "_", "." or "-".';
+	END IF;
+	SELECT * INTO p FROM pg_catalog.pg_proc WHERE oid = fn;
+	IF p.pronargs <> 1 OR p.proargtypes[0] <> 'pg_catalog.jsonb'::pg_catalog.regtype
+	   OR p.prorettype <> 'pg_catalog.jsonb'::pg_catalog.regtype OR p.proretset OR p.prokind <> 'f' THEN
+		RAISE EXCEPTION 'handler function % must take one jsonb and return jsonb', fn
+			USING ERRCODE = 'invalid_function_definition',
+				  HINT = 'Declare it as FUNCTION name(jsonb) RETURNS jsonb.';
+	END IF;
+	IF NOT pg_catalog.has_function_privilege(caller::pg_catalog.oid, fn::pg_catalog.oid, 'EXECUTE') THEN
+		RAISE EXCEPTION 'permission denied for function %', fn USING ERRCODE = 'insufficient_privilege';
+	END IF;
+	IF shared THEN
+		PERFORM chainexec._check_share(pg_catalog.format('handler "%s"', name), caller);
+		IF EXISTS (SELECT FROM chainexec.handlers h
+					WHERE h.organization_id = org AND h.name = _chain_register_handler.name AND h.shared
+					  AND h.registered_by <> caller) THEN
+			RAISE EXCEPTION 'handler "%" is already shared by another role', name
+				USING ERRCODE = 'duplicate_object',
+					  HINT = 'Its registering role can replace it, or register it without sharing.';
+		END IF;
+	END IF;
+	INSERT INTO chainexec.handlers AS h (organization_id, name, fn, registered_by, shared)
+	VALUES (org, name, fn, caller, shared)
+	ON CONFLICT ON CONSTRAINT handlers_pkey
+	DO UPDATE SET fn = EXCLUDED.fn, shared = EXCLUDED.shared, registered_at = now();
+END
+$$;
+
+CREATE FUNCTION chainexec._chain_register_handler(name text, fn regprocedure, caller regrole)
+RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, chainexec, pg_temp
+AS $$
+	SELECT chainexec._chain_register_handler(name, fn, false, caller)
+$$;
+
+CREATE FUNCTION chainexec._chain_register_template(template_id text, body text, shared boolean, caller regrole)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, chainexec, pg_temp
+AS $$
+DECLARE
+	org uuid := chainexec.current_organization();
+BEGIN
+	IF template_id IS NULL OR body IS NULL THEN
+		RAISE EXCEPTION 'template id and body must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF shared IS NULL THEN
+		RAISE EXCEPTION '"shared" must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF template_id !~ '^[A-Za-z0-9_.-]{1,128}$' THEN
+		RAISE EXCEPTION 'invalid template id "%"', template_id
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'A template id has 1 to 128 letters, digits, "_", "." or "-".';
+	END IF;
+	PERFORM chainexec._template_check(body);
+	IF shared THEN
+		PERFORM chainexec._check_share(pg_catalog.format('template "%s"', template_id), caller);
+		IF EXISTS (SELECT FROM chainexec.templates t
+					WHERE t.organization_id = org AND t.template_id = _chain_register_template.template_id
+					  AND t.shared AND t.registered_by <> caller) THEN
+			RAISE EXCEPTION 'template "%" is already shared by another role', template_id
+				USING ERRCODE = 'duplicate_object',
+					  HINT = 'Its registering role can replace it, or register it without sharing.';
+		END IF;
+	END IF;
+	INSERT INTO chainexec.templates AS t (organization_id, template_id, body, registered_by, shared)
+	VALUES (org, template_id, body, caller, shared)
+	ON CONFLICT ON CONSTRAINT templates_pkey
+	DO UPDATE SET body = EXCLUDED.body, shared = EXCLUDED.shared, registered_at = now();
+END
+$$;
+
+CREATE FUNCTION chainexec._chain_register_template(template_id text, body text, caller regrole)
+RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, chainexec, pg_temp
+AS $$
+	SELECT chainexec._chain_register_template(template_id, body, false, caller)
+$$;
+
+/* The public functions: ce_definer_call runs chainexec._<name>(..., caller) as the extension owner. */
+CREATE OR REPLACE FUNCTION chainexec.chain_define(definition jsonb, publish boolean DEFAULT false)
+RETURNS int LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'ce_definer_call';
+CREATE OR REPLACE FUNCTION chainexec.chain_publish(chain_id text, version int DEFAULT NULL)
+RETURNS int LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'ce_definer_call';
+CREATE OR REPLACE FUNCTION chainexec.chain_deprecate(chain_id text)
+RETURNS int LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'ce_definer_call';
+CREATE OR REPLACE FUNCTION chainexec.chain_reactivate(chain_id text, version int)
+RETURNS int LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'ce_definer_call';
+CREATE OR REPLACE FUNCTION chainexec.chain_archive(chain_id text, version int)
+RETURNS int LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'ce_definer_call';
+CREATE OR REPLACE FUNCTION chainexec.chain_register_handler(name text, fn regprocedure)
+RETURNS void LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'ce_definer_call';
+CREATE FUNCTION chainexec.chain_register_handler(name text, fn regprocedure, shared boolean)
+RETURNS void LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'ce_definer_call';
+CREATE OR REPLACE FUNCTION chainexec.chain_register_template(template_id text, body text)
+RETURNS void LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'ce_definer_call';
+CREATE FUNCTION chainexec.chain_register_template(template_id text, body text, shared boolean)
+RETURNS void LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'ce_definer_call';
+COMMENT ON FUNCTION chainexec.chain_register_handler(text, regprocedure, boolean) IS
+	'register a handler for the chains you create, or (shared, chainexec_admin only) for every role''s chains';
+COMMENT ON FUNCTION chainexec.chain_register_template(text, text, boolean) IS
+	'register a template for the chains you create, or (shared, chainexec_admin only) for every role''s chains';
+
+/* 0.1.0's check, run as the caller by the functions above; gone with them */
+DROP FUNCTION chainexec._chain_for_change(text, int);
+
+REVOKE ALL ON FUNCTION chainexec._role_may(regrole, regrole), chainexec._chain_lock(uuid, text),
+	chainexec._chain_check_owner(text, regrole, regrole), chainexec._chain_define(jsonb, boolean, regrole),
+	chainexec._chain_owned(text, regrole), chainexec._chain_for_change(text, int, regrole),
+	chainexec._chain_publish(text, int, regrole), chainexec._chain_deprecate(text, regrole),
+	chainexec._chain_reactivate(text, int, regrole), chainexec._chain_archive(text, int, regrole),
+	chainexec._check_share(text, regrole),
+	chainexec._chain_register_handler(text, regprocedure, boolean, regrole),
+	chainexec._chain_register_handler(text, regprocedure, regrole),
+	chainexec._chain_register_template(text, text, boolean, regrole),
+	chainexec._chain_register_template(text, text, regrole) FROM PUBLIC;
 
 /* ------------------------------------------------------------------------
  * Events
@@ -132,8 +668,164 @@ $$;
 
 /* ------------------------------------------------------------------------
  * Scheduling
+ *
+ * pg_cron jobs are made and dropped as the caller (a job runs as the role
+ * that made it); the row of chainexec.schedules that records one is
+ * written by the extension owner, through chainexec._schedule_save and
+ * chainexec._schedule_forget (ce_definer_call), which check that the job
+ * is the caller's and that the caller may replace or drop the row.
  * ------------------------------------------------------------------------ */
+
+CREATE OR REPLACE FUNCTION chainexec._schedule_job(p_job_name text, p_schedule text, p_command text, p_chain_id text,
+												   p_input jsonb, p_mode text)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, chainexec, pg_temp
+AS $$
+DECLARE
+	job bigint;
+BEGIN
+	PERFORM chainexec._require_pg_cron();
+	IF p_job_name IS NULL OR p_job_name !~ '^[A-Za-z0-9_.:-]{1,128}$' THEN
+		RAISE EXCEPTION 'invalid job name "%"', p_job_name
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'A job name has 1 to 128 letters, digits, "_", ".", ":" or "-".';
+	END IF;
+	IF p_schedule IS NULL THEN
+		RAISE EXCEPTION 'schedule must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	/* cron.schedule(name, schedule, command) creates or replaces the caller's job of that name */
+	EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO job USING p_job_name, p_schedule, p_command;
+	PERFORM chainexec._schedule_save(p_job_name, p_schedule, job, p_chain_id, coalesce(p_input, '{}'), p_mode);
+	RETURN job;
+END
+$$;
+
+CREATE FUNCTION chainexec._schedule_save_owner(p_job_name text, p_schedule text, p_cron_job_id bigint,
+											   p_chain_id text, p_input jsonb, p_mode text, caller regrole)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, chainexec, pg_temp
+AS $$
+DECLARE
+	org uuid := chainexec.current_organization();
+	job_user text;
+	prev regrole;
+BEGIN
+	PERFORM chainexec._require_pg_cron();
+	EXECUTE 'SELECT username FROM cron.job WHERE jobid OPERATOR(pg_catalog.=) $1' INTO job_user USING p_cron_job_id;
+	IF job_user IS NULL OR job_user <> (SELECT r.rolname FROM pg_catalog.pg_roles r WHERE r.oid = caller::pg_catalog.oid) THEN
+		RAISE EXCEPTION 'permission denied for pg_cron job %', p_cron_job_id
+			USING ERRCODE = 'insufficient_privilege',
+				  DETAIL = 'A schedule records a pg_cron job of its own role only.';
+	END IF;
+	SELECT s.created_by INTO prev FROM chainexec.schedules s
+	 WHERE s.organization_id = org AND s.job_name = p_job_name
+	   FOR UPDATE;
+	IF FOUND AND NOT chainexec._role_may(caller, prev) THEN
+		RAISE EXCEPTION 'permission denied to replace job "%"', p_job_name
+			USING ERRCODE = 'insufficient_privilege',
+				  DETAIL = pg_catalog.format('Job "%s" was scheduled by role %s.', p_job_name, prev);
+	END IF;
+	INSERT INTO chainexec.schedules AS s (organization_id, job_name, chain_id, input, mode, schedule,
+										  cron_job_id, created_by)
+	VALUES (org, p_job_name, p_chain_id, coalesce(p_input, '{}'), p_mode, p_schedule, p_cron_job_id, caller)
+	ON CONFLICT ON CONSTRAINT schedules_pkey
+	DO UPDATE SET chain_id = EXCLUDED.chain_id, input = EXCLUDED.input, mode = EXCLUDED.mode,
+				  schedule = EXCLUDED.schedule, cron_job_id = EXCLUDED.cron_job_id;
+END
+$$;
+
+CREATE FUNCTION chainexec._schedule_save(p_job_name text, p_schedule text, p_cron_job_id bigint,
+										 p_chain_id text, p_input jsonb, p_mode text)
+RETURNS void LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'ce_definer_call';
+
+CREATE FUNCTION chainexec._schedule_forget_owner(p_job_name text, caller regrole)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, chainexec, pg_temp
+AS $$
+DECLARE
+	prev regrole;
+BEGIN
+	SELECT s.created_by INTO prev FROM chainexec.schedules s
+	 WHERE s.organization_id = chainexec.current_organization() AND s.job_name = p_job_name
+	   FOR UPDATE;
+	IF FOUND AND NOT chainexec._role_may(caller, prev) THEN
+		RAISE EXCEPTION 'permission denied to unschedule job "%"', p_job_name
+			USING ERRCODE = 'insufficient_privilege';
+	END IF;
+	DELETE FROM chainexec.schedules s
+	 WHERE s.organization_id = chainexec.current_organization() AND s.job_name = p_job_name;
+END
+$$;
+
+CREATE FUNCTION chainexec._schedule_forget(p_job_name text)
+RETURNS void LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'ce_definer_call';
+
+CREATE OR REPLACE FUNCTION chainexec.chain_unschedule(job_name text)
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, chainexec, pg_temp
+AS $$
+DECLARE
+	s chainexec.schedules;
+BEGIN
+	PERFORM chainexec._require_pg_cron();
+	/* row-level security shows the caller the rows it may drop */
+	SELECT * INTO s FROM chainexec.schedules
+	 WHERE organization_id = chainexec.current_organization() AND schedules.job_name = chain_unschedule.job_name;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'job "%" does not exist', job_name
+			USING ERRCODE = 'undefined_object', HINT = 'chainexec.scheduled_jobs lists the jobs.';
+	END IF;
+	EXECUTE 'SELECT cron.unschedule($1)' USING s.cron_job_id;
+	PERFORM chainexec._schedule_forget(s.job_name);
+	RETURN true;
+END
+$$;
+
+REVOKE ALL ON FUNCTION chainexec._schedule_save_owner(text, text, bigint, text, jsonb, text, regrole),
+	chainexec._schedule_forget_owner(text, regrole) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION chainexec._schedule_save(text, text, bigint, text, jsonb, text),
+	chainexec._schedule_forget(text) TO PUBLIC;
 
 /* ------------------------------------------------------------------------
  * Chain format
  * ------------------------------------------------------------------------ */
+
+/* ------------------------------------------------------------------------
+ * Privileges, last (keep this section at the end of the script)
+ *
+ * The rules of the first section, applied again to everything the
+ * sections above made: no write privilege for PUBLIC on any table or
+ * sequence; every function that is not C (and not one of the inlined,
+ * schema-qualified helpers) pins search_path = pg_catalog, chainexec,
+ * pg_temp, and so does every SECURITY DEFINER function.
+ * ------------------------------------------------------------------------ */
+DO $$
+DECLARE
+	rel regclass;
+	fn regprocedure;
+BEGIN
+	FOR rel IN SELECT c.oid::regclass FROM pg_catalog.pg_class c
+				WHERE c.relnamespace = 'chainexec'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+	LOOP
+		EXECUTE pg_catalog.format('REVOKE INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON %s FROM PUBLIC', rel);
+	END LOOP;
+	FOR rel IN SELECT c.oid::regclass FROM pg_catalog.pg_class c
+				WHERE c.relnamespace = 'chainexec'::regnamespace AND c.relkind = 'S'
+	LOOP
+		EXECUTE pg_catalog.format('REVOKE ALL ON SEQUENCE %s FROM PUBLIC', rel);
+	END LOOP;
+	FOR fn IN SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
+			   JOIN pg_catalog.pg_language l ON l.oid = p.prolang
+			  WHERE p.pronamespace = 'chainexec'::regnamespace
+				AND (p.prosecdef OR (l.lanname <> 'c' AND p.proname NOT IN
+					 ('current_organization', 'can_access', 'org_visible', 'smart_code', '_role_may')))
+				AND NOT coalesce('search_path=pg_catalog, chainexec, pg_temp' = ANY (p.proconfig), false)
+	LOOP
+		EXECUTE pg_catalog.format('ALTER FUNCTION %s SET search_path = pg_catalog, chainexec, pg_temp', fn);
+	END LOOP;
+END
+$$;

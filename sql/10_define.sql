@@ -6,7 +6,8 @@
 -- and refuse every illegal transition; versions that are not drafts are
 -- immutable; handlers and templates are registered with checks;
 -- chain_validate reports every input violation at once; and a role cannot
--- change another role's chains, handlers or templates.
+-- change another role's chains, handlers or templates (registering under
+-- the same name makes a handler or template of one's own).
 --
 -- Errors are shown by pg_temp.try(), which runs a statement and prints
 -- "ok: <value>" or "<SQLSTATE>: <message>" (with detail and hint when
@@ -331,7 +332,8 @@ SELECT organization_id, chain_id, version, status FROM chainexec.chains
 ------------------------------------------------------------------------------
 -- 9. Permissions: a role cannot add versions to, publish, deprecate,
 -- reactivate or archive another role's chain, nor replace its handlers or
--- templates.  A member of the creator role can.
+-- templates (the same name registers one of its own).  A member of the
+-- creator role can change the chain.
 ------------------------------------------------------------------------------
 CREATE ROLE ce_test_alice NOLOGIN;
 CREATE ROLE ce_test_bob NOLOGIN;
@@ -361,7 +363,7 @@ SELECT pg_temp.try($q$SELECT chainexec.chain_reactivate('def-perm', 1)$q$);
 SELECT pg_temp.try($q$SELECT chainexec.chain_archive('def-perm', 2)$q$);
 SELECT pg_temp.try($q$SELECT chainexec.chain_register_handler('alice.handler', 'def_handler_b(jsonb)')$q$, true);
 SELECT pg_temp.try($q$SELECT chainexec.chain_register_template('alice-template', 'Bye {name}')$q$, true);
--- Direct writes are kept out by row-level security.
+-- PUBLIC holds no write privilege on the tables.
 SELECT pg_temp.try($q$UPDATE chainexec.chains SET name = 'bob was here' WHERE chain_id = 'def-perm' AND version = 2$q$);
 SELECT pg_temp.try($q$DELETE FROM chainexec.chains WHERE chain_id = 'def-perm' AND version = 2$q$);
 SELECT pg_temp.try($q$UPDATE chainexec.handlers SET fn = 'def_handler_b(jsonb)' WHERE name = 'alice.handler'$q$);

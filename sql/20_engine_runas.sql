@@ -24,7 +24,7 @@ GRANT SELECT, INSERT ON eng_runas.mine TO regress_ce_engine_user;
 -- A handler that only the superuser may execute.
 CREATE FUNCTION eng_runas.h_private(arg jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{"private": true}'::jsonb $$;
 REVOKE EXECUTE ON FUNCTION eng_runas.h_private(jsonb) FROM PUBLIC;
-SELECT chainexec.chain_register_handler('eng_runas.private', 'eng_runas.h_private(jsonb)');
+SELECT chainexec.chain_register_handler('eng_runas.private', 'eng_runas.h_private(jsonb)', true);
 
 CREATE FUNCTION pg_temp.lines(r jsonb)
 RETURNS TABLE (line int, step text, status text, failure text, sqlstate text, message text)

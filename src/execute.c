@@ -10,6 +10,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "common/int.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "commands/async.h"
@@ -172,6 +173,41 @@ parse_options(Jsonb *opts, ExecOptions *o)
 			o->has_run_at = true;
 		}
 	}
+}
+
+/*
+ * The deadline start + ms, or an error (22008) when it would fall past the
+ * largest timestamp: a timestamp out of range must never be stored (the
+ * row could then be neither read back nor dumped).
+ */
+static TimestampTz
+deadline_after(TimestampTz start, int ms, const char *option)
+{
+	TimestampTz t;
+
+	if (pg_add_s64_overflow(start, (int64) ms * INT64CONST(1000), &t) || !IS_VALID_TIMESTAMP(t))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("deadline of the execution is out of range"),
+				 errdetail("The start time %s plus %s of %d ms is past the largest timestamp.",
+						   timestamptz_to_str(start), option, ms),
+				 errhint("Use an earlier \"runAt\" or a shorter \"%s\".", option)));
+	return t;
+}
+
+/*
+ * A GUC nesting level with the fixed search_path of the bookkeeping, for
+ * the queries chain_run runs as the caller between transitions.  End it
+ * with AtEOXact_GUC(false, level).
+ */
+static int
+fixed_search_path(void)
+{
+	int			level = NewGUCNestLevel();
+
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return level;
 }
 
 /* Bookkeeping queries of chain_execute, prepared once per backend. */
@@ -381,7 +417,8 @@ create_execution(const char *chain_id, Jsonb *input, Jsonb *options, Oid owner,
 	else
 		n[7] = 'n';
 	if (o.timeout_ms > 0 || plan->max_execution_time_ms > 0)
-		v[8] = TimestampTzGetDatum(TimestampTzPlusMilliseconds(start, o.timeout_ms > 0 ? o.timeout_ms : plan->max_execution_time_ms));
+		v[8] = TimestampTzGetDatum(deadline_after(start, o.timeout_ms > 0 ? o.timeout_ms : plan->max_execution_time_ms,
+												  o.timeout_ms > 0 ? "timeout" : "maxExecutionTime"));
 	else
 		n[8] = 'n';
 	v[9] = CStringGetTextDatum(ce_smart_code("RUN", chain_id, version));
@@ -606,6 +643,7 @@ run_inline(pg_uuid_t *org_p, pg_uuid_t *id_p)
 		bool		any_ready;
 		TimestampTz next;
 		long		sleep_ms;
+		int			level;
 
 		CHECK_FOR_INTERRUPTS();
 		PushActiveSnapshot(GetTransactionSnapshot());
@@ -616,9 +654,11 @@ run_inline(pg_uuid_t *org_p, pg_uuid_t *id_p)
 			continue;
 
 		PushActiveSnapshot(GetTransactionSnapshot());
+		level = fixed_search_path();
 		status = execution_state(&org, &id, &due_now, &any_ready);
 		if (status_is_terminal(status) || !any_ready)
 		{
+			AtEOXact_GUC(false, level);
 			PopActiveSnapshot();
 			break;				/* ended, or only someone else can go on */
 		}
@@ -641,6 +681,7 @@ run_inline(pg_uuid_t *org_p, pg_uuid_t *id_p)
 				sleep_ms = secs * 1000 + usecs / 1000 + 1;
 			}
 		}
+		AtEOXact_GUC(false, level);
 		PopActiveSnapshot();
 		SPI_commit();
 		sleep_ms = Min(Max(sleep_ms, 1), 1000);

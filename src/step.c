@@ -313,38 +313,55 @@ run_sql(CeStepRun *run, const CeTemplate *tpl, CeValue *vals)
 		SPI_freetuptable(SPI_tuptable);
 }
 
+/*
+ * Handlers and templates belong to the role that registered them: a step
+ * uses the one the chain version's creator registered under that name,
+ * else the one shared (by chainexec_admin) under that name.
+ */
 static CeQuery q_handler = {
-	"SELECT fn::oid FROM chainexec.handlers WHERE organization_id = $1 AND name = $2",
-	2, {UUIDOID, TEXTOID}};
+	"SELECT h.fn::oid FROM chainexec.chains c, chainexec.handlers h "
+	"WHERE c.organization_id = $1 AND c.chain_id = $3 AND c.version = $4 "
+	"AND h.organization_id = $1 AND h.name = $2 "
+	"AND (h.registered_by::oid = c.created_by::oid OR h.shared) "
+	"ORDER BY h.shared LIMIT 1",
+	4, {UUIDOID, TEXTOID, TEXTOID, INT4OID}};
 static CeQuery q_template = {
-	"SELECT body FROM chainexec.templates WHERE organization_id = $1 AND template_id = $2",
-	2, {UUIDOID, TEXTOID}};
+	"SELECT t.body FROM chainexec.chains c, chainexec.templates t "
+	"WHERE c.organization_id = $1 AND c.chain_id = $3 AND c.version = $4 "
+	"AND t.organization_id = $1 AND t.template_id = $2 "
+	"AND (t.registered_by::oid = c.created_by::oid OR t.shared) "
+	"ORDER BY t.shared LIMIT 1",
+	4, {UUIDOID, TEXTOID, TEXTOID, INT4OID}};
 
-/* The handler function registered under name, or InvalidOid. */
+/* The handler function registered under name for the step's chain version, or InvalidOid. */
 static Oid
-lookup_handler(const pg_uuid_t *org, const char *name)
+lookup_handler(const CeStepRun *run, const char *name)
 {
-	Datum		args[2];
+	Datum		args[4];
 	bool		isnull;
 	int			ret;
 
-	args[0] = UUIDPGetDatum((pg_uuid_t *) org);
+	args[0] = UUIDPGetDatum((pg_uuid_t *) &run->org);
 	args[1] = CStringGetTextDatum(name);
+	args[2] = CStringGetTextDatum(run->lookup->chain_id);
+	args[3] = Int32GetDatum(run->lookup->chain_version);
 	ret = ce_run_query(&q_handler, args, NULL, true, 1);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		return InvalidOid;
 	return DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }
 
-/* Body of a registered template, or NULL. */
+/* Body of the template registered under id for the step's chain version, or NULL. */
 static char *
-lookup_template(const pg_uuid_t *org, const char *id)
+lookup_template(const CeStepRun *run, const char *id)
 {
-	Datum		args[2];
+	Datum		args[4];
 	int			ret;
 
-	args[0] = UUIDPGetDatum((pg_uuid_t *) org);
+	args[0] = UUIDPGetDatum((pg_uuid_t *) &run->org);
 	args[1] = CStringGetTextDatum(id);
+	args[2] = CStringGetTextDatum(run->lookup->chain_id);
+	args[3] = Int32GetDatum(run->lookup->chain_version);
 	ret = ce_run_query(&q_template, args, NULL, true, 1);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		return NULL;
@@ -436,7 +453,7 @@ run_template(CeStepRun *run)
 	memset(&err, 0, sizeof(err));
 	if (tpl == NULL)
 	{
-		char	   *body = lookup_template(&run->org, step->template_id);
+		char	   *body = lookup_template(run, step->template_id);
 
 		if (body == NULL)
 		{
@@ -578,7 +595,7 @@ ce_step_run(CeStepRun *run)
 	}
 	else
 	{
-		handler_fn = lookup_handler(&run->org, handler);
+		handler_fn = lookup_handler(run, handler);
 		if (!OidIsValid(handler_fn))
 		{
 			ce_step_fail(run, "resource_not_found", "42704",

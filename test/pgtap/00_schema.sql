@@ -29,10 +29,10 @@ SELECT table_privs_are('chainexec', 'channel_secret', 'public', ARRAY[]::text[],
 
 SELECT col_is_pk('chainexec', 'chains', ARRAY['organization_id', 'chain_id', 'version'],
 	'chains: primary key (organization_id, chain_id, version)');
-SELECT col_is_pk('chainexec', 'handlers', ARRAY['organization_id', 'name'],
-	'handlers: primary key (organization_id, name)');
-SELECT col_is_pk('chainexec', 'templates', ARRAY['organization_id', 'template_id'],
-	'templates: primary key (organization_id, template_id)');
+SELECT col_is_pk('chainexec', 'handlers', ARRAY['organization_id', 'name', 'registered_by'],
+	'handlers: primary key (organization_id, name, registered_by)');
+SELECT col_is_pk('chainexec', 'templates', ARRAY['organization_id', 'template_id', 'registered_by'],
+	'templates: primary key (organization_id, template_id, registered_by)');
 SELECT col_is_pk('chainexec', 'universal_transactions', ARRAY['organization_id', 'id'],
 	'universal_transactions: primary key (organization_id, id)');
 SELECT col_is_pk('chainexec', 'universal_transaction_lines', ARRAY['organization_id', 'transaction_id', 'line_number'],
@@ -68,8 +68,8 @@ SELECT index_is_unique('chainexec', 'universal_transactions', 'universal_transac
 SELECT index_is_unique('chainexec', 'chains', 'chains_one_active',
 	'at most one active version per chain');
 SELECT indexes_are('chainexec', 'chains', ARRAY['chains_pkey', 'chains_one_active']);
-SELECT indexes_are('chainexec', 'handlers', ARRAY['handlers_pkey']);
-SELECT indexes_are('chainexec', 'templates', ARRAY['templates_pkey']);
+SELECT indexes_are('chainexec', 'handlers', ARRAY['handlers_pkey', 'handlers_one_shared']);
+SELECT indexes_are('chainexec', 'templates', ARRAY['templates_pkey', 'templates_one_shared']);
 SELECT indexes_are('chainexec', 'universal_transactions',
 	ARRAY['universal_transactions_pkey', 'universal_transactions_idempotency',
 		  'universal_transactions_by_chain', 'universal_transactions_deadline',

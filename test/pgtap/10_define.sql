@@ -8,7 +8,7 @@
 --
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
-SELECT plan(82);
+SELECT plan(83);
 
 -- run_as(role, query): the query's first value, run as another role.
 CREATE FUNCTION pg_temp.run_as(r text, q text)
@@ -235,8 +235,11 @@ SELECT throws_ok($$SELECT pg_temp.run_as('ce_test_tap_bob', 'SELECT chainexec.ch
 	'42501', NULL, 'bob cannot deprecate her chain');
 SELECT throws_ok($$SELECT pg_temp.run_as('ce_test_tap_bob', 'SELECT chainexec.chain_archive(''tap-def-perm'', 2)')$$,
 	'42501', NULL, 'bob cannot archive her draft');
-SELECT throws_ok($$SELECT pg_temp.run_as('ce_test_tap_bob', 'SELECT chainexec.chain_register_handler(''tap.alice'', ''pg_temp.tap_h2(jsonb)''::regprocedure)')$$,
-	'42501', 'permission denied to replace handler "tap.alice"', 'bob cannot replace her handler');
+SELECT lives_ok($$SELECT pg_temp.run_as('ce_test_tap_bob', 'SELECT chainexec.chain_register_handler(''tap.alice'', ''pg_temp.tap_h2(jsonb)''::regprocedure)')$$,
+	'bob registers a handler of his own under her handler''s name');
+SELECT results_eq($$SELECT fn::text FROM chainexec.handlers WHERE name = 'tap.alice' AND registered_by = 'ce_test_tap_alice'::regrole$$,
+	$$SELECT 'pg_temp.tap_h1(jsonb)'::regprocedure::text$$,
+	'bob did not replace her handler');
 SELECT is(pg_temp.run_as('ce_test_tap_carol', $$SELECT chainexec.chain_publish('tap-def-perm')$$), '2',
 	'carol, a member of alice, may publish her chain');
 SELECT results_eq($$SELECT version, status, created_by::text FROM chainexec.chains WHERE chain_id = 'tap-def-perm' ORDER BY version$$,
