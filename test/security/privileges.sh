@@ -75,6 +75,8 @@ cleanup()
 		DELETE FROM chainexec.templates WHERE registered_by::text IN ('$ATT', '$VIC') OR template_id LIKE 'sec_priv_$S%';
 		DELETE FROM chainexec.schedules WHERE created_by::text IN ('$ATT', '$VIC');
 		DROP SCHEMA IF EXISTS $NS CASCADE;
+		SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname LIKE 'sec_priv_$S%';
+		REVOKE USAGE ON SCHEMA cron FROM $ATT, $VIC;
 		DROP ROLE IF EXISTS $ATT;
 		DROP ROLE IF EXISTS $VIC;
 	SQL
@@ -119,7 +121,19 @@ FUNCS=(
 	"chain_define|SELECT chainexec.chain_define('{\"id\": \"$CH-att\", \"steps\": [{\"id\": 1, \"name\": \"a\", \"type\": \"external\"}]}', true)"
 	"chain_register_template|SELECT chainexec.chain_register_template('sec_priv_${S}_t', '(1)')"
 	"chain_execute|SELECT chainexec.chain_execute('$CH-att', '{\"k\": \"(1)\"}')"
+	"chain_history|SELECT * FROM chainexec.chain_history('$CH-att')"
+	"chain_validate|SELECT chainexec.chain_validate('$CH-att', '{\"k\": \"(1)\"}')"
+	"chain_wait|SELECT chainexec.chain_wait('$ATT_EXEC', 0)"
+	"chain_register_handler|SELECT chainexec.chain_register_handler('sec_priv_${S}_h', '$NS.att_fn(jsonb)')"
+	"chain_run|CALL chainexec.chain_run('$CH-att', '{\"k\": \"(1)\"}')"
+	"chain_step_complete|SELECT chainexec.chain_step_complete('$ATT_EXEC', 1, '{\"k\": \"(1)\"}')"
+	"chain_rollback|SELECT chainexec.chain_rollback('$ATT_EXEC')"
+	"chain_step_fail|SELECT chainexec.chain_step_fail(chainexec.chain_execute('$CH-att'), 1, 'x', '(1)')"
 	"chain_cancel|SELECT chainexec.chain_cancel('$ATT_EXEC', '(1)')"
+	"chain_publish|SELECT chainexec.chain_publish('$CH-att', 1)"
+	"chain_deprecate|SELECT chainexec.chain_deprecate('$CH-att')"
+	"chain_reactivate|SELECT chainexec.chain_reactivate('$CH-att', 1)"
+	"chain_archive|SELECT chainexec.chain_archive('$CH-att', 2)"
 )
 
 for T in text uuid jsonb int4 regrole; do
@@ -288,6 +302,33 @@ is "$(printf "SELECT count(*) FROM chainexec.schedules WHERE job_name = 'sec_pri
 	"the victim's schedules are not readable by the attacker"
 is "$(printf "SELECT count(*) FROM chainexec.schedules WHERE job_name = 'sec_priv_%s';\n" "$S" | as "$VIC")" "1" \
 	"the victim reads its own schedule"
+
+# Schedules through pg_cron, as LOGIN roles: a job is its role's, and the
+# row that records it cannot be forged, replaced or dropped by another role.
+if psql_q "CREATE EXTENSION IF NOT EXISTS pg_cron" >/dev/null 2>&1; then
+	psql_q "GRANT USAGE ON SCHEMA cron TO $ATT, $VIC" >/dev/null
+	JOB=sec_priv_${S}_job
+	vjob=$(printf "SELECT chainexec.chain_schedule('%s', '0 0 1 1 *', '%s');\n" "$JOB" "$CH-vic" | as "$VIC")
+	like "$vjob" '^[0-9]+$' "the victim schedules its chain"
+	is "$(psql_q "SELECT username FROM cron.job WHERE jobid = ${vjob:-0}")" "$VIC" "the victim's pg_cron job runs as the victim"
+	is "$(state "$ATT" "SELECT chainexec.chain_schedule('$JOB', '* * * * *', '$CH-att')")" "42501" \
+		"replacing the victim's schedule is refused"
+	is "$(state "$ATT" "SELECT chainexec._schedule_save('$JOB', '* * * * *', ${vjob:-0}, '$CH-att', '{}', 'worker')")" "42501" \
+		"recording the victim's pg_cron job as the attacker's schedule is refused"
+	is "$(state "$ATT" "SELECT chainexec._schedule_forget('$JOB')")" "42501" "forgetting the victim's schedule is refused"
+	isnt "$(state "$ATT" "SELECT chainexec.chain_unschedule('$JOB')")" "ok" "unscheduling the victim's job is refused"
+	is "$(psql_q "SELECT count(*) FROM cron.job WHERE jobid = ${vjob:-0}")/$(psql_q "SELECT created_by FROM chainexec.schedules WHERE job_name = '$JOB'")" \
+		"1/$VIC" "the victim's job and its record are intact"
+	is "$(printf "SELECT count(*) FROM chainexec.scheduled_jobs WHERE job_name = '%s';\n" "$JOB" | as "$ATT")" "0" \
+		"the victim's scheduled job is not listed for the attacker"
+	is "$(state "$VIC" "SELECT chainexec.chain_unschedule('$JOB')")" "ok" "the victim unschedules its job"
+	is "$(psql_q "SELECT count(*) FROM cron.job WHERE jobid = ${vjob:-0}")/$(psql_q "SELECT count(*) FROM chainexec.schedules WHERE job_name = '$JOB'")" \
+		"0/0" "the job and its record are gone"
+	psql_q "SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname LIKE 'sec_priv_${S}%'" >/dev/null 2>&1
+	psql_q "REVOKE USAGE ON SCHEMA cron FROM $ATT, $VIC" >/dev/null
+else
+	skip "schedules through pg_cron" "pg_cron is not available"
+fi
 
 # Another organization's definitions, templates, handlers and schedules.
 psql -X -q -v ON_ERROR_STOP=1 >/dev/null <<SQL
