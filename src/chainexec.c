@@ -20,6 +20,7 @@
 
 #include "chainexec.h"
 #include "compat.h"
+#include "step.h"
 
 PG_MODULE_MAGIC;
 
@@ -187,6 +188,7 @@ _PG_init(void)
 		return;
 
 	CeGucInit();
+	CeStepInit();
 
 	if (process_shared_preload_libraries_in_progress)
 	{

@@ -17,6 +17,18 @@
  * ends, together with any setting the step itself changed: nothing a step
  * SETs outlives it (the bookkeeping around it runs as the extension owner).
  *
+ * The sandbox: user code (a sql step, a handler, a SQL rollback action)
+ * runs as a security-restricted operation of the owner, as PostgreSQL runs
+ * a table owner's code in VACUUM or REFRESH MATERIALIZED VIEW, so that
+ * nothing it leaves behind runs later as someone else: deferred triggers,
+ * temporary tables and types, LISTEN, PREPARE, cursors WITH HOLD, SET ROLE
+ * are refused by PostgreSQL; temporary objects of the other kinds
+ * (functions, operators, ...) fail the step here.  In a background
+ * executor the session user becomes the owner too, and session advisory
+ * locks and sequence state are dropped after each step.  A handler's
+ * function is checked from pg_proc before each call; a sql step's text is
+ * one statement that names only its placeholders' parameters.
+ *
  * Expects: a transaction, SPI connected, CurrentMemoryContext a context
  * that lives until the end of the transition.
  *
@@ -24,13 +36,21 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/objectaccess.h"
+#include "catalog/objectaddress.h"
+#include "catalog/pg_namespace.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
+#include "commands/sequence.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "parser/analyze.h"
 #include "parser/parse_param.h"
+#include "storage/lock.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
@@ -38,8 +58,10 @@
 #include "utils/hsearch.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
+#include "utils/regproc.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
+#include "utils/syscache.h"
 #include "utils/timeout.h"
 #include "utils/timestamp.h"
 
@@ -49,6 +71,168 @@
 #include "failure.h"
 #include "step.h"
 #include "template.h"
+
+/*
+ * Set by the executors: steps run in a background session that serves
+ * every owner, so the step also takes the owner's session identity and
+ * nothing it leaves in the session (advisory locks, sequence state)
+ * outlives it.  Off in chain_run, whose steps run in the caller's session.
+ */
+bool		ce_step_isolated_session = false;
+
+/* Whether the executor's own (authenticated) user is a superuser. */
+static bool auth_is_superuser = true;
+
+/* While user code of a step runs (the hooks below look at it). */
+static bool step_active = false;
+
+/* Objects created while the step ran, checked when it ends. */
+static List *step_created = NIL;
+static MemoryContext step_created_cxt = NULL;
+
+/* A failure type for the error being raised, instead of its SQLSTATE's. */
+static const char *failure_override = NULL;
+
+/* The step is turning its outputs into jsonb: an error is the data's. */
+static bool converting_outputs = false;
+
+static object_access_hook_type prev_object_access_hook = NULL;
+
+/*
+ * Remember each object a step creates: temporary ones are refused when
+ * the step ends (step_check_leftovers), whatever kind they are.
+ */
+static void
+step_object_access(ObjectAccessType access, Oid classId, Oid objectId,
+				   int subId, void *arg)
+{
+	if (prev_object_access_hook)
+		prev_object_access_hook(access, classId, objectId, subId, arg);
+	if (access == OAT_POST_CREATE && step_active && subId == 0 &&
+		step_created_cxt != NULL && is_objectclass_supported(classId))
+	{
+		MemoryContext old = MemoryContextSwitchTo(step_created_cxt);
+		ObjectAddress *a = palloc(sizeof(ObjectAddress));
+
+		a->classId = classId;
+		a->objectId = objectId;
+		a->objectSubId = 0;
+		step_created = lappend(step_created, a);
+		MemoryContextSwitchTo(old);
+	}
+}
+
+/* Install the hooks of the step sandbox (from _PG_init). */
+void
+CeStepInit(void)
+{
+	prev_object_access_hook = object_access_hook;
+	object_access_hook = step_object_access;
+}
+
+/*
+ * Raise an error if the step left something in the session that would
+ * outlive it: a temporary object of any kind (a function or operator in
+ * pg_temp would be found before the catalog's by the next step of another
+ * owner), or, in an executor, the temporary namespace itself.  Raised
+ * inside the step's subtransaction, whose rollback removes them.
+ * (SECURITY_RESTRICTED_OPERATION already refuses temporary tables and
+ * types, LISTEN, PREPARE, cursors WITH HOLD, deferred triggers, SET ROLE
+ * and SET SESSION AUTHORIZATION.)
+ */
+static void
+step_check_leftovers(bool had_temp_namespace)
+{
+	ListCell   *lc;
+	Oid			tempns;
+	Oid			temptoast;
+
+	CommandCounterIncrement();
+	foreach(lc, step_created)
+	{
+		ObjectAddress *a = (ObjectAddress *) lfirst(lc);
+		int			cache = get_object_catcache_oid(a->classId);
+		Oid			nsp;
+
+		if (cache < 0 || !SearchSysCacheExists1(cache, ObjectIdGetDatum(a->objectId)))
+			continue;
+		nsp = get_object_namespace(a);
+		if (OidIsValid(nsp) && isAnyTempNamespace(nsp))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("a step cannot create temporary objects"),
+					 errdetail("The step created %s.", getObjectDescription(a, true)),
+					 errhint("Temporary objects would outlive the step in the session; use a permanent schema.")));
+	}
+	GetTempNamespaceState(&tempns, &temptoast);
+	if (ce_step_isolated_session && !had_temp_namespace && OidIsValid(tempns))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("a step cannot create temporary objects"),
+				 errdetail("The step created the temporary schema of a background executor.")));
+}
+
+/*
+ * Enter the owner's identity for the step.  In an executor, the session
+ * user becomes the owner too (session_user, is_superuser, RLS policies
+ * on session_user see the owner); everywhere the step runs as a
+ * security-restricted operation, as PostgreSQL runs a table owner's code
+ * in VACUUM or REFRESH MATERIALIZED VIEW.  Call inside the step's
+ * subtransaction.
+ */
+static void
+step_enter_owner(Oid owner, Oid save_user, int save_sec)
+{
+	if (ce_step_isolated_session)
+	{
+		/* known in a transaction, used after an error too */
+		auth_is_superuser = superuser_arg(GetAuthenticatedUserId());
+		/* the session user may change only outside any restriction */
+		SetUserIdAndSecContext(save_user, 0);
+		SetSessionAuthorization(owner, superuser_arg(owner));
+	}
+	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+}
+
+/*
+ * Back to the session's own identity after a step, and, in an executor,
+ * drop the session state a step can leave whatever it is allowed to do:
+ * session advisory locks (the executor takes none of its own) and the
+ * sequences' currval/lastval.
+ */
+static void
+step_leave_owner(Oid save_user, int save_sec)
+{
+	if (ce_step_isolated_session)
+	{
+		SetUserIdAndSecContext(save_user, 0);
+		if (GetSessionUserId() != GetAuthenticatedUserId())
+			SetSessionAuthorization(GetAuthenticatedUserId(), auth_is_superuser);
+		LockReleaseSession(USER_LOCKMETHOD);
+		ResetSequenceCaches();
+	}
+	SetUserIdAndSecContext(save_user, save_sec);
+}
+
+/*
+ * After an error thrown out of a transition: give the executor session
+ * its own identity back, whatever step was running (no transaction).
+ */
+void
+ce_step_reset_session(void)
+{
+	step_active = false;
+	converting_outputs = false;
+	failure_override = NULL;
+	step_created = NIL;
+	if (!ce_step_isolated_session)
+		return;
+	if (GetSessionUserId() != GetAuthenticatedUserId())
+		SetSessionAuthorization(GetAuthenticatedUserId(), auth_is_superuser);
+	LockReleaseSession(USER_LOCKMETHOD);
+	ResetSequenceCaches();
+}
 
 /* Prepared statements of sql steps and SQL rollback actions, per backend. */
 typedef struct SqlPlanKey
@@ -169,6 +353,25 @@ get_sql_plan(const CeTemplate *tpl)
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare_params failed: %s", SPI_result_code_string(SPI_result));
 	nargs = st.ntypes;
+
+	/*
+	 * One statement, with only the parameters of its own placeholders (the
+	 * definition check refuses others; this holds whatever the catalog
+	 * says).
+	 */
+	if (list_length(SPI_plan_get_plan_sources(plan)) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_SYNTAX_ERROR),
+				 errmsg("the SQL text of a step must be exactly one statement"),
+				 errdetail("It holds %d statements.",
+						   list_length(SPI_plan_get_plan_sources(plan)))));
+	if (nargs > ce_template_nplaceholders(tpl))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_PARAMETER),
+				 errmsg("there is no parameter $%d", nargs),
+				 errdetail("The statement has %d placeholders.",
+						   ce_template_nplaceholders(tpl)),
+				 errhint("Write {variable} placeholders, never $n.")));
 	SPI_freeplan(plan);
 	for (i = 0; i < nargs; i++)
 		if (st.types[i] == UNKNOWNOID || st.types[i] == InvalidOid)
@@ -281,6 +484,11 @@ run_sql(CeStepRun *run, const CeTemplate *tpl, CeValue *vals)
 	int			i;
 	int			ret;
 
+	/* never bind past the values of the placeholders */
+	if (pe->nargs > ce_template_nplaceholders(tpl))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_PARAMETER),
+				 errmsg("there is no parameter $%d", pe->nargs)));
 	for (i = 0; i < pe->nargs; i++)
 	{
 		char	   *s = value_text(&vals[i]);
@@ -308,7 +516,11 @@ run_sql(CeStepRun *run, const CeTemplate *tpl, CeValue *vals)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
 	run->rowcount = (int64) SPI_processed;
 	if (SPI_tuptable != NULL && SPI_processed > 0 && !run->compensation)
+	{
+		converting_outputs = true;
 		run->outputs = first_row_outputs(SPI_tuptable, run->step->noutput_vars, run->step->output_vars);
+		converting_outputs = false;
+	}
 	if (SPI_tuptable)
 		SPI_freetuptable(SPI_tuptable);
 }
@@ -403,9 +615,58 @@ handler_argument(CeStepRun *run)
 	return ce_text_to_jsonb(buf.data);
 }
 
+/*
+ * Check, from pg_proc, that a handler's function is still one the engine
+ * may call with one jsonb: whatever the handlers table says (a function
+ * dropped or replaced since it was registered, a row written around
+ * chain_register_handler), calling anything else would read its argument
+ * as the wrong type.
+ */
+static void
+check_handler_signature(const char *name, Oid fn)
+{
+	HeapTuple	tup;
+	Form_pg_proc proc;
+	char	   *what = NULL;
+
+	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
+	if (!HeapTupleIsValid(tup))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("function of handler \"%s\" does not exist", name),
+				 errdetail("The function it was registered with (oid %u) was dropped.", fn),
+				 errhint("Register the handler again with chainexec.chain_register_handler().")));
+	proc = (Form_pg_proc) GETSTRUCT(tup);
+	if (proc->prokind == PROKIND_PROCEDURE)
+		what = "it is a procedure";
+	else if (proc->prokind == PROKIND_AGGREGATE)
+		what = "it is an aggregate function";
+	else if (proc->prokind == PROKIND_WINDOW)
+		what = "it is a window function";
+	else if (proc->prokind != PROKIND_FUNCTION)
+		what = "it is not a plain function";
+	else if (proc->proretset)
+		what = "it returns a set";
+	else if (proc->pronargs != 1 || proc->proargtypes.values[0] != JSONBOID)
+		what = "it does not take exactly one argument of type jsonb";
+	else if (proc->prorettype != JSONBOID)
+		what = "it does not return jsonb";
+	ReleaseSysCache(tup);
+	if (what)
+	{
+		failure_override = "invalid_input";
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_FUNCTION_DEFINITION),
+				 errmsg("function %s of handler \"%s\" cannot be called as a handler",
+						format_procedure(fn), name),
+				 errdetail("A handler takes one jsonb and returns jsonb; %s.", what),
+				 errhint("Declare it as FUNCTION name(jsonb) RETURNS jsonb and register it again.")));
+	}
+}
+
 /* Call a handler function with the step's argument (as the owner). */
 static void
-call_handler(CeStepRun *run, Oid fn)
+call_handler(CeStepRun *run, const char *name, Oid fn)
 {
 	FmgrInfo	flinfo;
 	LOCAL_FCINFO(fcinfo, 1);
@@ -413,6 +674,7 @@ call_handler(CeStepRun *run, Oid fn)
 	Jsonb	   *arg = handler_argument(run);
 	Jsonb	   *res;
 
+	check_handler_signature(name, fn);
 	if (pg_proc_aclcheck(fn, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -436,7 +698,9 @@ call_handler(CeStepRun *run, Oid fn)
 				 errmsg("handler \"%s\" returned a JSON value that is not an object",
 						run->step->instruction_set),
 				 errhint("A handler returns an object whose keys become variables.")));
+	converting_outputs = true;
 	run->outputs = filter_object(res, run->step->noutput_vars, run->step->output_vars);
+	converting_outputs = false;
 }
 
 /* Render a template step (pure; no subtransaction needed). */
@@ -524,6 +788,47 @@ run_template(CeStepRun *run)
 	}
 }
 
+/*
+ * Render a template step in a subtransaction of its own (it runs no user
+ * code): text that cannot become variables (a "\u0000" or a number out of
+ * jsonb's range in a JSON object it renders) fails the step with
+ * validation_failed instead of the transition.
+ */
+static void
+run_template_guarded(CeStepRun *run)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		run_template(run);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+		run->text = NULL;
+		run->outputs = NULL;
+		ce_step_fail(run, "validation_failed", unpack_sql_state(edata->sqlerrcode),
+					 "output of step \"%s\" cannot become variables: %s",
+					 run->step->name, edata->message ? edata->message : "unknown error");
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+}
+
 /* Apply a step setting at the current GUC nesting level. */
 static void
 set_step_guc(const char *name, const char *value)
@@ -549,6 +854,8 @@ ce_step_run(CeStepRun *run)
 	volatile bool cancel_open = false;
 	volatile TimestampTz timeout_at = 0;
 	int			timeout_ms;
+	Oid			tempns;
+	Oid			temptoast;
 
 	run->ok = false;
 	run->rowcount = -1;
@@ -564,7 +871,7 @@ ce_step_run(CeStepRun *run)
 	}
 	else if (step->kind == CE_STEP_TEMPLATE && step->instruction_set == NULL)
 	{
-		run_template(run);
+		run_template_guarded(run);
 		return;
 	}
 	else if (step->sql_tpl != NULL)
@@ -606,13 +913,19 @@ ce_step_run(CeStepRun *run)
 	}
 
 	GetUserIdAndSecContext(&save_user, &save_sec);
+	GetTempNamespaceState(&tempns, &temptoast);
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(oldcxt);
 
 	PG_TRY();
 	{
-		SetUserIdAndSecContext(run->owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
 		gucnest = NewGUCNestLevel();
+		step_enter_owner(run->owner, save_user, save_sec);
+		step_created = NIL;
+		step_created_cxt = oldcxt;
+		failure_override = NULL;
+		converting_outputs = false;
+		step_active = true;
 		if (run->plan->search_path)
 			set_step_guc("search_path", run->plan->search_path);
 		else if (run->search_path)
@@ -647,7 +960,7 @@ ce_step_run(CeStepRun *run)
 		if (sql_tpl)
 			run_sql(run, sql_tpl, vals);
 		else
-			call_handler(run, handler_fn);
+			call_handler(run, handler, handler_fn);
 
 		HOLD_CANCEL_INTERRUPTS();
 		cancel_open = false;
@@ -656,9 +969,12 @@ ce_step_run(CeStepRun *run)
 			disable_timeout(STATEMENT_TIMEOUT, false);
 			timeout_armed = false;
 		}
+		step_active = false;
+		step_check_leftovers(OidIsValid(tempns));
+		step_created = NIL;
 		/* settings the step changed (SET, set_config) end with it */
 		AtEOXact_GUC(false, gucnest);
-		SetUserIdAndSecContext(save_user, save_sec);
+		step_leave_owner(save_user, save_sec);
 		MemoryContextSwitchTo(oldcxt);
 		run->ok = true;
 		run->subxact_open = true;
@@ -670,6 +986,13 @@ ce_step_run(CeStepRun *run)
 		ErrorData  *edata;
 		bool		timed_out = false;
 
+		const char *override = failure_override;
+		bool		data_error = converting_outputs;
+
+		step_active = false;
+		step_created = NIL;
+		failure_override = NULL;
+		converting_outputs = false;
 		if (cancel_open)
 			HOLD_CANCEL_INTERRUPTS();
 
@@ -685,6 +1008,8 @@ ce_step_run(CeStepRun *run)
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcxt);
 		CurrentResourceOwner = oldowner;
+		/* the rollback restored the user, not the session user */
+		step_leave_owner(save_user, save_sec);
 
 		run->ok = false;
 		strlcpy(run->sqlstate, unpack_sql_state(edata->sqlerrcode), sizeof(run->sqlstate));
@@ -696,6 +1021,15 @@ ce_step_run(CeStepRun *run)
 		{
 			run->failure_type = pstrdup(edata->detail + 14);
 			run->detail = NULL;
+		}
+		else if (override)
+			run->failure_type = pstrdup(override);
+		else if (data_error)
+		{
+			/* what the step returned cannot become variables */
+			run->failure_type = pstrdup("validation_failed");
+			run->message = psprintf("output of step \"%s\" cannot become variables: %s",
+									step->name, run->message);
 		}
 		else
 		{

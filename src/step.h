@@ -12,6 +12,7 @@
 #include "postgres.h"
 #include "datatype/timestamp.h"
 #include "utils/jsonb.h"
+#include "utils/resowner.h"
 
 #include "define.h"
 #include "plan.h"
@@ -65,6 +66,15 @@ extern void ce_step_rollback(CeStepRun *run);
 /* Set a failure without running anything (e.g. insufficient_data). */
 extern void ce_step_fail(CeStepRun *run, const char *failure_type,
 						 const char *sqlstate, const char *fmt,...) pg_attribute_printf(4, 5);
+
+/* Steps run in a background executor's session (set by the executor). */
+extern bool ce_step_isolated_session;
+
+/* Install the step sandbox's hooks (from _PG_init). */
+extern void CeStepInit(void);
+
+/* After an error out of a transition: the executor's own identity again. */
+extern void ce_step_reset_session(void);
 
 /* Drop the prepared statements of steps (when cached plans are dropped). */
 extern void ce_step_cache_reset(void);
