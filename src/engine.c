@@ -96,6 +96,15 @@ typedef struct LineRow
 								 * attempt started at the transaction's start */
 } LineRow;
 
+/* The line claimed by the running transition, kept for ce_transition_take_claim. */
+static struct
+{
+	bool		valid;
+	pg_uuid_t	org;
+	pg_uuid_t	id;
+	int			line_number;
+} claimed;
+
 /* A line as advance() sees it. */
 typedef struct LineInfo
 {
@@ -1439,6 +1448,54 @@ handle_failure(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun *run,
 	}
 }
 
+/* Nesting depth of a jsonb value (a scalar is 0). */
+static int
+jsonb_depth(Jsonb *jb)
+{
+	JsonbIterator *it = JsonbIteratorInit(&jb->root);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	int			depth = 0;
+	int			max = 0;
+
+	while ((tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
+	{
+		if (tok == WJB_BEGIN_ARRAY || tok == WJB_BEGIN_OBJECT)
+			max = Max(max, ++depth);
+		else if (tok == WJB_END_ARRAY || tok == WJB_END_OBJECT)
+			depth--;
+	}
+	/* a raw scalar is a one-element array to the iterator */
+	return JB_ROOT_IS_SCALAR(jb) ? 0 : max;
+}
+
+/*
+ * Whether a step's outputs may become variables: everything later reads
+ * the context (expressions, templates, the output schema) must be able to
+ * read them, so a value the readers refuse fails the step here, as its
+ * own failure, never the transition later.  Sets the failure when not.
+ */
+static bool
+outputs_acceptable(CeStepRun *run, const CeStep *step)
+{
+	if (VARSIZE(run->outputs) > (Size) ce_max_context_bytes)
+	{
+		ce_step_fail(run, "validation_failed", "54000",
+					 "outputs of step \"%s\" take %zu bytes, more than chainexec.max_context_bytes (%d)",
+					 step->name, (size_t) VARSIZE(run->outputs), ce_max_context_bytes);
+		return false;
+	}
+	/* the context holds them one level down */
+	if (jsonb_depth(run->outputs) >= CE_MAX_JSON_DEPTH)
+	{
+		ce_step_fail(run, "validation_failed", "54000",
+					 "outputs of step \"%s\" nest deeper than %d levels",
+					 step->name, CE_MAX_JSON_DEPTH - 1);
+		return false;
+	}
+	return true;
+}
+
 /* A successful attempt (subtransaction still open). */
 static void
 handle_success(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun *run,
@@ -1467,6 +1524,12 @@ handle_success(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun *run,
 			ce_step_fail(run, "validation_failed", "42939",
 						 "output variable \"chain\" of step \"%s\" is reserved", step->name);
 			run->hint = pstrdup("{chain.*} names the built-in variables; rename the column or key.");
+			handle_failure(ex, line, step, run, attempt, input);
+			return;
+		}
+		if (!outputs_acceptable(run, step))
+		{
+			ce_step_rollback(run);
 			handle_failure(ex, line, step, run, attempt, input);
 			return;
 		}
@@ -1821,6 +1884,10 @@ ce_transition_in_xact(const pg_uuid_t *only_execution, const pg_uuid_t *only_org
 		{
 			current_progress = 0;
 			current_eta = -1;
+			claimed.valid = true;
+			claimed.org = ex.org;
+			claimed.id = ex.id;
+			claimed.line_number = line.line_number;
 			ce_running_set(&ex.id, line.line_number);
 			process_line(&ex, &line);
 			ce_running_clear();
@@ -1842,6 +1909,139 @@ ce_transition_in_xact(const pg_uuid_t *only_execution, const pg_uuid_t *only_org
 	return result;
 }
 
+static CeQuery q_claim_line = {
+	"SELECT " LINE_COLS " FROM chainexec.universal_transaction_lines "
+	"WHERE organization_id = $1 AND transaction_id = $2 AND line_number = $3 "
+	"AND status IN ('ready', 'waiting') FOR UPDATE SKIP LOCKED", 3, {UUIDOID, UUIDOID, INT4OID}};
+
+static CeQuery q_fail_line_plain = {
+	"UPDATE chainexec.universal_transaction_lines SET status = 'failed', attempt = attempt + 1, "
+	"error = $4, finished_at = clock_timestamp() "
+	"WHERE organization_id = $1 AND transaction_id = $2 AND line_number = $3 "
+	"AND status IN ('ready', 'waiting')",
+	4, {UUIDOID, UUIDOID, INT4OID, JSONBOID}};
+
+static CeQuery q_fail_exec_plain = {
+	"UPDATE chainexec.universal_transactions SET status = 'failed', error = $3, "
+	"finished_at = clock_timestamp() "
+	"WHERE organization_id = $1 AND id = $2 "
+	"AND status IN ('pending', 'running', 'waiting', 'paused', 'compensating')",
+	3, {UUIDOID, UUIDOID, JSONBOID}};
+
+/*
+ * The line the last transition claimed, when its transaction did not
+ * commit (an error out of the transition): clears the record.
+ */
+bool
+ce_transition_take_claim(pg_uuid_t *org, pg_uuid_t *id, int *line_number)
+{
+	if (!claimed.valid)
+		return false;
+	claimed.valid = false;
+	*org = claimed.org;
+	*id = claimed.id;
+	*line_number = claimed.line_number;
+	return true;
+}
+
+/*
+ * Record, in a transaction of its own, an error thrown out of a
+ * transition (outside the step's subtransaction) on the line it had
+ * claimed, so that an executor does not claim the same line again and
+ * again while other work waits: the attempt counts, with failure type
+ * internal_error, and the line's retry settings and onFailure apply as
+ * for any failure.  With plain (when that too threw), the line and its
+ * execution are just marked failed.
+ */
+void
+ce_transition_fail_line(const pg_uuid_t *org, const pg_uuid_t *id, int line_number,
+						const char *sqlstate, const char *message, bool plain)
+{
+	Oid			save_user;
+	int			save_sec;
+	int			level;
+	Datum		args[4];
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	HOLD_CANCEL_INTERRUPTS();
+	SPI_connect();
+	level = bookkeeping_guc_level();
+	GetUserIdAndSecContext(&save_user, &save_sec);
+	SetUserIdAndSecContext(ce_extension_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+
+	args[0] = UUIDPGetDatum((pg_uuid_t *) org);
+	args[1] = UUIDPGetDatum((pg_uuid_t *) id);
+	args[2] = Int32GetDatum(line_number);
+	if (plain)
+	{
+		Jsonb	   *err = error_jsonb("internal_error", sqlstate, message, NULL, NULL, 0);
+
+		args[3] = JsonbPGetDatum(err);
+		ce_run_query(&q_fail_line_plain, args, NULL, false, 0);
+		if (SPI_processed > 0)
+		{
+			args[2] = JsonbPGetDatum(err);
+			ce_run_query(&q_fail_exec_plain, args, NULL, false, 0);
+		}
+	}
+	else
+	{
+		ExecRow		ex;
+		LineRow		line;
+		pg_uuid_t	o;
+		pg_uuid_t	i;
+
+		memset(&ex, 0, sizeof(ex));
+		memset(&line, 0, sizeof(line));
+		o = *org;
+		i = *id;
+		ce_run_query(&q_claim_line, args, NULL, false, 1);
+		if (SPI_processed == 1)
+		{
+			bool		isnull;
+			CeStep	   *step;
+			CeStepRun	run;
+			int			attempt;
+
+			line.line_number = DatumGetInt32(getcol(0, 3, &isnull));
+			line.line_type = getcol_text(0, 4);
+			line.step_id = DatumGetInt32(getcol(0, 5, &isnull));
+			line.step_name = getcol_text(0, 6);
+			line.status = getcol_text(0, 7);
+			line.attempt = DatumGetInt32(getcol(0, 8, &isnull));
+			line.parent_line = DatumGetInt32(getcol(0, 9, &isnull));
+			line.ran_now = true;
+			ex.org = o;
+			ex.id = i;
+			read_header(&ex);
+			ex.plan = ce_plan_get(&ex.org, ex.chain_id, ex.version);
+			step = ce_plan_step_by_id(ex.plan, line.step_id);
+			if (step == NULL)
+				elog(ERROR, "step %d of chain \"%s\" version %d not found",
+					 line.step_id, ex.chain_id, ex.version);
+			attempt = strcmp(line.status, "waiting") == 0 ? line.attempt : line.attempt + 1;
+			memset(&run, 0, sizeof(run));
+			run.step = step;
+			run.plan = ex.plan;
+			run.rowcount = -1;
+			ce_step_fail(&run, "internal_error", sqlstate, "%s", message);
+			run.hint = pstrdup("The transition of this step failed outside the step; the server log has the error.");
+			current_progress = 0;
+			current_eta = -1;
+			handle_failure(&ex, &line, step, &run, attempt, NULL);
+		}
+	}
+
+	AtEOXact_GUC(false, level);
+	SetUserIdAndSecContext(save_user, save_sec);
+	SPI_finish();
+	RESUME_CANCEL_INTERRUPTS();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+}
+
 CeTransitionResult
 ce_transition(const pg_uuid_t *only_execution)
 {
@@ -1850,9 +2050,11 @@ ce_transition(const pg_uuid_t *only_execution)
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
+	claimed.valid = false;
 	r = ce_transition_in_xact(only_execution, NULL);
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	claimed.valid = false;
 	pgstat_report_stat(false);
 	return r;
 }

@@ -32,6 +32,18 @@ typedef enum CeTransitionResult
 extern CeTransitionResult ce_transition(const pg_uuid_t *only_execution);
 
 /*
+ * After an error thrown out of ce_transition (its transaction aborted):
+ * the line it had claimed, if any (the record is cleared), and the
+ * recording of that error on the line as an attempt that failed with
+ * failure type internal_error (plain: just mark the line and its
+ * execution failed).  ce_transition_fail_line runs its own transaction.
+ */
+extern bool ce_transition_take_claim(pg_uuid_t *org, pg_uuid_t *id, int *line_number);
+extern void ce_transition_fail_line(const pg_uuid_t *org, const pg_uuid_t *id,
+									int line_number, const char *sqlstate,
+									const char *message, bool plain);
+
+/*
  * The earliest time at which a line becomes due (retry back-off, runAt,
  * wait timer, external deadline) or an execution reaches its deadline;
  * DT_NOEND when there is none.  Runs its own transaction.

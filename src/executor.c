@@ -46,6 +46,7 @@
 #include "storage/latch.h"
 #include "storage/lwlock.h"
 #include "tcop/tcopprot.h"
+#include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/timeout.h"
 #include "utils/timestamp.h"
@@ -55,6 +56,7 @@
 #include "engine.h"
 #include "executor.h"
 #include "shmem.h"
+#include "step.h"
 
 /* Pause after an error thrown out of the engine */
 #define CE_ERROR_NAP_MS			1000
@@ -71,7 +73,26 @@ static bool extension_ready = false;	/* extension seen installed */
 static bool after_error = false;	/* the last iteration threw */
 static bool stalled = false;	/* due work seen that we could not claim */
 
+/*
+ * A line whose transition threw (outside its step), to record as a failed
+ * attempt (ce_transition_fail_line); stage 1 when recording it through
+ * the engine threw too, then it is just marked failed; after that, given
+ * up (logged).
+ */
+static struct
+{
+	bool		pending;
+	int			stage;
+	pg_uuid_t	org;
+	pg_uuid_t	id;
+	int			line_number;
+	char		sqlstate[6];
+	char	   *message;
+} failed_line;
+
 static void executor_recover_from_error(void);
+static void executor_note_failed_line(void);
+static void executor_record_failed_line(void);
 static void executor_absorb_stale_cancel(void);
 static void executor_reload_config(void);
 static bool executor_extension_installed(void);
@@ -97,8 +118,10 @@ executor_recover_from_error(void)
 	QueryCancelPending = false;
 
 	EmitErrorReport();
+	executor_note_failed_line();
 
 	AbortOutOfAnyTransaction();
+	ce_step_reset_session();
 	LWLockReleaseAll();
 	ConditionVariableCancelSleep();
 	pgstat_report_wait_end();
@@ -111,6 +134,65 @@ executor_recover_from_error(void)
 	RESUME_INTERRUPTS();
 
 	pgstat_report_activity(STATE_IDLE, "idle");
+}
+
+/*
+ * Remember the line whose transition just threw, with the error, so that
+ * the loop records it (executor_record_failed_line).  An error while
+ * recording one moves to the next stage instead.
+ */
+static void
+executor_note_failed_line(void)
+{
+	MemoryContext old = MemoryContextSwitchTo(ExecutorContext);
+	ErrorData  *edata = CopyErrorData();
+	pg_uuid_t	org;
+	pg_uuid_t	id;
+	int			line_number;
+
+	if (failed_line.pending)
+	{
+		if (++failed_line.stage > 1)
+		{
+			failed_line.pending = false;
+			ereport(LOG,
+					(errmsg("chainexec executor could not record the failure of line %d of execution %s",
+							failed_line.line_number,
+							DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&failed_line.id)))),
+					 errdetail("The line stays as it is.")));
+		}
+	}
+	else if (ce_transition_take_claim(&org, &id, &line_number))
+	{
+		failed_line.pending = true;
+		failed_line.stage = 0;
+		failed_line.org = org;
+		failed_line.id = id;
+		failed_line.line_number = line_number;
+		strlcpy(failed_line.sqlstate, unpack_sql_state(edata->sqlerrcode),
+				sizeof(failed_line.sqlstate));
+		if (failed_line.message)
+			pfree(failed_line.message);
+		failed_line.message = pstrdup(edata->message ? edata->message : "unknown error");
+	}
+	FreeErrorData(edata);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Record the failure of a line whose transition threw, so that the line
+ * is not claimed again and again while other executions wait.
+ */
+static void
+executor_record_failed_line(void)
+{
+	if (!failed_line.pending)
+		return;
+	ce_transition_fail_line(&failed_line.org, &failed_line.id,
+							failed_line.line_number, failed_line.sqlstate,
+							failed_line.message, failed_line.stage > 0);
+	failed_line.pending = false;
+	MemoryContextSwitchTo(ExecutorLoopContext);
 }
 
 /*
@@ -250,6 +332,7 @@ ce_executor_main(Datum main_arg)
 	sigjmp_buf	local_sigjmp_buf;
 
 	memcpy(&dbid, MyBgworkerEntry->bgw_extra, sizeof(Oid));
+	ce_step_isolated_session = true;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -290,6 +373,10 @@ ce_executor_main(Datum main_arg)
 
 		MemoryContextSwitchTo(ExecutorLoopContext);
 		MemoryContextReset(ExecutorLoopContext);
+
+		/* Record a line whose transition threw, before anything else. */
+		if (failed_line.pending)
+			executor_record_failed_line();
 
 		/* Do not fill the log as fast as we can. */
 		if (after_error)
