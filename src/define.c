@@ -15,6 +15,10 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
+#include "nodes/parsenodes.h"
+#include "parser/parser.h"
+#include "parser/scanner.h"
+#include "parser/gram.h"		/* after scanner.h: the PARAM token */
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/hsearch.h"
@@ -111,6 +115,127 @@ ce_uuid_to_cstring(const pg_uuid_t *u)
 }
 
 /*
+ * Check the SQL text of a step (its sql, a SQL rollbackAction, a
+ * verificationQuery) as PostgreSQL's parser reads it, with each
+ * placeholder as $n: it must parse, hold exactly one statement, and name
+ * no parameter but its placeholders' ($300 would read past the values
+ * bound).  Raises the definition's error, naming the JSON path.
+ */
+static void
+check_step_sql(const CeTemplate *tpl, const char *path, const char *key,
+			   const char *stepname)
+{
+	const char *sql = ce_template_sql(tpl);
+	int			nplaceholders = ce_template_nplaceholders(tpl);
+	MemoryContext cxt = CurrentMemoryContext;
+	List	   *stmts = NIL;
+	CeError		err;
+	core_yy_extra_type yyextra;
+	core_yyscan_t scanner;
+	int			nparams = 0;
+
+	memset(&err, 0, sizeof(err));
+	strlcpy(err.path, path, sizeof(err.path));
+	PG_TRY();
+	{
+		stmts = raw_parser(sql, RAW_PARSE_DEFAULT);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		err.code = CE_ERR_SYNTAX;
+		snprintf(err.message, sizeof(err.message), "\"%s\" of step \"%s\" is not valid SQL: %s",
+				 key, stepname, edata->message);
+		if (edata->cursorpos > 0)
+			snprintf(err.detail, sizeof(err.detail),
+					 "At character %d of the statement as prepared (placeholders written $1, $2, ...): %s",
+					 edata->cursorpos, sql);
+		FreeErrorData(edata);
+		ce_raise(&err, "invalid chain definition");
+	}
+	PG_END_TRY();
+
+	if (list_length(stmts) != 1)
+	{
+		err.code = CE_ERR_SYNTAX;
+		snprintf(err.message, sizeof(err.message), "\"%s\" of step \"%s\" must be exactly one SQL statement",
+				 key, stepname);
+		snprintf(err.detail, sizeof(err.detail), "It holds %d statements.", list_length(stmts));
+		snprintf(err.hint, sizeof(err.hint), "Split it into steps, or wrap the statements in a function.");
+		ce_raise(&err, "invalid chain definition");
+	}
+
+	/* the parser accepted it, so the scanner meets no error */
+	scanner = scanner_init(sql, &yyextra, &ScanKeywords, ScanKeywordTokens);
+	for (;;)
+	{
+		core_YYSTYPE yylval;
+		YYLTYPE		yylloc;
+		int			tok = core_yylex(&yylval, &yylloc, scanner);
+
+		if (tok == 0)
+			break;
+		if (tok != PARAM)
+			continue;
+		nparams++;
+		if (yylval.ival < 1 || yylval.ival > nplaceholders || nparams > nplaceholders)
+		{
+			err.code = CE_ERR_SYNTAX;
+			snprintf(err.message, sizeof(err.message),
+					 "\"%s\" of step \"%s\" refers to parameter $%d", key, stepname, yylval.ival);
+			snprintf(err.detail, sizeof(err.detail),
+					 "Only {variable} placeholders are bound; the statement has %d.", nplaceholders);
+			snprintf(err.hint, sizeof(err.hint), "Write {variable} instead of $n.");
+			scanner_finish(scanner);
+			ce_raise(&err, "invalid chain definition");
+		}
+	}
+	scanner_finish(scanner);
+}
+
+/* check_step_sql over every SQL text of a step and of its fallbacks. */
+static void
+check_step_sqls(const CeStep *st, const char *prefix)
+{
+	char		path[CE_ERR_PATH_LEN];
+
+	if (st->sql_tpl)
+	{
+		snprintf(path, sizeof(path), "%s.sql", prefix);
+		check_step_sql(st->sql_tpl, path, "sql", st->name);
+	}
+	if (st->rollback_tpl)
+	{
+		snprintf(path, sizeof(path), "%s.rollbackAction", prefix);
+		check_step_sql(st->rollback_tpl, path, "rollbackAction", st->name);
+	}
+	if (st->verification_query)
+	{
+		CeError		err;
+		CeTemplate *tpl;
+
+		memset(&err, 0, sizeof(err));
+		snprintf(path, sizeof(path), "%s.verificationQuery", prefix);
+		tpl = ce_template_parse(st->verification_query, strlen(st->verification_query), &err);
+		if (tpl == NULL)
+		{
+			strlcpy(err.path, path, sizeof(err.path));
+			ce_raise(&err, "invalid chain definition");
+		}
+		check_step_sql(tpl, path, "verificationQuery", st->name);
+	}
+	if (st->fallback)
+	{
+		snprintf(path, sizeof(path), "%s.fallbackStep", prefix);
+		check_step_sqls(st->fallback, path);
+	}
+}
+
+/*
  * _definition_check(definition jsonb) RETURNS jsonb
  *
  * Checks a definition with the pure checker and raises its first error;
@@ -145,6 +270,13 @@ ce_definition_check(PG_FUNCTION_ARGS)
 	plan = ce_plan_build(def, &err, &warnings);
 	if (plan == NULL)
 		ce_raise(&err, "invalid chain definition");
+	for (i = 0; i < plan->nsteps; i++)
+	{
+		char		prefix[64];
+
+		snprintf(prefix, sizeof(prefix), "steps[%d]", i);
+		check_step_sqls(&plan->steps[i], prefix);
+	}
 
 	res = cejson_new(CEJ_OBJECT);
 	cejson_object_set(res, "id", cejson_new_string(plan->id, strlen(plan->id)));
