@@ -128,6 +128,7 @@ check_step_sql(const CeTemplate *tpl, const char *path, const char *key,
 	const char *sql = ce_template_sql(tpl);
 	int			nplaceholders = ce_template_nplaceholders(tpl);
 	MemoryContext cxt = CurrentMemoryContext;
+	ErrorContextCallback *save_context = error_context_stack;
 	List	   *stmts = NIL;
 	CeError		err;
 	core_yy_extra_type yyextra;
@@ -136,14 +137,21 @@ check_step_sql(const CeTemplate *tpl, const char *path, const char *key,
 
 	memset(&err, 0, sizeof(err));
 	strlcpy(err.path, path, sizeof(err.path));
+	/*
+	 * Without the callers' error contexts: an SPI caller's would move the
+	 * error's position into its own query's.
+	 */
+	error_context_stack = NULL;
 	PG_TRY();
 	{
 		stmts = raw_parser(sql, RAW_PARSE_DEFAULT);
+		error_context_stack = save_context;
 	}
 	PG_CATCH();
 	{
 		ErrorData  *edata;
 
+		error_context_stack = save_context;
 		MemoryContextSwitchTo(cxt);
 		edata = CopyErrorData();
 		FlushErrorState();
