@@ -2070,8 +2070,10 @@ ce_next_due_in_xact(const pg_uuid_t *only_execution, const pg_uuid_t *only_org)
 	int			ret;
 	bool		isnull;
 	Datum		d;
+	int			level;
 
 	SPI_connect();
+	level = bookkeeping_guc_level();
 	if (only_execution)
 	{
 		Datum		args[2];
@@ -2098,6 +2100,7 @@ ce_next_due_in_xact(const pg_uuid_t *only_execution, const pg_uuid_t *only_org)
 		if (!isnull)
 			result = DatumGetTimestampTz(d);
 	}
+	AtEOXact_GUC(false, level);
 	SPI_finish();
 	return result;
 }

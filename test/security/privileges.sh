@@ -362,6 +362,16 @@ is "$(state "$VIC" "SELECT chainexec.chain_execute('$CH-vic', '{}', '{\"runAt\":
 	"runAt -infinity is refused (22023)"
 is "$(state "$VIC" "SELECT chainexec.chain_execute('$CH-vic', '{}', '{\"runAt\": \"294276-12-31 23:59:59+00\"}')")" "ok" \
 	"runAt at the end of time without a timeout is kept"
+is "$(state "$VIC" "SELECT chainexec.chain_execute('$CH-vic', '{}', '{\"timeout\": 1e20}')")" "22023" "a timeout past int is refused (22023)"
+isnt "$(state "$VIC" "SELECT chainexec.chain_execute('$CH-vic', '{}', '{\"runAt\": \"300000-01-01\"}')")" "ok" \
+	"a runAt past the largest timestamp is refused"
+for d in '"timeoutMs": 1e20' '"timeoutMs": -1' '"waitMs": 99999999999' '"retryConfig": {"baseDelayMs": 1e12}' '"retryConfig": {"maxDelayMs": -5}'; do
+	is "$(state "$VIC" "SELECT chainexec.chain_define('{\"id\": \"$CH-dur\", \"steps\": [{\"id\": 1, \"name\": \"a\", \"type\": \"wait\", $d}]}')")" "22023" \
+		"a step with $d is refused (22023)"
+done
+is "$(state "$VIC" "SELECT chainexec.chain_define('{\"id\": \"$CH-dur\", \"maxExecutionTime\": 1e15, \"steps\": [{\"id\": 1, \"name\": \"a\", \"type\": \"wait\"}]}')")" "22023" \
+	"a maxExecutionTime past int is refused (22023)"
+is "$(state "$VIC" "SELECT chainexec.chain_wait(chainexec.chain_execute('$CH-vic'), -1)")" "22023" "a negative chain_wait timeout is refused (22023)"
 check "SELECT * of the executions still works" psql_q "SELECT * FROM chainexec.universal_transactions"
 check "SELECT * of the lines still works" psql_q "SELECT * FROM chainexec.universal_transaction_lines"
 check "pg_dump of the database still works" "$CE_PGBIN/pg_dump" -f /dev/null
