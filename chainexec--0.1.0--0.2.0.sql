@@ -794,6 +794,44 @@ GRANT EXECUTE ON FUNCTION chainexec._schedule_save(text, text, bigint, text, jso
  * Chain format
  * ------------------------------------------------------------------------ */
 
+/*
+ * performanceTargets are compared, not only shown: targets_met says, per
+ * target chainexec can judge, whether the chain version meets it over the
+ * view's 30 days (totalExecutionTime: the p95 duration is within it;
+ * stepsCompleted: on average at least that many steps completed).  Other
+ * targets are the chain's own business and are left out.
+ */
+CREATE OR REPLACE VIEW chainexec.chain_analytics WITH (security_invoker = true) AS
+SELECT a.*,
+	   (SELECT jsonb_object_agg(k, CASE k
+							  WHEN 'totalExecutionTime' THEN a.p95_duration_ms <= (a.performance_targets->>k)::numeric
+							  ELSE a.avg_steps >= (a.performance_targets->>k)::numeric END)
+		  FROM jsonb_object_keys(a.performance_targets) k
+		 WHERE k IN ('totalExecutionTime', 'stepsCompleted')
+		   AND jsonb_typeof(a.performance_targets->k) = 'number') AS targets_met
+  FROM (SELECT t.organization_id, t.chain_id, t.chain_version,
+			   count(*) AS executions,
+			   count(*) FILTER (WHERE t.status = 'completed') AS completed,
+			   count(*) FILTER (WHERE t.status IN ('failed', 'timeout', 'compensated')) AS failed,
+			   round(100.0 * count(*) FILTER (WHERE t.status = 'completed')
+					 / nullif(count(*) FILTER (WHERE t.finished_at IS NOT NULL), 0), 2) AS success_rate,
+			   round(avg(extract(epoch FROM t.finished_at - t.started_at) * 1000)::numeric, 2) AS avg_duration_ms,
+			   round((percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM t.finished_at - t.started_at) * 1000))::numeric, 2) AS p50_duration_ms,
+			   round((percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM t.finished_at - t.started_at) * 1000))::numeric, 2) AS p95_duration_ms,
+			   round(avg(s.steps), 2) AS avg_steps,
+			   sum(s.retries) AS retries,
+			   (SELECT c.definition->'performanceTargets' FROM chainexec.chains c
+				 WHERE c.organization_id = t.organization_id AND c.chain_id = t.chain_id
+				   AND c.version = t.chain_version) AS performance_targets
+		  FROM chainexec.universal_transactions t
+		  LEFT JOIN LATERAL (
+				SELECT count(*) FILTER (WHERE l.line_type IN ('step', 'fallback') AND l.status = 'completed') AS steps,
+					   coalesce(sum(greatest(l.attempt - 1, 0)), 0) AS retries
+				  FROM chainexec.universal_transaction_lines l
+				 WHERE l.organization_id = t.organization_id AND l.transaction_id = t.id) s ON true
+		 WHERE t.created_at > now() - interval '30 days'
+		 GROUP BY t.organization_id, t.chain_id, t.chain_version) a;
+
 /* ------------------------------------------------------------------------
  * Privileges, last (keep this section at the end of the script)
  *

@@ -354,4 +354,14 @@ for MODE in run worker; do
 done
 switches_off
 
+# performanceTargets are compared in chain_analytics
+is "$(q "SELECT targets_met->>'totalExecutionTime' = (p95_duration_ms <= 120000)::text
+			   AND targets_met->>'stepsCompleted' = (avg_steps >= 6)::text
+			   AND NOT targets_met ? 'dataQualityThreshold'
+		  FROM chainexec.chain_analytics WHERE organization_id = '$ORG' AND chain_id = 'mobile-lead-processing'")" "t" \
+	"chain_analytics compares the mobile chain's performanceTargets it can judge"
+is "$(q "SELECT targets_met IS NULL FROM chainexec.chain_analytics
+		  WHERE organization_id = '$ORG' AND chain_id = 'client-followup-sequence'")" "t" \
+	"a chain without performanceTargets has no targets_met"
+
 done_testing; exit $?
