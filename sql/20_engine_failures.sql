@@ -10,7 +10,9 @@
 --                 maxRetries option; back-off schedules (fixed, linear,
 --                 exponential, the maxDelayMs cap, jitter) computed, not
 --                 slept: chain_execute (no executor serves this database)
---                 and single transitions with chainexec._run_one().
+--                 and single transitions with chainexec._run_one();
+--   retry words   the design documents' "timeout" in retryOnErrors covers a
+--                 step's own timeoutMs.
 --
 SET client_min_messages = warning;
 CREATE SCHEMA eng_fail;
@@ -311,5 +313,22 @@ SELECT count(*) AS retries, min(delay_ms) >= 75000 - 1000 AS above_minus_25pct,
 	   max(delay_ms) <= 125000 AS below_plus_25pct, count(DISTINCT round(delay_ms / 1000)) > 1 AS varies
   FROM jitter;
 SELECT attempt FROM chainexec.universal_transaction_lines WHERE transaction_id = :'id';
+
+-- The design documents' words in retryOnErrors: "timeout" covers the
+-- step's own timeoutMs (execution_timeout); "api_timeout" and
+-- "quota_exceeded" do not, so that step is tried once.
+SELECT chainexec.chain_define($${
+  "id": "eng-fail-words",
+  "steps": [
+    {"id": 1, "name": "slow", "type": "sql", "sql": "SELECT pg_sleep(0.3) IS NULL AS slept",
+     "timeoutMs": 50, "onFailure": "warn",
+     "retryConfig": {"maxRetries": 1, "backoffMs": 0, "retryOnErrors": ["timeout", "extraction_failed"]}},
+    {"id": 2, "name": "slow_api", "type": "sql", "sql": "SELECT pg_sleep(0.3) IS NULL AS slept2",
+     "timeoutMs": 50, "onFailure": "warn",
+     "retryConfig": {"maxRetries": 1, "backoffMs": 0, "retryOnErrors": ["api_timeout", "quota_exceeded"]}}
+  ]
+}$$, true);
+CALL chainexec.chain_run('eng-fail-words', '{}') \gset
+SELECT line, step, status, attempt, failure FROM pg_temp.lines(:'result');
 
 RESET search_path;
