@@ -40,6 +40,7 @@
 
 #define PLAN_MAX_VARS	256		/* names in one variable list */
 #define PLAN_PATH_LEN	CE_ERR_PATH_LEN
+#define PLAN_MAX_WARNINGS	100	/* the rest are dropped; duplicates too */
 
 /* Known keys of each object of a definition. */
 static const char *const chain_keys[] = {
@@ -150,11 +151,16 @@ plan_warn(PlanCtx *ctx, const char *fmt,...)
 	char		buf[CE_ERR_MSG_LEN];
 	va_list		ap;
 
-	if (w == NULL)
+	int			i;
+
+	if (w == NULL || w->count >= PLAN_MAX_WARNINGS)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
+	for (i = 0; i < w->count; i++)
+		if (strcmp(w->items[i], buf) == 0)
+			return;
 	w->items = ce_realloc(w->items, sizeof(char *) * w->count,
 						  sizeof(char *) * (w->count + 1));
 	w->items[w->count++] = ce_strdup(buf);
@@ -1682,6 +1688,110 @@ check_skip_targets(PlanCtx *ctx, const CeStep *st, int self,
 	return true;
 }
 
+/*
+ * Whether every step that sets variable name (its outputVariables or its
+ * fallback's) lies in [lo, hi) of array order; false when none sets it or
+ * the input schema declares it.
+ */
+static bool
+set_only_within(VarMap *map, const CeJson *input_props, const char *name,
+				int lo, int hi)
+{
+	VarEntry   *e = varmap_find(map, name, false);
+	int			j;
+
+	if (e == NULL || e->n == 0 ||
+		(input_props != NULL && cejson_get(input_props, name) != NULL))
+		return false;
+	for (j = 0; j < e->n; j++)
+		if (e->steps[j] < lo || e->steps[j] >= hi)
+			return false;
+	return true;
+}
+
+/*
+ * Warn when a step after a skip_to_step_N jump, or a success condition,
+ * reads a variable that only the steps the jump skips set: when the jump
+ * is taken the step fails with insufficient_data (its onFailure applies)
+ * and the condition sees null.  The design documents' chains do both, so
+ * chain_validate says so.
+ */
+static void
+warn_skipped_reads(PlanCtx *ctx, VarMap *map, const CeJson *input_props)
+{
+	static const char pat[] = "skip_to_step_";
+	CePlan	   *plan = ctx->plan;
+	int			i;
+
+	for (i = 0; i < plan->nsteps; i++)
+	{
+		const CeStep *st = &plan->steps[i];
+		const char *text = st->condition;
+		const char *p = text;
+		int			seen[8];
+		int			nseen = 0;
+
+		if (text == NULL)
+			continue;
+		while ((p = strstr(p, pat)) != NULL && nseen < 8)
+		{
+			const char *q = p + sizeof(pat) - 1;
+			long long	n = 0;
+			int			target;
+			int			lo;
+			int			r,
+						k,
+						c;
+
+			while (*q >= '0' && *q <= '9')
+			{
+				if (n < 10000000000LL)
+					n = n * 10 + (*q - '0');
+				q++;
+			}
+			if (q == p + sizeof(pat) - 1 || n > INT_MAX)
+			{
+				p = q;
+				continue;
+			}
+			p = q;
+			target = step_index(plan, (int) n);
+			if (target <= i)
+				continue;
+			for (k = 0; k < nseen && seen[k] != target; k++)
+				;
+			if (k < nseen)
+				continue;
+			seen[nseen++] = target;
+			/* a routing decision skips the steps after it; else it too */
+			lo = st->condition_is_routing ? i + 1 : i;
+			if (lo >= target)
+				continue;
+			for (r = target; r < plan->nsteps; r++)
+			{
+				const CeStep *rd = &plan->steps[r];
+
+				for (k = 0; k < rd->ninput_vars; k++)
+					if (set_only_within(map, input_props, rd->input_vars[k], lo, target))
+						plan_warn(ctx, "step \"%s\" reads \"%s\", which only steps that step \"%s\" skips with skip_to_step_%lld set: "
+								  "after that jump it fails with insufficient_data if it runs",
+								  rd->name, rd->input_vars[k], st->name, n);
+			}
+			for (c = 0; c < plan->nsuccess; c++)
+			{
+				char	  **vars;
+				int			nv = ce_expr_variables(plan->success_expr[c], &vars);
+
+				for (k = 0; k < nv; k++)
+					if (set_only_within(map, input_props, vars[k], lo, target))
+						plan_warn(ctx, "success condition \"%s\" reads \"%s\", which only steps that step \"%s\" skips with skip_to_step_%lld set: "
+								  "after that jump it is null",
+								  plan->success_text[c], vars[k], st->name, n);
+			}
+		}
+	}
+}
+
 /* Report the cycle cyc[0] -> ... -> cyc[n-1] -> cyc[0]. */
 static void
 report_cycle(PlanCtx *ctx, const int *cyc, int n)
@@ -1993,6 +2103,7 @@ plan_order(PlanCtx *ctx, const CeJson *input_props)
 	if (!check_cycles(ctx))
 		return false;
 	warn_unordered_reads(ctx, &map);
+	warn_skipped_reads(ctx, &map, input_props);
 	return true;
 }
 

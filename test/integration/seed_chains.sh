@@ -121,6 +121,18 @@ done
 is "$(psql_q "SELECT (chainexec.chain_validate('mobile-lead-processing', '{\"raw_lead_message\": \"Hi, this is Ana Lopez\"}'))->'valid'")" \
 	"true" "chain_validate finds the mobile chain valid"
 
+# What the definitions say, found when they are defined: the jumps skip the
+# only steps that set variables later steps and success conditions read.
+is "$(psql_q "SELECT count(*) FROM jsonb_array_elements_text(chainexec.chain_validate('client-followup-sequence',
+		'{\"client_id\": \"x\", \"days_since_proposal\": 3}')->'warnings') w
+	WHERE w LIKE 'step \"update_client_status\" reads \"message_type\", which only steps that step \"determine_followup_strategy\" skips with skip_to_step_6 set%'
+	   OR w LIKE 'success condition \"message_content != null\" reads \"message_content\", which only steps that step \"determine_followup_strategy\" skips%'")" \
+	"2" "chain_validate warns that the follow-up chain's jump starves step 6 and its first success condition"
+is "$(psql_q "SELECT count(*) FROM jsonb_array_elements_text(chainexec.chain_validate('mobile-lead-processing',
+		'{\"raw_lead_message\": \"Hi, this is Ana Lopez\"}')->'warnings') w
+	WHERE w LIKE 'success condition \"client_id != null\" reads \"client_id\", which only steps that step \"validate_requirements\" skips with skip_to_step_6 set%'")" \
+	"1" "chain_validate warns that the mobile chain's poor-data jump leaves client_id null"
+
 # The saga variant: the mobile chain with rollbackActions on steps 4 and 6
 # too, to see compensations run in reverse completion order.
 check "the saga variant is defined" psql_q "
