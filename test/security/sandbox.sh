@@ -156,7 +156,7 @@ cleanup()
 }
 trap cleanup EXIT
 
-plan 63
+plan 66
 
 psql_q "CREATE EXTENSION IF NOT EXISTS chainexec" >/dev/null 2>&1 || bail_out "could not create the extension chainexec"
 NEXEC=$(psql_q "SHOW chainexec.max_workers")
@@ -225,6 +225,27 @@ is "$(psql_q "SELECT cu || '/' || su FROM $SCH.who WHERE tag = 'immediate'")" "$
 	"the trigger ran inside the step, as the owner and with the owner as session user"
 is "$(psql_q "SELECT count(*) FROM $SCH.who WHERE cu IN $SUPERS OR su IN $SUPERS")" "0" \
 	"no trigger of the attacker ever ran as a superuser"
+
+# Rollback actions run in the same sandbox: a SQL one, and a handler one.
+as "$ATT" >/dev/null <<EOF
+CREATE FUNCTION $SCH.h_who(a jsonb) RETURNS jsonb LANGUAGE sql AS
+	\$\$ INSERT INTO $SCH.who VALUES ('comp', current_user, session_user) RETURNING '{}'::jsonb \$\$;
+SELECT chainexec.chain_register_handler('sbx_who_$S', '$SCH.h_who(jsonb)');
+EOF
+define_json "$ATT" "sbx-comp-$S" "{\"rollbackEnabled\": true, \"steps\": [
+	{\"id\": 1, \"name\": \"a\", \"type\": \"sql\", \"sql\": \"SELECT 1 AS one\",
+	 \"rollbackAction\": \"INSERT INTO $SCH.deferred VALUES (2)\"},
+	{\"id\": 2, \"name\": \"b\", \"type\": \"sql\", \"sql\": \"SELECT 2 AS two\", \"rollbackAction\": \"sbx_who_$S\"},
+	{\"id\": 3, \"name\": \"c\", \"type\": \"sql\", \"sql\": \"SELECT 1/0 AS boom\", \"retryConfig\": {\"maxRetries\": 0}}]}"
+e=$(start "$ATT" "sbx-comp-$S")
+outcome "$ATT" "$e" >/dev/null
+poll_query_until "SELECT count(*) FROM chainexec.universal_transaction_lines WHERE transaction_id = '$e'
+	AND line_type = 'compensation' AND status IN ('completed', 'failed')" 2 20 >/dev/null
+is "$(psql_q "SELECT status || '|' || (error->>'sqlstate') FROM chainexec.universal_transaction_lines
+               WHERE transaction_id = '$e' AND line_type = 'compensation' AND step_id = 1")" "failed|42501" \
+	"a SQL rollbackAction that queues a deferred trigger fails with 42501"
+is "$(psql_q "SELECT cu || '/' || su FROM $SCH.who WHERE tag = 'comp'")" "$ATT/$ATT" \
+	"a handler rollbackAction runs as the owner, with the owner as session user"
 
 # --- 2. No temporary object outlives a step --------------------------------
 is "$(try "$ATT" temptable "CREATE TEMP TABLE sbx_t (x int)")" "failed|permission_denied|42501" \
@@ -295,6 +316,15 @@ all_outcomes "$VIC" "${ids[@]}" >/dev/null
 is "$(psql_q "SELECT count(*) FROM chainexec.universal_transactions WHERE chain_id = 'sbx-getcfg-$S'
                AND (context->>'cfg' LIKE '%$SCH%' OR context->>'cfg' LIKE '%7777kB%')")" "0" \
 	"settings a step changes with set_config(..., false) end with it (regression)"
+define_sql "$ATT" "sbx-setsess-$S" "DO \$d\$ BEGIN SET SESSION work_mem = '6666kB'; SET SESSION search_path = $SCH;
+	PERFORM pg_sleep(0.2); END \$d\$"
+mapfile -t ids < <(many "$ATT" "sbx-setsess-$S" "$K")
+all_outcomes "$ATT" "${ids[@]}" >/dev/null
+mapfile -t ids < <(many "$VIC" "sbx-getcfg-$S" "$K")
+all_outcomes "$VIC" "${ids[@]}" >/dev/null
+is "$(psql_q "SELECT count(*) FROM chainexec.universal_transactions WHERE chain_id = 'sbx-getcfg-$S'
+               AND (context->>'cfg' LIKE '%$SCH%' OR context->>'cfg' LIKE '%6666kB%')")" "0" \
+	"settings a step changes with SET SESSION end with it (regression)"
 is "$(try "$ATT" setrole "SET ROLE postgres")" "failed|permission_denied|42501" \
 	"a step cannot SET ROLE (regression)"
 is "$(try "$ATT" setsessauth "SET SESSION AUTHORIZATION postgres")" "failed|permission_denied|42501" \
