@@ -1965,7 +1965,6 @@ ce_transition_fail_line(const pg_uuid_t *org, const pg_uuid_t *id, int line_numb
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
-	HOLD_CANCEL_INTERRUPTS();
 	SPI_connect();
 	level = bookkeeping_guc_level();
 	GetUserIdAndSecContext(&save_user, &save_sec);
@@ -2037,7 +2036,6 @@ ce_transition_fail_line(const pg_uuid_t *org, const pg_uuid_t *id, int line_numb
 	AtEOXact_GUC(false, level);
 	SetUserIdAndSecContext(save_user, save_sec);
 	SPI_finish();
-	RESUME_CANCEL_INTERRUPTS();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 }
