@@ -51,6 +51,7 @@
 #include "parser/analyze.h"
 #include "parser/parse_param.h"
 #include "storage/lock.h"
+#include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
@@ -122,12 +123,40 @@ step_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 	}
 }
 
+static ProcessUtility_hook_type prev_process_utility_hook = NULL;
+
+/*
+ * Refuse LOAD inside a step: a library's hooks would stay in the session
+ * and run for every later step and transition.  (PostgreSQL refuses the
+ * other session-lasting commands in a security-restricted operation.)
+ */
+static void
+step_process_utility(PlannedStmt *pstmt, const char *queryString,
+					 bool readOnlyTree, ProcessUtilityContext context,
+					 ParamListInfo params, QueryEnvironment *queryEnv,
+					 DestReceiver *dest, QueryCompletion *qc)
+{
+	if (step_active && IsA(pstmt->utilityStmt, LoadStmt))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("a step cannot load a library"),
+				 errdetail("The library would stay loaded in the session after the step.")));
+	if (prev_process_utility_hook)
+		prev_process_utility_hook(pstmt, queryString, readOnlyTree, context,
+								  params, queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+								params, queryEnv, dest, qc);
+}
+
 /* Install the hooks of the step sandbox (from _PG_init). */
 void
 CeStepInit(void)
 {
 	prev_object_access_hook = object_access_hook;
 	object_access_hook = step_object_access;
+	prev_process_utility_hook = ProcessUtility_hook;
+	ProcessUtility_hook = step_process_utility;
 }
 
 /*

@@ -156,7 +156,7 @@ cleanup()
 }
 trap cleanup EXIT
 
-plan 66
+plan 67
 
 psql_q "CREATE EXTENSION IF NOT EXISTS chainexec" >/dev/null 2>&1 || bail_out "could not create the extension chainexec"
 NEXEC=$(psql_q "SHOW chainexec.max_workers")
@@ -289,6 +289,8 @@ is "$(try "$ATT" withhold "DO \$d\$ BEGIN EXECUTE 'DECLARE sbx_c CURSOR WITH HOL
 	"failed|permission_denied|42501" "a step cannot declare a cursor WITH HOLD"
 is "$(try "$ATT" listen "DO \$d\$ BEGIN EXECUTE 'LISTEN sbx_channel'; END \$d\$")" \
 	"failed|permission_denied|42501" "a step cannot LISTEN in an executor"
+is "$(try "$ATT" load "LOAD 'plpgsql'")" "failed|permission_denied|42501" \
+	"a step cannot LOAD a library into the session"
 is "$(try "$ATT" advlock "SELECT pg_advisory_lock(7781$S) IS NULL AS x")" "completed||" \
 	"a step may take a session advisory lock"
 is "$(psql_q "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 7781$S")" "0" \
