@@ -89,6 +89,7 @@ CREATE ROLE $ATT LOGIN;
 CREATE ROLE $VIC LOGIN;
 CREATE SCHEMA $NS;
 GRANT USAGE ON SCHEMA $NS TO PUBLIC;
+GRANT CREATE ON SCHEMA $NS TO $ATT;
 CREATE FUNCTION $NS.att_fn(a jsonb) RETURNS jsonb LANGUAGE sql AS \$\$ SELECT '{"who": "attacker"}'::jsonb \$\$;
 CREATE FUNCTION $NS.vic_fn(a jsonb) RETURNS jsonb LANGUAGE sql AS \$\$ SELECT '{"who": "victim"}'::jsonb \$\$;
 SQL
@@ -183,6 +184,11 @@ for tbl in chains handlers templates schedules universal_transactions universal_
 	is "$(state "$ATT" "DELETE FROM chainexec.$tbl")" "42501" "DELETE FROM chainexec.$tbl is refused"
 	is "$(state "$ATT" "TRUNCATE chainexec.$tbl")" "42501" "TRUNCATE chainexec.$tbl is refused"
 done
+is "$(state "$ATT" "COPY chainexec.chains (chain_id) FROM PROGRAM 'echo x'")" "42501" "COPY into chains is refused"
+is "$(state "$ATT" "CREATE TABLE $NS.pin (o uuid, c text, v int, FOREIGN KEY (o, c, v) REFERENCES chainexec.chains ON DELETE RESTRICT)")" "42501" \
+	"a foreign key to chains (whose rows it would lock) is refused"
+is "$(state "$ATT" "CREATE TRIGGER t BEFORE INSERT ON chainexec.universal_transactions FOR EACH ROW EXECUTE FUNCTION suppress_redundant_updates_trigger()")" "42501" \
+	"a trigger on the executions is refused"
 is "$(state "$ATT" "SELECT 1 FROM chainexec.chains FOR UPDATE")" "42501" "rows of chains cannot be locked FOR UPDATE"
 is "$(state "$ATT" "SELECT 1 FROM chainexec.handlers FOR KEY SHARE")" "42501" "rows of handlers cannot be locked FOR KEY SHARE"
 for mode in "ROW EXCLUSIVE" "SHARE" "SHARE ROW EXCLUSIVE" "EXCLUSIVE" "ACCESS EXCLUSIVE"; do
