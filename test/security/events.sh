@@ -16,7 +16,8 @@
 #   - no payload carries the rendered input of an external step, and every
 #     payload has exactly the keys of SPEC section 7;
 #   - the secret, the event sender and the channel rotation are out of
-#     reach; chain_listen in a security-restricted operation is refused;
+#     reach; chain_listen in a security-restricted operation (a
+#     materialized view, a step in an executor) is refused;
 #   - a member removed from the owner role who kept the channel name hears
 #     nothing once the channels are rotated;
 #   - chainexec.notify_public (the single-tenant opt-in) is for superusers.
@@ -354,6 +355,15 @@ else
 	not_ok "after the revocation chain_listen() names only the former member's own channel" \
 		"left: $(channels left | tr '\n' ' ')" "owner before: $owner_ch, after: $(channels owner2)"
 fi
+
+# 20: a step cannot subscribe the executor's session (which runs every
+# role's steps) to anything
+as "$OWNER" "$ORG1" "SELECT chainexec.chain_define('{\"id\": \"sec-ev-step-$S\", \"steps\": [{\"id\": 1, \"name\": \"sub\",
+	\"type\": \"sql\", \"sql\": \"SELECT count(*) AS n FROM chainexec.chain_listen()\", \"retryConfig\": {\"maxRetries\": 0}}]}', true)" >/dev/null
+e5=$(as "$OWNER" "$ORG1" "SELECT chainexec.chain_execute('sec-ev-step-$S')")
+as "$OWNER" "$ORG1" "SELECT chainexec.chain_wait('$e5', 30000)->>'status'" >/dev/null
+is "$(psql_q "SELECT status || ':' || coalesce(sqlstate, '-') FROM chainexec.step_runs WHERE execution_id = '$e5' AND step_id = 1")" \
+	"failed:42501" "a sql step that calls chain_listen() in an executor fails (42501): steps run as a security-restricted operation"
 
 # ---------------------------------------------------------------------------
 # The single-tenant opt-in: events on chainexec.notify_channel itself.
