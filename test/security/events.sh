@@ -154,6 +154,7 @@ waiting()
 		waiting 30 >/dev/null
 }
 
+psql_q "CREATE EXTENSION IF NOT EXISTS chainexec" >/dev/null 2>&1 || bail_out "could not create the extension chainexec"
 psql -X -q -v ON_ERROR_STOP=1 >/dev/null <<EOF || bail_out "could not create the roles"
 CREATE ROLE $OWNER LOGIN;
 CREATE ROLE $MEMBER LOGIN IN ROLE $OWNER;
