@@ -262,8 +262,7 @@ BEGIN
 	END IF;
 	owner_role := chainexec._chain_lock(chainexec.current_organization(), cid);
 	IF owner_role IS NULL THEN
-		RAISE EXCEPTION 'chain "%" does not exist', cid
-			USING ERRCODE = 'undefined_object', HINT = 'Define it with chain_define().';
+		PERFORM chainexec._raise_chain_not_found(cid);
 	END IF;
 	PERFORM chainexec._chain_check_owner(cid, owner_role, caller);
 	RETURN owner_role;
@@ -831,6 +830,57 @@ SELECT a.*,
 				 WHERE l.organization_id = t.organization_id AND l.transaction_id = t.id) s ON true
 		 WHERE t.created_at > now() - interval '30 days'
 		 GROUP BY t.organization_id, t.chain_id, t.chain_version) a;
+
+/* ------------------------------------------------------------------------
+ * Engine: which organization a missing chain was looked for in; poison
+ * steps; in-session runs; waiting without a snapshot; DROP EXTENSION
+ * ------------------------------------------------------------------------ */
+
+/*
+ * "chain does not exist", saying which organization was searched: a chain
+ * belongs to the organization that defined it, and a session that forgot
+ * to set chainexec.organization_id looks in the default one.
+ */
+CREATE FUNCTION chainexec._raise_chain_not_found(p_chain_id text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, chainexec, pg_temp
+AS $$
+BEGIN
+	RAISE EXCEPTION 'chain "%" does not exist', p_chain_id
+		USING ERRCODE = 'undefined_object',
+			  DETAIL = CASE WHEN pg_catalog.current_setting('chainexec.organization_id', true) OPERATOR(pg_catalog.<>) ''
+							THEN pg_catalog.format('It was looked for in organization %s (chainexec.organization_id).',
+												   chainexec.current_organization())
+							ELSE 'It was looked for in the default organization (chainexec.organization_id is not set).' END,
+			  HINT = 'Set chainexec.organization_id to the organization that defined the chain, or define it with chainexec.chain_define().';
+END
+$$;
+
+CREATE OR REPLACE FUNCTION chainexec.chain_validate(chain_id text, input jsonb DEFAULT '{}')
+RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, chainexec, pg_temp
+AS $$
+DECLARE
+	d jsonb;
+	summary jsonb;
+	res jsonb;
+BEGIN
+	SELECT c.definition INTO d FROM chainexec.chains c
+	 WHERE c.organization_id = chainexec.current_organization() AND c.chain_id = chain_validate.chain_id
+	 ORDER BY (c.status = 'active') DESC, (c.status = 'draft') DESC, c.version DESC
+	 LIMIT 1;
+	IF NOT FOUND THEN
+		PERFORM chainexec._raise_chain_not_found(chain_validate.chain_id);
+	END IF;
+	summary := chainexec._definition_check(d);
+	res := chainexec._input_check(d, coalesce(input, '{}'));
+	RETURN jsonb_build_object('valid', (res->>'valid')::boolean,
+							  'errors', res->'errors',
+							  'warnings', coalesce(summary->'warnings', '[]'::jsonb));
+END
+$$;
 
 /* ------------------------------------------------------------------------
  * Privileges, last (keep this section at the end of the script)

@@ -84,6 +84,11 @@ SET chainexec.organization_id = '22222222-2222-2222-2222-222222222222';
 SELECT count(*) AS other_org_sees FROM chainexec.universal_transactions WHERE chain_id = 'ten-chain';
 SELECT pg_temp.try(format('SELECT chainexec.chain_status(%L)', id)) FROM tenancy_ids WHERE who = 'ann2';
 SELECT pg_temp.try('SELECT chainexec.chain_execute(''ten-chain'')');
+-- the error says which organization was searched, and how to pick another
+\set VERBOSITY default
+\set SHOW_CONTEXT never
+SELECT chainexec.chain_execute('ten-chain');
+SELECT chainexec.chain_validate('ten-chain');
 SELECT chainexec.chain_define('{"id": "ten-chain", "steps": [{"id": 1, "name": "one", "type": "sql", "sql": "SELECT 2 AS two"}]}', true) AS org2_version;
 INSERT INTO tenancy_ids SELECT 'org2', chainexec.chain_execute('ten-chain', '{}');
 SELECT count(*) AS org2_sees FROM chainexec.universal_transactions WHERE chain_id = 'ten-chain';

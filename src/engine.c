@@ -54,6 +54,7 @@
 #include "compat.h"
 #include "define.h"
 #include "engine.h"
+#include "engine_xact.h"
 #include "jsonschema.h"
 #include "notify.h"
 #include "shmem.h"
@@ -2044,9 +2045,15 @@ CeTransitionResult
 ce_transition(const pg_uuid_t *only_execution)
 {
 	CeTransitionResult r;
+	bool		changed;
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
+	if (!ce_engine_xact_begin(&changed))
+	{
+		CommitTransactionCommand();
+		return CE_TR_GONE;
+	}
+	if (changed)
+		ext_owner = InvalidOid;
 	PushActiveSnapshot(GetTransactionSnapshot());
 	claimed.valid = false;
 	r = ce_transition_in_xact(only_execution, NULL);
@@ -2110,7 +2117,11 @@ ce_next_due(const pg_uuid_t *only_execution)
 	pg_uuid_t	org;
 
 	ce_current_org(&org);
-	StartTransactionCommand();
+	if (!ce_engine_xact_begin(NULL))
+	{
+		CommitTransactionCommand();
+		return DT_NOEND;
+	}
 	PushActiveSnapshot(GetTransactionSnapshot());
 	r = ce_next_due_in_xact(only_execution, &org);
 	PopActiveSnapshot();
@@ -2180,8 +2191,11 @@ ce_sweep_deadlines(void)
 {
 	int			n;
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
+	if (!ce_engine_xact_begin(NULL))
+	{
+		CommitTransactionCommand();
+		return 0;
+	}
 	PushActiveSnapshot(GetTransactionSnapshot());
 	n = ce_sweep_deadlines_in_xact();
 	PopActiveSnapshot();
@@ -2194,8 +2208,11 @@ ce_recover_report(void)
 {
 	int			ret;
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
+	if (!ce_engine_xact_begin(NULL))
+	{
+		CommitTransactionCommand();
+		return;
+	}
 	PushActiveSnapshot(GetTransactionSnapshot());
 	SPI_connect();
 	ret = SPI_execute("SELECT count(*) FROM chainexec.universal_transactions "

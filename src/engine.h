@@ -19,7 +19,8 @@
 typedef enum CeTransitionResult
 {
 	CE_TR_NONE,					/* nothing was due */
-	CE_TR_DONE					/* one line was processed (committed) */
+	CE_TR_DONE,					/* one line was processed (committed) */
+	CE_TR_GONE					/* the extension is not installed */
 } CeTransitionResult;
 
 /*

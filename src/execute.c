@@ -34,6 +34,7 @@
 #include "chainexec.h"
 #include "define.h"
 #include "engine.h"
+#include "engine_xact.h"
 #include "executor.h"
 #include "jsonschema.h"
 #include "notify.h"
@@ -257,7 +258,11 @@ find_version(const pg_uuid_t *org, const char *chain_id, int version)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("chain \"%s\" does not exist", chain_id),
-				 errhint("Define it with chainexec.chain_define().")));
+				 ce_organization_id && ce_organization_id[0] ?
+				 errdetail("It was looked for in organization %s (chainexec.organization_id).",
+						   ce_uuid_to_cstring(org)) :
+				 errdetail("It was looked for in the default organization (chainexec.organization_id is not set)."),
+				 errhint("Set chainexec.organization_id to the organization that defined the chain, or define it with chainexec.chain_define().")));
 	for (i = 0; i < SPI_processed; i++)
 	{
 		bool		isnull;
@@ -516,6 +521,11 @@ start_execution(FunctionCallInfo fcinfo, pg_uuid_t *org, pg_uuid_t *id)
 	input = PG_ARGISNULL(1) ? ce_text_to_jsonb("{}") : PG_GETARG_JSONB_P(1);
 	options = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
 
+	/* a concurrent DROP EXTENSION waits for us (engine_xact.c) */
+	if (!ce_lock_extension(NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension \"chainexec\" is not installed in this database")));
 	SPI_connect();
 	/* a fixed search_path while we run as the extension owner */
 	save_nestlevel = NewGUCNestLevel();
@@ -621,6 +631,21 @@ status_is_terminal(const char *s)
 }
 
 /*
+ * Begin a transaction of chain_run's loop (SPI_commit has just started
+ * it): READ COMMITTED, whatever default_transaction_isolation says, and
+ * the extension share-locked (engine_xact.c).
+ */
+static void
+inline_xact_begin(void)
+{
+	ce_xact_read_committed();
+	if (!ce_lock_extension(NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension \"chainexec\" was dropped while chain_run was running")));
+}
+
+/*
  * The loop of chain_run: transitions of one execution, a commit after each,
  * sleeping out back-offs and timers with no snapshot held, until the
  * execution ends or only someone else can move it on.  Leaves SPI
@@ -634,6 +659,7 @@ run_inline(pg_uuid_t *org_p, pg_uuid_t *id_p)
 
 	SPI_connect_ext(SPI_OPT_NONATOMIC);
 	SPI_commit();
+	inline_xact_begin();
 
 	for (;;)
 	{
@@ -650,6 +676,7 @@ run_inline(pg_uuid_t *org_p, pg_uuid_t *id_p)
 		r = ce_transition_in_xact(&id, &org);
 		PopActiveSnapshot();
 		SPI_commit();
+		inline_xact_begin();
 		if (r == CE_TR_DONE)
 			continue;
 
@@ -688,6 +715,7 @@ run_inline(pg_uuid_t *org_p, pg_uuid_t *id_p)
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 sleep_ms, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
+		inline_xact_begin();
 	}
 
 }

@@ -408,8 +408,14 @@ ce_executor_main(Datum main_arg)
 			continue;
 		}
 
-		while (ce_transition(NULL) == CE_TR_DONE)
+		for (;;)
 		{
+			CeTransitionResult r = ce_transition(NULL);
+
+			if (r == CE_TR_GONE)
+				extension_ready = false;	/* dropped: wait for it */
+			if (r != CE_TR_DONE)
+				break;
 			stalled = false;
 			MemoryContextSwitchTo(ExecutorLoopContext);
 			MemoryContextReset(ExecutorLoopContext);
@@ -421,7 +427,7 @@ ce_executor_main(Datum main_arg)
 		}
 		MemoryContextSwitchTo(ExecutorLoopContext);
 
-		if (!ce_enabled)
+		if (!ce_enabled || !extension_ready)
 			continue;
 		nap = executor_idle_nap();
 		if (nap < 0)

@@ -1,0 +1,27 @@
+/*-------------------------------------------------------------------------
+ *
+ * engine_xact.h
+ *	  The start of every transaction of the engine: READ COMMITTED and a
+ *	  share lock on the chainexec extension (see engine_xact.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef CE_ENGINE_XACT_H
+#define CE_ENGINE_XACT_H
+
+#include "postgres.h"
+
+/* Make the current transaction (no snapshot taken yet) READ COMMITTED. */
+extern void ce_xact_read_committed(void);
+
+/*
+ * Share-lock the extension object until the end of the transaction; false
+ * when it is not installed.  *changed (if not NULL): it is not the
+ * extension seen last time, so cached facts about it are stale.
+ */
+extern bool ce_lock_extension(bool *changed);
+
+/* StartTransactionCommand, READ COMMITTED, ce_lock_extension. */
+extern bool ce_engine_xact_begin(bool *changed);
+
+#endif							/* CE_ENGINE_XACT_H */
