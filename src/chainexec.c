@@ -31,6 +31,7 @@ bool		ce_enabled = true;
 char	   *ce_notify_channel = NULL;
 bool		ce_notify_public = false;
 int			ce_max_context_bytes = 1024 * 1024;
+int			ce_max_crash_attempts = 3;
 char	   *ce_organization_id = NULL;
 static char *ce_internal = NULL;
 bool		ce_preloaded = false;
@@ -156,6 +157,17 @@ CeGucInit(void)
 							1024 * 1024, 1024, 256 * 1024 * 1024,
 							PGC_SUSET,
 							GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("chainexec.max_crash_attempts",
+							gettext_noop("Attempts of a step that may end their executor before the step fails."),
+							gettext_noop("An attempt whose executor died (terminated, killed, out of memory, crashed) "
+										 "counts with failure type worker_crashed; after this many in a row the "
+										 "step fails and its onFailure applies."),
+							&ce_max_crash_attempts,
+							3, 1, 1000,
+							PGC_SIGHUP,
+							0,
 							NULL, NULL, NULL);
 
 	DefineCustomStringVariable("chainexec.organization_id",

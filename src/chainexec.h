@@ -18,6 +18,7 @@ extern bool ce_enabled;				/* chainexec.enabled (sighup) */
 extern char *ce_notify_channel;		/* chainexec.notify_channel (sighup) */
 extern bool ce_notify_public;		/* chainexec.notify_public (sighup) */
 extern int	ce_max_context_bytes;	/* chainexec.max_context_bytes (userset) */
+extern int	ce_max_crash_attempts;	/* chainexec.max_crash_attempts (sighup) */
 extern char *ce_organization_id;	/* chainexec.organization_id (userset) */
 
 /* True when the library was loaded by shared_preload_libraries. */

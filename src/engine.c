@@ -55,6 +55,7 @@
 #include "define.h"
 #include "engine.h"
 #include "engine_xact.h"
+#include "inflight.h"
 #include "jsonschema.h"
 #include "notify.h"
 #include "shmem.h"
@@ -95,6 +96,7 @@ typedef struct LineRow
 	bool		has_started;
 	bool		ran_now;		/* the step ran in this transaction: its
 								 * attempt started at the transaction's start */
+	int			crashes;		/* attempts in a row whose executor died */
 } LineRow;
 
 /* The line claimed by the running transition, kept for ce_transition_take_claim. */
@@ -335,8 +337,11 @@ ce_smart_code(const char *kind, const char *name, int version)
  * Queries
  * --------------------------------------------------------------------- */
 
+/* The last column: attempts in a row whose executor died (ce_record_crash). */
 #define LINE_COLS "organization_id, transaction_id, line_number, line_type, step_id, step_name, " \
-	"status, attempt, coalesce(parent_line, 0), started_at"
+	"status, attempt, coalesce(parent_line, 0), started_at, " \
+	"CASE WHEN error->>'failure_type' = 'worker_crashed' " \
+	"THEN coalesce((error->>'crashes')::int, 0) ELSE 0 END"
 
 static CeQuery q_claim_ready = {
 	"SELECT " LINE_COLS " FROM chainexec.universal_transaction_lines "
@@ -476,6 +481,7 @@ claim_line(CeQuery *q, const pg_uuid_t *only, LineRow *line, pg_uuid_t *org, pg_
 	line->parent_line = DatumGetInt32(getcol(0, 9, &isnull));
 	line->started_at = DatumGetTimestampTz(getcol(0, 10, &line->has_started));
 	line->has_started = !line->has_started;
+	line->crashes = DatumGetInt32(getcol(0, 11, &isnull));
 	return true;
 }
 
@@ -1347,6 +1353,26 @@ step_index(const CePlan *plan, const CeStep *step)
 	return -1;
 }
 
+/*
+ * The execution ended (cancelled, timed out) while the attempt ran: the
+ * line is cancelled, with the attempt, its start and end, and the error
+ * that interrupted it.
+ */
+static void
+close_interrupted(ExecRow *ex, LineRow *line, int attempt, Jsonb *input, Jsonb *error)
+{
+	LineUpdate	u;
+
+	memset(&u, 0, sizeof(u));
+	u.status = "cancelled";
+	u.attempt = attempt;
+	u.input = input;
+	u.error = error;
+	u.started = line->ran_now;
+	u.finished = true;
+	update_line(ex, line->line_number, &u);
+}
+
 /* A failed attempt: retry, or apply the step's onFailure. */
 static void
 handle_failure(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun *run,
@@ -1360,13 +1386,13 @@ handle_failure(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun *run,
 	lock_header(ex);
 	if (!execution_live(ex, line))
 	{
-		set_line_status(ex, line->line_number, "cancelled");
+		close_interrupted(ex, line, attempt, input, err);
 		return;
 	}
 	if (!compensation && ex->has_deadline && ex->deadline <= GetCurrentTimestamp())
 	{
 		/* the execution's deadline cut the step short (chain_run has no sweep) */
-		set_line_status(ex, line->line_number, "cancelled");
+		close_interrupted(ex, line, attempt, input, err);
 		fail_execution(ex, "timeout",
 					   error_jsonb("execution_timeout", "57014", "execution exceeded its maximum execution time",
 								   NULL, NULL, 0), line->line_number);
@@ -1382,7 +1408,8 @@ handle_failure(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun *run,
 	u.error = err;
 
 	if (attempt <= r.maxRetries && ce_retry_matches(&r, run->failure_type, run->sqlstate) &&
-		strcmp(ex->status, "paused") != 0)
+		strcmp(ex->status, "paused") != 0 &&
+		strcmp(run->failure_type, "worker_crashed") != 0)
 	{
 		long		delay = ce_retry_delay_ms(&r, attempt);
 
@@ -1512,7 +1539,7 @@ handle_success(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun *run,
 	if (!execution_live(ex, line))
 	{
 		ce_step_rollback(run);
-		set_line_status(ex, line->line_number, "cancelled");
+		close_interrupted(ex, line, attempt, input, NULL);
 		return;
 	}
 
@@ -1760,6 +1787,18 @@ process_line(ExecRow *ex, LineRow *line)
 		return;
 	}
 
+	/* poison: its executor died running it too many times in a row */
+	if (line->crashes >= ce_max_crash_attempts)
+	{
+		attempt = line->attempt;
+		lk.attempt = attempt;
+		ce_step_fail(&run, "worker_crashed", "57P02",
+					 "executor died %d times in a row running step \"%s\"", line->crashes, step->name);
+		run.hint = pstrdup("chainexec.max_crash_attempts sets how many attempts may end their executor; the server log says how each one ended.");
+		handle_failure(ex, line, step, &run, attempt, NULL);
+		return;
+	}
+
 	attempt = line->attempt + 1;
 	lk.attempt = attempt;
 
@@ -1841,6 +1880,7 @@ process_line(ExecRow *ex, LineRow *line)
 	}
 
 	line->ran_now = true;
+	ce_inflight_begin(&ex->org, &ex->id, line->line_number, attempt);
 	ce_step_run(&run);
 	if (run.ok)
 		handle_success(ex, line, step, &run, attempt, input);
@@ -1963,8 +2003,11 @@ ce_transition_fail_line(const pg_uuid_t *org, const pg_uuid_t *id, int line_numb
 	int			level;
 	Datum		args[4];
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
+	if (!ce_engine_xact_begin(NULL))
+	{
+		CommitTransactionCommand();
+		return;
+	}
 	PushActiveSnapshot(GetTransactionSnapshot());
 	SPI_connect();
 	level = bookkeeping_guc_level();
@@ -2060,6 +2103,7 @@ ce_transition(const pg_uuid_t *only_execution)
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	claimed.valid = false;
+	ce_inflight_end();
 	pgstat_report_stat(false);
 	return r;
 }
@@ -2228,6 +2272,87 @@ ce_recover_report(void)
 					(errmsg("chainexec: resuming %lld unfinished executions", (long long) n),
 					 errdetail("Lines that were running when the server stopped are still ready and run again; their effects were rolled back with their transaction.")));
 	}
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+}
+
+/*
+ * An attempt whose executor died: the record of it that the dead executor
+ * left (inflight.c).  The line, if it is still due at that attempt (its
+ * transaction died with the executor), gets the attempt number, failure
+ * type worker_crashed with the count of such attempts in a row, the
+ * attempt's start and end, and a back-off (1 s, doubling, at most a
+ * minute; none after the last one) so that other work goes first.  A record of an attempt that
+ * committed before its executor died changes nothing.  A second executor
+ * that died running the same attempt (it claimed the line before the
+ * first one's record was swept) counts as one more attempt.  The line
+ * fails at its next claim once chainexec.max_crash_attempts is reached
+ * (process_line).  Runs its own transaction.
+ */
+static CeQuery q_record_crash = {
+	"WITH c AS (SELECT l.organization_id, l.transaction_id, l.line_number, l.step_name, "
+	"  greatest(l.attempt + 1, $4) AS attempt, "
+	"  CASE WHEN l.error->>'failure_type' = 'worker_crashed' "
+	"       THEN coalesce((l.error->>'crashes')::int, 0) ELSE 0 END + 1 AS crashes "
+	"  FROM chainexec.universal_transaction_lines l "
+	"  WHERE l.organization_id = $1 AND l.transaction_id = $2 AND l.line_number = $3 "
+	"    AND l.status IN ('ready', 'pending') "
+	"    AND (l.attempt < $4 OR (l.attempt = $4 AND l.error->>'failure_type' = 'worker_crashed' "
+	"                            AND l.started_at IS DISTINCT FROM $5)) "
+	"  FOR UPDATE SKIP LOCKED) "
+	"UPDATE chainexec.universal_transaction_lines l SET attempt = c.attempt, "
+	"  error = jsonb_build_object('failure_type', 'worker_crashed', 'sqlstate', '57P02', "
+	"    'message', format('executor died running step \"%s\"', c.step_name), "
+	"    'detail', 'The process running the attempt ended before its transaction did: it was terminated or killed, ran out of memory, crashed, or the server stopped.', "
+	"    'attempt', c.attempt, 'crashes', c.crashes), "
+	"  started_at = $5, finished_at = clock_timestamp(), "
+	"  duration_ms = greatest(extract(epoch FROM clock_timestamp() - $5) * 1000, 0), "
+	"  not_before = CASE WHEN c.crashes >= $6 THEN l.not_before "
+	"    ELSE greatest(l.not_before, now() + make_interval(secs => least(60, power(2, c.crashes - 1)))) END "
+	"FROM c WHERE l.organization_id = c.organization_id AND l.transaction_id = c.transaction_id "
+	"  AND l.line_number = c.line_number RETURNING c.crashes, c.step_name",
+	6, {UUIDOID, UUIDOID, INT4OID, INT4OID, TIMESTAMPTZOID, INT4OID}};
+
+void
+ce_record_crash(const pg_uuid_t *org, const pg_uuid_t *execution, int line, int attempt,
+				TimestampTz started_at)
+{
+	Datum		v[6];
+	Oid			save_user;
+	int			save_sec;
+	int			save_nestlevel;
+
+	if (!ce_engine_xact_begin(NULL))
+	{
+		CommitTransactionCommand();
+		return;
+	}
+	PushActiveSnapshot(GetTransactionSnapshot());
+	SPI_connect();
+	save_nestlevel = bookkeeping_guc_level();
+	GetUserIdAndSecContext(&save_user, &save_sec);
+	SetUserIdAndSecContext(ce_extension_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	v[0] = UUIDPGetDatum((pg_uuid_t *) org);
+	v[1] = UUIDPGetDatum((pg_uuid_t *) execution);
+	v[2] = Int32GetDatum(line);
+	v[3] = Int32GetDatum(attempt);
+	v[4] = TimestampTzGetDatum(started_at);
+	v[5] = Int32GetDatum(ce_max_crash_attempts);
+	ce_run_query(&q_record_crash, v, NULL, false, 0);
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+		int			crashes = DatumGetInt32(getcol(0, 1, &isnull));
+
+		ereport(LOG,
+				(errmsg("chainexec: the executor running attempt %d of step \"%s\" of execution %s died",
+						attempt, getcol_text(0, 2), ce_uuid_to_cstring(execution)),
+				 errdetail("It is attempt %d in a row to end its executor; the step fails after %d (chainexec.max_crash_attempts).",
+						   crashes, ce_max_crash_attempts)));
+	}
+	AtEOXact_GUC(false, save_nestlevel);
+	SetUserIdAndSecContext(save_user, save_sec);
 	SPI_finish();
 	PopActiveSnapshot();
 	CommitTransactionCommand();

@@ -64,6 +64,13 @@ extern int	ce_sweep_deadlines(void);
 extern void ce_recover_report(void);
 
 /*
+ * Record on its line an attempt whose executor died (inflight.c found it).
+ * Runs its own transaction.
+ */
+extern void ce_record_crash(const pg_uuid_t *org, const pg_uuid_t *execution,
+							int line, int attempt, TimestampTz started_at);
+
+/*
  * The same, inside the caller's transaction (which must have an active
  * snapshot); chain_run commits between calls itself.  only_org names the
  * organization of only_execution.

@@ -55,6 +55,7 @@
 #include "chainexec.h"
 #include "engine.h"
 #include "executor.h"
+#include "inflight.h"
 #include "shmem.h"
 #include "step.h"
 
@@ -126,6 +127,7 @@ executor_recover_from_error(void)
 	ConditionVariableCancelSleep();
 	pgstat_report_wait_end();
 	ce_running_clear();
+	ce_inflight_end();
 
 	MemoryContextSwitchTo(ExecutorContext);
 	FlushErrorState();
@@ -350,6 +352,7 @@ ce_executor_main(Datum main_arg)
 	MemoryContextSwitchTo(ExecutorContext);
 
 	ce_executor_attach(index);
+	ce_inflight_open(index);
 
 	/*
 	 * Error recovery: an ERROR thrown anywhere below comes back here.  (A
@@ -394,6 +397,9 @@ ce_executor_main(Datum main_arg)
 				continue;
 			}
 			extension_ready = true;
+			/* attempts that a dead executor left in our slot */
+			ce_inflight_recover(ce_max_workers, ce_record_crash);
+			MemoryContextSwitchTo(ExecutorLoopContext);
 			if (ce_shmem_claim_recovery())
 			{
 				ce_recover_report();

@@ -83,8 +83,7 @@ is "$(echo "$got" | tail -2 | tr '\n' ' ')" "4 4 " \
 
 # ---- the database's default is serializable; the executors reconnect
 psql_q "ALTER DATABASE \"$DB\" SET default_transaction_isolation = serializable" >/dev/null
-restart_executors
-ok $? "the executors reconnected with the database's default serializable"
+check "the executors reconnected with the database's default serializable" restart_executors
 
 id=$(psql_q "SELECT chainexec.chain_execute('$ISO')")
 got=$(psql_q "SELECT chainexec.chain_wait('$id', 30000)->'finalContext'->>'iso'")

@@ -1,0 +1,29 @@
+/*-------------------------------------------------------------------------
+ *
+ * inflight.h
+ *	  Attempts in flight, recorded where they survive the executor's death
+ *	  and the server's crash-restart (see inflight.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef CE_INFLIGHT_H
+#define CE_INFLIGHT_H
+
+#include "postgres.h"
+#include "datatype/timestamp.h"
+#include "utils/uuid.h"
+
+/* Executor start: open the file, for executor slot `slot`. */
+extern void ce_inflight_open(int slot);
+
+/* Right before running a step; and once its transition has ended. */
+extern void ce_inflight_begin(const pg_uuid_t *org, const pg_uuid_t *execution,
+							  int line, int attempt);
+extern void ce_inflight_end(void);
+
+/* Executor start: record the attempts dead executors left in our slot(s). */
+extern void ce_inflight_recover(int nexecutors,
+								void (*record) (const pg_uuid_t *org, const pg_uuid_t *execution,
+												int line, int attempt, TimestampTz started_at));
+
+#endif							/* CE_INFLIGHT_H */
