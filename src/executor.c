@@ -16,8 +16,10 @@
  *	   (ce_next_due), chainexec.poll_interval at most.  A transaction that
  *	   makes work ready sets the latch when it commits
  *	   (ce_wakeup_at_commit), so new work starts at once.
- * The first executor to find the extension also writes the start-up
- * recovery report (ce_recover_report), once per server start.
+ * The first executor to find the extension also runs the start-up
+ * recovery, once per server start: it records the attempts whose executor
+ * died (inflight.c) and writes the recovery report (ce_recover_report);
+ * the others wait for it before claiming work.
  *
  * Signals: SIGTERM terminates (die), SIGHUP reloads the configuration,
  * SIGINT cancels the running step (StatementCancelHandler), which the
@@ -73,6 +75,7 @@ static MemoryContext ExecutorLoopContext = NULL;
 static bool extension_ready = false;	/* extension seen installed */
 static bool after_error = false;	/* the last iteration threw */
 static bool stalled = false;	/* due work seen that we could not claim */
+static bool recovering = false;	/* this executor runs the start-up recovery */
 
 /*
  * A line whose transition threw (outside its step), to record as a failed
@@ -128,6 +131,12 @@ executor_recover_from_error(void)
 	pgstat_report_wait_end();
 	ce_running_clear();
 	ce_inflight_end();
+	if (recovering)
+	{
+		/* the others must not wait for a recovery that failed */
+		recovering = false;
+		ce_shmem_finish_recovery();
+	}
 
 	MemoryContextSwitchTo(ExecutorContext);
 	FlushErrorState();
@@ -397,12 +406,30 @@ ce_executor_main(Datum main_arg)
 				continue;
 			}
 			extension_ready = true;
-			/* attempts that a dead executor left in our slot */
-			ce_inflight_recover(ce_max_workers, ce_record_crash);
-			MemoryContextSwitchTo(ExecutorLoopContext);
+
+			/*
+			 * Attempts whose executor died: after a server start, the
+			 * first executor sweeps every slot while the others wait;
+			 * an executor replacing a dead one sweeps its own.
+			 */
 			if (ce_shmem_claim_recovery())
 			{
+				recovering = true;
+				ce_inflight_recover(true, ce_record_crash);
+				MemoryContextSwitchTo(ExecutorLoopContext);
 				ce_recover_report();
+				MemoryContextSwitchTo(ExecutorLoopContext);
+				recovering = false;
+				ce_shmem_finish_recovery();
+			}
+			else
+			{
+				while (!ce_shmem_recovery_finished())
+				{
+					executor_sleep(10);
+					CHECK_FOR_INTERRUPTS();
+				}
+				ce_inflight_recover(false, ce_record_crash);
 				MemoryContextSwitchTo(ExecutorLoopContext);
 			}
 		}

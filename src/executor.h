@@ -45,6 +45,8 @@ extern void ce_executor_set_idle(bool idle);
  */
 extern bool ce_shmem_note_extension(bool installed);
 extern bool ce_shmem_claim_recovery(void);
+extern void ce_shmem_finish_recovery(void);
+extern bool ce_shmem_recovery_finished(void);
 extern bool ce_shmem_claim_sweep(int interval_ms);
 
 /*

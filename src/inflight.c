@@ -27,9 +27,13 @@
  * memory does not).  An operating system crash may lose the last record;
  * then that one attempt is not counted.
  *
- * Slots are indexed by executor number.  Executor 0 also sweeps the slots
- * beyond chainexec.max_workers, left by a server that had more executors.
- * A record carries a checksum, so a torn or foreign slot is ignored.
+ * Slots are indexed by executor number.  After a server start or
+ * crash-restart, the executor that claims the start-up recovery sweeps
+ * every slot (also those of a server that had more executors) before any
+ * executor claims work: otherwise another executor could claim the line
+ * first, and the record, finding it locked, would be lost.  An executor
+ * that replaces a dead one while the others run sweeps its own slot.  A
+ * record carries a checksum, so a torn or foreign slot is ignored.
  *
  *-------------------------------------------------------------------------
  */
@@ -143,13 +147,12 @@ ce_inflight_end(void)
 
 /*
  * Record the attempts that executors died running, found in this
- * executor's slot (and, for executor 0, in slots past nexecutors), then
- * clear those slots.  Call at executor start, once the extension is
- * installed, before claiming work.  record(...) records one attempt (in a
- * transaction of its own).
+ * executor's slot (or in all slots), then clear those slots.  Call at
+ * executor start, once the extension is installed, before claiming work.
+ * record(...) records one attempt (in a transaction of its own).
  */
 void
-ce_inflight_recover(int nexecutors,
+ce_inflight_recover(bool all_slots,
 					void (*record) (const pg_uuid_t *org, const pg_uuid_t *execution,
 									int line, int attempt, TimestampTz started_at))
 {
@@ -168,7 +171,7 @@ ce_inflight_recover(int nexecutors,
 		CeInflightRecord r;
 		CeInflightRecord empty;
 
-		if (slot != inflight_slot && !(inflight_slot == 0 && slot >= nexecutors))
+		if (slot != inflight_slot && !all_slots)
 			continue;
 		if (pg_pread(inflight_fd, &r, sizeof(r), (off_t) slot * sizeof(r)) != sizeof(r))
 			continue;

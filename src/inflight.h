@@ -21,8 +21,12 @@ extern void ce_inflight_begin(const pg_uuid_t *org, const pg_uuid_t *execution,
 							  int line, int attempt);
 extern void ce_inflight_end(void);
 
-/* Executor start: record the attempts dead executors left in our slot(s). */
-extern void ce_inflight_recover(int nexecutors,
+/*
+ * Executor start: record the attempts dead executors left in our slot, or
+ * in every slot (all_slots: the start-up recovery, before any executor
+ * claims work).
+ */
+extern void ce_inflight_recover(bool all_slots,
 								void (*record) (const pg_uuid_t *org, const pg_uuid_t *execution,
 												int line, int attempt, TimestampTz started_at));
 

@@ -69,7 +69,8 @@ typedef struct CeSharedState
 	LWLock	   *lock;			/* protects all but generation/finished_cv */
 	pid_t		launcher_pid;	/* 0 when no launcher runs */
 	Oid			database;		/* database served, InvalidOid if unknown */
-	bool		recovery_done;	/* start-up recovery report claimed */
+	bool		recovery_done;	/* start-up recovery claimed */
+	bool		recovery_finished;	/* ... and done: executors may claim work */
 	bool		extension_missing_logged;	/* "not installed" said once */
 	TimestampTz last_sweep;		/* last deadline sweep by any executor */
 	pg_atomic_uint64 generation;	/* bumped when an execution ends */
@@ -161,6 +162,7 @@ ce_shmem_startup(void)
 		ce_shared->launcher_pid = 0;
 		ce_shared->database = InvalidOid;
 		ce_shared->recovery_done = false;
+		ce_shared->recovery_finished = false;
 		ce_shared->extension_missing_logged = false;
 		ce_shared->last_sweep = 0;
 		pg_atomic_init_u64(&ce_shared->generation, 0);
@@ -468,6 +470,34 @@ ce_shmem_claim_recovery(void)
 	}
 	LWLockRelease(ce_shared->lock);
 	return mine;
+}
+
+/*
+ * The start-up recovery is over (whoever claimed it calls this, even when
+ * it failed); ce_shmem_recovery_finished() tells the others they may claim
+ * work.  Without shared memory there is nothing to wait for.
+ */
+void
+ce_shmem_finish_recovery(void)
+{
+	if (ce_shared == NULL)
+		return;
+	LWLockAcquire(ce_shared->lock, LW_EXCLUSIVE);
+	ce_shared->recovery_finished = true;
+	LWLockRelease(ce_shared->lock);
+}
+
+bool
+ce_shmem_recovery_finished(void)
+{
+	bool		done;
+
+	if (ce_shared == NULL)
+		return true;
+	LWLockAcquire(ce_shared->lock, LW_SHARED);
+	done = ce_shared->recovery_finished;
+	LWLockRelease(ce_shared->lock);
+	return done;
 }
 
 /*
