@@ -882,6 +882,21 @@ BEGIN
 END
 $$;
 
+/*
+ * In-session runs stay in the session: the executors' dispatch queries
+ * skip the lines of an execution that a CALL chain_run session drives
+ * (see src/insession.c); the session hands it to the workers when it stops
+ * driving it, and the executors take over one whose session is gone.
+ */
+ALTER TABLE chainexec.universal_transactions
+	ADD COLUMN in_session boolean NOT NULL DEFAULT false;
+COMMENT ON COLUMN chainexec.universal_transactions.in_session IS
+	'a CALL chain_run session drives the execution: the background executors leave its lines alone';
+/* The dispatch queries' test of the flag, and the executors' hand-over sweep. */
+CREATE INDEX universal_transactions_in_session
+	ON chainexec.universal_transactions (organization_id, id)
+	WHERE in_session;
+
 /* ------------------------------------------------------------------------
  * Privileges, last (keep this section at the end of the script)
  *

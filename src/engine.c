@@ -343,9 +343,16 @@ ce_smart_code(const char *kind, const char *name, int version)
 	"CASE WHEN error->>'failure_type' = 'worker_crashed' " \
 	"THEN coalesce((error->>'crashes')::int, 0) ELSE 0 END"
 
+/*
+ * The dispatch queries of the executors (the only queries that claim lines
+ * of any execution): never a line of an execution that a chain_run session
+ * drives (insession.c).
+ */
 static CeQuery q_claim_ready = {
-	"SELECT " LINE_COLS " FROM chainexec.universal_transaction_lines "
+	"SELECT " LINE_COLS " FROM chainexec.universal_transaction_lines l "
 	"WHERE status = 'ready' AND not_before <= now() "
+	"AND NOT EXISTS (SELECT FROM chainexec.universal_transactions t WHERE t.in_session "
+	"AND t.organization_id = l.organization_id AND t.id = l.transaction_id) "
 	"ORDER BY priority DESC, not_before LIMIT 1 FOR UPDATE SKIP LOCKED", 0, {0}};
 /*
  * Claims within one execution (chain_run, _run_one) also take a line that
@@ -361,8 +368,10 @@ static CeQuery q_claim_ready_exec = {
 	"AND (not_before <= now() OR " PAST_DEADLINE ") "
 	"ORDER BY priority DESC, not_before LIMIT 1 FOR UPDATE SKIP LOCKED", 2, {UUIDOID, UUIDOID}};
 static CeQuery q_claim_waiting = {
-	"SELECT " LINE_COLS " FROM chainexec.universal_transaction_lines "
+	"SELECT " LINE_COLS " FROM chainexec.universal_transaction_lines l "
 	"WHERE status = 'waiting' AND not_before <= now() "
+	"AND NOT EXISTS (SELECT FROM chainexec.universal_transactions t WHERE t.in_session "
+	"AND t.organization_id = l.organization_id AND t.id = l.transaction_id) "
 	"ORDER BY not_before LIMIT 1 FOR UPDATE SKIP LOCKED", 0, {0}};
 static CeQuery q_claim_waiting_exec = {
 	"SELECT " LINE_COLS " FROM chainexec.universal_transaction_lines "
@@ -2138,8 +2147,12 @@ ce_next_due_in_xact(const pg_uuid_t *only_execution, const pg_uuid_t *only_org)
 									2, types, args, NULL, true, 1);
 	}
 	else
-		ret = SPI_execute("SELECT least((SELECT min(not_before) FROM chainexec.universal_transaction_lines WHERE status = 'ready'), "
-						  "(SELECT min(not_before) FROM chainexec.universal_transaction_lines WHERE status = 'waiting'), "
+		ret = SPI_execute("SELECT least((SELECT min(not_before) FROM chainexec.universal_transaction_lines l WHERE status = 'ready' "
+						  "AND NOT EXISTS (SELECT FROM chainexec.universal_transactions t WHERE t.in_session "
+						  "AND t.organization_id = l.organization_id AND t.id = l.transaction_id)), "
+						  "(SELECT min(not_before) FROM chainexec.universal_transaction_lines l WHERE status = 'waiting' "
+						  "AND NOT EXISTS (SELECT FROM chainexec.universal_transactions t WHERE t.in_session "
+						  "AND t.organization_id = l.organization_id AND t.id = l.transaction_id)), "
 						  "(SELECT min(deadline) FROM chainexec.universal_transactions "
 						  "WHERE deadline IS NOT NULL AND finished_at IS NULL))",
 						  true, 1);

@@ -35,6 +35,7 @@
 #include "define.h"
 #include "engine.h"
 #include "engine_xact.h"
+#include "insession.h"
 #include "executor.h"
 #include "jsonschema.h"
 #include "notify.h"
@@ -225,11 +226,11 @@ static CeQuery q_idempotent = {
 static CeQuery q_insert_header = {
 	"INSERT INTO chainexec.universal_transactions "
 								"(organization_id, chain_id, chain_version, status, input, context, owner, priority, "
-								" idempotency_key, deadline, smart_code, metadata) "
-								"VALUES ($1, $2, $3, 'pending', $4, $5, $6::regrole, $7, $8, $9, $10, $11) "
+								" idempotency_key, deadline, smart_code, metadata, in_session) "
+								"VALUES ($1, $2, $3, 'pending', $4, $5, $6::regrole, $7, $8, $9, $10, $11, $12) "
 								"ON CONFLICT (organization_id, chain_id, idempotency_key) "
 								"WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING id",
-	11, {UUIDOID, TEXTOID, INT4OID, JSONBOID, JSONBOID, OIDOID, INT4OID, TEXTOID, TIMESTAMPTZOID, TEXTOID, JSONBOID}};
+	12, {UUIDOID, TEXTOID, INT4OID, JSONBOID, JSONBOID, OIDOID, INT4OID, TEXTOID, TIMESTAMPTZOID, TEXTOID, JSONBOID, BOOLOID}};
 
 static CeQuery q_insert_lines = {
 	"INSERT INTO chainexec.universal_transaction_lines "
@@ -339,8 +340,8 @@ create_execution(const char *chain_id, Jsonb *input, Jsonb *options, Oid owner,
 	Datum	   *d_name;
 	Datum	   *d_status;
 	Datum	   *d_smart;
-	Datum		v[12];
-	char		n[13] = "            ";
+	Datum		v[13];
+	char		n[14] = "             ";
 
 	parse_options(options, &o);
 	ce_current_org(org);
@@ -428,7 +429,8 @@ create_execution(const char *chain_id, Jsonb *input, Jsonb *options, Oid owner,
 		n[8] = 'n';
 	v[9] = CStringGetTextDatum(ce_smart_code("RUN", chain_id, version));
 	v[10] = JsonbPGetDatum(ce_text_to_jsonb(meta.data));
-	v[11] = TimestampTzGetDatum(start);
+	v[11] = BoolGetDatum(ce_inline_runner);	/* chain_run drives it (insession.c) */
+	v[12] = TimestampTzGetDatum(start);
 
 	ret = ce_run_query(&q_insert_header, v, n, false, 0);
 	if (ret != SPI_OK_INSERT_RETURNING)
@@ -739,6 +741,7 @@ ce_chain_run(PG_FUNCTION_ARGS)
 	bool		isnull = false;
 	HeapTuple	tuple;
 	MemoryContext callcxt = CurrentMemoryContext;
+	volatile bool driving = false;
 	bool		atomic = !(fcinfo->context && IsA(fcinfo->context, CallContext) &&
 						   !castNode(CallContext, fcinfo->context)->atomic);
 
@@ -752,12 +755,24 @@ ce_chain_run(PG_FUNCTION_ARGS)
 	ce_inline_runner = true;
 	PG_TRY();
 	{
-		(void) start_execution(fcinfo, &org, &id);
+		/* the executors leave the execution to this session (insession.c) */
+		if (start_execution(fcinfo, &org, &id))
+		{
+			ce_session_drive(&id);
+			driving = true;
+		}
 		run_inline(&org, &id);
+		if (driving)
+		{
+			/* ended, or waits for someone else: the workers go on */
+			ce_session_hand_over(&org, &id);
+		}
 	}
 	PG_FINALLY();
 	{
 		ce_inline_runner = false;
+		if (driving)
+			ce_session_release(&id);
 	}
 	PG_END_TRY();
 

@@ -10,7 +10,8 @@
  *	   (the first to notice says so once in the log);
  *	 - calls ce_transition() while it finds a due line — each call claims
  *	   one line with SKIP LOCKED, runs it and commits (engine.c);
- *	 - sweeps executions past their deadline, at most once per
+ *	 - sweeps executions past their deadline, and hands over those whose
+ *	   chain_run session is gone (insession.c), at most once per
  *	   chainexec.poll_interval across all executors;
  *	 - sleeps on its latch until the next timer or retry is due
  *	   (ce_next_due), chainexec.poll_interval at most.  A transaction that
@@ -58,6 +59,7 @@
 #include "engine.h"
 #include "executor.h"
 #include "inflight.h"
+#include "insession.h"
 #include "shmem.h"
 #include "step.h"
 
@@ -279,10 +281,19 @@ executor_idle_nap(void)
 	TimestampTz now;
 	long		nap = ce_poll_interval;
 
-	if (ce_shmem_claim_sweep(ce_poll_interval) && ce_sweep_deadlines() > 0)
+	if (ce_shmem_claim_sweep(ce_poll_interval))
 	{
-		stalled = false;
-		return -1;
+		int			n = ce_sweep_deadlines();
+
+		MemoryContextSwitchTo(ExecutorLoopContext);
+		/* executions whose chain_run session is gone */
+		n += ce_sweep_sessions();
+		MemoryContextSwitchTo(ExecutorLoopContext);
+		if (n > 0)
+		{
+			stalled = false;
+			return -1;
+		}
 	}
 	MemoryContextSwitchTo(ExecutorLoopContext);
 
