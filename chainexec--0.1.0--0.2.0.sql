@@ -593,12 +593,6 @@ LANGUAGE c VOLATILE ROWS 4 AS 'MODULE_PATHNAME', 'ce_chain_unlisten';
 COMMENT ON FUNCTION chainexec.chain_unlisten(regrole) IS
 	'UNLISTEN the event channels of chainexec this session listens to (or the channel of one role); returns their names';
 
-/* Send an event of a control function; the engine's own path in C. */
-CREATE FUNCTION chainexec._notify(org uuid, owner regrole, event text, payload text)
-RETURNS void
-LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'ce_notify_sql';
-REVOKE ALL ON FUNCTION chainexec._notify(uuid, regrole, text, text) FROM PUBLIC;
-
 /*
  * A new secret: every channel gets a new name, so that a role that has
  * left an owner role (and may still LISTEN on a name it learned) hears no
@@ -624,46 +618,150 @@ COMMENT ON FUNCTION chainexec.chain_rotate_channels() IS
 REVOKE ALL ON FUNCTION chainexec.chain_rotate_channels() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION chainexec.chain_rotate_channels() TO chainexec_admin;
 
-/* Control functions' events: to the readers' channels, as the engine's. */
-CREATE OR REPLACE FUNCTION chainexec._emit(t chainexec.universal_transactions, event text, status text,
-										   step_id int DEFAULT NULL, step_name text DEFAULT NULL)
-RETURNS void
-LANGUAGE plpgsql
-SET search_path = pg_catalog, chainexec, pg_temp
-AS $$
-DECLARE
-	level text;
-	progress int;
-BEGIN
-	SELECT coalesce(c.definition OPERATOR(pg_catalog.->>) 'notify', 'steps') INTO level
-	  FROM chainexec.chains c
-	 WHERE c.organization_id OPERATOR(pg_catalog.=) t.organization_id
-	   AND c.chain_id OPERATOR(pg_catalog.=) t.chain_id AND c.version OPERATOR(pg_catalog.=) t.chain_version;
-	IF level OPERATOR(pg_catalog.=) 'none'
-	   OR (level OPERATOR(pg_catalog.=) 'lifecycle' AND event OPERATOR(pg_catalog.!~) '^(chain_|compensation_)') THEN
-		RETURN;
-	END IF;
-	SELECT CASE WHEN count(*) OPERATOR(pg_catalog.=) 0 THEN 100
-				ELSE (100 OPERATOR(pg_catalog.*)
-					  count(*) FILTER (WHERE l.status OPERATOR(pg_catalog.=) ANY ('{completed,skipped,compensated}'::text[])
-									   OR (l.status OPERATOR(pg_catalog.=) 'failed'
-										   AND t.status OPERATOR(pg_catalog.=) ANY ('{pending,running,waiting,paused}'::text[])))
-					  OPERATOR(pg_catalog./) count(*))::int END
-	  INTO progress
-	  FROM chainexec.universal_transaction_lines l
-	 WHERE l.organization_id OPERATOR(pg_catalog.=) t.organization_id
-	   AND l.transaction_id OPERATOR(pg_catalog.=) t.id AND l.line_type OPERATOR(pg_catalog.=) 'step';
-	PERFORM chainexec._notify(t.organization_id, t.owner, event,
-		jsonb_build_object('event', event, 'executionId', t.id, 'chainId', t.chain_id,
-						   'stepId', step_id, 'stepName', step_name, 'status', status, 'attempt', 0,
-						   'progress', progress, 'etaMs', NULL,
-						   'ts', to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))::text);
-END
-$$;
-
 /* ------------------------------------------------------------------------
  * Execution control
  * ------------------------------------------------------------------------ */
+
+/*
+ * The control functions are C in the engine (src/control.c; its header
+ * draws their state machine): one copy of events, progress and ETA,
+ * closing lines, compensation and context checks, shared with the step
+ * transitions.  The PL/pgSQL implementations of 0.1.0 and the C helpers
+ * they called back go.
+ */
+DROP FUNCTION chainexec._chain_cancel(uuid, text);
+DROP FUNCTION chainexec._chain_pause(uuid);
+DROP FUNCTION chainexec._chain_resume(uuid);
+DROP FUNCTION chainexec._chain_retry_step(uuid, int);
+DROP FUNCTION chainexec._chain_skip_step(uuid, int, jsonb);
+DROP FUNCTION chainexec._chain_rollback(uuid, int);
+DROP FUNCTION chainexec._chain_rollback_plan(uuid);
+DROP FUNCTION chainexec._chain_step_complete(uuid, int, jsonb);
+DROP FUNCTION chainexec._chain_step_fail(uuid, int, text, text);
+DROP FUNCTION chainexec._chain_cleanup(interval, regrole);
+DROP FUNCTION chainexec._rollback_candidates(chainexec.universal_transactions, int);
+DROP FUNCTION chainexec._step_line(chainexec.universal_transactions, int);
+DROP FUNCTION chainexec._reopen(chainexec.universal_transactions);
+DROP FUNCTION chainexec._close_open_lines(chainexec.universal_transactions, text);
+DROP FUNCTION chainexec._lock_execution(uuid);
+DROP FUNCTION chainexec._emit(chainexec.universal_transactions, text, text, int, text);
+DROP FUNCTION chainexec._advance(uuid, uuid);
+DROP FUNCTION chainexec._external_result(uuid, uuid, int, boolean, jsonb, text, text);
+DROP FUNCTION chainexec._signal_running(uuid);
+DROP FUNCTION chainexec._finished();
+
+/* ETA: a step's time from its first attempt's start, failed attempts included. */
+ALTER TABLE chainexec.universal_transaction_lines ADD COLUMN first_started_at timestamptz;
+COMMENT ON COLUMN chainexec.universal_transaction_lines.first_started_at IS
+	'when the first attempt of the line started (started_at is the last attempt''s)';
+COMMENT ON COLUMN chainexec.universal_transaction_lines.deadline IS
+	'a waiting line''s due time, kept aside while its execution is paused (not_before is then infinity)';
+
+/*
+ * Progress and ETA of chain_status: the engine's one computation (the
+ * events report the same), not a copy in SQL.
+ */
+CREATE FUNCTION chainexec._progress(execution_id uuid)
+RETURNS jsonb LANGUAGE c STRICT VOLATILE AS 'MODULE_PATHNAME', 'ce_progress_sql';
+COMMENT ON FUNCTION chainexec._progress(uuid) IS
+	'{"percent", "etaMs"} of an execution the caller may see, as its events report them';
+
+CREATE OR REPLACE FUNCTION chainexec.chain_status(execution_id uuid)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, chainexec, pg_temp
+AS $$
+DECLARE
+	t chainexec.universal_transactions := chainexec._execution(execution_id);
+	p jsonb;
+	cur jsonb;
+BEGIN
+	SELECT jsonb_build_object(
+			'completed', count(*) FILTER (WHERE status IN ('completed', 'compensated')),
+			'running', count(*) FILTER (WHERE status IN ('ready', 'running') AND not_before <= now()),
+			'waiting', count(*) FILTER (WHERE status = 'waiting' OR (status = 'ready' AND not_before > now())),
+			'pending', count(*) FILTER (WHERE status = 'pending'),
+			'failed', count(*) FILTER (WHERE status = 'failed'),
+			'skipped', count(*) FILTER (WHERE status = 'skipped'),
+			'cancelled', count(*) FILTER (WHERE status = 'cancelled'),
+			'total', count(*))
+	  INTO p
+	  FROM chainexec.universal_transaction_lines
+	 WHERE organization_id OPERATOR(pg_catalog.=) t.organization_id
+	   AND transaction_id OPERATOR(pg_catalog.=) t.id AND line_type OPERATOR(pg_catalog.=) 'step';
+
+	SELECT coalesce(jsonb_agg(jsonb_build_object('stepId', step_id, 'stepName', step_name, 'status', status,
+												 'attempt', attempt, 'lineType', line_type, 'notBefore', not_before)
+							  ORDER BY line_number), '[]')
+	  INTO cur
+	  FROM chainexec.universal_transaction_lines
+	 WHERE organization_id OPERATOR(pg_catalog.=) t.organization_id
+	   AND transaction_id OPERATOR(pg_catalog.=) t.id
+	   AND status IN ('ready', 'running', 'waiting');
+
+	RETURN jsonb_build_object(
+		'executionId', t.id,
+		'chainId', t.chain_id,
+		'chainVersion', t.chain_version,
+		'status', t.status,
+		'currentSteps', cur,
+		'progress', p OPERATOR(pg_catalog.||) chainexec._progress(t.id),
+		'createdAt', t.created_at,
+		'startedAt', t.started_at,
+		'finishedAt', t.finished_at,
+		'error', t.error);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION chainexec.chain_cancel(execution_id uuid, reason text DEFAULT NULL)
+RETURNS boolean LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'ce_chain_cancel';
+COMMENT ON FUNCTION chainexec.chain_cancel(uuid, text) IS
+	'stop the execution (a running step is interrupted); false when it had ended already';
+
+CREATE OR REPLACE FUNCTION chainexec.chain_pause(execution_id uuid)
+RETURNS boolean LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'ce_chain_pause';
+COMMENT ON FUNCTION chainexec.chain_pause(uuid) IS
+	'pause the execution at the next step boundary; false when it is paused already';
+
+CREATE OR REPLACE FUNCTION chainexec.chain_resume(execution_id uuid)
+RETURNS boolean LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'ce_chain_resume';
+COMMENT ON FUNCTION chainexec.chain_resume(uuid) IS
+	'resume a paused execution, or a failed, cancelled or timed-out one from its failed steps; due times are kept';
+
+CREATE OR REPLACE FUNCTION chainexec.chain_retry_step(execution_id uuid, step int)
+RETURNS boolean LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'ce_chain_retry_step';
+COMMENT ON FUNCTION chainexec.chain_retry_step(uuid, int) IS
+	'run a step that has not completed again, as a new first attempt (reopens a stopped execution)';
+
+CREATE OR REPLACE FUNCTION chainexec.chain_skip_step(execution_id uuid, step int, output jsonb DEFAULT NULL)
+RETURNS boolean LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'ce_chain_skip_step';
+COMMENT ON FUNCTION chainexec.chain_skip_step(uuid, int, jsonb) IS
+	'mark a step that has not completed as skipped, its output (an object) merged into the variables';
+
+CREATE OR REPLACE FUNCTION chainexec.chain_rollback(execution_id uuid, to_step int DEFAULT NULL)
+RETURNS boolean LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'ce_chain_rollback';
+COMMENT ON FUNCTION chainexec.chain_rollback(uuid, int) IS
+	'run the compensations of the completed steps (after to_step), newest first; false when compensating or compensated';
+
+CREATE OR REPLACE FUNCTION chainexec.chain_rollback_plan(execution_id uuid)
+RETURNS jsonb LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'ce_chain_rollback_plan';
+COMMENT ON FUNCTION chainexec.chain_rollback_plan(uuid) IS
+	'the compensations chain_rollback would run, in order';
+
+CREATE OR REPLACE FUNCTION chainexec.chain_step_complete(execution_id uuid, step int, output jsonb DEFAULT '{}')
+RETURNS boolean LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'ce_chain_step_complete';
+COMMENT ON FUNCTION chainexec.chain_step_complete(uuid, int, jsonb) IS
+	'the result of an external step that waits: its output variables (an object)';
+
+CREATE OR REPLACE FUNCTION chainexec.chain_step_fail(execution_id uuid, step int, failure_type text, message text DEFAULT NULL)
+RETURNS boolean LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'ce_chain_step_fail';
+COMMENT ON FUNCTION chainexec.chain_step_fail(uuid, int, text, text) IS
+	'the failure of an external step that waits (retryConfig and onFailure apply)';
+
+CREATE OR REPLACE FUNCTION chainexec.chain_cleanup(older_than interval)
+RETURNS bigint LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'ce_chain_cleanup';
+COMMENT ON FUNCTION chainexec.chain_cleanup(interval) IS
+	'delete the finished executions older than that, of those the caller may control; returns how many';
 
 /* ------------------------------------------------------------------------
  * Scheduling

@@ -1,221 +1,982 @@
 /*-------------------------------------------------------------------------
  *
  * control.c
- *	  The entry points of the control functions (chain_cancel, chain_pause,
- *	  chain_resume, chain_retry_step, chain_skip_step, chain_rollback,
- *	  chain_rollback_plan, chain_step_complete, chain_step_fail).
+ *	  The control functions: chain_cancel, chain_pause, chain_resume,
+ *	  chain_retry_step, chain_skip_step, chain_rollback,
+ *	  chain_rollback_plan, chain_step_complete, chain_step_fail and
+ *	  chain_cleanup, in C, on the engine's own bookkeeping (engine_int.h):
+ *	  one event builder, one progress/ETA computation, one way to close
+ *	  open lines, to compensate and to merge a context.
  *
- * Executions are written only by the extension's owner.  Each public
- * control function is this one C entry point: it checks, as the caller,
- * that the execution (its first argument) exists in the caller's
- * organization and that the caller may control it (owner role or a member
- * of it, or chainexec_admin), then calls the implementation
- * chainexec._<name>(same arguments), which is not executable by PUBLIC, as
- * the extension owner, and returns its result.
+ * Who may call: the execution must be in the caller's organization
+ * (chainexec.organization_id, or the default one), and the caller must be
+ * a member of its owner role or of chainexec_admin; otherwise it "does not
+ * exist" (42704), so that nobody learns of others' executions.  The check
+ * is made in C from the row (role membership, organization id), and every
+ * query runs as the extension owner under the fixed search_path
+ * "pg_catalog, chainexec, pg_temp": no function, operator, type or table of
+ * the caller's can take part.
  *
- * Signals to running steps (cancel) are sent after commit, so that a
- * rolled-back cancel interrupts nothing.
+ * The state machine.  Statuses of an execution: live (pending, running,
+ * waiting), paused, compensating, and the final ones completed, failed,
+ * cancelled, timeout, compensated.  "Stopped" below means failed, cancelled
+ * or timeout; a stopped execution whose compensation has started (it has a
+ * compensation line) can only be compensated further, never go forward.
+ *
+ *   call          live       paused    compensating  stopped   stopped,     completed  compensated
+ *                                                              compensation
+ *   cancel        cancelled  cancelled cancelled     false     false        false      false
+ *   pause         paused     false     55000         55000     55000        55000      55000
+ *   resume        false      running   55000         running   55000        55000      55000
+ *   retry_step    line reset line reset 55000        running   55000        55000      55000
+ *   skip_step     skipped    skipped   55000         running   55000        55000      55000
+ *   rollback      compensat. compensat. false        compensat. compensat.  compensat. false
+ *   step_complete/fail: the step's line must be waiting (live or paused)
+ *
+ * "compensat." is compensating, or compensated at once when no completed
+ * step has a rollbackAction.  Resume, retry and skip of a stopped execution
+ * reopen it (status running); completed steps never run again.  A call on
+ * a step that is being run right now fails with 55P03.
+ *
+ * A step may not control its own execution (55000): its changes would be
+ * part of the very transition that runs the step, undone with it when the
+ * step fails or its line is dropped, and they would change the lines under
+ * the transition's feet (a self-cancel left the execution stuck).  A step
+ * that wants its execution to stop fails (raise_failure, onFailure "fail")
+ * or routes with conditionalExecution.
+ *
+ * Control never changes timing: a line keeps a due time in the future
+ * (runAt, retry back-off, wait timer) through pause, resume, cancel and
+ * resume, retry and skip; a timer that came due during a pause completes
+ * (an external step's deadline: times out) at once on resume, as the same
+ * attempt, and so does a wait timer cancelled and resumed.
+ *
+ * Signals to running steps (cancel, rollback) are sent after commit, so
+ * that a rolled-back cancel interrupts nothing.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
-#include <signal.h>
-
 #include "access/xact.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
-#include "utils/guc.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
 #include "utils/lsyscache.h"
-#include "utils/memutils.h"
+#include "utils/timestamp.h"
 
 #include "chainexec.h"
+#include "control.h"
 #include "define.h"
 #include "engine.h"
+#include "engine_int.h"
 #include "shmem.h"
+#include "step.h"
 
+PG_FUNCTION_INFO_V1(ce_chain_cancel);
+PG_FUNCTION_INFO_V1(ce_chain_pause);
+PG_FUNCTION_INFO_V1(ce_chain_resume);
+PG_FUNCTION_INFO_V1(ce_chain_retry_step);
+PG_FUNCTION_INFO_V1(ce_chain_skip_step);
+PG_FUNCTION_INFO_V1(ce_chain_rollback);
+PG_FUNCTION_INFO_V1(ce_chain_rollback_plan);
+PG_FUNCTION_INFO_V1(ce_chain_step_complete);
+PG_FUNCTION_INFO_V1(ce_chain_step_fail);
+PG_FUNCTION_INFO_V1(ce_chain_cleanup);
 PG_FUNCTION_INFO_V1(ce_control_call);
 PG_FUNCTION_INFO_V1(ce_signal_running);
 PG_FUNCTION_INFO_V1(ce_finished_sql);
 
-/* Check that the caller may control execution id; raises otherwise. */
-static void
-check_access(pg_uuid_t *id)
+/* ---------------------------------------------------------------------
+ * Queries (all run as the extension owner, fixed search_path)
+ * --------------------------------------------------------------------- */
+
+static CeQuery q_owner = {
+	"SELECT owner::oid FROM chainexec.universal_transactions WHERE organization_id = $1 AND id = $2",
+	2, {UUIDOID, UUIDOID}};
+
+/* The latest step or fallback line of a step; SKIP LOCKED: a running one is not returned. */
+#define STEP_LINE_SQL(lock) \
+	"SELECT line_number, line_type, status, attempt, coalesce(parent_line, 0), step_name " \
+	"FROM chainexec.universal_transaction_lines " \
+	"WHERE organization_id = $1 AND transaction_id = $2 AND step_id = $3 " \
+	"AND line_type IN ('step', 'fallback') ORDER BY line_number DESC LIMIT 1" lock
+static CeQuery q_step_line = {STEP_LINE_SQL(""), 3, {UUIDOID, UUIDOID, INT4OID}};
+static CeQuery q_step_line_lock = {STEP_LINE_SQL(" FOR UPDATE SKIP LOCKED"), 3, {UUIDOID, UUIDOID, INT4OID}};
+
+static CeQuery q_set_status = {
+	"UPDATE chainexec.universal_transactions SET status = $3 WHERE organization_id = $1 AND id = $2",
+	3, {UUIDOID, UUIDOID, TEXTOID}};
+
+/* Reopen a stopped execution; a timed-out one loses its deadline. */
+static CeQuery q_reopen = {
+	"UPDATE chainexec.universal_transactions SET status = 'running', finished_at = NULL, error = NULL, "
+	"deadline = CASE WHEN status = 'timeout' THEN NULL ELSE deadline END "
+	"WHERE organization_id = $1 AND id = $2",
+	2, {UUIDOID, UUIDOID}};
+
+static CeQuery q_set_floor = {
+	"UPDATE chainexec.universal_transactions "
+	"SET metadata = metadata || jsonb_build_object('progressFloor', $3) "
+	"WHERE organization_id = $1 AND id = $2",
+	3, {UUIDOID, UUIDOID, INT4OID}};
+
+/* Pause: ready lines wait (their due time kept); running ones are locked. */
+static CeQuery q_pause_lines = {
+	"UPDATE chainexec.universal_transaction_lines l SET status = 'pending' "
+	"FROM (SELECT line_number FROM chainexec.universal_transaction_lines "
+	"      WHERE organization_id = $1 AND transaction_id = $2 AND status = 'ready' "
+	"      FOR UPDATE SKIP LOCKED) s "
+	"WHERE l.organization_id = $1 AND l.transaction_id = $2 AND l.line_number = s.line_number",
+	2, {UUIDOID, UUIDOID}};
+
+/* Resume: timers that came due during the pause are due again, as they were. */
+static CeQuery q_unpark_timers = {
+	"UPDATE chainexec.universal_transaction_lines SET not_before = deadline, deadline = NULL "
+	"WHERE organization_id = $1 AND transaction_id = $2 AND status = 'waiting' AND deadline IS NOT NULL",
+	2, {UUIDOID, UUIDOID}};
+
+/*
+ * Reopen the failed ($4) and cancelled step lines (or only line $5 when
+ * not 0, and only cancelled ones when not $4), but not those a fallback
+ * stood for successfully.  A line cancelled while it waited ("attempt > 0
+ * AND error IS NULL": no failure was recorded on it) is a timer or an
+ * external step: a wait step ($3 lists them) waits again for its own due
+ * time, as the same attempt; an external step runs again, at once.  Any
+ * other line keeps its due time (runAt, back-off).
+ */
+#define WAS_WAITING "(l.status = 'cancelled' AND l.attempt > 0 AND l.error IS NULL)"
+#define IS_TIMER "(" WAS_WAITING " AND l.step_id = ANY($3))"
+static CeQuery q_reopen_lines = {
+	"UPDATE chainexec.universal_transaction_lines l SET "
+	"status = CASE WHEN " IS_TIMER " THEN 'waiting' ELSE 'pending' END, "
+	"attempt = CASE WHEN " IS_TIMER " THEN l.attempt ELSE 0 END, "
+	"not_before = CASE WHEN " IS_TIMER " THEN coalesce(l.deadline, l.not_before) "
+	"  WHEN " WAS_WAITING " THEN least(coalesce(l.deadline, l.not_before), now()) "
+	"  ELSE l.not_before END, "
+	"first_started_at = CASE WHEN " IS_TIMER " THEN l.first_started_at END, "
+	"deadline = NULL, error = NULL, finished_at = NULL, duration_ms = NULL "
+	"WHERE l.organization_id = $1 AND l.transaction_id = $2 AND l.line_type = 'step' "
+	"AND (l.status = 'cancelled' OR (l.status = 'failed' AND $4)) "
+	"AND ($5 = 0 OR l.line_number = $5) "
+	"AND NOT EXISTS (SELECT FROM chainexec.universal_transaction_lines f "
+	"  WHERE f.organization_id = $1 AND f.transaction_id = $2 AND f.line_type = 'fallback' "
+	"    AND f.parent_line = l.line_number AND f.status IN ('completed', 'skipped'))",
+	5, {UUIDOID, UUIDOID, INT4ARRAYOID, BOOLOID, INT4OID}};
+
+static CeQuery q_drop_fallbacks = {
+	"UPDATE chainexec.universal_transaction_lines SET status = 'cancelled', finished_at = coalesce(finished_at, clock_timestamp()) "
+	"WHERE organization_id = $1 AND transaction_id = $2 AND line_type = 'fallback' "
+	"AND status NOT IN ('completed', 'skipped', 'cancelled')",
+	2, {UUIDOID, UUIDOID}};
+
+/*
+ * Retry one line: a new first attempt.  A line that waited starts again at
+ * once (its new timer or deadline comes later than the old one); any other
+ * keeps its due time.
+ */
+static CeQuery q_retry_line = {
+	"UPDATE chainexec.universal_transaction_lines SET status = 'pending', attempt = 0, error = NULL, "
+	"finished_at = NULL, duration_ms = NULL, first_started_at = NULL, deadline = NULL, "
+	"not_before = CASE WHEN status = 'waiting' THEN least(coalesce(deadline, not_before), now()) ELSE not_before END "
+	"WHERE organization_id = $1 AND transaction_id = $2 AND line_number = $3",
+	3, {UUIDOID, UUIDOID, INT4OID}};
+
+static CeQuery q_skip_line = {
+	"UPDATE chainexec.universal_transaction_lines SET status = 'skipped', finished_at = clock_timestamp(), "
+	"deadline = NULL, output = coalesce($4, output) "
+	"WHERE organization_id = $1 AND transaction_id = $2 AND line_number = $3",
+	4, {UUIDOID, UUIDOID, INT4OID, JSONBOID}};
+
+static CeQuery q_rollback_plan = {
+	"SELECT coalesce(jsonb_agg(jsonb_build_object('order', c.n, 'stepId', l.step_id, 'stepName', l.step_name, "
+	"  'rollbackAction', c.action, 'completedAt', l.finished_at) ORDER BY c.n), '[]') "
+	"FROM unnest($3::int[], $4::text[]) WITH ORDINALITY AS c(line, action, n) "
+	"JOIN chainexec.universal_transaction_lines l "
+	"  ON l.organization_id = $1 AND l.transaction_id = $2 AND l.line_number = c.line",
+	4, {UUIDOID, UUIDOID, INT4ARRAYOID, TEXTARRAYOID}};
+
+static CeQuery q_cleanup = {
+	"WITH gone AS (DELETE FROM chainexec.universal_transactions t "
+	"  WHERE t.finished_at IS NOT NULL AND t.finished_at < now() - $2 AND t.organization_id = $1 "
+	"    AND (pg_catalog.pg_has_role($3, 'chainexec_admin', 'MEMBER') "
+	"         OR pg_catalog.pg_has_role($3, t.owner::oid, 'MEMBER')) RETURNING 1) "
+	"SELECT count(*) FROM gone",
+	3, {UUIDOID, INTERVALOID, OIDOID}};
+
+/* ---------------------------------------------------------------------
+ * Opening a control call
+ * --------------------------------------------------------------------- */
+
+typedef struct Ctl
 {
-	Datum		arg = UUIDPGetDatum(id);
-	Oid			type = UUIDOID;
-	int			ret;
-	bool		isnull;
+	ExecRow		ex;
+	CeBookkeeping bk;
+	List	   *lines;			/* LineInfo *, read on demand */
+} Ctl;
 
-	ret = SPI_execute_with_args("SELECT chainexec.can_access(owner), owner::text "
-								"FROM chainexec.universal_transactions "
-								"WHERE organization_id = chainexec.current_organization() AND id = $1",
-								1, &type, &arg, NULL, true, 1);
-	if (ret != SPI_OK_SELECT || SPI_processed != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("execution %s does not exist", ce_uuid_to_cstring(id)),
-				 errhint("It may belong to another organization or role, or have been removed by chain_cleanup().")));
-	if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied for execution %s", ce_uuid_to_cstring(id)),
-				 errdetail("The execution belongs to role %s.",
-						   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2)),
-				 errhint("Only its owner role, members of it, and members of chainexec_admin control an execution.")));
-}
-
-Datum
-ce_control_call(PG_FUNCTION_ARGS)
+static Datum
+uuid_arg(FunctionCallInfo fcinfo)
 {
-	Oid			fn = fcinfo->flinfo->fn_oid;
-	char	   *name = get_func_name(fn);
-	Oid			rettype = get_func_rettype(fn);
-	int			nargs = PG_NARGS();
-	Oid		   *types;
-	int			ndeclared;
-	Datum	   *values = palloc(sizeof(Datum) * Max(nargs, 1));
-	char	   *nulls = palloc(nargs + 1);
-	StringInfoData sql;
-	int			i;
-	int			ret;
-	bool		isnull = true;
-	Datum		result = (Datum) 0;
-	Oid			save_user;
-	int			save_sec;
-	int16		typlen;
-	bool		typbyval;
-	MemoryContext callcxt = CurrentMemoryContext;
-	int			gucnest;
-
-	(void) get_func_signature(fn, &types, &ndeclared);
-	Assert(ndeclared == nargs);
-	if (types[0] == UUIDOID && PG_ARGISNULL(0))
+	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("execution id must not be null")));
-	initStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT chainexec.%s(", quote_identifier(psprintf("_%s", name)));
-	for (i = 0; i < nargs; i++)
-	{
-		values[i] = PG_GETARG_DATUM(i);
-		nulls[i] = PG_ARGISNULL(i) ? 'n' : ' ';
-		appendStringInfo(&sql, "%s$%d", i ? ", " : "", i + 1);
-	}
-
-	/*
-	 * A function whose first argument is not an execution id gets the
-	 * caller's role as one more argument, to confine what it does.
-	 */
-	if (nargs == 0 || types[0] != UUIDOID)
-	{
-		Oid		   *t2 = palloc(sizeof(Oid) * (nargs + 1));
-		Datum	   *v2 = palloc(sizeof(Datum) * (nargs + 1));
-		char	   *n2 = palloc(nargs + 2);
-
-		memcpy(t2, types, sizeof(Oid) * nargs);
-		memcpy(v2, values, sizeof(Datum) * nargs);
-		memcpy(n2, nulls, nargs);
-		t2[nargs] = OIDOID;
-		v2[nargs] = ObjectIdGetDatum(GetUserId());
-		n2[nargs] = ' ';
-		appendStringInfo(&sql, "%s$%d::regrole", nargs ? ", " : "", nargs + 1);
-		types = t2;
-		values = v2;
-		nulls = n2;
-		nargs++;
-	}
-	appendStringInfoChar(&sql, ')');
-
-	SPI_connect();
-	if (types[0] == UUIDOID)
-		check_access(DatumGetUUIDP(values[0]));
-
-	/*
-	 * A fixed search_path while running as the extension owner, so that no
-	 * function or operator of the caller's can run with its privileges.
-	 */
-	gucnest = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	GetUserIdAndSecContext(&save_user, &save_sec);
-	SetUserIdAndSecContext(ce_extension_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	PG_TRY();
-	{
-		ret = SPI_execute_with_args(sql.data, nargs, types, values, nulls, false, 1);
-		if (ret < 0 || SPI_processed != 1)
-			elog(ERROR, "control function %s failed", name);
-		if (rettype != VOIDOID)
-		{
-			result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-			if (!isnull)
-			{
-				MemoryContext old = MemoryContextSwitchTo(callcxt);
-
-				get_typlenbyval(rettype, &typlen, &typbyval);
-				result = datumCopy(result, typbyval, typlen);
-				MemoryContextSwitchTo(old);
-			}
-		}
-	}
-	PG_CATCH();
-	{
-		SetUserIdAndSecContext(save_user, save_sec);
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
-	SetUserIdAndSecContext(save_user, save_sec);
-	AtEOXact_GUC(true, gucnest);
-	SPI_finish();
-	if (isnull)
-		PG_RETURN_NULL();
-	return result;
+	return PG_GETARG_DATUM(0);
 }
 
-/* Pids to interrupt when the current transaction commits. */
-static int	pending_pids[64];
-static int	npending = 0;
-static bool callback_registered = false;
-
-static void
-signal_callback(XactEvent event, void *arg)
+static int
+step_arg(FunctionCallInfo fcinfo, int n)
 {
-	int			i;
-
-	if (event == XACT_EVENT_COMMIT)
-	{
-		for (i = 0; i < npending; i++)
-			if (pending_pids[i] != MyProcPid)
-				kill(pending_pids[i], SIGINT);
-	}
-	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT)
-		npending = 0;
+	if (PG_ARGISNULL(n))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("step id must not be null")));
+	return PG_GETARG_INT32(n);
 }
 
-void
-ce_signal_running_at_commit(const pg_uuid_t *id)
+/* Whether role caller may control what role owner owns. */
+static bool
+may_control(Oid caller, Oid owner)
 {
-	int			pids[16];
-	int			n = ce_running_pids(id, pids, lengthof(pids));
-	int			i;
+	Oid			admin = get_role_oid("chainexec_admin", true);
 
-	if (!callback_registered)
-	{
-		RegisterXactCallback(signal_callback, NULL);
-		callback_registered = true;
-	}
-	for (i = 0; i < n && npending < (int) lengthof(pending_pids); i++)
-		pending_pids[npending++] = pids[i];
+	return is_member_of_role(caller, owner) ||
+		(OidIsValid(admin) && is_member_of_role(caller, admin));
 }
 
 /*
- * _signal_running(execution_id uuid): interrupt, when this transaction
- * commits, the backends running steps of the execution.
+ * Start a control call on the execution: SPI, bookkeeping context, the
+ * caller's right to it (see the file header), then the header (locked when
+ * the call changes anything).  A step may not change its own execution.
  */
+static void
+ctl_open(Ctl *c, Datum id, bool change, const char *verb)
+{
+	Oid			caller = GetUserId();
+	Datum		args[2];
+	bool		isnull;
+	bool		found;
+	Oid			owner = InvalidOid;
+
+	memset(c, 0, sizeof(*c));
+	ce_current_org(&c->ex.org);
+	memcpy(&c->ex.id, DatumGetUUIDP(id), sizeof(pg_uuid_t));
+	SPI_connect();
+	ce_bookkeeping_begin(&c->bk);
+	args[0] = UUIDPGetDatum(&c->ex.org);
+	args[1] = UUIDPGetDatum(&c->ex.id);
+	ce_run_query(&q_owner, args, NULL, true, 1);
+	found = SPI_processed == 1;
+	if (found)
+		owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (!found || !may_control(caller, owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("execution %s does not exist", ce_uuid_to_cstring(&c->ex.id)),
+				 errhint("It may belong to another organization or role, or have been removed by chain_cleanup().")));
+	if (change && ce_in_step_of(&c->ex.id))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("a step cannot %s its own execution", verb),
+				 errdetail("The change would be part of the step's own transition."),
+				 errhint("To stop the execution, fail the step (chainexec.raise_failure() with onFailure \"fail\") or route with conditionalExecution.")));
+	ce_exec_read(&c->ex);
+	if (change)
+		ce_exec_lock(&c->ex);
+}
+
+static void
+ctl_close(Ctl *c)
+{
+	ce_bookkeeping_end(&c->bk);
+	SPI_finish();
+}
+
+static bool
+is(const Ctl *c, const char *status)
+{
+	return strcmp(c->ex.status, status) == 0;
+}
+
+static bool
+is_live(const Ctl *c)
+{
+	return is(c, "pending") || is(c, "running") || is(c, "waiting");
+}
+
+static bool
+is_stopped(const Ctl *c)
+{
+	return is(c, "failed") || is(c, "cancelled") || is(c, "timeout");
+}
+
+static List *
+ctl_lines(Ctl *c)
+{
+	if (c->lines == NIL)
+		c->lines = ce_exec_lines(&c->ex);
+	return c->lines;
+}
+
+/* Whether the execution's compensation has started (it has such a line). */
+static bool
+compensation_started(Ctl *c)
+{
+	ListCell   *lc;
+
+	foreach(lc, ctl_lines(c))
+		if (((LineInfo *) lfirst(lc))->type == 'c')
+			return true;
+	return false;
+}
+
+/* The call is illegal in the execution's status: 55000. */
+static void
+refuse(Ctl *c, const char *verb)
+{
+	const char *hint;
+
+	if (is(c, "completed"))
+		hint = "Start a new execution with chain_execute(), or undo it with chain_rollback().";
+	else if (is(c, "compensating") || is(c, "compensated") || is_stopped(c))
+		hint = "Its compensation has started: it can only be compensated further, with chain_rollback().";
+	else
+		hint = "See the state machine of the control functions in the README.";
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("cannot %s execution %s: it is %s%s", verb, c->ex.id_s, c->ex.status,
+					is_stopped(c) ? " and its compensation has started" : ""),
+			 errhint("%s", hint)));
+}
+
+/*
+ * Record the progress reported so far as the floor of the execution's
+ * progress, before lines go back (it never decreases).
+ */
+static void
+keep_progress(Ctl *c)
+{
+	Datum		v[3];
+
+	c->ex.progress_floor = ce_progress_refresh(&c->ex, NULL);
+	v[0] = UUIDPGetDatum(&c->ex.org);
+	v[1] = UUIDPGetDatum(&c->ex.id);
+	v[2] = Int32GetDatum(c->ex.progress_floor);
+	ce_run_query(&q_set_floor, v, NULL, false, 0);
+}
+
+/* The ids of the chain's wait steps. */
+static ArrayType *
+wait_step_ids(CePlan *plan)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(plan->nsteps, 1));
+	int			n = 0;
+	int			i;
+
+	for (i = 0; i < plan->nsteps; i++)
+		if (plan->steps[i].kind == CE_STEP_WAIT)
+			d[n++] = Int32GetDatum(plan->steps[i].id);
+	return construct_array(d, n, INT4OID, sizeof(int32), true, TYPALIGN_INT);
+}
+
+/* Reopen lines (see q_reopen_lines). */
+static void
+reopen_lines(Ctl *c, bool failed_too, int only_line)
+{
+	Datum		v[5];
+
+	v[0] = UUIDPGetDatum(&c->ex.org);
+	v[1] = UUIDPGetDatum(&c->ex.id);
+	v[2] = PointerGetDatum(wait_step_ids(c->ex.plan));
+	v[3] = BoolGetDatum(failed_too);
+	v[4] = Int32GetDatum(only_line);
+	ce_run_query(&q_reopen_lines, v, NULL, false, 0);
+	ce_wakeup_at_commit();
+}
+
+/*
+ * Reopen a stopped execution (resume, retry, skip): status running, its
+ * cancelled step lines pending again (failed ones too for resume).
+ */
+static void
+reopen(Ctl *c, bool failed_too, const char *verb)
+{
+	Datum		v[2];
+
+	if (compensation_started(c))
+		refuse(c, verb);
+	keep_progress(c);
+	v[0] = UUIDPGetDatum(&c->ex.org);
+	v[1] = UUIDPGetDatum(&c->ex.id);
+	ce_run_query(&q_reopen, v, NULL, false, 0);
+	c->ex.status = "running";
+	reopen_lines(c, failed_too, 0);
+	if (failed_too)
+		ce_run_query(&q_drop_fallbacks, v, NULL, false, 0);
+}
+
+static void
+set_status(Ctl *c, const char *status)
+{
+	Datum		v[3];
+
+	v[0] = UUIDPGetDatum(&c->ex.org);
+	v[1] = UUIDPGetDatum(&c->ex.id);
+	v[2] = CStringGetTextDatum(status);
+	ce_run_query(&q_set_status, v, NULL, false, 0);
+	c->ex.status = pstrdup(status);
+}
+
+/* An execution-level event, with progress and ETA of now. */
+static void
+emit_now(Ctl *c, const char *event, const char *status)
+{
+	(void) ce_progress_refresh(&c->ex, NULL);
+	ce_exec_emit(&c->ex, event, NULL, status, 0);
+}
+
+/* The latest line of a step, locked (error if running or missing). */
+static void
+step_line(Ctl *c, int step_id, LineRow *line)
+{
+	Datum		args[3];
+	bool		isnull;
+
+	args[0] = UUIDPGetDatum(&c->ex.org);
+	args[1] = UUIDPGetDatum(&c->ex.id);
+	args[2] = Int32GetDatum(step_id);
+	ce_run_query(&q_step_line_lock, args, NULL, false, 1);
+	if (SPI_processed == 0)
+	{
+		ce_run_query(&q_step_line, args, NULL, true, 1);
+		if (SPI_processed == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("execution %s has no step %d", c->ex.id_s, step_id)));
+		ereport(ERROR,
+				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+				 errmsg("step %d of execution %s is running", step_id, c->ex.id_s),
+				 errhint("Wait for the attempt to end, or cancel the execution.")));
+	}
+	memset(line, 0, sizeof(*line));
+	line->line_number = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	line->line_type = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	line->status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+	line->attempt = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull));
+	line->parent_line = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5, &isnull));
+	line->step_name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 6);
+	line->step_id = step_id;
+}
+
+/* ---------------------------------------------------------------------
+ * The calls
+ * --------------------------------------------------------------------- */
+
+/* chain_cancel(execution_id uuid, reason text DEFAULT NULL) RETURNS boolean */
+Datum
+ce_chain_cancel(PG_FUNCTION_ARGS)
+{
+	Ctl			c;
+	bool		done = false;
+
+	ctl_open(&c, uuid_arg(fcinfo), true, "cancel");
+	if (is_live(&c) || is(&c, "paused") || is(&c, "compensating"))
+	{
+		char	   *reason = PG_ARGISNULL(1) ? "cancelled" : text_to_cstring(PG_GETARG_TEXT_PP(1));
+
+		ce_exec_close_open_lines(&c.ex, "cancelled");
+		ce_exec_finish(&c.ex, "cancelled", ce_error_jsonb("cancelled", "57014", reason, NULL, NULL, 0));
+		ce_signal_running_at_commit(&c.ex.id);
+		emit_now(&c, "chain_cancelled", "cancelled");
+		done = true;
+	}
+	ctl_close(&c);
+	PG_RETURN_BOOL(done);
+}
+
+/* chain_pause(execution_id uuid) RETURNS boolean */
+Datum
+ce_chain_pause(PG_FUNCTION_ARGS)
+{
+	Ctl			c;
+	Datum		v[2];
+
+	ctl_open(&c, uuid_arg(fcinfo), true, "pause");
+	if (is(&c, "paused"))
+	{
+		ctl_close(&c);
+		PG_RETURN_BOOL(false);
+	}
+	if (!is_live(&c))
+		refuse(&c, "pause");
+	set_status(&c, "paused");
+	v[0] = UUIDPGetDatum(&c.ex.org);
+	v[1] = UUIDPGetDatum(&c.ex.id);
+	ce_run_query(&q_pause_lines, v, NULL, false, 0);
+	emit_now(&c, "chain_paused", "paused");
+	ctl_close(&c);
+	PG_RETURN_BOOL(true);
+}
+
+/* chain_resume(execution_id uuid) RETURNS boolean */
+Datum
+ce_chain_resume(PG_FUNCTION_ARGS)
+{
+	Ctl			c;
+
+	ctl_open(&c, uuid_arg(fcinfo), true, "resume");
+	if (is_live(&c))
+	{
+		ctl_close(&c);
+		PG_RETURN_BOOL(false);
+	}
+	if (is(&c, "paused"))
+	{
+		Datum		v[2];
+
+		set_status(&c, "running");
+		v[0] = UUIDPGetDatum(&c.ex.org);
+		v[1] = UUIDPGetDatum(&c.ex.id);
+		ce_run_query(&q_unpark_timers, v, NULL, false, 0);
+		if (SPI_processed > 0)
+			ce_wakeup_at_commit();
+	}
+	else if (is_stopped(&c))
+		reopen(&c, true, "resume");
+	else
+		refuse(&c, "resume");
+	ce_exec_advance(&c.ex);
+	emit_now(&c, "chain_resumed", c.ex.status);
+	ctl_close(&c);
+	PG_RETURN_BOOL(true);
+}
+
+/* chain_retry_step(execution_id uuid, step int) RETURNS boolean */
+Datum
+ce_chain_retry_step(PG_FUNCTION_ARGS)
+{
+	Ctl			c;
+	LineRow		line;
+	int			step_id = step_arg(fcinfo, 1);
+	Datum		v[3];
+	bool		reopened = false;
+
+	ctl_open(&c, uuid_arg(fcinfo), true, "retry a step of");
+	step_line(&c, step_id, &line);
+	if (strcmp(line.status, "completed") == 0 || strcmp(line.status, "compensated") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("step %d of execution %s has completed", step_id, c.ex.id_s),
+				 errhint("Only failed, skipped, cancelled, waiting or scheduled steps can be retried.")));
+	if (is_stopped(&c))
+	{
+		reopen(&c, false, "retry a step of");
+		reopened = true;
+	}
+	else if (is_live(&c) || is(&c, "paused"))
+		keep_progress(&c);
+	else
+		refuse(&c, "retry a step of");
+	v[0] = UUIDPGetDatum(&c.ex.org);
+	v[1] = UUIDPGetDatum(&c.ex.id);
+	v[2] = Int32GetDatum(line.line_number);
+	ce_run_query(&q_retry_line, v, NULL, false, 0);
+	if (!is(&c, "paused"))
+		ce_exec_advance(&c.ex);
+	if (reopened)
+		emit_now(&c, "chain_resumed", c.ex.status);
+	ctl_close(&c);
+	PG_RETURN_BOOL(true);
+}
+
+/* chain_skip_step(execution_id uuid, step int, output jsonb DEFAULT NULL) RETURNS boolean */
+Datum
+ce_chain_skip_step(PG_FUNCTION_ARGS)
+{
+	Ctl			c;
+	LineRow		line;
+	int			step_id = step_arg(fcinfo, 1);
+	Jsonb	   *output = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
+	Jsonb	   *merged = NULL;
+	Datum		v[4];
+	char		n[5] = "    ";
+	CeStep	   *step;
+
+	ctl_open(&c, uuid_arg(fcinfo), true, "skip a step of");
+	step_line(&c, step_id, &line);
+	if (strcmp(line.status, "completed") == 0 || strcmp(line.status, "skipped") == 0 ||
+		strcmp(line.status, "compensated") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("step %d of execution %s is already %s", step_id, c.ex.id_s, line.status)));
+	if (output)
+		merged = ce_context_merge_or_error(c.ex.context, output, "output",
+										   psprintf("step \"%s\"", line.step_name));
+	if (is_stopped(&c))
+		reopen(&c, false, "skip a step of");
+	else if (!is_live(&c) && !is(&c, "paused"))
+		refuse(&c, "skip a step of");
+
+	v[0] = UUIDPGetDatum(&c.ex.org);
+	v[1] = UUIDPGetDatum(&c.ex.id);
+	v[2] = Int32GetDatum(line.line_number);
+	if (output)
+	{
+		StringInfoData b;
+
+		initStringInfo(&b);
+		appendStringInfoString(&b, "{\"variables\":");
+		JsonbToCString(&b, &output->root, VARSIZE(output));
+		appendStringInfoChar(&b, '}');
+		v[3] = JsonbPGetDatum(ce_text_to_jsonb(b.data));
+	}
+	else
+		n[3] = 'n';
+	ce_run_query(&q_skip_line, v, n, false, 0);
+	if (merged)
+		ce_exec_set_context(&c.ex, merged);
+	step = ce_plan_step_by_id(c.ex.plan, step_id);
+	(void) ce_progress_refresh(&c.ex, NULL);
+	ce_exec_emit(&c.ex, "step_skipped", step, "skipped", line.attempt);
+	if (!is(&c, "paused"))
+		ce_exec_advance(&c.ex);
+	ctl_close(&c);
+	PG_RETURN_BOOL(true);
+}
+
+/* chain_rollback(execution_id uuid, to_step int DEFAULT NULL) RETURNS boolean */
+Datum
+ce_chain_rollback(PG_FUNCTION_ARGS)
+{
+	Ctl			c;
+	List	   *comp;
+	int			to_step = PG_ARGISNULL(1) ? 0 : PG_GETARG_INT32(1);
+
+	ctl_open(&c, uuid_arg(fcinfo), true, "roll back");
+	if (is(&c, "compensating") || is(&c, "compensated"))
+	{
+		ctl_close(&c);
+		PG_RETURN_BOOL(false);
+	}
+	if (!PG_ARGISNULL(1))
+	{
+		ListCell   *lc;
+		bool		found = false;
+
+		foreach(lc, ctl_lines(&c))
+			if (((LineInfo *) lfirst(lc))->step_id == to_step)
+				found = true;
+		if (!found)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("execution %s has no step %d", c.ex.id_s, to_step)));
+	}
+	ce_exec_close_open_lines(&c.ex, "cancelled");
+	ce_signal_running_at_commit(&c.ex.id);
+	comp = ce_rollback_candidates(&c.ex, to_step);
+	if (comp == NIL)
+	{
+		ce_exec_finish(&c.ex, "compensated", NULL);
+		emit_now(&c, "compensation_completed", "compensated");
+	}
+	else
+	{
+		(void) ce_progress_refresh(&c.ex, NULL);
+		ce_start_compensation(&c.ex, comp, NULL);
+	}
+	ctl_close(&c);
+	PG_RETURN_BOOL(true);
+}
+
+/* chain_rollback_plan(execution_id uuid) RETURNS jsonb */
+Datum
+ce_chain_rollback_plan(PG_FUNCTION_ARGS)
+{
+	Ctl			c;
+	List	   *comp;
+	ListCell   *lc;
+	Datum	   *lines;
+	Datum	   *actions;
+	int			n = 0;
+	Datum		v[4];
+	bool		isnull;
+	Datum		result;
+	MemoryContext callcxt = CurrentMemoryContext;
+
+	ctl_open(&c, uuid_arg(fcinfo), false, NULL);
+	comp = ce_rollback_candidates(&c.ex, 0);
+	lines = palloc(sizeof(Datum) * (list_length(comp) / 2 + 1));
+	actions = palloc(sizeof(Datum) * (list_length(comp) / 2 + 1));
+	for (lc = list_head(comp); lc != NULL; lc = lnext(comp, lnext(comp, lc)))
+	{
+		CeStep	   *s = ce_plan_step_by_id(c.ex.plan, lfirst_int(lnext(comp, lc)));
+
+		lines[n] = Int32GetDatum(lfirst_int(lc));
+		actions[n] = CStringGetTextDatum(s->rollback_action);
+		n++;
+	}
+	v[0] = UUIDPGetDatum(&c.ex.org);
+	v[1] = UUIDPGetDatum(&c.ex.id);
+	v[2] = PointerGetDatum(construct_array(lines, n, INT4OID, sizeof(int32), true, TYPALIGN_INT));
+	v[3] = PointerGetDatum(construct_array(actions, n, TEXTOID, -1, false, TYPALIGN_INT));
+	ce_run_query(&q_rollback_plan, v, NULL, true, 1);
+	result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	{
+		MemoryContext old = MemoryContextSwitchTo(callcxt);
+
+		result = datumCopy(result, false, -1);
+		MemoryContextSwitchTo(old);
+	}
+	ctl_close(&c);
+	PG_RETURN_DATUM(result);
+}
+
+static Jsonb *declared_outputs(const CeStep *step, Jsonb *out);
+
+/*
+ * chain_step_complete and chain_step_fail: the result of an external step
+ * that waits, recorded as the engine records an attempt's (outputs merged,
+ * or retry and onFailure), in the caller's transaction.
+ */
+static void
+external_result(FunctionCallInfo fcinfo, bool ok, Jsonb *output, char *ftype, char *message)
+{
+	Ctl			c;
+	LineRow		line;
+	CeStep	   *step;
+	CeStepRun	run;
+	CeLookupCtx lk;
+	int			step_id = step_arg(fcinfo, 1);
+
+	ctl_open(&c, uuid_arg(fcinfo), true, ok ? "complete a step of" : "fail a step of");
+	step_line(&c, step_id, &line);
+	if (strcmp(line.status, "waiting") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("step %d of execution %s is not waiting for a result", step_id, c.ex.id_s),
+				 errdetail("The step is %s.", line.status),
+				 errhint("Only external steps wait for chain_step_complete() or chain_step_fail().")));
+	step = ce_plan_step_by_id(c.ex.plan, step_id);
+	if (step == NULL || step->kind != CE_STEP_EXTERNAL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("step %d of execution %s is not an external step", step_id, c.ex.id_s)));
+
+	memset(&lk, 0, sizeof(lk));
+	lk.context = c.ex.context;
+	lk.execution_id = c.ex.id_s;
+	lk.chain_id = c.ex.chain_id;
+	lk.chain_version = c.ex.version;
+	lk.step_id = step->id;
+	lk.step_name = step->name;
+	lk.attempt = line.attempt;
+	lk.organization_id = c.ex.org_s;
+
+	memset(&run, 0, sizeof(run));
+	run.plan = c.ex.plan;
+	run.step = step;
+	run.owner = c.ex.owner;
+	run.org = c.ex.org;
+	run.lookup = &lk;
+	run.rowcount = -1;
+	if (ok)
+	{
+		run.ok = true;
+		run.outputs = declared_outputs(step, output);
+		ce_line_succeeded(&c.ex, &line, step, &run, line.attempt);
+	}
+	else
+	{
+		ce_step_fail(&run, ftype, NULL, "%s", message);
+		ce_line_failed(&c.ex, &line, step, &run, line.attempt);
+	}
+	ctl_close(&c);
+}
+
+/* The declared outputVariables of out (all of it when none are declared). */
+static Jsonb *
+declared_outputs(const CeStep *step, Jsonb *out)
+{
+	StringInfoData b;
+	int			i;
+	bool		first = true;
+
+	if (step == NULL || step->noutput_vars == 0)
+		return out;
+	initStringInfo(&b);
+	appendStringInfoChar(&b, '{');
+	for (i = 0; i < step->noutput_vars; i++)
+	{
+		JsonbValue *v = getKeyJsonValueFromContainer(&out->root, step->output_vars[i],
+													 strlen(step->output_vars[i]), NULL);
+		Jsonb	   *vj;
+
+		if (v == NULL)
+			continue;
+		vj = JsonbValueToJsonb(v);
+		if (!first)
+			appendStringInfoChar(&b, ',');
+		first = false;
+		escape_json(&b, step->output_vars[i]);
+		appendStringInfoChar(&b, ':');
+		JsonbToCString(&b, &vj->root, VARSIZE(vj));
+	}
+	appendStringInfoChar(&b, '}');
+	return ce_text_to_jsonb(b.data);
+}
+
+/* chain_step_complete(execution_id uuid, step int, output jsonb DEFAULT '{}') RETURNS boolean */
+Datum
+ce_chain_step_complete(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *out = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
+
+	(void) uuid_arg(fcinfo);
+	(void) step_arg(fcinfo, 1);
+	if (out)
+	{
+		/*
+		 * The same check as every context write, before anything changes
+		 * (the caller's mistake is the caller's error, not the step's).
+		 * Only the declared outputs are kept, and checked again on merge.
+		 */
+		(void) ce_context_merge_or_error(NULL, out, "output", "an external step");
+	}
+	else
+		out = ce_text_to_jsonb("{}");
+	external_result(fcinfo, true, out, NULL, NULL);
+	PG_RETURN_BOOL(true);
+}
+
+/* chain_step_fail(execution_id uuid, step int, failure_type text, message text DEFAULT NULL) RETURNS boolean */
+Datum
+ce_chain_step_fail(PG_FUNCTION_ARGS)
+{
+	char	   *ftype = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
+	const char *p;
+	bool		valid = ftype != NULL && ftype[0] != '\0' && strlen(ftype) <= 63;
+
+	(void) uuid_arg(fcinfo);
+	(void) step_arg(fcinfo, 1);
+	for (p = ftype; valid && *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_'))
+			valid = false;
+	if (!valid)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid failure type \"%s\"", ftype ? ftype : ""),
+				 errhint("A failure type has 1 to 63 characters among a-z, 0-9 and \"_\", such as \"api_timeout\".")));
+	external_result(fcinfo, false, NULL, ftype,
+					PG_ARGISNULL(3) ? ftype : text_to_cstring(PG_GETARG_TEXT_PP(3)));
+	PG_RETURN_BOOL(true);
+}
+
+/* chain_cleanup(older_than interval) RETURNS bigint */
+Datum
+ce_chain_cleanup(PG_FUNCTION_ARGS)
+{
+	Oid			caller = GetUserId();
+	CeBookkeeping bk;
+	pg_uuid_t	org;
+	Datum		v[3];
+	bool		isnull;
+	int64		n;
+	Interval	zero;
+
+	memset(&zero, 0, sizeof(zero));
+	if (PG_ARGISNULL(0) ||
+		DatumGetInt32(DirectFunctionCall2(interval_cmp, PG_GETARG_DATUM(0), IntervalPGetDatum(&zero))) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("retention must be a non-negative interval")));
+	ce_current_org(&org);
+	SPI_connect();
+	ce_bookkeeping_begin(&bk);
+	v[0] = UUIDPGetDatum(&org);
+	v[1] = PG_GETARG_DATUM(0);
+	v[2] = ObjectIdGetDatum(caller);
+	ce_run_query(&q_cleanup, v, NULL, false, 1);
+	n = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	ce_bookkeeping_end(&bk);
+	SPI_finish();
+	PG_RETURN_INT64(n);
+}
+
+/*
+ * _progress(execution_id uuid) RETURNS jsonb: {"percent", "etaMs"} of an
+ * execution the caller may see, as the events report them (chain_status).
+ */
+PG_FUNCTION_INFO_V1(ce_progress_sql);
+Datum
+ce_progress_sql(PG_FUNCTION_ARGS)
+{
+	Ctl			c;
+	long		eta;
+	int			percent;
+	bool		finished;
+	Jsonb	   *result;
+	MemoryContext callcxt = CurrentMemoryContext;
+	MemoryContext old;
+
+	ctl_open(&c, uuid_arg(fcinfo), false, NULL);
+	percent = ce_progress_refresh(&c.ex, &eta);
+	finished = !is_live(&c) && !is(&c, "paused") && !is(&c, "compensating");
+	if (is(&c, "completed"))
+		percent = 100;
+	old = MemoryContextSwitchTo(callcxt);
+	result = ce_text_to_jsonb(psprintf("{\"percent\": %d, \"etaMs\": %s}", percent,
+									   finished ? "0" : eta < 0 ? "null" : psprintf("%ld", eta)));
+	MemoryContextSwitchTo(old);
+	ctl_close(&c);
+	PG_RETURN_JSONB_P(result);
+}
+
+/* ---------------------------------------------------------------------
+ * Symbols of chainexec 0.1.0's install script
+ * --------------------------------------------------------------------- */
+
+/* ce_control_call: 0.1.0 declared every control function with it. */
+Datum
+ce_control_call(PG_FUNCTION_ARGS)
+{
+	char	   *name = get_func_name(fcinfo->flinfo->fn_oid);
+
+	if (strcmp(name, "chain_cancel") == 0)
+		return ce_chain_cancel(fcinfo);
+	if (strcmp(name, "chain_pause") == 0)
+		return ce_chain_pause(fcinfo);
+	if (strcmp(name, "chain_resume") == 0)
+		return ce_chain_resume(fcinfo);
+	if (strcmp(name, "chain_retry_step") == 0)
+		return ce_chain_retry_step(fcinfo);
+	if (strcmp(name, "chain_skip_step") == 0)
+		return ce_chain_skip_step(fcinfo);
+	if (strcmp(name, "chain_rollback") == 0)
+		return ce_chain_rollback(fcinfo);
+	if (strcmp(name, "chain_rollback_plan") == 0)
+		return ce_chain_rollback_plan(fcinfo);
+	if (strcmp(name, "chain_step_complete") == 0)
+		return ce_chain_step_complete(fcinfo);
+	if (strcmp(name, "chain_step_fail") == 0)
+		return ce_chain_step_fail(fcinfo);
+	if (strcmp(name, "chain_cleanup") == 0)
+		return ce_chain_cleanup(fcinfo);
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("\"%s\" is not a control function of chainexec", name)));
+	PG_RETURN_NULL();
+}
+
+/* _signal_running(execution_id uuid) of 0.1.0 (dropped by 0.2.0). */
 Datum
 ce_signal_running(PG_FUNCTION_ARGS)
 {
@@ -223,7 +984,7 @@ ce_signal_running(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
-/* _finished(): wake chain_wait callers when this transaction commits. */
+/* _finished() of 0.1.0 (dropped by 0.2.0). */
 Datum
 ce_finished_sql(PG_FUNCTION_ARGS)
 {

@@ -54,50 +54,13 @@
 #include "compat.h"
 #include "define.h"
 #include "engine.h"
+#include "engine_int.h"
 #include "engine_xact.h"
 #include "inflight.h"
 #include "jsonschema.h"
 #include "notify.h"
 #include "shmem.h"
 #include "step.h"
-
-/* The execution header as a transition sees it. */
-typedef struct ExecRow
-{
-	pg_uuid_t	org;
-	pg_uuid_t	id;
-	char	   *org_s;
-	char	   *id_s;
-	char	   *status;
-	char	   *chain_id;
-	int			version;
-	Jsonb	   *context;
-	Oid			owner;
-	bool		has_deadline;
-	TimestampTz deadline;
-	int			priority;
-	bool		save_intermediate;
-	int			max_retries;	/* options.maxRetries, or -1 */
-	CePlan	   *plan;
-	char	   *search_path;	/* the caller's, for the steps */
-} ExecRow;
-
-/* One claimed line. */
-typedef struct LineRow
-{
-	int			line_number;
-	char	   *line_type;
-	int			step_id;
-	char	   *step_name;
-	char	   *status;
-	int			attempt;
-	int			parent_line;
-	TimestampTz started_at;
-	bool		has_started;
-	bool		ran_now;		/* the step ran in this transaction: its
-								 * attempt started at the transaction's start */
-	int			crashes;		/* attempts in a row whose executor died */
-} LineRow;
 
 /* The line claimed by the running transition, kept for ce_transition_take_claim. */
 static struct
@@ -108,16 +71,6 @@ static struct
 	int			line_number;
 } claimed;
 
-/* A line as advance() sees it. */
-typedef struct LineInfo
-{
-	int			line_number;
-	char		type;			/* s(tep), f(allback), c(ompensation) */
-	int			step_id;
-	char	   *status;
-	int			parent_line;
-} LineInfo;
-
 static Oid	ext_owner = InvalidOid;
 
 /*
@@ -126,6 +79,16 @@ static Oid	ext_owner = InvalidOid;
  * would only make them race it for those lines.
  */
 bool		ce_inline_runner = false;
+
+/* The execution whose line this backend is processing, while in_step. */
+static bool in_step = false;
+static pg_uuid_t step_execution;
+
+bool
+ce_in_step_of(const pg_uuid_t *id)
+{
+	return in_step && memcmp(&step_execution, id, sizeof(pg_uuid_t)) == 0;
+}
 
 static void
 wake_executors_n(int nready)
@@ -152,7 +115,7 @@ bookkeeping_guc_level(void)
 {
 	int			level = NewGUCNestLevel();
 
-	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+	(void) set_config_option("search_path", "pg_catalog, chainexec, pg_temp", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 	return level;
 }
@@ -334,6 +297,93 @@ ce_smart_code(const char *kind, const char *name, int version)
 }
 
 /* ---------------------------------------------------------------------
+ * The context: the one check of everything written into it
+ * --------------------------------------------------------------------- */
+
+/* Nesting depth of a jsonb value (a scalar is 0). */
+static int
+jsonb_depth(Jsonb *jb)
+{
+	JsonbIterator *it = JsonbIteratorInit(&jb->root);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	int			depth = 0;
+	int			max = 0;
+
+	while ((tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
+	{
+		if (tok == WJB_BEGIN_ARRAY || tok == WJB_BEGIN_OBJECT)
+			max = Max(max, ++depth);
+		else if (tok == WJB_END_ARRAY || tok == WJB_END_OBJECT)
+			depth--;
+	}
+	/* a raw scalar is a one-element array to the iterator */
+	return JB_ROOT_IS_SCALAR(jb) ? 0 : max;
+}
+
+Jsonb *
+ce_context_merge(Jsonb *context, Jsonb *vars, const char *kind, const char *subject,
+				 CeContextError *err)
+{
+	Jsonb	   *merged;
+	bool		input = strcmp(kind, "input") == 0;
+
+	memset(err, 0, sizeof(*err));
+	if (!JB_ROOT_IS_OBJECT(vars) || JB_ROOT_IS_SCALAR(vars))
+	{
+		err->sqlstate = "22023";
+		err->message = psprintf("%s of %s must be a JSON object", kind, subject);
+		return NULL;
+	}
+	if (getKeyJsonValueFromContainer(&vars->root, "chain", 5, NULL) != NULL)
+	{
+		err->sqlstate = "42939";
+		err->message = input ? pstrdup("input variable \"chain\" is reserved")
+			: psprintf("%s variable \"chain\" of %s is reserved", kind, subject);
+		err->detail = pstrdup("{chain.*} names the built-in variables such as chain.execution_id.");
+		if (!input)
+			err->hint = pstrdup("Rename the column or key.");
+		return NULL;
+	}
+	/* everything that reads the context must be able to read them back */
+	if (jsonb_depth(vars) >= CE_MAX_JSON_DEPTH)
+	{
+		err->sqlstate = "54000";
+		err->message = psprintf("%s of %s nests deeper than %d levels", kind, subject, CE_MAX_JSON_DEPTH - 1);
+		return NULL;
+	}
+	merged = context == NULL ? vars
+		: DatumGetJsonbP(DirectFunctionCall2(jsonb_concat, JsonbPGetDatum(context),
+											 JsonbPGetDatum(vars)));
+	if (VARSIZE(merged) > (Size) ce_max_context_bytes)
+	{
+		err->sqlstate = "54000";
+		err->message = psprintf("variables of the execution would take %zu bytes, more than chainexec.max_context_bytes (%d)",
+								(size_t) VARSIZE(merged), ce_max_context_bytes);
+		err->detail = psprintf("The %s of %s takes %zu bytes.", kind, subject, (size_t) VARSIZE(vars));
+		err->hint = pstrdup("Keep large data in tables and pass keys, or raise chainexec.max_context_bytes.");
+		return NULL;
+	}
+	return merged;
+}
+
+Jsonb *
+ce_context_merge_or_error(Jsonb *context, Jsonb *vars, const char *kind, const char *subject)
+{
+	CeContextError err;
+	Jsonb	   *merged = ce_context_merge(context, vars, kind, subject, &err);
+
+	if (merged == NULL)
+		ereport(ERROR,
+				(errcode(MAKE_SQLSTATE(err.sqlstate[0], err.sqlstate[1], err.sqlstate[2],
+									   err.sqlstate[3], err.sqlstate[4])),
+				 errmsg_internal("%s", err.message),
+				 err.detail ? errdetail_internal("%s", err.detail) : 0,
+				 err.hint ? errhint("%s", err.hint) : 0));
+	return merged;
+}
+
+/* ---------------------------------------------------------------------
  * Queries
  * --------------------------------------------------------------------- */
 
@@ -382,7 +432,8 @@ static CeQuery q_claim_waiting_exec = {
 static CeQuery q_header = {
 	"SELECT status, chain_id, chain_version, context, owner::oid, deadline, priority, "
 	"coalesce((metadata->>'saveIntermediateResults')::boolean, true), "
-	"coalesce((metadata->'options'->>'maxRetries')::int, -1) "
+	"coalesce((metadata->'options'->>'maxRetries')::int, -1), "
+	"coalesce((metadata->>'progressFloor')::int, 0) "
 	"FROM chainexec.universal_transactions WHERE organization_id = $1 AND id = $2",
 	2, {UUIDOID, UUIDOID}};
 
@@ -406,7 +457,7 @@ static CeQuery q_finish_exec = {
 	5, {UUIDOID, UUIDOID, TEXTOID, JSONBOID, JSONBOID}};
 
 static CeQuery q_exec_error = {
-	"UPDATE chainexec.universal_transactions SET status = $3, error = $4 "
+	"UPDATE chainexec.universal_transactions SET status = $3, error = coalesce($4, error) "
 	"WHERE organization_id = $1 AND id = $2",
 	4, {UUIDOID, UUIDOID, TEXTOID, JSONBOID}};
 
@@ -416,6 +467,7 @@ static CeQuery q_update_line = {
 	"UPDATE chainexec.universal_transaction_lines SET status = $4, attempt = $5, "
 	"not_before = coalesce($6, not_before), input = coalesce($7, input), output = $8, error = $9, "
 	"started_at = CASE WHEN $10 THEN now() ELSE started_at END, "
+	"first_started_at = coalesce(first_started_at, CASE WHEN $10 THEN now() END), "
 	"finished_at = CASE WHEN $11 THEN clock_timestamp() ELSE NULL END, "
 	"duration_ms = CASE WHEN $11 THEN extract(epoch FROM clock_timestamp() - "
 	"CASE WHEN $10 THEN now() ELSE coalesce(started_at, clock_timestamp()) END) * 1000 ELSE NULL END "
@@ -429,7 +481,7 @@ static CeQuery q_lines = {
 	2, {UUIDOID, UUIDOID}};
 
 static CeQuery q_promote = {
-	"UPDATE chainexec.universal_transaction_lines SET status = 'ready', not_before = now() "
+	"UPDATE chainexec.universal_transaction_lines SET status = 'ready', not_before = greatest(not_before, now()) "
 	"WHERE organization_id = $1 AND transaction_id = $2 AND line_number = ANY($3) AND status = 'pending'",
 	3, {UUIDOID, UUIDOID, INT4ARRAYOID}};
 
@@ -450,11 +502,14 @@ static CeQuery q_insert_line = {
 	"FROM chainexec.universal_transaction_lines WHERE organization_id = $1 AND transaction_id = $2",
 	9, {UUIDOID, UUIDOID, TEXTOID, INT4OID, TEXTOID, TEXTOID, INT4OID, INT4OID, TEXTOID}};
 
-static CeQuery q_completed_for_rollback = {
-	"SELECT line_number, step_id, line_type FROM chainexec.universal_transaction_lines "
-	"WHERE organization_id = $1 AND transaction_id = $2 AND status = 'completed' "
-	"AND line_type IN ('step', 'fallback') ORDER BY finished_at DESC, line_number DESC",
-	2, {UUIDOID, UUIDOID}};
+/*
+ * A waiting line whose timer came due while its execution is paused: the
+ * due time moves to "deadline" until chain_resume puts it back.
+ */
+static CeQuery q_park_timer = {
+	"UPDATE chainexec.universal_transaction_lines SET deadline = not_before, not_before = 'infinity' "
+	"WHERE organization_id = $1 AND transaction_id = $2 AND line_number = $3",
+	3, {UUIDOID, UUIDOID, INT4OID}};
 
 static CeQuery q_set_line_status = {
 	"UPDATE chainexec.universal_transaction_lines SET status = $4 "
@@ -519,6 +574,7 @@ read_header(ExecRow *ex)
 	ex->priority = DatumGetInt32(getcol(0, 7, &isnull));
 	ex->save_intermediate = DatumGetBool(getcol(0, 8, &isnull));
 	ex->max_retries = DatumGetInt32(getcol(0, 9, &isnull));
+	ex->progress_floor = DatumGetInt32(getcol(0, 10, &isnull));
 	ex->org_s = ce_uuid_to_cstring(&ex->org);
 	ex->id_s = ce_uuid_to_cstring(&ex->id);
 }
@@ -678,17 +734,23 @@ insert_line(ExecRow *ex, const char *type, const CeStep *step, const char *statu
 }
 
 /* ---------------------------------------------------------------------
- * Events
+ * Progress, ETA and events: the one copy, for transitions and control
+ * functions alike
  * --------------------------------------------------------------------- */
 
 static int	current_progress = 0;
+static long current_eta = -1;
 
 static bool is_final(const char *status);
 
-/* ---------------------------------------------------------------------
- * ETA: from the average duration of each step in this chain version's
- * last 20 completed executions, refreshed at most once a minute per backend
- * --------------------------------------------------------------------- */
+/*
+ * ETA: from the average time each step took, first attempt to end (failed
+ * attempts and back-offs included), in this chain version's last 20
+ * completed executions.  Cached per backend for a minute; an answer of "no
+ * history yet" is asked again after a second, and a backend forgets its
+ * answer when it completes an execution of the chain itself, so that the
+ * first completion is used at once.
+ */
 
 typedef struct EtaKey
 {
@@ -707,17 +769,40 @@ typedef struct EtaEntry
 } EtaEntry;
 
 static HTAB *eta_cache = NULL;
-static long current_eta = -1;
 
 static CeQuery q_step_averages = {
-	"SELECT l.step_id, avg(l.duration_ms) "
+	"SELECT l.step_id, avg(extract(epoch FROM l.finished_at - coalesce(l.first_started_at, l.started_at)) * 1000)::float8 "
 	"FROM (SELECT organization_id, id FROM chainexec.universal_transactions "
 	"      WHERE organization_id = $1 AND chain_id = $2 AND chain_version = $3 AND status = 'completed' "
 	"      ORDER BY created_at DESC LIMIT 20) t "
 	"JOIN chainexec.universal_transaction_lines l ON l.organization_id = t.organization_id AND l.transaction_id = t.id "
-	"WHERE l.line_type = 'step' AND l.status = 'completed' AND l.duration_ms IS NOT NULL "
+	"WHERE l.line_type = 'step' AND l.status = 'completed' AND l.finished_at IS NOT NULL "
+	"AND l.started_at IS NOT NULL "
 	"GROUP BY l.step_id",
 	3, {UUIDOID, TEXTOID, INT4OID}};
+
+static void
+eta_key(ExecRow *ex, EtaKey *key)
+{
+	memset(key, 0, sizeof(*key));
+	key->org = ex->org;
+	key->version = ex->version;
+	strlcpy(key->chain_id, ex->chain_id, sizeof(key->chain_id));
+}
+
+static void
+eta_forget(ExecRow *ex)
+{
+	EtaKey		key;
+	EtaEntry   *e;
+
+	if (eta_cache == NULL)
+		return;
+	eta_key(ex, &key);
+	e = hash_search(eta_cache, &key, HASH_FIND, NULL);
+	if (e)
+		e->fetched = 0;
+}
 
 static EtaEntry *
 step_averages(ExecRow *ex)
@@ -740,12 +825,9 @@ step_averages(ExecRow *ex)
 		eta_cache = hash_create("chainexec step averages", 64, &ctl,
 								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	}
-	memset(&key, 0, sizeof(key));
-	key.org = ex->org;
-	key.version = ex->version;
-	strlcpy(key.chain_id, ex->chain_id, sizeof(key.chain_id));
+	eta_key(ex, &key);
 	e = hash_search(eta_cache, &key, HASH_ENTER, &found);
-	if (found && e->fetched > now - 60 * USECS_PER_SEC)
+	if (found && e->fetched > now - (e->n > 0 ? 60 : 1) * USECS_PER_SEC)
 		return e;
 	if (found)
 	{
@@ -803,6 +885,67 @@ compute_eta(ExecRow *ex, List *lines)
 	return (long) (eta + 0.5);
 }
 
+/*
+ * Percent of step lines finished.  A failed line counts when the execution
+ * went on past it (onFailure warn, or a fallback stands for it); a failure
+ * that ends the execution does not move progress, and cancelled lines never
+ * count.  So transitions only ever add to it; a control function that
+ * reopens lines (resume, retry, skip of a finished execution) first records
+ * what was reported in progressFloor, below which it never goes.
+ */
+static int
+compute_progress(ExecRow *ex, List *lines)
+{
+	ListCell   *lc;
+	int			total = 0;
+	int			done = 0;
+
+	foreach(lc, lines)
+	{
+		LineInfo   *li = lfirst(lc);
+
+		if (li->type != 's')
+			continue;
+		total++;
+		if (strcmp(li->status, "completed") == 0 || strcmp(li->status, "skipped") == 0 ||
+			strcmp(li->status, "compensated") == 0)
+			done++;
+		else if (strcmp(li->status, "failed") == 0)
+		{
+			CeStep	   *s = ex->plan ? ce_plan_step_by_id(ex->plan, li->step_id) : NULL;
+			bool		past = s && s->on_failure == CE_ONFAIL_WARN;
+			ListCell   *lc2;
+
+			foreach(lc2, lines)
+			{
+				LineInfo   *fl = lfirst(lc2);
+
+				if (fl->type == 'f' && fl->parent_line == li->line_number)
+					past = true;
+			}
+			if (past)
+				done++;
+		}
+	}
+	return Max(total > 0 ? (done * 100) / total : 100, ex->progress_floor);
+}
+
+static void
+progress_from_lines(ExecRow *ex, List *lines)
+{
+	current_eta = compute_eta(ex, lines);
+	current_progress = compute_progress(ex, lines);
+}
+
+int
+ce_progress_refresh(ExecRow *ex, long *eta_ms)
+{
+	progress_from_lines(ex, read_lines(ex));
+	if (eta_ms)
+		*eta_ms = current_eta;
+	return current_progress;
+}
+
 static void
 emit(ExecRow *ex, const char *event, const CeStep *step, const char *status, int attempt)
 {
@@ -823,33 +966,10 @@ emit(ExecRow *ex, const char *event, const CeStep *step, const char *status, int
 	ce_notify(ex->plan->notify, &ev);
 }
 
-/*
- * Percent of step lines finished, from a lines list.  Failed lines count
- * only while the execution goes on past them (onFailure warn, or replaced by
- * a fallback); a failure that ends the execution does not move progress,
- * so that resuming it never makes progress go back.  Cancelled lines never
- * count.
- */
-static int
-compute_progress(List *lines, bool count_failed)
+void
+ce_exec_emit(ExecRow *ex, const char *event, const CeStep *step, const char *status, int attempt)
 {
-	ListCell   *lc;
-	int			total = 0;
-	int			done = 0;
-
-	foreach(lc, lines)
-	{
-		LineInfo   *li = lfirst(lc);
-
-		if (li->type != 's')
-			continue;
-		total++;
-		if (strcmp(li->status, "completed") == 0 || strcmp(li->status, "skipped") == 0 ||
-			strcmp(li->status, "compensated") == 0 ||
-			(count_failed && strcmp(li->status, "failed") == 0))
-			done++;
-	}
-	return total > 0 ? (done * 100) / total : 100;
+	emit(ex, event, step, status, attempt);
 }
 
 /* ---------------------------------------------------------------------
@@ -871,7 +991,15 @@ finish_execution(ExecRow *ex, const char *status, Jsonb *output, Jsonb *error)
 	v[4] = jsonb_datum_or_null(error, &n[4]);
 	ce_run_query(&q_finish_exec, v, n, false, 0);
 	ex->status = pstrdup(status);
+	if (strcmp(status, "completed") == 0)
+		eta_forget(ex);
 	ce_finished_at_commit();
+}
+
+void
+ce_exec_finish(ExecRow *ex, const char *status, Jsonb *error)
+{
+	finish_execution(ex, status, NULL, error);
 }
 
 /* All non-final lines other than own_line. */
@@ -895,6 +1023,99 @@ open_lines(ExecRow *ex, int own_line)
 	return res;
 }
 
+/* Close the open lines of the execution (not own_line, not locked by others). */
+static void
+close_open_lines(ExecRow *ex, int own_line, const char *status)
+{
+	close_lines(ex, open_lines(ex, own_line), status, NULL);
+}
+
+void
+ce_exec_close_open_lines(ExecRow *ex, const char *status)
+{
+	close_open_lines(ex, 0, status);
+}
+
+static CeQuery q_rollback_candidates = {
+	"SELECT line_number, step_id FROM chainexec.universal_transaction_lines "
+	"WHERE organization_id = $1 AND transaction_id = $2 AND status = 'completed' "
+	"AND line_type IN ('step', 'fallback') "
+	"AND ($3 = 0 OR finished_at > (SELECT max(b.finished_at) FROM chainexec.universal_transaction_lines b "
+	"      WHERE b.organization_id = $1 AND b.transaction_id = $2 AND b.step_id = $3 "
+	"        AND b.line_type IN ('step', 'fallback'))) "
+	"ORDER BY finished_at DESC, line_number DESC",
+	3, {UUIDOID, UUIDOID, INT4OID}};
+
+List *
+ce_rollback_candidates(ExecRow *ex, int to_step)
+{
+	Datum		args[3];
+	List	   *comp = NIL;
+	uint64		i;
+
+	args[0] = UUIDPGetDatum(&ex->org);
+	args[1] = UUIDPGetDatum(&ex->id);
+	args[2] = Int32GetDatum(to_step);
+	ce_run_query(&q_rollback_candidates, args, NULL, false, 0);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		int			ln = DatumGetInt32(getcol(i, 1, &isnull));
+		int			sid = DatumGetInt32(getcol(i, 2, &isnull));
+		CeStep	   *s = ce_plan_step_by_id(ex->plan, sid);
+
+		if (s && s->rollback_action)
+		{
+			comp = lappend_int(comp, ln);
+			comp = lappend_int(comp, sid);
+		}
+	}
+	return comp;
+}
+
+/*
+ * A compensation made again (chain_rollback after a cancelled one) keeps
+ * the back-off its earlier line was waiting out: control never moves a due
+ * time earlier.
+ */
+static CeQuery q_compensation_keep_due = {
+	"UPDATE chainexec.universal_transaction_lines c SET not_before = greatest(c.not_before, p.due) "
+	"FROM (SELECT parent_line, max(not_before) AS due FROM chainexec.universal_transaction_lines "
+	"      WHERE organization_id = $1 AND transaction_id = $2 AND line_type = 'compensation' "
+	"        AND status = 'cancelled' GROUP BY parent_line) p "
+	"WHERE c.organization_id = $1 AND c.transaction_id = $2 AND c.line_type = 'compensation' "
+	"AND c.status IN ('pending', 'ready') AND c.parent_line = p.parent_line",
+	2, {UUIDOID, UUIDOID}};
+
+void
+ce_start_compensation(ExecRow *ex, List *comp, Jsonb *error)
+{
+	Datum		v[4];
+	char		n[5] = "    ";
+	ListCell   *lc;
+	int			i = 0;
+
+	v[0] = UUIDPGetDatum(&ex->org);
+	v[1] = UUIDPGetDatum(&ex->id);
+	v[2] = CStringGetTextDatum("compensating");
+	v[3] = jsonb_datum_or_null(error, &n[3]);
+	ce_run_query(&q_exec_error, v, n, false, 0);
+	ex->status = "compensating";
+
+	/* one compensation line per completed step, in reverse completion order */
+	for (lc = list_head(comp); lc != NULL; lc = lnext(comp, lnext(comp, lc)))
+	{
+		int			ln = lfirst_int(lc);
+		int			sid = lfirst_int(lnext(comp, lc));
+
+		insert_line(ex, "compensation", ce_plan_step_by_id(ex->plan, sid), i == 0 ? "ready" : "pending", ln);
+		i++;
+	}
+	ce_run_query(&q_compensation_keep_due, v, NULL, false, 0);
+	wake_executors();
+	emit(ex, "compensation_started", NULL, "compensating", 0);
+}
+
 /*
  * The execution failed (status "failed", or "timeout").  Cancels its other
  * open lines and either starts compensation or ends it.
@@ -902,66 +1123,18 @@ open_lines(ExecRow *ex, int own_line)
 static void
 fail_execution(ExecRow *ex, const char *status, Jsonb *error, int own_line)
 {
-	CePlan	   *plan = ex->plan;
-	bool		compensate = false;
-	uint64		i;
 	List	   *comp = NIL;
-	ListCell   *lc;
 
-	close_lines(ex, open_lines(ex, own_line), "cancelled", NULL);
-
-	if (plan->rollback_enabled && strcmp(status, "failed") == 0)
-	{
-		Datum		args[2];
-
-		args[0] = UUIDPGetDatum(&ex->org);
-		args[1] = UUIDPGetDatum(&ex->id);
-		ce_run_query(&q_completed_for_rollback, args, NULL, false, 0);
-		for (i = 0; i < SPI_processed; i++)
-		{
-			bool		isnull;
-			int			ln = DatumGetInt32(getcol(i, 1, &isnull));
-			int			sid = DatumGetInt32(getcol(i, 2, &isnull));
-			CeStep	   *s = ce_plan_step_by_id(plan, sid);
-
-			if (s && s->rollback_action)
-			{
-				comp = lappend_int(comp, ln);
-				comp = lappend_int(comp, sid);
-			}
-		}
-		compensate = comp != NIL;
-	}
-
-	if (!compensate)
+	close_open_lines(ex, own_line, "cancelled");
+	if (ex->plan->rollback_enabled && strcmp(status, "failed") == 0)
+		comp = ce_rollback_candidates(ex, 0);
+	if (comp == NIL)
 	{
 		finish_execution(ex, status, NULL, error);
 		emit(ex, strcmp(status, "timeout") == 0 ? "chain_timeout" : "chain_failed", NULL, status, 0);
 		return;
 	}
-
-	{
-		Datum		v[4];
-
-		v[0] = UUIDPGetDatum(&ex->org);
-		v[1] = UUIDPGetDatum(&ex->id);
-		v[2] = CStringGetTextDatum("compensating");
-		v[3] = JsonbPGetDatum(error);
-		ce_run_query(&q_exec_error, v, NULL, false, 0);
-		ex->status = "compensating";
-	}
-	/* one compensation line per completed step, in reverse completion order */
-	i = 0;
-	for (lc = list_head(comp); lc != NULL; lc = lnext(comp, lnext(comp, lc)))
-	{
-		int			ln = lfirst_int(lc);
-		int			sid = lfirst_int(lnext(comp, lc));
-
-		insert_line(ex, "compensation", ce_plan_step_by_id(plan, sid), i == 0 ? "ready" : "pending", ln);
-		i++;
-	}
-	wake_executors();
-	emit(ex, "compensation_started", NULL, "compensating", 0);
+	ce_start_compensation(ex, comp, error);
 }
 
 /* Whether every success condition holds on the context. */
@@ -1116,12 +1289,7 @@ advance(ExecRow *ex, int own_line)
 	List	   *promote = NIL;
 	int			i;
 
-	current_eta = compute_eta(ex, lines);
-	current_progress = compute_progress(lines,
-										strcmp(ex->status, "running") == 0 ||
-										strcmp(ex->status, "waiting") == 0 ||
-										strcmp(ex->status, "pending") == 0 ||
-										strcmp(ex->status, "paused") == 0);
+	progress_from_lines(ex, lines);
 
 	if (strcmp(ex->status, "compensating") == 0)
 	{
@@ -1478,59 +1646,11 @@ handle_failure(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun *run,
 			u.status = "failed";
 			u.finished = true;
 			update_line(ex, line->line_number, &u);
-			current_progress = compute_progress(read_lines(ex), false);
+			ce_progress_refresh(ex, NULL);
 			emit(ex, "step_failed", step, "failed", attempt);
 			fail_execution(ex, "failed", execution_error(err, step), line->line_number);
 			break;
 	}
-}
-
-/* Nesting depth of a jsonb value (a scalar is 0). */
-static int
-jsonb_depth(Jsonb *jb)
-{
-	JsonbIterator *it = JsonbIteratorInit(&jb->root);
-	JsonbValue	v;
-	JsonbIteratorToken tok;
-	int			depth = 0;
-	int			max = 0;
-
-	while ((tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
-	{
-		if (tok == WJB_BEGIN_ARRAY || tok == WJB_BEGIN_OBJECT)
-			max = Max(max, ++depth);
-		else if (tok == WJB_END_ARRAY || tok == WJB_END_OBJECT)
-			depth--;
-	}
-	/* a raw scalar is a one-element array to the iterator */
-	return JB_ROOT_IS_SCALAR(jb) ? 0 : max;
-}
-
-/*
- * Whether a step's outputs may become variables: everything later reads
- * the context (expressions, templates, the output schema) must be able to
- * read them, so a value the readers refuse fails the step here, as its
- * own failure, never the transition later.  Sets the failure when not.
- */
-static bool
-outputs_acceptable(CeStepRun *run, const CeStep *step)
-{
-	if (VARSIZE(run->outputs) > (Size) ce_max_context_bytes)
-	{
-		ce_step_fail(run, "validation_failed", "54000",
-					 "outputs of step \"%s\" take %zu bytes, more than chainexec.max_context_bytes (%d)",
-					 step->name, (size_t) VARSIZE(run->outputs), ce_max_context_bytes);
-		return false;
-	}
-	/* the context holds them one level down */
-	if (jsonb_depth(run->outputs) >= CE_MAX_JSON_DEPTH)
-	{
-		ce_step_fail(run, "validation_failed", "54000",
-					 "outputs of step \"%s\" nest deeper than %d levels",
-					 step->name, CE_MAX_JSON_DEPTH - 1);
-		return false;
-	}
-	return true;
 }
 
 /* A successful attempt (subtransaction still open). */
@@ -1554,30 +1674,17 @@ handle_success(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun *run,
 
 	if (run->outputs && !compensation)
 	{
-		if (getKeyJsonValueFromContainer(&run->outputs->root, "chain", 5, NULL) != NULL)
-		{
-			/* undeclared outputs (row columns, a handler's keys) may name it */
-			ce_step_rollback(run);
-			ce_step_fail(run, "validation_failed", "42939",
-						 "output variable \"chain\" of step \"%s\" is reserved", step->name);
-			run->hint = pstrdup("{chain.*} names the built-in variables; rename the column or key.");
-			handle_failure(ex, line, step, run, attempt, input);
-			return;
-		}
-		if (!outputs_acceptable(run, step))
+		CeContextError err;
+
+		/* undeclared outputs (row columns, a handler's keys) may name "chain" */
+		merged = ce_context_merge(ex->context, run->outputs, "output",
+								  psprintf("step \"%s\"", step->name), &err);
+		if (merged == NULL)
 		{
 			ce_step_rollback(run);
-			handle_failure(ex, line, step, run, attempt, input);
-			return;
-		}
-		merged = DatumGetJsonbP(DirectFunctionCall2(jsonb_concat, JsonbPGetDatum(ex->context),
-													JsonbPGetDatum(run->outputs)));
-		if (VARSIZE(merged) > (Size) ce_max_context_bytes)
-		{
-			ce_step_rollback(run);
-			ce_step_fail(run, "validation_failed", "54000",
-						 "variables of the execution would take %zu bytes, more than chainexec.max_context_bytes (%d)",
-						 (size_t) VARSIZE(merged), ce_max_context_bytes);
+			ce_step_fail(run, "validation_failed", err.sqlstate, "%s", err.message);
+			run->detail = err.detail;
+			run->hint = err.hint;
 			/* the header is locked already; handle_failure relocks cheaply */
 			handle_failure(ex, line, step, run, attempt, input);
 			return;
@@ -1609,15 +1716,7 @@ handle_success(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun *run,
 		memcmp(merged, ex->context, VARSIZE(merged)) == 0)
 		merged = NULL;
 	if (merged)
-	{
-		Datum		v[3];
-
-		v[0] = UUIDPGetDatum(&ex->org);
-		v[1] = UUIDPGetDatum(&ex->id);
-		v[2] = JsonbPGetDatum(merged);
-		ce_run_query(&q_set_context, v, NULL, false, 0);
-		ex->context = merged;
-	}
+		ce_exec_set_context(ex, merged);
 
 	memset(&u, 0, sizeof(u));
 	u.status = "completed";
@@ -1641,7 +1740,7 @@ handle_success(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun *run,
 		skip_to_step(ex, step_index(ex->plan, step), skip_to);
 	if (act == COND_FAIL)
 	{
-		current_progress = compute_progress(read_lines(ex), false);
+		ce_progress_refresh(ex, NULL);
 		emit(ex, "step_completed", step, "completed", attempt);
 		fail_execution(ex, "failed",
 					   execution_error(error_jsonb("business_rule_violation", "P0001",
@@ -1736,7 +1835,22 @@ process_line(ExecRow *ex, LineRow *line)
 	}
 	if (strcmp(ex->status, "paused") == 0)
 	{
-		set_line_status(ex, line->line_number, "pending");
+		/*
+		 * Paused: a ready line waits for chain_resume; a timer that came due
+		 * keeps its due time aside, and completes (or times out) at once on
+		 * resume, as the same attempt.
+		 */
+		if (strcmp(line->status, "waiting") == 0)
+		{
+			Datum		v[3];
+
+			v[0] = UUIDPGetDatum(&ex->org);
+			v[1] = UUIDPGetDatum(&ex->id);
+			v[2] = Int32GetDatum(line->line_number);
+			ce_run_query(&q_park_timer, v, NULL, false, 0);
+		}
+		else
+			set_line_status(ex, line->line_number, "pending");
 		return;
 	}
 	if (ex->has_deadline && ex->deadline <= GetCurrentTimestamp() && !compensation)
@@ -1939,13 +2053,17 @@ ce_transition_in_xact(const pg_uuid_t *only_execution, const pg_uuid_t *only_org
 			claimed.id = ex.id;
 			claimed.line_number = line.line_number;
 			ce_running_set(&ex.id, line.line_number);
+			step_execution = ex.id;
+			in_step = true;
 			process_line(&ex, &line);
+			in_step = false;
 			ce_running_clear();
 			result = CE_TR_DONE;
 		}
 	}
 	PG_CATCH();
 	{
+		in_step = false;
 		ce_running_clear();
 		SetUserIdAndSecContext(save_user, save_sec);
 		RESUME_CANCEL_INTERRUPTS();
@@ -2229,7 +2347,7 @@ ce_sweep_deadlines_in_xact(void)
 		ex.id = pair[1];
 		read_header(&ex);
 		ex.plan = ce_plan_get(&ex.org, ex.chain_id, ex.version);
-		current_progress = compute_progress(read_lines(&ex), false);
+		ce_progress_refresh(&ex, NULL);
 		fail_execution(&ex, "timeout",
 					   error_jsonb("execution_timeout", "57014", "execution exceeded its maximum execution time",
 								   NULL, NULL, 0), 0);
@@ -2288,6 +2406,81 @@ ce_recover_report(void)
 	SPI_finish();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+}
+
+/* ---------------------------------------------------------------------
+ * For the control functions (control.c, through engine_int.h)
+ * --------------------------------------------------------------------- */
+
+void
+ce_bookkeeping_begin(CeBookkeeping *bk)
+{
+	bk->guc_level = bookkeeping_guc_level();
+	GetUserIdAndSecContext(&bk->save_user, &bk->save_sec);
+	SetUserIdAndSecContext(ce_extension_owner(), bk->save_sec | SECURITY_LOCAL_USERID_CHANGE);
+}
+
+void
+ce_bookkeeping_end(CeBookkeeping *bk)
+{
+	AtEOXact_GUC(true, bk->guc_level);
+	SetUserIdAndSecContext(bk->save_user, bk->save_sec);
+}
+
+void
+ce_exec_read(ExecRow *ex)
+{
+	read_header(ex);
+	ex->plan = ce_plan_get(&ex->org, ex->chain_id, ex->version);
+}
+
+void
+ce_exec_lock(ExecRow *ex)
+{
+	lock_header(ex);
+}
+
+List *
+ce_exec_lines(ExecRow *ex)
+{
+	return read_lines(ex);
+}
+
+void
+ce_exec_advance(ExecRow *ex)
+{
+	advance(ex, 0);
+}
+
+void
+ce_exec_set_context(ExecRow *ex, Jsonb *context)
+{
+	Datum		v[3];
+
+	v[0] = UUIDPGetDatum(&ex->org);
+	v[1] = UUIDPGetDatum(&ex->id);
+	v[2] = JsonbPGetDatum(context);
+	ce_run_query(&q_set_context, v, NULL, false, 0);
+	ex->context = context;
+}
+
+Jsonb *
+ce_error_jsonb(const char *failure_type, const char *sqlstate, const char *message,
+			   const char *detail, const char *hint, int attempt)
+{
+	return error_jsonb(failure_type, sqlstate, message, detail, hint, attempt);
+}
+
+void
+ce_line_succeeded(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun *run, int attempt)
+{
+	handle_success(ex, line, step, run, attempt, NULL);
+}
+
+void
+ce_line_failed(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun *run, int attempt)
+{
+	handle_failure(ex, line, step, run, attempt, NULL);
 }
 
 /*
@@ -2372,189 +2565,32 @@ ce_record_crash(const pg_uuid_t *org, const pg_uuid_t *execution, int line, int 
 }
 
 /*
- * Make ready what can run, for control functions (resume, retry, skip):
- * the header must be locked by the caller's transaction.  SQL-callable as
- * chainexec._advance(org uuid, id uuid).
+ * chainexec 0.1.0's _advance(org uuid, id uuid) and _external_result(...):
+ * the control functions of 0.1.0 called them from PL/pgSQL; 0.2.0 drops
+ * them (control.c does the same in C).  The symbols stay for the 0.1.0
+ * install script.
  */
+static void
+no_longer_used(const char *name)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("chainexec.%s() is no longer used", name),
+			 errhint("Update the extension: ALTER EXTENSION chainexec UPDATE.")));
+}
+
 PG_FUNCTION_INFO_V1(ce_advance_sql);
 Datum
 ce_advance_sql(PG_FUNCTION_ARGS)
 {
-	ExecRow		ex;
-	Oid			save_user;
-	int			save_sec;
-	int			save_nestlevel;
-
-	memset(&ex, 0, sizeof(ex));
-	memcpy(&ex.org, PG_GETARG_UUID_P(0), sizeof(pg_uuid_t));
-	memcpy(&ex.id, PG_GETARG_UUID_P(1), sizeof(pg_uuid_t));
-	SPI_connect();
-	save_nestlevel = bookkeeping_guc_level();
-	GetUserIdAndSecContext(&save_user, &save_sec);
-	SetUserIdAndSecContext(ce_extension_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	read_header(&ex);
-	ex.plan = ce_plan_get(&ex.org, ex.chain_id, ex.version);
-	lock_header(&ex);
-	advance(&ex, 0);
-	AtEOXact_GUC(false, save_nestlevel);
-	SetUserIdAndSecContext(save_user, save_sec);
-	SPI_finish();
+	no_longer_used("_advance");
 	PG_RETURN_VOID();
 }
 
-/* ---------------------------------------------------------------------
- * External steps: results from outside
- * --------------------------------------------------------------------- */
-
-/*
- * _external_result(org uuid, id uuid, step int, ok boolean, output jsonb,
- *                  failure_type text, message text) RETURNS boolean
- *
- * The transition of chain_step_complete / chain_step_fail: the waiting
- * line of the step is recorded as done (outputs merged) or failed (retry
- * or onFailure), in the caller's transaction.  Called as the extension
- * owner by the public functions after their permission check.
- */
 PG_FUNCTION_INFO_V1(ce_external_result_sql);
 Datum
 ce_external_result_sql(PG_FUNCTION_ARGS)
 {
-	ExecRow		ex;
-	LineRow		line;
-	CeStep	   *step;
-	CeStepRun	run;
-	CeLookupCtx lk;
-	int			step_id = PG_GETARG_INT32(2);
-	bool		ok = PG_GETARG_BOOL(3);
-	Datum		args[3];
-	Oid			types[3] = {UUIDOID, UUIDOID, INT4OID};
-	int			ret;
-	bool		isnull;
-	int			save_nestlevel;
-
-	/* not STRICT (output, failure_type and message may be null) */
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("execution id must not be null")));
-	if (PG_ARGISNULL(2))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("step must not be null")));
-	if (PG_ARGISNULL(3))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("\"ok\" must not be null")));
-
-	memset(&ex, 0, sizeof(ex));
-	memset(&line, 0, sizeof(line));
-	memcpy(&ex.org, PG_GETARG_UUID_P(0), sizeof(pg_uuid_t));
-	memcpy(&ex.id, PG_GETARG_UUID_P(1), sizeof(pg_uuid_t));
-
-	SPI_connect();
-	save_nestlevel = bookkeeping_guc_level();
-	read_header(&ex);
-	ex.plan = ce_plan_get(&ex.org, ex.chain_id, ex.version);
-
-	args[0] = UUIDPGetDatum(&ex.org);
-	args[1] = UUIDPGetDatum(&ex.id);
-	args[2] = Int32GetDatum(step_id);
-	ret = SPI_execute_with_args("SELECT line_number, line_type, status, attempt, coalesce(parent_line, 0) "
-								"FROM chainexec.universal_transaction_lines "
-								"WHERE organization_id = $1 AND transaction_id = $2 AND step_id = $3 "
-								"AND line_type IN ('step', 'fallback') ORDER BY line_number DESC LIMIT 1 FOR UPDATE",
-								3, types, args, NULL, false, 1);
-	if (ret != SPI_OK_SELECT || SPI_processed != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("execution %s has no step %d", ex.id_s, step_id)));
-	line.line_number = DatumGetInt32(getcol(0, 1, &isnull));
-	line.line_type = getcol_text(0, 2);
-	line.status = getcol_text(0, 3);
-	line.attempt = DatumGetInt32(getcol(0, 4, &isnull));
-	line.parent_line = DatumGetInt32(getcol(0, 5, &isnull));
-	line.step_id = step_id;
-	if (strcmp(line.status, "waiting") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("step %d of execution %s is not waiting for a result", step_id, ex.id_s),
-				 errdetail("The step is %s.", line.status),
-				 errhint("Only external steps wait for chain_step_complete() or chain_step_fail().")));
-	step = ce_plan_step_by_id(ex.plan, step_id);
-	if (step == NULL || step->kind != CE_STEP_EXTERNAL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("step %d of execution %s is not an external step", step_id, ex.id_s)));
-
-	memset(&lk, 0, sizeof(lk));
-	lk.context = ex.context;
-	lk.execution_id = ex.id_s;
-	lk.chain_id = ex.chain_id;
-	lk.chain_version = ex.version;
-	lk.step_id = step->id;
-	lk.step_name = step->name;
-	lk.attempt = line.attempt;
-	lk.organization_id = ex.org_s;
-
-	memset(&run, 0, sizeof(run));
-	run.plan = ex.plan;
-	run.step = step;
-	run.owner = ex.owner;
-	run.org = ex.org;
-	run.lookup = &lk;
-	run.rowcount = -1;
-	current_progress = 0;
-
-	if (ok)
-	{
-		Jsonb	   *out = PG_ARGISNULL(4) ? NULL : PG_GETARG_JSONB_P(4);
-
-		if (out && (!JB_ROOT_IS_OBJECT(out) || JB_ROOT_IS_SCALAR(out)))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("output of an external step must be a JSON object"),
-					 errhint("Its keys become variables of the execution.")));
-		if (out && step->noutput_vars > 0)
-		{
-			/* keep only the declared outputVariables */
-			StringInfoData b;
-			int			i;
-			bool		first = true;
-
-			initStringInfo(&b);
-			appendStringInfoChar(&b, '{');
-			for (i = 0; i < step->noutput_vars; i++)
-			{
-				JsonbValue *v = getKeyJsonValueFromContainer(&out->root, step->output_vars[i],
-															 strlen(step->output_vars[i]), NULL);
-				Jsonb	   *vj;
-
-				if (v == NULL)
-					continue;
-				vj = JsonbValueToJsonb(v);
-				if (!first)
-					appendStringInfoChar(&b, ',');
-				first = false;
-				escape_json(&b, step->output_vars[i]);
-				appendStringInfoChar(&b, ':');
-				JsonbToCString(&b, &vj->root, VARSIZE(vj));
-			}
-			appendStringInfoChar(&b, '}');
-			out = ce_text_to_jsonb(b.data);
-		}
-		run.ok = true;
-		run.outputs = out;
-		handle_success(&ex, &line, step, &run, line.attempt, NULL);
-	}
-	else
-	{
-		char	   *ftype = PG_ARGISNULL(5) ? "system_error" : text_to_cstring(PG_GETARG_TEXT_PP(5));
-		char	   *msg = PG_ARGISNULL(6) ? ftype : text_to_cstring(PG_GETARG_TEXT_PP(6));
-
-		ce_step_fail(&run, ftype, NULL, "%s", msg);
-		handle_failure(&ex, &line, step, &run, line.attempt, NULL);
-	}
-	AtEOXact_GUC(false, save_nestlevel);
-	SPI_finish();
-	PG_RETURN_BOOL(true);
+	no_longer_used("_external_result");
+	PG_RETURN_VOID();
 }

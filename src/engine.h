@@ -14,6 +14,7 @@
 
 #include "postgres.h"
 #include "datatype/timestamp.h"
+#include "utils/jsonb.h"
 #include "utils/uuid.h"
 
 typedef enum CeTransitionResult
@@ -101,6 +102,30 @@ extern int	ce_run_query(CeQuery *q, Datum *values, const char *nulls,
 
 /* The extension's owner, who does the bookkeeping (SPI must be connected). */
 extern Oid	ce_extension_owner(void);
+
+/*
+ * Variables merged into an execution's context under the context's rules,
+ * the one check of every path that writes a context (chain_execute's input,
+ * a step's outputs, chain_step_complete's and chain_skip_step's outputs):
+ * a JSON object, no top-level "chain" (the built-ins' name), at most
+ * chainexec.max_context_bytes in all.  kind is "input" or "output"; subject
+ * names whose ("chain \"x\"", "step \"y\""); context may be NULL.
+ * Returns the merged context, or NULL with err set.
+ */
+typedef struct CeContextError
+{
+	const char *sqlstate;
+	char	   *message;
+	char	   *detail;
+	char	   *hint;
+} CeContextError;
+
+extern Jsonb *ce_context_merge(Jsonb *context, Jsonb *vars, const char *kind,
+							   const char *subject, CeContextError *err);
+
+/* ce_context_merge, raising its error. */
+extern Jsonb *ce_context_merge_or_error(Jsonb *context, Jsonb *vars, const char *kind,
+										const char *subject);
 
 /* A smart code: CHAINEXEC.<KIND>.<NAME>.V<version>. */
 extern char *ce_smart_code(const char *kind, const char *name, int version);

@@ -329,6 +329,7 @@ create_execution(const char *chain_id, Jsonb *input, Jsonb *options, Oid owner,
 	CePlan	   *plan;
 	CeJson	   *in;
 	Jsonb	   *context;
+	char	   *subject;
 	TimestampTz start;
 	StringInfoData meta;
 	int			ret;
@@ -361,22 +362,9 @@ create_execution(const char *chain_id, Jsonb *input, Jsonb *options, Oid owner,
 	if (!o.save_intermediate_given)
 		o.save_intermediate = plan->save_intermediate;
 
-	if (!JB_ROOT_IS_OBJECT(input) || JB_ROOT_IS_SCALAR(input))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("input of chain \"%s\" must be a JSON object", chain_id)));
-	if (VARSIZE(input) > (Size) ce_max_context_bytes)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("input of chain \"%s\" is too large", chain_id),
-				 errdetail("The input takes %zu bytes; chainexec.max_context_bytes is %d.",
-						   (size_t) VARSIZE(input), ce_max_context_bytes)));
+	subject = psprintf("chain \"%s\"", chain_id);
+	(void) ce_context_merge_or_error(NULL, input, "input", subject);
 	in = ce_jsonb_to_cejson(input);
-	if (cejson_get(in, "chain") != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_RESERVED_NAME),
-				 errmsg("input variable \"chain\" is reserved"),
-				 errdetail("{chain.*} names the built-in variables such as chain.execution_id.")));
 	if (plan->input_schema && !o.skip_validation)
 	{
 		CeSchemaResult r;
@@ -395,7 +383,8 @@ create_execution(const char *chain_id, Jsonb *input, Jsonb *options, Oid owner,
 					 errdetail("%d problem%s: %s.", r.count, r.count == 1 ? "" : "s", det.data),
 					 errhint("chainexec.chain_validate() lists the problems as JSON.")));
 		}
-		context = ce_cejson_to_jsonb(in);
+		/* defaults may have made it larger: the same check again */
+		context = ce_context_merge_or_error(NULL, ce_cejson_to_jsonb(in), "input", subject);
 	}
 	else
 		context = input;

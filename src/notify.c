@@ -237,22 +237,3 @@ ce_notify_send(const pg_uuid_t *org, Oid owner, const char *event, const char *p
 			Async_Notify(channels[i], payload);
 	}
 }
-
-/*
- * chainexec._notify(org uuid, owner regrole, event text, payload text):
- * send an event of the control functions (_emit) as the engine does.
- * Not executable by PUBLIC.
- */
-PG_FUNCTION_INFO_V1(ce_notify_sql);
-
-Datum
-ce_notify_sql(PG_FUNCTION_ARGS)
-{
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("an event needs an organization, an owner, a name and a payload")));
-	ce_notify_send(PG_GETARG_UUID_P(0), PG_GETARG_OID(1), text_to_cstring(PG_GETARG_TEXT_PP(2)),
-				   text_to_cstring(PG_GETARG_TEXT_PP(3)));
-	PG_RETURN_VOID();
-}

@@ -24,6 +24,8 @@
  */
 #include "postgres.h"
 
+#include <signal.h>
+
 #include "access/xact.h"
 #include "commands/dbcommands.h"
 #include "miscadmin.h"
@@ -34,6 +36,7 @@
 #include "storage/lwlock.h"
 #include "storage/proc.h"
 #include "storage/shmem.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
@@ -93,6 +96,7 @@ static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static bool xact_callback_registered = false;
 static int	wake_at_commit = 0;	/* lines made ready by this transaction */
 static bool finished_at_commit = false;
+static List *signal_at_commit = NIL;	/* pg_uuid_t *, in TopMemoryContext */
 static bool exit_callback_registered = false;
 static int	my_executor_slot = -1;
 static int	my_running_slot = -1;
@@ -257,6 +261,29 @@ ce_broadcast_finished(void)
 }
 
 /*
+ * Interrupt (SIGINT) the backends other than this one that run lines of
+ * the executions listed.  Runs inside commit: must not fail.
+ */
+static void
+ce_signal_running(List *executions)
+{
+	ListCell   *lc;
+	int			i;
+
+	LWLockAcquire(ce_shared->lock, LW_SHARED);
+	foreach(lc, executions)
+	{
+		for (i = 0; i < ce_shared->nrunning; i++)
+		{
+			if (ce_running[i].pid != 0 && ce_running[i].pid != MyProcPid &&
+				memcmp(&ce_running[i].execution, lfirst(lc), sizeof(pg_uuid_t)) == 0)
+				(void) kill(ce_running[i].pid, SIGINT);
+		}
+	}
+	LWLockRelease(ce_shared->lock);
+}
+
+/*
  * Transaction callback: send the wake-ups this transaction asked for once
  * it has committed; forget them when it aborts or is prepared (a prepared
  * transaction's work is found at the next poll).
@@ -271,8 +298,12 @@ ce_xact_callback(XactEvent event, void *arg)
 				ce_wake_executors(wake_at_commit);
 			if (finished_at_commit)
 				ce_broadcast_finished();
+			if (signal_at_commit != NIL)
+				ce_signal_running(signal_at_commit);
 			wake_at_commit = 0;
 			finished_at_commit = false;
+			list_free_deep(signal_at_commit);
+			signal_at_commit = NIL;
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_COMMIT:
@@ -280,6 +311,8 @@ ce_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PREPARE:
 			wake_at_commit = 0;
 			finished_at_commit = false;
+			list_free_deep(signal_at_commit);
+			signal_at_commit = NIL;
 			break;
 		default:
 			break;
@@ -321,6 +354,27 @@ ce_finished_at_commit(void)
 		return;
 	ce_register_xact_callback();
 	finished_at_commit = true;
+}
+
+/*
+ * Interrupt the steps of execution exec that other backends are running,
+ * once the current transaction commits (a cancel that rolls back
+ * interrupts nothing).  However many are asked for, none is dropped.
+ */
+void
+ce_signal_running_at_commit(const pg_uuid_t *exec)
+{
+	MemoryContext old;
+	pg_uuid_t  *copy;
+
+	if (ce_shared == NULL)
+		return;
+	ce_register_xact_callback();
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	copy = palloc(sizeof(pg_uuid_t));
+	memcpy(copy, exec, sizeof(pg_uuid_t));
+	signal_at_commit = lappend(signal_at_commit, copy);
+	MemoryContextSwitchTo(old);
 }
 
 /* ------------------------------------------------------------------------
@@ -650,30 +704,6 @@ ce_running_clear(void)
 	}
 	LWLockRelease(ce_shared->lock);
 	my_running_slot = -1;
-}
-
-/*
- * Store in pids[] (at most maxpids) the backends running lines of
- * execution `exec`; returns how many were stored.
- */
-int
-ce_running_pids(const pg_uuid_t *exec, int *pids, int maxpids)
-{
-	int			n = 0;
-	int			i;
-
-	if (ce_shared == NULL || maxpids <= 0)
-		return 0;
-
-	LWLockAcquire(ce_shared->lock, LW_SHARED);
-	for (i = 0; i < ce_shared->nrunning && n < maxpids; i++)
-	{
-		if (ce_running[i].pid != 0 &&
-			memcmp(&ce_running[i].execution, exec, sizeof(pg_uuid_t)) == 0)
-			pids[n++] = ce_running[i].pid;
-	}
-	LWLockRelease(ce_shared->lock);
-	return n;
 }
 
 /* ------------------------------------------------------------------------

@@ -31,15 +31,14 @@ extern bool ce_executors_serve_database(Oid dbid);
 
 /*
  * Publish that this backend is running line `line` of execution `exec`
- * (until ce_running_clear); ce_running_pids finds the backends running
- * lines of an execution, to interrupt them.
+ * (until ce_running_clear), so that ce_signal_running_at_commit finds the
+ * backends running lines of an execution, to interrupt them.
  */
 extern void ce_running_set(const pg_uuid_t *exec, int line);
 extern void ce_running_clear(void);
-extern int	ce_running_pids(const pg_uuid_t *exec, int *pids, int maxpids);
 
-/* Interrupt (SIGINT) the backends running lines of exec when the current
- * transaction commits (control.c). */
+/* Interrupt (SIGINT) the other backends running lines of exec when the
+ * current transaction commits. */
 extern void ce_signal_running_at_commit(const pg_uuid_t *exec);
 
 #endif							/* CE_SHMEM_H */

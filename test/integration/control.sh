@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# test/integration/control.sh: the events and estimates of the control
+# functions, with the executors and a LISTEN client (chainexec_watch).
+#
+# Events sent by chain_pause, chain_resume, chain_skip_step and
+# chain_cancel carry the real attempt and etaMs, as the engine's own do (one
+# event builder); etaMs is known at once after a chain's first completion
+# (no cached "no history" answer for a minute); estimates count the time
+# spent in failed attempts and back-offs.
+#
+# Runs from scripts/test.sh (see test/lib/README.md for the environment).
+# chainexec-test: timeout=300
+set -u
+. "$CE_REPO/test/lib/tap.sh"
+. "$CE_REPO/test/lib/pg.sh"
+
+S=$$
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/ce-control.XXXXXX")
+RAW=$TMP/raw.txt
+WATCH=$(command -v chainexec_watch || echo "$CE_REPO/tools/chainexec_watch")
+WATCHER=
+
+cleanup()
+{
+	[ -n "$WATCHER" ] && kill "$WATCHER" 2>/dev/null
+	psql -X -q >/dev/null 2>&1 <<-EOF
+		DELETE FROM chainexec.universal_transactions WHERE chain_id LIKE 'ctl-%-$S';
+		SET chainexec.internal = on;
+		DELETE FROM chainexec.chains WHERE chain_id LIKE 'ctl-%-$S';
+		DROP FUNCTION IF EXISTS public.ctl_flaky_$S(int);
+	EOF
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+if [ ! -x "$WATCH" ]; then
+	echo "1..0 # SKIP chainexec_watch is not built (tools/chainexec_watch.c)"
+	exit 0
+fi
+
+define()
+{
+	psql -X -A -t -q -v ON_ERROR_STOP=1 -v "def={\"id\": \"$1\", \"steps\": $2}" \
+		<<<"SELECT chainexec.chain_define(:'def'::jsonb, true)" >/dev/null
+}
+
+start()
+{
+	psql_q "SELECT chainexec.chain_execute('$1', '{}', '${2:-{\}}')"
+}
+
+# event EXECUTION EVENT FIELD: FIELD of the last EVENT of EXECUTION ("" if none).
+event()
+{
+	local line
+
+	line=$(grep -F "\"$1\"" "$RAW" | grep -F "\"event\": \"$2\"" | tail -n 1)
+	[ -z "$line" ] && line=$(grep -F "\"$1\"" "$RAW" | grep -F "\"event\":\"$2\"" | tail -n 1)
+	[ -z "$line" ] && return 0
+	psql -X -A -t -q -v "p=$line" <<<"SELECT coalesce((:'p'::jsonb)->>'$3', 'null')"
+}
+
+# wait_event EXECUTION EVENT: wait (10 s at most) until EVENT of EXECUTION arrived.
+wait_event()
+{
+	local deadline=$((SECONDS + 10))
+
+	while [ "$SECONDS" -lt "$deadline" ]; do
+		[ -n "$(event "$1" "$2" event)" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+wait_line()
+{
+	poll_query_until "SELECT status FROM chainexec.universal_transaction_lines WHERE transaction_id = '$1' AND step_id = $2 ORDER BY line_number DESC LIMIT 1" "$3" 30
+}
+
+plan 9
+
+"$WATCH" --raw -v -t 280 >"$RAW" 2>"$TMP/raw.err" &
+WATCHER=$!
+deadline=$((SECONDS + 20))
+until grep -q 'listening on' "$TMP/raw.err" || [ "$SECONDS" -ge "$deadline" ]; do
+	sleep 0.1
+done
+grep -q 'listening on' "$TMP/raw.err" || bail_out "the watcher does not listen: $(cat "$TMP/raw.err")"
+
+# ---------------------------------------------------------------------------
+# etaMs right after a chain's first completion.
+define "ctl-first-$S" '[{"id": 1, "name": "a", "type": "sql", "sql": "SELECT pg_sleep(0.1)"},
+	{"id": 2, "name": "b", "type": "sql", "sql": "SELECT pg_sleep(0.1)"},
+	{"id": 3, "name": "c", "type": "sql", "sql": "SELECT pg_sleep(0.1)"}]'
+e1=$(start "ctl-first-$S")
+psql_q "SELECT chainexec.chain_wait('$e1', 20000)->>'status'" >/dev/null
+sleep 1.2
+e2=$(start "ctl-first-$S")
+psql_q "SELECT chainexec.chain_wait('$e2', 20000)->>'status'" >/dev/null
+wait_event "$e2" chain_completed
+eta=$(event "$e2" step_completed etaMs)
+like "$eta" '^[0-9]+$' "the second execution's events carry etaMs (got $eta), the chain's first completion being known"
+
+# ---------------------------------------------------------------------------
+# A chain with an approval: events of the control functions.
+define "ctl-ask-$S" '[{"id": 1, "name": "prep", "type": "sql", "sql": "SELECT pg_sleep(0.05)"},
+	{"id": 2, "name": "approve", "type": "external", "outputVariables": ["ok"]},
+	{"id": 3, "name": "book", "type": "sql", "sql": "SELECT pg_sleep(0.05)"}]'
+for i in 1 2; do
+	h=$(start "ctl-ask-$S")
+	wait_line "$h" 2 waiting >/dev/null
+	psql_q "SELECT chainexec.chain_step_complete('$h', 2, '{\"ok\": true}')" >/dev/null
+	psql_q "SELECT chainexec.chain_wait('$h', 20000)->>'status'" >/dev/null
+done
+sleep 1.2
+x=$(start "ctl-ask-$S")
+wait_line "$x" 2 waiting >/dev/null
+psql_q "SELECT chainexec.chain_pause('$x')" >/dev/null
+wait_event "$x" chain_paused
+like "$(event "$x" chain_paused etaMs)" '^[0-9]+$' "chain_paused carries the execution's etaMs"
+is "$(event "$x" chain_paused progress)" 33 "chain_paused carries its progress (1 of 3 steps)"
+psql_q "SELECT chainexec.chain_resume('$x')" >/dev/null
+wait_event "$x" chain_resumed
+like "$(event "$x" chain_resumed etaMs)" '^[0-9]+$' "chain_resumed carries the execution's etaMs"
+psql_q "SELECT chainexec.chain_skip_step('$x', 2, '{\"ok\": false}')" >/dev/null
+wait_event "$x" step_skipped
+is "$(event "$x" step_skipped attempt)" 1 "step_skipped of a waiting step carries its attempt (1)"
+like "$(event "$x" step_skipped etaMs)" '^[0-9]+$' "and etaMs"
+psql_q "SELECT chainexec.chain_wait('$x', 20000)->>'status'" >/dev/null
+
+y=$(start "ctl-ask-$S")
+wait_line "$y" 2 waiting >/dev/null
+psql_q "SELECT chainexec.chain_step_complete('$y', 2, '{\"ok\": true}')" >/dev/null
+wait_event "$y" chain_completed
+is "$(event "$y" step_completed attempt | tail -n 1)" 1 "the step_completed of chain_step_complete carries attempt 1"
+
+# ---------------------------------------------------------------------------
+# Estimates count failed attempts: a step that fails once and waits out a
+# back-off of 800 ms before it succeeds.
+psql -X -q -v ON_ERROR_STOP=1 >/dev/null <<EOF
+CREATE FUNCTION public.ctl_flaky_$S(attempt int) RETURNS int LANGUAGE plpgsql AS \$\$
+BEGIN
+	IF attempt < 2 THEN
+		PERFORM chainexec.raise_failure('api_timeout', 'first attempts fail');
+	END IF;
+	RETURN attempt;
+END
+\$\$;
+EOF
+define "ctl-flaky-$S" "[{\"id\": 1, \"name\": \"flaky\", \"type\": \"sql\", \"sql\": \"SELECT public.ctl_flaky_$S({chain.attempt}::int) AS n\",
+	\"retryConfig\": {\"maxRetries\": 2, \"backoffStrategy\": \"fixed\", \"baseDelayMs\": 800, \"retryOnErrors\": [\"api_timeout\"]}}]"
+for i in 1 2; do
+	f=$(start "ctl-flaky-$S")
+	psql_q "SELECT chainexec.chain_wait('$f', 20000)->>'status'" >/dev/null
+done
+later=$(start "ctl-flaky-$S" '{"runAt": "2100-01-01T00:00:00Z"}')
+eta=$(psql_q "SELECT chainexec.chain_status('$later')->'progress'->>'etaMs'")
+if [ -n "$eta" ] && [ "$eta" != null ] && [ "$eta" -ge 800 ]; then
+	ok "the estimate of a step includes its failed attempt and back-off ($eta ms >= 800 ms)"
+else
+	not_ok "the estimate of a step includes its failed attempt and back-off" "etaMs: $eta"
+fi
+psql_q "SELECT chainexec.chain_cancel('$later')" >/dev/null
+wait_event "$later" chain_cancelled
+like "$(event "$later" chain_cancelled etaMs)" '^[0-9]+$' "chain_cancelled carries etaMs too"
+
+done_testing; exit $?
