@@ -771,23 +771,7 @@ external_result(FunctionCallInfo fcinfo, bool ok, Jsonb *output, char *ftype, ch
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("step %d of execution %s is not an external step", step_id, c.ex.id_s)));
 
-	memset(&lk, 0, sizeof(lk));
-	lk.context = c.ex.context;
-	lk.execution_id = c.ex.id_s;
-	lk.chain_id = c.ex.chain_id;
-	lk.chain_version = c.ex.version;
-	lk.step_id = step->id;
-	lk.step_name = step->name;
-	lk.attempt = line.attempt;
-	lk.organization_id = c.ex.org_s;
-
-	memset(&run, 0, sizeof(run));
-	run.plan = c.ex.plan;
-	run.step = step;
-	run.owner = c.ex.owner;
-	run.org = c.ex.org;
-	run.lookup = &lk;
-	run.rowcount = -1;
+	ce_step_setup(&c.ex, step, line.attempt, &lk, &run);
 	if (ok)
 	{
 		run.ok = true;

@@ -1137,6 +1137,38 @@ fail_execution(ExecRow *ex, const char *status, Jsonb *error, int own_line)
 	ce_start_compensation(ex, comp, error);
 }
 
+/* The variables a step sees (step NULL: the execution's own). */
+static void
+lookup_init(ExecRow *ex, const CeStep *step, int attempt, CeLookupCtx *lk)
+{
+	memset(lk, 0, sizeof(*lk));
+	lk->context = ex->context;
+	lk->execution_id = ex->id_s;
+	lk->chain_id = ex->chain_id;
+	lk->chain_version = ex->version;
+	lk->organization_id = ex->org_s;
+	if (step)
+	{
+		lk->step_id = step->id;
+		lk->step_name = step->name;
+		lk->attempt = attempt;
+	}
+}
+
+void
+ce_step_setup(ExecRow *ex, const CeStep *step, int attempt, CeLookupCtx *lk, CeStepRun *run)
+{
+	lookup_init(ex, step, attempt, lk);
+	memset(run, 0, sizeof(*run));
+	run->plan = ex->plan;
+	run->step = step;
+	run->owner = ex->owner;
+	run->org = ex->org;
+	run->lookup = lk;
+	run->search_path = ex->search_path;
+	run->rowcount = -1;
+}
+
 /* Whether every success condition holds on the context. */
 static bool
 check_success(ExecRow *ex, char **failed_cond)
@@ -1145,12 +1177,7 @@ check_success(ExecRow *ex, char **failed_cond)
 	CeLookupCtx lk;
 	int			i;
 
-	memset(&lk, 0, sizeof(lk));
-	lk.context = ex->context;
-	lk.execution_id = ex->id_s;
-	lk.chain_id = ex->chain_id;
-	lk.chain_version = ex->version;
-	lk.organization_id = ex->org_s;
+	lookup_init(ex, NULL, 0, &lk);
 	for (i = 0; i < plan->nsuccess; i++)
 	{
 		CeValue		v;
@@ -1696,16 +1723,8 @@ handle_success(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun *run,
 	{
 		CeLookupCtx lk;
 
-		memset(&lk, 0, sizeof(lk));
-		lk.context = ex->context;
+		lookup_init(ex, step, attempt, &lk);
 		lk.extra = run->outputs;
-		lk.execution_id = ex->id_s;
-		lk.chain_id = ex->chain_id;
-		lk.chain_version = ex->version;
-		lk.step_id = step->id;
-		lk.step_name = step->name;
-		lk.attempt = attempt;
-		lk.organization_id = ex->org_s;
 		act = eval_condition(step, &lk, &skip_to);
 	}
 
@@ -1871,25 +1890,9 @@ process_line(ExecRow *ex, LineRow *line)
 	 * running in advance(), after the step), so that steps of one execution
 	 * run in parallel and control functions never wait for a step.
 	 */
-	memset(&lk, 0, sizeof(lk));
-	lk.context = ex->context;
-	lk.execution_id = ex->id_s;
-	lk.chain_id = ex->chain_id;
-	lk.chain_version = ex->version;
-	lk.step_id = step->id;
-	lk.step_name = step->name;
-	lk.organization_id = ex->org_s;
-
-	memset(&run, 0, sizeof(run));
-	run.plan = plan;
-	run.step = step;
-	run.owner = ex->owner;
-	run.org = ex->org;
-	run.lookup = &lk;
+	ce_step_setup(ex, step, 0, &lk, &run);
 	run.compensation = compensation;
-	run.search_path = ex->search_path;
 	run.deadline = ex->has_deadline && !compensation ? ex->deadline : 0;
-	run.rowcount = -1;
 
 	/* A timer that came due: a wait step ends, an external step times out. */
 	if (strcmp(line->status, "waiting") == 0)

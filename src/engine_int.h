@@ -133,6 +133,10 @@ extern int	ce_progress_refresh(ExecRow *ex, long *eta_ms);
 extern void ce_exec_emit(ExecRow *ex, const char *event, const CeStep *step,
 						 const char *status, int attempt);
 
+/* The variables (lk) and the run of an attempt of a step, ready to run. */
+extern void ce_step_setup(ExecRow *ex, const CeStep *step, int attempt,
+						  CeLookupCtx *lk, CeStepRun *run);
+
 /*
  * The result of an attempt from outside (an external step's result):
  * recorded as the engine records a step's (retry, onFailure, outputs).

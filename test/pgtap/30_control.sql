@@ -12,7 +12,7 @@
 --
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
-SELECT plan(40);
+SELECT plan(41);
 
 SET LOCAL client_min_messages = warning;
 
@@ -371,6 +371,15 @@ SELECT ok((SELECT count(DISTINCT pg_temp.status(execution)) >= 4 FROM rand_log W
 SELECT diag('seed ' || (SELECT outcome FROM rand_log WHERE op = 'seed') || '; first violations: ' ||
 			coalesce((SELECT string_agg(format('#%s %s %s -> %s: %s', seq, execution, op, outcome, violation), '; ')
 						FROM (SELECT * FROM rand_log WHERE violation IS NOT NULL ORDER BY seq LIMIT 5) x), 'none'));
+
+-- ---------------------------------------------------------------------
+-- The state machine is C: no SQL or PL/pgSQL function writes executions
+-- ---------------------------------------------------------------------
+SELECT is((SELECT string_agg(p.oid::regprocedure::text, ', ')
+			 FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+			WHERE p.pronamespace = 'chainexec'::regnamespace AND l.lanname IN ('sql', 'plpgsql')
+			  AND p.prosrc ~* '(insert\s+into|update|delete\s+from)\s+chainexec\.universal_transaction'), NULL,
+		  'no SQL or PL/pgSQL function of chainexec writes universal_transactions or universal_transaction_lines');
 
 SELECT * FROM finish();
 ROLLBACK;
