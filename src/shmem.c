@@ -96,7 +96,14 @@ static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static bool xact_callback_registered = false;
 static int	wake_at_commit = 0;	/* lines made ready by this transaction */
 static bool finished_at_commit = false;
-static List *signal_at_commit = NIL;	/* pg_uuid_t *, in TopMemoryContext */
+/* Executions whose running steps to interrupt at commit (TopMemoryContext). */
+typedef struct PendingSignal
+{
+	pg_uuid_t	execution;
+	int			level;			/* (sub)transaction nesting level that asked */
+} PendingSignal;
+static List *signal_at_commit = NIL;
+static bool subxact_callback_registered = false;
 static bool exit_callback_registered = false;
 static int	my_executor_slot = -1;
 static int	my_running_slot = -1;
@@ -106,6 +113,8 @@ static Size ce_shmem_size(void);
 static void ce_shmem_request(void);
 static void ce_shmem_startup(void);
 static void ce_xact_callback(XactEvent event, void *arg);
+static void ce_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+								SubTransactionId parentSubid, void *arg);
 static void ce_register_xact_callback(void);
 static void ce_register_exit_callback(void);
 static void ce_shmem_exit(int code, Datum arg);
@@ -276,7 +285,8 @@ ce_signal_running(List *executions)
 		for (i = 0; i < ce_shared->nrunning; i++)
 		{
 			if (ce_running[i].pid != 0 && ce_running[i].pid != MyProcPid &&
-				memcmp(&ce_running[i].execution, lfirst(lc), sizeof(pg_uuid_t)) == 0)
+				memcmp(&ce_running[i].execution, &((PendingSignal *) lfirst(lc))->execution,
+					   sizeof(pg_uuid_t)) == 0)
 				(void) kill(ce_running[i].pid, SIGINT);
 		}
 	}
@@ -365,16 +375,51 @@ void
 ce_signal_running_at_commit(const pg_uuid_t *exec)
 {
 	MemoryContext old;
-	pg_uuid_t  *copy;
+	PendingSignal *p;
 
 	if (ce_shared == NULL)
 		return;
 	ce_register_xact_callback();
+	if (!subxact_callback_registered)
+	{
+		RegisterSubXactCallback(ce_subxact_callback, NULL);
+		subxact_callback_registered = true;
+	}
 	old = MemoryContextSwitchTo(TopMemoryContext);
-	copy = palloc(sizeof(pg_uuid_t));
-	memcpy(copy, exec, sizeof(pg_uuid_t));
-	signal_at_commit = lappend(signal_at_commit, copy);
+	p = palloc(sizeof(PendingSignal));
+	memcpy(&p->execution, exec, sizeof(pg_uuid_t));
+	p->level = GetCurrentTransactionNestLevel();
+	signal_at_commit = lappend(signal_at_commit, p);
 	MemoryContextSwitchTo(old);
+}
+
+/*
+ * A subtransaction that rolls back (a savepoint, a step that failed) takes
+ * its signals with it; one that commits hands them to its parent.
+ */
+static void
+ce_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					SubTransactionId parentSubid, void *arg)
+{
+	int			level = GetCurrentTransactionNestLevel();
+	ListCell   *lc;
+
+	if (event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB)
+		return;
+	foreach(lc, signal_at_commit)
+	{
+		PendingSignal *p = lfirst(lc);
+
+		if (p->level < level)
+			continue;
+		if (event == SUBXACT_EVENT_COMMIT_SUB)
+			p->level = level - 1;
+		else
+		{
+			signal_at_commit = foreach_delete_current(signal_at_commit, lc);
+			pfree(p);
+		}
+	}
 }
 
 /* ------------------------------------------------------------------------

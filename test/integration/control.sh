@@ -77,7 +77,7 @@ wait_line()
 	poll_query_until "SELECT status FROM chainexec.universal_transaction_lines WHERE transaction_id = '$1' AND step_id = $2 ORDER BY line_number DESC LIMIT 1" "$3" 30
 }
 
-plan 9
+plan 11
 
 "$WATCH" --raw -v -t 280 >"$RAW" 2>"$TMP/raw.err" &
 WATCHER=$!
@@ -163,5 +163,17 @@ fi
 psql_q "SELECT chainexec.chain_cancel('$later')" >/dev/null
 wait_event "$later" chain_cancelled
 like "$(event "$later" chain_cancelled etaMs)" '^[0-9]+$' "chain_cancelled carries etaMs too"
+
+# ---------------------------------------------------------------------------
+# A cancel in a savepoint that rolls back interrupts nothing.
+define "ctl-sleep-$S" '[{"id": 1, "name": "nap", "type": "sql", "sql": "SELECT pg_sleep(2) IS NULL AS slept"}]'
+z=$(start "ctl-sleep-$S")
+poll_query_until "SELECT count(*) > 0 FROM pg_stat_activity WHERE query LIKE 'chainexec: ctl-sleep-$S/%'" t 20 >/dev/null
+psql -X -q -v ON_ERROR_STOP=1 -c "BEGIN" -c "SAVEPOINT s" -c "SELECT chainexec.chain_cancel('$z')" \
+	-c "ROLLBACK TO s" -c "COMMIT" >/dev/null
+is "$(psql_q "SELECT chainexec.chain_wait('$z', 20000)->>'status'")" completed \
+	"a chain_cancel rolled back to a savepoint does not interrupt the running step"
+is "$(psql_q "SELECT attempt FROM chainexec.universal_transaction_lines WHERE transaction_id = '$z'")" 1 \
+	"which completes at its first attempt"
 
 done_testing; exit $?

@@ -112,13 +112,13 @@ is "$(attempt "$ATTACKER" "$SHADOW SELECT chainexec.chain_cancel('$V')")" 42704 
 bad=
 for call in "chain_cancel('$V')" "chain_pause('$V')" "chain_resume('$V')" "chain_retry_step('$V', 1)" \
 	"chain_skip_step('$V', 1)" "chain_rollback('$V')" "chain_rollback_plan('$V')" \
-	"chain_step_complete('$V', 1, '{}')" "chain_step_fail('$V', 1, 'declined')"; do
+	"chain_step_complete('$V', 1, '{}')" "chain_step_fail('$V', 1, 'declined')" "_progress('$V')"; do
 	for path in "" "$SHADOW"; do
 		got=$(attempt "$ATTACKER" "$path SELECT chainexec.$call")
 		[ "$got" = 42704 ] || bad="$bad $call${path:+ (shadowed)}=$got"
 	done
 done
-is "$bad" "" "no control function acts on another role's execution (18 calls, 42704 each)"
+is "$bad" "" "no control function (nor _progress) acts on another role's execution (20 calls, 42704 each)"
 is "$(exec_status "$V")|$(line_status "$V")" "waiting|waiting" "the victim's execution is untouched"
 
 # 7-8: another organization: neither the attacker nor the owner itself,
