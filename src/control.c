@@ -78,6 +78,7 @@
 #include "define.h"
 #include "engine.h"
 #include "engine_int.h"
+#include "engine_xact.h"
 #include "shmem.h"
 #include "step.h"
 
@@ -268,6 +269,11 @@ ctl_open(Ctl *c, Datum id, bool change, const char *verb)
 	Oid			owner = InvalidOid;
 
 	memset(c, 0, sizeof(*c));
+	/* a concurrent DROP EXTENSION waits for us (engine_xact.c) */
+	if (!ce_lock_extension(NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension \"chainexec\" is not installed in this database")));
 	ce_current_org(&c->ex.org);
 	memcpy(&c->ex.id, DatumGetUUIDP(id), sizeof(pg_uuid_t));
 	SPI_connect();

@@ -110,8 +110,8 @@ wake_executors_n(int nready)
  * End it with AtEOXact_GUC(false, level), which also drops any setting
  * changed meanwhile.
  */
-static int
-bookkeeping_guc_level(void)
+int
+ce_fixed_search_path(void)
 {
 	int			level = NewGUCNestLevel();
 
@@ -2036,7 +2036,7 @@ ce_transition_in_xact(const pg_uuid_t *only_execution, const pg_uuid_t *only_org
 	HOLD_CANCEL_INTERRUPTS();
 	SPI_connect();
 	search_path = pstrdup(namespace_search_path);
-	save_nestlevel = bookkeeping_guc_level();
+	save_nestlevel = ce_fixed_search_path();
 	GetUserIdAndSecContext(&save_user, &save_sec);
 	SetUserIdAndSecContext(ce_extension_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
 	PG_TRY();
@@ -2140,7 +2140,7 @@ ce_transition_fail_line(const pg_uuid_t *org, const pg_uuid_t *id, int line_numb
 	}
 	PushActiveSnapshot(GetTransactionSnapshot());
 	SPI_connect();
-	level = bookkeeping_guc_level();
+	level = ce_fixed_search_path();
 	GetUserIdAndSecContext(&save_user, &save_sec);
 	SetUserIdAndSecContext(ce_extension_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
 
@@ -2252,7 +2252,7 @@ ce_next_due_in_xact(const pg_uuid_t *only_execution, const pg_uuid_t *only_org)
 	int			level;
 
 	SPI_connect();
-	level = bookkeeping_guc_level();
+	level = ce_fixed_search_path();
 	if (only_execution)
 	{
 		Datum		args[2];
@@ -2321,7 +2321,7 @@ ce_sweep_deadlines_in_xact(void)
 	int			save_nestlevel;
 
 	SPI_connect();
-	save_nestlevel = bookkeeping_guc_level();
+	save_nestlevel = ce_fixed_search_path();
 	GetUserIdAndSecContext(&save_user, &save_sec);
 	SetUserIdAndSecContext(ce_extension_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
 	ret = SPI_execute("SELECT organization_id, id FROM chainexec.universal_transactions "
@@ -2418,7 +2418,7 @@ ce_recover_report(void)
 void
 ce_bookkeeping_begin(CeBookkeeping *bk)
 {
-	bk->guc_level = bookkeeping_guc_level();
+	bk->guc_level = ce_fixed_search_path();
 	GetUserIdAndSecContext(&bk->save_user, &bk->save_sec);
 	SetUserIdAndSecContext(ce_extension_owner(), bk->save_sec | SECURITY_LOCAL_USERID_CHANGE);
 }
@@ -2539,7 +2539,7 @@ ce_record_crash(const pg_uuid_t *org, const pg_uuid_t *execution, int line, int 
 	}
 	PushActiveSnapshot(GetTransactionSnapshot());
 	SPI_connect();
-	save_nestlevel = bookkeeping_guc_level();
+	save_nestlevel = ce_fixed_search_path();
 	GetUserIdAndSecContext(&save_user, &save_sec);
 	SetUserIdAndSecContext(ce_extension_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
 	v[0] = UUIDPGetDatum((pg_uuid_t *) org);

@@ -100,6 +100,13 @@ typedef struct CeQuery
 extern int	ce_run_query(CeQuery *q, Datum *values, const char *nulls,
 						 bool read_only, long count);
 
+/*
+ * Start a GUC nesting level with the bookkeeping's fixed search_path,
+ * "pg_catalog, chainexec, pg_temp": no object of the caller's (or of a
+ * step's) can stand in for a catalog one.  End it with AtEOXact_GUC.
+ */
+extern int	ce_fixed_search_path(void);
+
 /* The extension's owner, who does the bookkeeping (SPI must be connected). */
 extern Oid	ce_extension_owner(void);
 

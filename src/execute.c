@@ -197,21 +197,6 @@ deadline_after(TimestampTz start, int ms, const char *option)
 	return t;
 }
 
-/*
- * A GUC nesting level with the fixed search_path of the bookkeeping, for
- * the queries chain_run runs as the caller between transitions.  End it
- * with AtEOXact_GUC(false, level).
- */
-static int
-fixed_search_path(void)
-{
-	int			level = NewGUCNestLevel();
-
-	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	return level;
-}
-
 /* Bookkeeping queries of chain_execute, prepared once per backend. */
 static CeQuery q_versions = {
 	"SELECT version, status FROM chainexec.chains "
@@ -519,9 +504,7 @@ start_execution(FunctionCallInfo fcinfo, pg_uuid_t *org, pg_uuid_t *id)
 				 errmsg("extension \"chainexec\" is not installed in this database")));
 	SPI_connect();
 	/* a fixed search_path while we run as the extension owner */
-	save_nestlevel = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
+	save_nestlevel = ce_fixed_search_path();
 	GetUserIdAndSecContext(&save_user, &save_sec);
 	SetUserIdAndSecContext(ce_extension_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
 	PG_TRY();
@@ -672,7 +655,7 @@ run_inline(pg_uuid_t *org_p, pg_uuid_t *id_p)
 			continue;
 
 		PushActiveSnapshot(GetTransactionSnapshot());
-		level = fixed_search_path();
+		level = ce_fixed_search_path();
 		status = execution_state(&org, &id, &due_now, &any_ready);
 		if (status_is_terminal(status) || !any_ready)
 		{
