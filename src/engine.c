@@ -861,6 +861,26 @@ step_averages(ExecRow *ex)
 	return e;
 }
 
+long
+ce_eta_new_execution(const pg_uuid_t *org, const char *chain_id, int version)
+{
+	ExecRow		ex;
+	EtaEntry   *e;
+	double		eta = 0;
+	int			k;
+
+	memset(&ex, 0, sizeof(ex));
+	ex.org = *org;
+	ex.chain_id = (char *) chain_id;
+	ex.version = version;
+	e = step_averages(&ex);
+	if (e->n == 0)
+		return -1;
+	for (k = 0; k < e->n; k++)
+		eta += e->avg_ms[k];
+	return (long) (eta + 0.5);
+}
+
 /* Estimated ms left: the averages of the step lines not yet finished. */
 static long
 compute_eta(ExecRow *ex, List *lines)

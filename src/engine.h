@@ -107,6 +107,13 @@ extern int	ce_run_query(CeQuery *q, Datum *values, const char *nulls,
  */
 extern int	ce_fixed_search_path(void);
 
+/*
+ * The ETA of an execution of the chain version that has not started (the
+ * step averages of its history, as its events will report), or -1.  SPI
+ * connected, bookkeeping search_path.
+ */
+extern long ce_eta_new_execution(const pg_uuid_t *org, const char *chain_id, int version);
+
 /* The extension's owner, who does the bookkeeping (SPI must be connected). */
 extern Oid	ce_extension_owner(void);
 

@@ -466,7 +466,7 @@ create_execution(const char *chain_id, Jsonb *input, Jsonb *options, Oid owner,
 		ev.execution_id = ce_uuid_to_cstring(id);
 		ev.chain_id = chain_id;
 		ev.status = "pending";
-		ev.eta_ms = -1;
+		ev.eta_ms = ce_event_wanted(plan->notify, ev.event) ? ce_eta_new_execution(org, chain_id, version) : -1;
 		ce_notify(plan->notify, &ev);
 	}
 	if (!ce_inline_runner)

@@ -77,7 +77,7 @@ wait_line()
 	poll_query_until "SELECT status FROM chainexec.universal_transaction_lines WHERE transaction_id = '$1' AND step_id = $2 ORDER BY line_number DESC LIMIT 1" "$3" 30
 }
 
-plan 11
+plan 12
 
 "$WATCH" --raw -v -t 280 >"$RAW" 2>"$TMP/raw.err" &
 WATCHER=$!
@@ -100,6 +100,7 @@ psql_q "SELECT chainexec.chain_wait('$e2', 20000)->>'status'" >/dev/null
 wait_event "$e2" chain_completed
 eta=$(event "$e2" step_completed etaMs)
 like "$eta" '^[0-9]+$' "the second execution's events carry etaMs (got $eta), the chain's first completion being known"
+like "$(event "$e2" chain_started etaMs)" '^[0-9]+$' "its chain_started (sent by chain_execute) carries etaMs too"
 
 # ---------------------------------------------------------------------------
 # A chain with an approval: events of the control functions.
