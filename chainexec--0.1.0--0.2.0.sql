@@ -995,6 +995,18 @@ CREATE INDEX universal_transactions_in_session
 	ON chainexec.universal_transactions (organization_id, id)
 	WHERE in_session;
 
+/*
+ * Waiting without a snapshot: chain_wait is a function, so its statement
+ * holds a snapshot (and the cluster's xmin) for the whole wait.
+ * chain_await commits between its looks, as chain_run does between steps.
+ */
+CREATE PROCEDURE chainexec.chain_await(execution_id uuid, timeout_ms int DEFAULT NULL,
+									   INOUT result jsonb DEFAULT NULL)
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'ce_chain_await';
+COMMENT ON PROCEDURE chainexec.chain_await(uuid, int, jsonb) IS
+	'wait until the execution ends (or timeout_ms passes) holding no snapshot, committing between looks; returns its result, as chain_wait';
+
 /* ------------------------------------------------------------------------
  * Privileges, last (keep this section at the end of the script)
  *

@@ -3,7 +3,8 @@
  * wait.c
  *	  chain_wait(execution_id uuid, timeout_ms int DEFAULT NULL): block
  *	  until an execution ends, or the timeout passes, and return its
- *	  result (chain_result).
+ *	  result (chain_result).  CALL chain_await(execution_id, timeout_ms,
+ *	  result) does the same holding no snapshot while it waits.
  *
  * An execution has ended when its status is terminal: completed, failed,
  * cancelled, timeout or compensated.  A paused execution, or one waiting
@@ -30,18 +31,24 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "funcapi.h"
 #include "miscadmin.h"
+#include "nodes/parsenodes.h"
 #include "utils/builtins.h"
+#include "utils/jsonb.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
 #include "chainexec.h"
+#include "engine_xact.h"
 #include "executor.h"
 
 /* Longest single sleep, a safety net against lost wake-ups */
@@ -270,3 +277,124 @@ ce_chain_wait(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	PG_RETURN_DATUM(result);
 }
+
+/*
+ * CALL chain_await(execution_id uuid, timeout_ms int DEFAULT NULL,
+ *					INOUT result jsonb DEFAULT NULL)
+ *
+ * chain_wait as a procedure that holds no snapshot while it waits: it
+ * commits the CALL's transaction first, then each look at the execution
+ * is a short READ COMMITTED transaction of its own, committed before the
+ * sleep, as chain_run does between steps.  A session waiting for a person
+ * for days thus never holds back vacuum (its backend_xmin stays empty
+ * between looks).  Returns chain_result when the execution has ended or
+ * the timeout has passed.
+ */
+PG_FUNCTION_INFO_V1(ce_chain_await);
+Datum
+ce_chain_await(PG_FUNCTION_ARGS)
+{
+	pg_uuid_t	id;
+	char	   *id_text;
+	bool		has_timeout = !PG_ARGISNULL(1);
+	int32		timeout_ms = has_timeout ? PG_GETARG_INT32(1) : 0;
+	TimestampTz deadline = 0;
+	MemoryContext callcxt = CurrentMemoryContext;
+	Oid			argtypes[1] = {UUIDOID};
+	Datum		result;
+	bool		isnull;
+	TupleDesc	tupdesc;
+	HeapTuple	tuple;
+	bool		atomic = !(fcinfo->context && IsA(fcinfo->context, CallContext) &&
+						   !castNode(CallContext, fcinfo->context)->atomic);
+
+	if (atomic)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TRANSACTION_STATE),
+				 errmsg("chain_await cannot run inside a transaction block"),
+				 errdetail("chain_await commits between its looks at the execution."),
+				 errhint("Call it outside BEGIN ... COMMIT, or use chainexec.chain_wait().")));
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("execution id must not be null")));
+	if (has_timeout && timeout_ms < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("\"timeout_ms\" must not be negative"),
+				 errhint("Pass NULL to wait without a time limit.")));
+	memcpy(&id, PG_GETARG_UUID_P(0), sizeof(id));
+	id_text = DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&id)));
+	if (has_timeout)
+		deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms);
+
+	SPI_connect_ext(SPI_OPT_NONATOMIC);
+	SPI_commit();
+
+	for (;;)
+	{
+		Datum		values[1];
+		uint64		generation;
+		char	   *status;
+		long		nap;
+		int			rc;
+
+		CHECK_FOR_INTERRUPTS();
+		ce_xact_read_committed();
+
+		/* Read the counter first: a finish after it wakes the sleep below. */
+		generation = ce_finished_generation();
+		values[0] = UUIDPGetDatum(&id);
+		PushActiveSnapshot(GetTransactionSnapshot());
+		rc = SPI_execute_with_args("SELECT status FROM chainexec.universal_transactions"
+								   " WHERE organization_id OPERATOR(pg_catalog.=) chainexec.current_organization()"
+								   " AND id OPERATOR(pg_catalog.=) $1",
+								   1, argtypes, values, NULL, true, 1);
+		PopActiveSnapshot();
+		if (rc != SPI_OK_SELECT)
+			elog(ERROR, "chain_await: SPI_execute failed: %s", SPI_result_code_string(rc));
+		if (SPI_processed == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("execution %s does not exist", id_text)));
+		status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		if (status_is_terminal(status))
+			break;
+		if (!has_timeout && !ce_executors_configured_for(MyDatabaseId))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("cannot wait for execution %s: no background executor serves database \"%s\"",
+							id_text, get_database_name(MyDatabaseId)),
+					 errdetail("The execution is %s, and nothing would make it end.", status),
+					 errhint("Load chainexec through shared_preload_libraries with chainexec.database set to this database, pass a timeout, or run chains with chain_run().")));
+		if (has_timeout)
+		{
+			nap = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
+			if (nap <= 0)
+				break;
+		}
+		else
+			nap = CE_WAIT_MAX_NAP_MS;
+		nap = Min(nap, ce_shmem_available() ? CE_WAIT_MAX_NAP_MS : CE_WAIT_POLL_MS);
+
+		/* no snapshot while asleep: the look's transaction ends first */
+		SPI_commit();
+		(void) ce_finished_sleep(generation, nap);
+	}
+
+	PushActiveSnapshot(GetTransactionSnapshot());
+	result = wait_result(UUIDPGetDatum(&id), &isnull);
+	PopActiveSnapshot();
+	MemoryContextSwitchTo(callcxt);
+	if (!isnull)
+		result = PointerGetDatum(DatumGetJsonbPCopy(result));
+	SPI_finish();
+	MemoryContextSwitchTo(callcxt);
+
+	tupdesc = CreateTemplateTupleDesc(1);
+	TupleDescInitEntry(tupdesc, (AttrNumber) 1, "result", JSONBOID, -1, 0);
+	tupdesc = BlessTupleDesc(tupdesc);
+	tuple = heap_form_tuple(tupdesc, &result, &isnull);
+	PG_RETURN_DATUM(HeapTupleGetDatum(tuple));
+}
+
