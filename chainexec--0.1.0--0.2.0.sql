@@ -781,6 +781,8 @@ SET search_path = pg_catalog, chainexec, pg_temp
 AS $$
 DECLARE
 	job bigint;
+	org uuid := chainexec.current_organization();
+	cron_name text;
 BEGIN
 	PERFORM chainexec._require_pg_cron();
 	IF p_job_name IS NULL OR p_job_name !~ '^[A-Za-z0-9_.:-]{1,128}$' THEN
@@ -791,8 +793,16 @@ BEGIN
 	IF p_schedule IS NULL THEN
 		RAISE EXCEPTION 'schedule must not be null' USING ERRCODE = 'null_value_not_allowed';
 	END IF;
-	/* cron.schedule(name, schedule, command) creates or replaces the caller's job of that name */
-	EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO job USING p_job_name, p_schedule, p_command;
+	/*
+	 * cron.schedule(name, schedule, command) creates or replaces the
+	 * caller's job of that name; one role may schedule for several
+	 * organizations, so a job name is scoped to its organization: in
+	 * pg_cron, "<organization>/<job name>" ("/" is not allowed in job
+	 * names), the plain name in the default organization.
+	 */
+	cron_name := CASE WHEN org OPERATOR(pg_catalog.=) '00000000-0000-0000-0000-000000000000'::uuid
+					  THEN p_job_name ELSE org::text OPERATOR(pg_catalog.||) '/' OPERATOR(pg_catalog.||) p_job_name END;
+	EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO job USING cron_name, p_schedule, p_command;
 	PERFORM chainexec._schedule_save(p_job_name, p_schedule, job, p_chain_id, coalesce(p_input, '{}'), p_mode);
 	RETURN job;
 END
