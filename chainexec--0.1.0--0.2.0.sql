@@ -1017,6 +1017,20 @@ AS 'MODULE_PATHNAME', 'ce_chain_await';
 COMMENT ON PROCEDURE chainexec.chain_await(uuid, int, jsonb) IS
 	'wait until the execution ends (or timeout_ms passes) holding no snapshot, committing between looks; returns its result, as chain_wait';
 
+/*
+ * DROP EXTENSION chainexec unschedules the pg_cron jobs chain_schedule made
+ * (src/drop.c); the trigger is a member of the extension and goes with it.
+ * The role chainexec_admin (the cluster's) and the schema stay.
+ */
+CREATE FUNCTION chainexec._on_drop_extension()
+RETURNS event_trigger
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'ce_on_drop_extension';
+REVOKE ALL ON FUNCTION chainexec._on_drop_extension() FROM PUBLIC;
+CREATE EVENT TRIGGER chainexec_drop_extension ON ddl_command_start
+	WHEN TAG IN ('DROP EXTENSION')
+	EXECUTE FUNCTION chainexec._on_drop_extension();
+
 /* ------------------------------------------------------------------------
  * Privileges, last (keep this section at the end of the script)
  *
