@@ -2291,9 +2291,10 @@ ce_next_due_in_xact(const pg_uuid_t *only_execution, const pg_uuid_t *only_org)
 		ret = SPI_execute("SELECT least((SELECT min(not_before) FROM chainexec.universal_transaction_lines l WHERE status = 'ready' "
 						  "AND NOT EXISTS (SELECT FROM chainexec.universal_transactions t WHERE t.in_session "
 						  "AND t.organization_id = l.organization_id AND t.id = l.transaction_id)), "
-						  "(SELECT min(not_before) FROM chainexec.universal_transaction_lines l WHERE status = 'waiting' "
+						  "(SELECT not_before FROM chainexec.universal_transaction_lines l WHERE status = 'waiting' "
 						  "AND NOT EXISTS (SELECT FROM chainexec.universal_transactions t WHERE t.in_session "
-						  "AND t.organization_id = l.organization_id AND t.id = l.transaction_id)), "
+						  "AND t.organization_id = l.organization_id AND t.id = l.transaction_id) "
+						  "ORDER BY not_before LIMIT 1), "
 						  "(SELECT min(deadline) FROM chainexec.universal_transactions "
 						  "WHERE deadline IS NOT NULL AND finished_at IS NULL))",
 						  true, 1);
