@@ -1393,6 +1393,26 @@ advance(ExecRow *ex, int own_line)
 		if (strcmp(li->status, "pending") == 0)
 			pending++;
 	}
+
+	/*
+	 * A fallback line set back to pending (a pause) runs again first: it
+	 * stands for a step that has failed, so nothing else waits for it.
+	 */
+	foreach(lc, lines)
+	{
+		LineInfo   *li = lfirst(lc);
+
+		if (li->type != 'f' || strcmp(li->status, "pending") != 0)
+			continue;
+		if (plan->max_concurrency > 0 && active >= plan->max_concurrency)
+		{
+			pending++;			/* not finished: the execution goes on */
+			continue;
+		}
+		promote = lappend_int(promote, li->line_number);
+		active++;
+	}
+
 	for (i = 0; i < plan->nsteps; i++)
 	{
 		LineInfo   *li = by_step[i];
