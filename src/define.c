@@ -19,6 +19,10 @@
 #include "parser/parser.h"
 #include "parser/scanner.h"
 #include "parser/gram.h"		/* after scanner.h: the PARAM token */
+#include "catalog/pg_collation.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "regex/regex.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/hsearch.h"
@@ -67,6 +71,55 @@ ce_raise(const CeError *err, const char *context_fmt,...)
 			 err->detail[0] ? errdetail("%s", err->detail) : 0,
 			 err->hint[0] ? errhint("%s", err->hint) : 0));
 	pg_unreachable();
+}
+
+/*
+ * The pattern matcher of inputSchema checks in the server: PostgreSQL's
+ * own regular expression engine, in its POSIX extended flavour, on the
+ * pattern as ce_schema_prepare_pattern() rewrites it.  Unlike glibc's
+ * regexec(), it stops on a query cancel or a statement_timeout, so that a
+ * pattern and a subject chosen to run for minutes cannot hold a backend,
+ * or a background executor that a step calls chain_execute() from, beyond
+ * its timeouts.  Returns 1 on a match, 0 on none, -1 when the pattern is
+ * refused or does not compile (the input then fails with a violation).
+ */
+int
+ce_pg_regex(const char *pattern, const char *subject, size_t subject_len)
+{
+	char	   *prepared = ce_schema_prepare_pattern(pattern);
+	pg_wchar   *wpat;
+	pg_wchar   *wsub;
+	int			wpatlen;
+	int			wsublen;
+	regex_t		re;
+	int			rc;
+
+	if (prepared == NULL)
+		return -1;
+	wpat = palloc((strlen(prepared) + 1) * sizeof(pg_wchar));
+	wpatlen = pg_mb2wchar_with_len(prepared, wpat, strlen(prepared));
+	if (pg_regcomp(&re, wpat, wpatlen, REG_EXTENDED | REG_NOSUB, C_COLLATION_OID) != REG_OKAY)
+	{
+		/* pg_regcomp() frees what it allocated when it fails */
+		CHECK_FOR_INTERRUPTS();
+		return -1;
+	}
+	wsub = palloc((subject_len + 1) * sizeof(pg_wchar));
+	wsublen = pg_mb2wchar_with_len(subject, wsub, subject_len);
+	rc = pg_regexec(&re, wsub, wsublen, 0, NULL, 0, NULL, 0);
+	pg_regfree(&re);
+	pfree(wsub);
+	pfree(wpat);
+	if (rc == REG_CANCEL)
+	{
+		CHECK_FOR_INTERRUPTS();
+		ereport(ERROR,
+				(errcode(ERRCODE_QUERY_CANCELED),
+				 errmsg("canceling the inputSchema pattern check")));
+	}
+	if (rc == REG_OKAY)
+		return 1;
+	return rc == REG_NOMATCH ? 0 : -1;
 }
 
 CeJson *
@@ -338,7 +391,7 @@ ce_input_check(PG_FUNCTION_ARGS)
 		int			i;
 
 		memset(&r, 0, sizeof(r));
-		valid = ce_schema_apply(schema, input, NULL, &r);
+		valid = ce_schema_apply(schema, input, ce_pg_regex, &r);
 		errs->items = ce_alloc(sizeof(CeJson *) * (r.count + 1));
 		for (i = 0; i < r.count; i++)
 		{

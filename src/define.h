@@ -20,6 +20,12 @@
 /* ereport(ERROR) a CeError from a pure module, with its SQLSTATE. */
 extern void ce_raise(const CeError *err, const char *context_fmt,...) pg_attribute_noreturn();
 
+/*
+ * The inputSchema pattern matcher of the server (a CeRegexFn): PostgreSQL's
+ * regular expressions, which a cancel or a statement_timeout interrupts.
+ */
+extern int	ce_pg_regex(const char *pattern, const char *subject, size_t subject_len);
+
 /* Parse a jsonb into a CeJson tree (in CurrentMemoryContext). */
 extern CeJson *ce_jsonb_to_cejson(Jsonb *jb);
 extern Jsonb *ce_cejson_to_jsonb(const CeJson *v);

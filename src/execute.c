@@ -355,7 +355,7 @@ create_execution(const char *chain_id, Jsonb *input, Jsonb *options, Oid owner,
 		CeSchemaResult r;
 
 		memset(&r, 0, sizeof(r));
-		if (!ce_schema_apply(plan->input_schema, in, NULL, &r))
+		if (!ce_schema_apply(plan->input_schema, in, ce_pg_regex, &r))
 		{
 			StringInfoData det;
 

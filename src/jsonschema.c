@@ -282,6 +282,17 @@ prepare_pattern(const char *pattern, bool anchor)
 }
 
 /*
+ * A pattern rewritten for a POSIX extended matcher other than the built-in
+ * one (\d and \D expanded, not anchored), or NULL when prepare_pattern()
+ * refuses it.
+ */
+char *
+ce_schema_prepare_pattern(const char *pattern)
+{
+	return prepare_pattern(pattern, false);
+}
+
+/*
  * The built-in matcher (POSIX extended, see prepare_pattern()): 1 when
  * pattern matches somewhere in subject, 0 when not, -1 when the pattern is
  * invalid or refused.

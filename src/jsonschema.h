@@ -58,6 +58,13 @@ extern bool ce_schema_apply(const CeJson *schema, CeJson *value,
 							CeRegexFn regex, CeSchemaResult *result);
 
 /*
+ * pattern rewritten for another POSIX extended matcher (\d and \D
+ * expanded; not anchored: an unanchored search), or NULL when the built-in
+ * matcher would refuse it (see CE_MAX_PATTERN_LEN and the other limits).
+ */
+extern char *ce_schema_prepare_pattern(const char *pattern);
+
+/*
  * Keep only the properties the (object) schema names, for outputSchema
  * filtering of outputs; returns a new value.
  */

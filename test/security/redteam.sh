@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# test/security/redteam.sh: attacks found by trying the 0.2 security model
+# afresh with LOGIN-only roles, one TAP line each (passes when the attack
+# fails).
+#
+# - A pattern of inputSchema that glibc's uninterruptible regexec() runs for
+#   minutes on a long subject held the backend (or a background executor
+#   whose step calls chain_execute()) past statement_timeout and cancels.
+#
+# Runs from scripts/test.sh (see test/lib/README.md for the environment).
+# chainexec-test: timeout=300
+set -u
+. "$CE_REPO/test/lib/tap.sh"
+. "$CE_REPO/test/lib/pg.sh"
+
+S=$$
+ATT=sec_rt_att_$S
+VIC=sec_rt_vic_$S
+
+# as ROLE [psql args]: psql as a LOGIN role, tuples only, stop on error.
+as()
+{
+	local role=$1
+	shift
+	psql -X -A -t -q -v ON_ERROR_STOP=1 -U "$role" "$@"
+}
+
+cleanup()
+{
+	psql -X -q >/dev/null 2>&1 <<-EOF
+		SET chainexec.internal = on;
+		DELETE FROM chainexec.universal_transaction_lines l USING chainexec.universal_transactions t
+		 WHERE l.transaction_id = t.id AND t.owner::text IN ('$ATT', '$VIC');
+		DELETE FROM chainexec.universal_transactions WHERE owner::text IN ('$ATT', '$VIC');
+		DELETE FROM chainexec.chains WHERE chain_id LIKE 'rt-%-$S';
+		DROP OWNED BY $ATT, $VIC;
+		DROP ROLE IF EXISTS $ATT;
+		DROP ROLE IF EXISTS $VIC;
+	EOF
+}
+trap cleanup EXIT
+
+psql_q "CREATE ROLE $ATT LOGIN; CREATE ROLE $VIC LOGIN" >/dev/null
+
+plan 3
+
+# ---------------------------------------------------------------------------
+# inputSchema patterns are matched by an engine that a cancel or a
+# statement_timeout stops: "[ab]*a[ab]{250}c" over a million random a and b
+# ran for minutes in glibc's regexec(), which nothing interrupts.
+as "$ATT" >/dev/null <<EOF
+SELECT chainexec.chain_define('{"id": "rt-re-$S", "inputSchema": {"type": "object", "properties":
+	{"s": {"type": "string", "pattern": "[ab]*a[ab]{250}c"}}},
+	"steps": [{"id": 1, "name": "a", "type": "sql", "sql": "SELECT 1 AS x"}]}', true);
+EOF
+t0=$(date +%s)
+out=$(as "$ATT" 2>&1 <<EOF
+SELECT setseed(0.25);
+SET statement_timeout = '1s';
+SELECT chainexec.chain_execute('rt-re-$S', jsonb_build_object('s',
+	(SELECT string_agg(CASE WHEN random() < 0.5 THEN 'a' ELSE 'b' END, '') FROM generate_series(1, 1000000))));
+EOF
+)
+t1=$(date +%s)
+like "$out" 'canceling statement due to statement timeout' "statement_timeout stops an inputSchema pattern check"
+took=$((t1 - t0))
+if [ "$took" -le 10 ]; then
+	ok "the pattern check stopped within 10 s (took $took s)"
+else
+	not_ok "the pattern check stopped within 10 s" "took $took s"
+fi
+is "$(as "$ATT" -c "SELECT chainexec.chain_validate('rt-re-$S', '{\"s\": \"xxab\"}')->>'valid',
+	chainexec.chain_validate('rt-re-$S', jsonb_build_object('s', 'a' || repeat('b', 250) || 'c'))->>'valid'")" \
+	"false|true" "the pattern still matches as before"
+
+done_testing
