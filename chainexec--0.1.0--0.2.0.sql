@@ -1031,6 +1031,19 @@ CREATE EVENT TRIGGER chainexec_drop_extension ON ddl_command_start
 	WHEN TAG IN ('DROP EXTENSION')
 	EXECUTE FUNCTION chainexec._on_drop_extension();
 
+/*
+ * An idempotency key is the caller's own: a second call by the same role
+ * returns its first execution.  Keyed per organization and chain only, a
+ * role that called first with another role's key (a schedule's keys
+ * cron:<job>:<minute> are predictable) made that role's call return an
+ * execution it cannot see, and never run, and learned the ids of others'
+ * executions.
+ */
+DROP INDEX chainexec.universal_transactions_idempotency;
+CREATE UNIQUE INDEX universal_transactions_idempotency
+	ON chainexec.universal_transactions (organization_id, chain_id, owner, idempotency_key)
+	WHERE idempotency_key IS NOT NULL;
+
 /* ------------------------------------------------------------------------
  * Privileges, last (keep this section at the end of the script)
  *

@@ -205,15 +205,16 @@ static CeQuery q_versions = {
 
 static CeQuery q_idempotent = {
 	"SELECT id FROM chainexec.universal_transactions "
-								"WHERE organization_id = $1 AND chain_id = $2 AND idempotency_key = $3",
-	3, {UUIDOID, TEXTOID, TEXTOID}};
+								"WHERE organization_id = $1 AND chain_id = $2 AND owner = $4 "
+								"AND idempotency_key = $3",
+	4, {UUIDOID, TEXTOID, TEXTOID, OIDOID}};
 
 static CeQuery q_insert_header = {
 	"INSERT INTO chainexec.universal_transactions "
 								"(organization_id, chain_id, chain_version, status, input, context, owner, priority, "
 								" idempotency_key, deadline, smart_code, metadata, in_session) "
 								"VALUES ($1, $2, $3, 'pending', $4, $5, $6::regrole, $7, $8, $9, $10, $11, $12) "
-								"ON CONFLICT (organization_id, chain_id, idempotency_key) "
+								"ON CONFLICT (organization_id, chain_id, owner, idempotency_key) "
 								"WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING id",
 	12, {UUIDOID, TEXTOID, INT4OID, JSONBOID, JSONBOID, OIDOID, INT4OID, TEXTOID, TIMESTAMPTZOID, TEXTOID, JSONBOID, BOOLOID}};
 
@@ -281,17 +282,19 @@ find_version(const pg_uuid_t *org, const char *chain_id, int version)
 	return version;
 }
 
-/* An existing execution with the same idempotency key, or false. */
+/* An existing execution of owner with the same idempotency key, or false. */
 static bool
-find_idempotent(const pg_uuid_t *org, const char *chain_id, const char *key, pg_uuid_t *id)
+find_idempotent(const pg_uuid_t *org, const char *chain_id, const char *key, Oid owner,
+				pg_uuid_t *id)
 {
-	Datum		args[3];
+	Datum		args[4];
 	int			ret;
 	bool		isnull;
 
 	args[0] = UUIDPGetDatum((pg_uuid_t *) org);
 	args[1] = CStringGetTextDatum(chain_id);
 	args[2] = CStringGetTextDatum(key);
+	args[3] = ObjectIdGetDatum(owner);
 	ret = ce_run_query(&q_idempotent, args, NULL, false, 1);
 	if (ret != SPI_OK_SELECT || SPI_processed == 0)
 		return false;
@@ -340,7 +343,7 @@ create_execution(const char *chain_id, Jsonb *input, Jsonb *options, Oid owner,
 
 	version = find_version(org, chain_id, o.version);
 
-	if (o.idempotency_key && find_idempotent(org, chain_id, o.idempotency_key, id))
+	if (o.idempotency_key && find_idempotent(org, chain_id, o.idempotency_key, owner, id))
 		return false;
 
 	plan = ce_plan_get(org, chain_id, version);
@@ -412,7 +415,7 @@ create_execution(const char *chain_id, Jsonb *input, Jsonb *options, Oid owner,
 	if (SPI_processed == 0)
 	{
 		/* a concurrent caller with the same key won */
-		if (!find_idempotent(org, chain_id, o.idempotency_key, id))
+		if (!find_idempotent(org, chain_id, o.idempotency_key, owner, id))
 			elog(ERROR, "idempotency key conflict without a row");
 		return false;
 	}

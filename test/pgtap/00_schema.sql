@@ -62,7 +62,7 @@ SELECT is(pg_get_expr(indpred, indrelid), '(status = ''ready''::text)',
 SELECT has_index('chainexec', 'universal_transaction_lines', 'universal_transaction_lines_waiting',
 	ARRAY['not_before'], 'timer index universal_transaction_lines_waiting exists');
 SELECT has_index('chainexec', 'universal_transactions', 'universal_transactions_idempotency',
-	ARRAY['organization_id', 'chain_id', 'idempotency_key'], 'idempotency index exists');
+	ARRAY['organization_id', 'chain_id', 'owner', 'idempotency_key'], 'idempotency index exists (a key is its role''s own)');
 SELECT index_is_unique('chainexec', 'universal_transactions', 'universal_transactions_idempotency',
 	'idempotency index is unique');
 SELECT index_is_unique('chainexec', 'chains', 'chains_one_active',

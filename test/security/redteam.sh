@@ -6,6 +6,10 @@
 # - A pattern of inputSchema that glibc's uninterruptible regexec() runs for
 #   minutes on a long subject held the backend (or a background executor
 #   whose step calls chain_execute()) past statement_timeout and cancels.
+# - Idempotency keys were shared by every role of an organization: a role
+#   that used another role's key first (schedules' keys are predictable)
+#   made that role's chain_execute return an execution it cannot see, and
+#   learned the ids of others' executions.
 #
 # Runs from scripts/test.sh (see test/lib/README.md for the environment).
 # chainexec-test: timeout=300
@@ -42,7 +46,7 @@ trap cleanup EXIT
 
 psql_q "CREATE ROLE $ATT LOGIN; CREATE ROLE $VIC LOGIN" >/dev/null
 
-plan 3
+plan 7
 
 # ---------------------------------------------------------------------------
 # inputSchema patterns are matched by an engine that a cancel or a
@@ -72,5 +76,28 @@ fi
 is "$(as "$ATT" -c "SELECT chainexec.chain_validate('rt-re-$S', '{\"s\": \"xxab\"}')->>'valid',
 	chainexec.chain_validate('rt-re-$S', jsonb_build_object('s', 'a' || repeat('b', 250) || 'c'))->>'valid'")" \
 	"false|true" "the pattern still matches as before"
+
+# ---------------------------------------------------------------------------
+# Idempotency keys are each role's own.
+as "$VIC" >/dev/null <<EOF
+SELECT chainexec.chain_define('{"id": "rt-idem-$S",
+	"steps": [{"id": 1, "name": "a", "type": "sql", "sql": "SELECT 1 AS x"}]}', true);
+EOF
+# execute_key ROLE KEY: chain_execute of rt-idem with that idempotency key.
+execute_key()
+{
+	as "$1" -v key="$2" <<-EOF
+		SELECT chainexec.chain_execute('rt-idem-$S', '{}', jsonb_build_object('idempotencyKey', :'key'));
+	EOF
+}
+key="cron:invoices:2030-01-01T00:00"
+att_first=$(execute_key "$ATT" "$key")
+vic_then=$(execute_key "$VIC" "$key")
+isnt "$vic_then" "$att_first" "another role's earlier call with the same key does not take the key away"
+is "$(as "$VIC" -c "SELECT owner::text FROM chainexec.universal_transactions WHERE id = '$vic_then'")" "$VIC" \
+	"the call returns an execution of the caller's own"
+vic_key=$(execute_key "$VIC" vic-only)
+isnt "$(execute_key "$ATT" vic-only)" "$vic_key" "a role that guesses another role's key does not learn its execution id"
+is "$(execute_key "$VIC" vic-only)" "$vic_key" "a second call by the same role still returns its first execution"
 
 done_testing
