@@ -1853,7 +1853,7 @@ render_input(const CeStep *step, CeLookupCtx *lk, CeStepRun *run)
 	if (step->input_tpl == NULL)
 		return NULL;
 	memset(&err, 0, sizeof(err));
-	s = ce_template_render(step->input_tpl, ce_lookup, lk, &len, &err);
+	s = ce_template_render_max(step->input_tpl, ce_lookup, lk, (size_t) ce_max_context_bytes, &len, &err);
 	if (s == NULL)
 	{
 		if (err.code == CE_ERR_MISSING_VAR)

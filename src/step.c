@@ -772,7 +772,14 @@ run_template(CeStepRun *run)
 		appendStringInfoChar(&buf, '}');
 		lk.extra = ce_text_to_jsonb(buf.data);
 	}
-	text = ce_template_render(tpl, ce_lookup, &lk, &len, &err);
+	text = ce_template_render_max(tpl, ce_lookup, &lk, (size_t) ce_max_context_bytes, &len, &err);
+	if (text == NULL && err.code == CE_ERR_LIMIT)
+	{
+		ce_step_fail(run, "validation_failed", "54000",
+					 "template output of step \"%s\" is too large (more than %d bytes)",
+					 step->name, ce_max_context_bytes);
+		return;
+	}
 	if (text == NULL)
 	{
 		if (err.code == CE_ERR_MISSING_VAR)

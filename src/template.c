@@ -287,6 +287,17 @@ char *
 ce_template_render(const CeTemplate *t, CeLookupFn lookup, void *arg,
 				   size_t *outlen, CeError *err)
 {
+	return ce_template_render_max(t, lookup, arg, (size_t) -1, outlen, err);
+}
+
+/*
+ * ce_template_render_max
+ *	  Render, giving up once the output exceeds maxlen bytes.
+ */
+char *
+ce_template_render_max(const CeTemplate *t, CeLookupFn lookup, void *arg,
+					   size_t maxlen, size_t *outlen, CeError *err)
+{
 	CeBuf		b;
 	CeValue		v;
 	CeError		dummy;
@@ -307,6 +318,12 @@ ce_template_render(const CeTemplate *t, CeLookupFn lookup, void *arg,
 		if (!eval_placeholder(s->expr, lookup, arg, &v, err))
 			return NULL;
 		ce_value_to_text(&v, &b);
+		if (b.len > maxlen)
+		{
+			ce_error_set(err, CE_ERR_LIMIT,
+						 "template output is too large (more than %zu bytes)", maxlen);
+			return NULL;
+		}
 	}
 	if (outlen)
 		*outlen = b.len;

@@ -57,6 +57,16 @@ extern bool ce_template_is_constant(const CeTemplate *t);
 extern char *ce_template_render(const CeTemplate *t, CeLookupFn lookup,
 								void *arg, size_t *outlen, CeError *err);
 
+/*
+ * The same, but stop as soon as the output exceeds maxlen bytes: NULL and
+ * err CE_ERR_LIMIT, without building the rest (a 64 KB template of
+ * placeholders over a large variable would otherwise expand to gigabytes
+ * before any limit is checked).
+ */
+extern char *ce_template_render_max(const CeTemplate *t, CeLookupFn lookup,
+									void *arg, size_t maxlen, size_t *outlen,
+									CeError *err);
+
 /* The SQL text with $n in place of the placeholders (NUL-terminated). */
 extern const char *ce_template_sql(const CeTemplate *t);
 

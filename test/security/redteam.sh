@@ -46,7 +46,7 @@ trap cleanup EXIT
 
 psql_q "CREATE ROLE $ATT LOGIN; CREATE ROLE $VIC LOGIN" >/dev/null
 
-plan 7
+plan 10
 
 # ---------------------------------------------------------------------------
 # inputSchema patterns are matched by an engine that a cancel or a
@@ -99,5 +99,36 @@ is "$(as "$VIC" -c "SELECT owner::text FROM chainexec.universal_transactions WHE
 vic_key=$(execute_key "$VIC" vic-only)
 isnt "$(execute_key "$ATT" vic-only)" "$vic_key" "a role that guesses another role's key does not learn its execution id"
 is "$(execute_key "$VIC" vic-only)" "$vic_key" "a second call by the same role still returns its first execution"
+
+# ---------------------------------------------------------------------------
+# A template stops rendering at chainexec.max_context_bytes: 2,000
+# placeholders over a 600 kB variable expanded to more than a gigabyte in
+# the executor before the size was checked (and failed with XX000 from the
+# allocator).  An external step's rendered input is bounded the same way.
+# outcome ROLE CHAIN-ID [INPUT-SQL]: run it (input: an SQL expression of
+# type jsonb), print status|failure_type|sqlstate.
+outcome()
+{
+	local e
+	e=$(as "$1" -c "SELECT chainexec.chain_execute('$2', ${3:-'{}'::jsonb})")
+	as "$1" -c "SELECT chainexec.chain_wait('$e', 60000)" >/dev/null 2>&1
+	psql_q "SELECT status || '|' || coalesce(error->>'failure_type', '') || '|' || coalesce(error->>'sqlstate', '')
+	        FROM chainexec.universal_transactions WHERE id = '$e'"
+}
+big="jsonb_build_object('x', repeat('a', 600000))"
+many=$(printf '{x}%.0s' $(seq 1 2000))
+as "$ATT" -v many="$many" >/dev/null <<EOF
+SELECT chainexec.chain_define(jsonb_build_object('id', 'rt-tpl-$S', 'steps', jsonb_build_array(
+	jsonb_build_object('id', 1, 'name', 'a', 'type', 'template', 'template', :'many',
+	                   'retryConfig', jsonb_build_object('maxRetries', 0)))), true);
+SELECT chainexec.chain_define(jsonb_build_object('id', 'rt-ext-$S', 'steps', jsonb_build_array(
+	jsonb_build_object('id', 1, 'name', 'a', 'type', 'external', 'inputTemplate', :'many', 'timeoutMs', 60000,
+	                   'retryConfig', jsonb_build_object('maxRetries', 0)))), true);
+EOF
+is "$(outcome "$ATT" "rt-tpl-$S" "$big")" "failed|validation_failed|54000" \
+	"a template step that would expand past max_context_bytes fails with 54000"
+is "$(outcome "$ATT" "rt-ext-$S" "$big")" "failed|validation_failed|54000" \
+	"an external step whose input would expand past max_context_bytes fails with 54000"
+is "$(outcome "$ATT" "rt-tpl-$S" "'{\"x\": \"b\"}'")" "completed||" "the same template over a small variable renders"
 
 done_testing

@@ -240,6 +240,16 @@ test_errors(void)
 	/* no lookup at all: every bare variable is missing */
 	out = ce_template_render(t, NULL, NULL, NULL, &err);
 	CHECK(out == NULL && err.code == CE_ERR_MISSING_VAR, "NULL lookup");
+
+	/* rendering stops once the output exceeds the limit */
+	memset(&err, 0, sizeof(err));
+	t = ce_template_parse("{client_name}{client_name}{client_name}", 39, &err);
+	CHECK(t != NULL, "parses");
+	out = ce_template_render_max(t, tpl_lookup, NULL, 8, NULL, &err);
+	CHECK(out == NULL && err.code == CE_ERR_LIMIT, "render_max past the limit is CE_ERR_LIMIT");
+	CHECK_STR(err.message, "template output is too large (more than 8 bytes)", "render_max message");
+	out = ce_template_render_max(t, tpl_lookup, NULL, 9, NULL, &err);
+	CHECK(out != NULL && strcmp(out, "AdaAdaAda") == 0, "render_max at the limit renders");
 }
 
 static void
