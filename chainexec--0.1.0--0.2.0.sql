@@ -1051,7 +1051,7 @@ CREATE UNIQUE INDEX universal_transactions_idempotency
  * sections above made: no write privilege for PUBLIC on any table or
  * sequence; every function that is not C (and not one of the inlined,
  * schema-qualified helpers) pins search_path = pg_catalog, chainexec,
- * pg_temp, and so does every SECURITY DEFINER function.
+ * pg_temp, and so does every function that runs as its definer.
  * ------------------------------------------------------------------------ */
 DO $$
 DECLARE

@@ -77,6 +77,42 @@ static void wait_look(SPIPlanPtr plan, Datum id, MemoryContext cxt, WaitLook *lo
 static Datum wait_result(Datum id, bool *isnull);
 
 /*
+ * Refuse to wait without a time limit for an execution that nothing would
+ * move on: no executor serves this database.
+ */
+static void
+wait_check_served(const char *id_text, const char *status)
+{
+	if (ce_executors_configured_for(MyDatabaseId))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("cannot wait for execution %s: no background executor serves database \"%s\"",
+					id_text, get_database_name(MyDatabaseId)),
+			 errdetail("The execution is %s, and nothing would make it end.", status),
+			 errhint("Load chainexec through shared_preload_libraries with chainexec.database set to this database, pass a timeout, or run chains with chain_run().")));
+}
+
+/*
+ * How long to sleep before the next look, in ms: until the deadline (0 or
+ * less when it has passed), at most CE_WAIT_MAX_NAP_MS, and
+ * CE_WAIT_POLL_MS when there is no shared memory to be woken through.
+ */
+static long
+wait_nap(bool has_timeout, TimestampTz deadline)
+{
+	long		nap = CE_WAIT_MAX_NAP_MS;
+
+	if (has_timeout)
+	{
+		nap = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
+		if (nap <= 0)
+			return 0;
+	}
+	return Min(nap, ce_shmem_available() ? CE_WAIT_MAX_NAP_MS : CE_WAIT_POLL_MS);
+}
+
+/*
  * Whether an execution status means the execution has ended.
  */
 static bool
@@ -249,23 +285,12 @@ ce_chain_wait(PG_FUNCTION_ARGS)
 					 errdetail("The execution is %s, and the transaction's snapshot would never show it end.",
 							   look.status),
 					 errhint("Call chain_wait() in a READ COMMITTED transaction.")));
-		if (!has_timeout && !ce_executors_configured_for(MyDatabaseId))
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("cannot wait for execution %s: no background executor serves database \"%s\"",
-							id_text, get_database_name(MyDatabaseId)),
-					 errdetail("The execution is %s, and nothing would make it end.", look.status),
-					 errhint("Load chainexec through shared_preload_libraries with chainexec.database set to this database, pass a timeout, or run chains with chain_run().")));
+		if (!has_timeout)
+			wait_check_served(id_text, look.status);
 
-		if (has_timeout)
-		{
-			nap = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
-			if (nap <= 0)
-				break;
-		}
-		else
-			nap = CE_WAIT_MAX_NAP_MS;
-		nap = Min(nap, ce_shmem_available() ? CE_WAIT_MAX_NAP_MS : CE_WAIT_POLL_MS);
+		nap = wait_nap(has_timeout, deadline);
+		if (nap <= 0)
+			break;
 
 		(void) ce_finished_sleep(generation, nap);
 	}
@@ -360,22 +385,11 @@ ce_chain_await(PG_FUNCTION_ARGS)
 		status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 		if (status_is_terminal(status))
 			break;
-		if (!has_timeout && !ce_executors_configured_for(MyDatabaseId))
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("cannot wait for execution %s: no background executor serves database \"%s\"",
-							id_text, get_database_name(MyDatabaseId)),
-					 errdetail("The execution is %s, and nothing would make it end.", status),
-					 errhint("Load chainexec through shared_preload_libraries with chainexec.database set to this database, pass a timeout, or run chains with chain_run().")));
-		if (has_timeout)
-		{
-			nap = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
-			if (nap <= 0)
-				break;
-		}
-		else
-			nap = CE_WAIT_MAX_NAP_MS;
-		nap = Min(nap, ce_shmem_available() ? CE_WAIT_MAX_NAP_MS : CE_WAIT_POLL_MS);
+		if (!has_timeout)
+			wait_check_served(id_text, status);
+		nap = wait_nap(has_timeout, deadline);
+		if (nap <= 0)
+			break;
 
 		/* no snapshot while asleep: the look's transaction ends first */
 		SPI_commit();
