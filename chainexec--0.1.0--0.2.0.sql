@@ -770,11 +770,59 @@ COMMENT ON FUNCTION chainexec.chain_cleanup(interval) IS
  * that made it); the row of chainexec.schedules that records one is
  * written by the extension owner, through chainexec._schedule_save and
  * chainexec._schedule_forget (ce_definer_call), which check that the job
- * is the caller's and that the caller may replace or drop the row.
+ * is the caller's and runs the command chainexec builds for the row.
+ *
+ * A schedule name is its role's own within an organization, as a pg_cron
+ * job name is its role's own: schedules are keyed by organization, role
+ * (created_by) and name.  chain_schedule, chain_unschedule and
+ * chain_schedule_cleanup act on the caller's own schedule of that name;
+ * another role's schedule of the same name is neither replaced, dropped
+ * nor revealed.  A chainexec_admin member who must drop another role's
+ * schedule does it as that role (SET ROLE), as pg_cron's own
+ * cron.unschedule requires.
  * ------------------------------------------------------------------------ */
 
-CREATE OR REPLACE FUNCTION chainexec._schedule_job(p_job_name text, p_schedule text, p_command text, p_chain_id text,
-												   p_input jsonb, p_mode text)
+/* 0.1.0 rows are unique per organization and name, hence per organization, role and name. */
+ALTER TABLE chainexec.schedules DROP CONSTRAINT schedules_pkey;
+ALTER TABLE chainexec.schedules ADD CONSTRAINT schedules_pkey PRIMARY KEY (organization_id, created_by, job_name);
+
+/*
+ * The pg_cron command of a schedule, built by chainexec from the row's
+ * chain, input and mode (a "cleanup" row keeps its retention as
+ * input->>'olderThan'); _schedule_save_owner refuses to record a job that
+ * runs anything else.
+ */
+CREATE FUNCTION chainexec._schedule_command(p_job_name text, p_chain_id text, p_input jsonb, p_mode text, p_org uuid)
+RETURNS text
+LANGUAGE plpgsql
+STABLE
+SET search_path = pg_catalog, chainexec, pg_temp
+AS $$
+DECLARE
+	key_expr text;
+BEGIN
+	key_expr := pg_catalog.format('jsonb_build_object(''idempotencyKey'', %L || to_char(date_trunc(''minute'', now()) AT TIME ZONE ''UTC'', ''YYYY-MM-DD"T"HH24:MI''))',
+								  'cron:' OPERATOR(pg_catalog.||) p_job_name OPERATOR(pg_catalog.||) ':');
+	IF p_mode OPERATOR(pg_catalog.=) 'worker' THEN
+		RETURN pg_catalog.format('SELECT chainexec.chain_execute(%L, %L::jsonb, %s) FROM (SELECT pg_catalog.set_config(''chainexec.organization_id'', %L, false)) AS org',
+								 p_chain_id, p_input::text, key_expr, p_org::text);
+	ELSIF p_mode OPERATOR(pg_catalog.=) 'inline' THEN
+		RETURN pg_catalog.format('CALL chainexec.chain_run(%L, %L::jsonb, %s)', p_chain_id, p_input::text, key_expr);
+	ELSIF p_mode OPERATOR(pg_catalog.=) 'cleanup' THEN
+		RETURN pg_catalog.format('SELECT chainexec.chain_cleanup(%L::interval) FROM (SELECT pg_catalog.set_config(''chainexec.organization_id'', %L, false)) AS org',
+								 (p_input OPERATOR(pg_catalog.->>) 'olderThan')::interval::text, p_org::text);
+	END IF;
+	RAISE EXCEPTION 'invalid schedule mode "%"', p_mode USING ERRCODE = 'invalid_parameter_value';
+END
+$$;
+
+/*
+ * _schedule_job took the command to run from its caller, so a schedule row
+ * could name one chain while its pg_cron job ran anything: it now builds
+ * the command itself.
+ */
+DROP FUNCTION chainexec._schedule_job(text, text, text, text, jsonb, text);
+CREATE FUNCTION chainexec._schedule_job(p_job_name text, p_schedule text, p_chain_id text, p_input jsonb, p_mode text)
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, chainexec, pg_temp
@@ -783,6 +831,7 @@ DECLARE
 	job bigint;
 	org uuid := chainexec.current_organization();
 	cron_name text;
+	prev_job bigint;
 BEGIN
 	PERFORM chainexec._require_pg_cron();
 	IF p_job_name IS NULL OR p_job_name !~ '^[A-Za-z0-9_.:-]{1,128}$' THEN
@@ -802,9 +851,74 @@ BEGIN
 	 */
 	cron_name := CASE WHEN org OPERATOR(pg_catalog.=) '00000000-0000-0000-0000-000000000000'::uuid
 					  THEN p_job_name ELSE org::text OPERATOR(pg_catalog.||) '/' OPERATOR(pg_catalog.||) p_job_name END;
-	EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO job USING cron_name, p_schedule, p_command;
+	SELECT s.cron_job_id INTO prev_job FROM chainexec.schedules s
+	 WHERE s.organization_id = org AND s.created_by = current_user::regrole AND s.job_name = p_job_name;
+	EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO job
+		USING cron_name, p_schedule, chainexec._schedule_command(p_job_name, p_chain_id, coalesce(p_input, '{}'), p_mode, org);
+	/*
+	 * The caller's schedule of that name had another job: made by 0.1.0
+	 * under the plain name in an organization other than the default one.
+	 */
+	IF prev_job IS NOT NULL AND prev_job OPERATOR(pg_catalog.<>) job THEN
+		EXECUTE 'SELECT cron.unschedule(j.jobid) FROM cron.job j WHERE j.jobid OPERATOR(pg_catalog.=) $1 AND j.username OPERATOR(pg_catalog.=) current_user'
+			USING prev_job;
+	END IF;
 	PERFORM chainexec._schedule_save(p_job_name, p_schedule, job, p_chain_id, coalesce(p_input, '{}'), p_mode);
 	RETURN job;
+END
+$$;
+GRANT EXECUTE ON FUNCTION chainexec._schedule_job(text, text, text, jsonb, text) TO PUBLIC;
+
+CREATE OR REPLACE FUNCTION chainexec.chain_schedule(job_name text, schedule text, chain_id text,
+													input jsonb DEFAULT '{}', mode text DEFAULT 'worker')
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, chainexec, pg_temp
+AS $$
+DECLARE
+	org uuid := chainexec.current_organization();
+BEGIN
+	PERFORM chainexec._require_pg_cron();
+	IF mode IS NULL OR mode NOT IN ('worker', 'inline') THEN
+		RAISE EXCEPTION 'invalid schedule mode "%"', mode
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use "worker" (chain_execute; the background workers run it) or "inline" (CALL chain_run in the job''s session).';
+	END IF;
+	IF input IS NULL OR jsonb_typeof(input) <> 'object' THEN
+		RAISE EXCEPTION 'input must be a JSON object' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF NOT EXISTS (SELECT FROM chainexec.chains c WHERE c.organization_id = org
+					AND c.chain_id = chain_schedule.chain_id AND c.status = 'active') THEN
+		IF EXISTS (SELECT FROM chainexec.chains c WHERE c.organization_id = org AND c.chain_id = chain_schedule.chain_id) THEN
+			RAISE EXCEPTION 'chain "%" has no active version', chain_schedule.chain_id
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+					  HINT = 'Publish a version with chainexec.chain_publish().';
+		END IF;
+		RAISE EXCEPTION 'chain "%" does not exist', chain_schedule.chain_id
+			USING ERRCODE = 'undefined_object', HINT = 'Define it with chainexec.chain_define().';
+	END IF;
+	IF mode = 'inline' AND org <> '00000000-0000-0000-0000-000000000000' THEN
+		RAISE EXCEPTION 'inline schedules run in the default organization only'
+			USING ERRCODE = 'feature_not_supported',
+				  HINT = 'Use mode "worker" for chains of other organizations.';
+	END IF;
+	RETURN chainexec._schedule_job(job_name, schedule, chain_id, input, mode);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION chainexec.chain_schedule_cleanup(job_name text DEFAULT 'chainexec-cleanup',
+															schedule text DEFAULT '17 3 * * *',
+															older_than interval DEFAULT '30 days')
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, chainexec, pg_temp
+AS $$
+BEGIN
+	IF older_than IS NULL OR older_than < interval '0' THEN
+		RAISE EXCEPTION 'retention must be a non-negative interval' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	RETURN chainexec._schedule_job(job_name, schedule, NULL,
+								   jsonb_build_object('olderThan', older_than::text), 'cleanup');
 END
 $$;
 
@@ -817,22 +931,20 @@ AS $$
 DECLARE
 	org uuid := chainexec.current_organization();
 	job_user text;
-	prev regrole;
+	job_command text;
 BEGIN
 	PERFORM chainexec._require_pg_cron();
-	EXECUTE 'SELECT username FROM cron.job WHERE jobid OPERATOR(pg_catalog.=) $1' INTO job_user USING p_cron_job_id;
+	EXECUTE 'SELECT username, command FROM cron.job WHERE jobid OPERATOR(pg_catalog.=) $1'
+		INTO job_user, job_command USING p_cron_job_id;
 	IF job_user IS NULL OR job_user <> (SELECT r.rolname FROM pg_catalog.pg_roles r WHERE r.oid = caller::pg_catalog.oid) THEN
 		RAISE EXCEPTION 'permission denied for pg_cron job %', p_cron_job_id
 			USING ERRCODE = 'insufficient_privilege',
 				  DETAIL = 'A schedule records a pg_cron job of its own role only.';
 	END IF;
-	SELECT s.created_by INTO prev FROM chainexec.schedules s
-	 WHERE s.organization_id = org AND s.job_name = p_job_name
-	   FOR UPDATE;
-	IF FOUND AND NOT chainexec._role_may(caller, prev) THEN
-		RAISE EXCEPTION 'permission denied to replace job "%"', p_job_name
+	IF job_command IS DISTINCT FROM chainexec._schedule_command(p_job_name, p_chain_id, coalesce(p_input, '{}'), p_mode, org) THEN
+		RAISE EXCEPTION 'permission denied for pg_cron job %', p_cron_job_id
 			USING ERRCODE = 'insufficient_privilege',
-				  DETAIL = pg_catalog.format('Job "%s" was scheduled by role %s.', p_job_name, prev);
+				  DETAIL = 'A schedule records a pg_cron job that runs the command chainexec.chain_schedule() built for it only.';
 	END IF;
 	INSERT INTO chainexec.schedules AS s (organization_id, job_name, chain_id, input, mode, schedule,
 										  cron_job_id, created_by)
@@ -852,18 +964,15 @@ RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, chainexec, pg_temp
 AS $$
-DECLARE
-	prev regrole;
 BEGIN
-	SELECT s.created_by INTO prev FROM chainexec.schedules s
-	 WHERE s.organization_id = chainexec.current_organization() AND s.job_name = p_job_name
-	   FOR UPDATE;
-	IF FOUND AND NOT chainexec._role_may(caller, prev) THEN
-		RAISE EXCEPTION 'permission denied to unschedule job "%"', p_job_name
-			USING ERRCODE = 'insufficient_privilege';
-	END IF;
+	/* the caller's own schedule of that name only */
 	DELETE FROM chainexec.schedules s
-	 WHERE s.organization_id = chainexec.current_organization() AND s.job_name = p_job_name;
+	 WHERE s.organization_id = chainexec.current_organization() AND s.created_by = caller
+	   AND s.job_name = p_job_name;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'job "%" does not exist', p_job_name
+			USING ERRCODE = 'undefined_object', HINT = 'chainexec.scheduled_jobs lists the jobs.';
+	END IF;
 END
 $$;
 
@@ -879,9 +988,10 @@ DECLARE
 	s chainexec.schedules;
 BEGIN
 	PERFORM chainexec._require_pg_cron();
-	/* row-level security shows the caller the rows it may drop */
+	/* the caller's own schedule of that name, not one of a role it is a member of */
 	SELECT * INTO s FROM chainexec.schedules
-	 WHERE organization_id = chainexec.current_organization() AND schedules.job_name = chain_unschedule.job_name;
+	 WHERE organization_id = chainexec.current_organization() AND created_by = current_user::regrole
+	   AND schedules.job_name = chain_unschedule.job_name;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'job "%" does not exist', job_name
 			USING ERRCODE = 'undefined_object', HINT = 'chainexec.scheduled_jobs lists the jobs.';
@@ -891,6 +1001,23 @@ BEGIN
 	RETURN true;
 END
 $$;
+
+/* A schedule's runs are its role's: executions started by another role's job of the same name are not counted. */
+CREATE OR REPLACE VIEW chainexec.scheduled_jobs WITH (security_invoker = true) AS
+SELECT s.organization_id, s.job_name, s.schedule, s.mode, s.chain_id, s.input, s.cron_job_id,
+	   s.created_by, s.created_at,
+	   last.id AS last_execution_id, last.status AS last_status,
+	   last.created_at AS last_started_at, last.finished_at AS last_finished_at,
+	   (SELECT count(*) FROM chainexec.universal_transactions t
+		 WHERE t.organization_id = s.organization_id AND t.chain_id = s.chain_id AND t.owner = s.created_by
+		   AND t.idempotency_key LIKE 'cron:' || s.job_name || ':%') AS executions
+  FROM chainexec.schedules s
+  LEFT JOIN LATERAL (
+		SELECT t.id, t.status, t.created_at, t.finished_at
+		  FROM chainexec.universal_transactions t
+		 WHERE t.organization_id = s.organization_id AND t.chain_id = s.chain_id AND t.owner = s.created_by
+		   AND t.idempotency_key LIKE 'cron:' || s.job_name || ':%'
+		 ORDER BY t.created_at DESC LIMIT 1) last ON true;
 
 REVOKE ALL ON FUNCTION chainexec._schedule_save_owner(text, text, bigint, text, jsonb, text, regrole),
 	chainexec._schedule_forget_owner(text, regrole) FROM PUBLIC;

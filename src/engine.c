@@ -36,6 +36,7 @@
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "utils/array.h"
@@ -217,6 +218,29 @@ ce_extension_owner(void)
  * Building jsonb values
  * --------------------------------------------------------------------- */
 
+/*
+ * A step's error message, detail and hint are kept on its line and its
+ * execution, and come from code the step ran (RAISE can make them any
+ * size): each is kept up to CE_ERROR_TEXT_MAX bytes (cut at a character
+ * boundary), followed by a marker that says how long it was.
+ */
+#define CE_ERROR_TEXT_MAX 8192
+
+static void
+escape_json_capped(StringInfo b, const char *text)
+{
+	size_t		len = strlen(text);
+	int			keep;
+
+	if (len <= CE_ERROR_TEXT_MAX)
+	{
+		escape_json(b, text);
+		return;
+	}
+	keep = pg_mbcliplen(text, (int) Min(len, (size_t) PG_INT32_MAX), CE_ERROR_TEXT_MAX);
+	escape_json(b, psprintf("%.*s... [truncated: %zu bytes in all]", keep, text, len));
+}
+
 static Jsonb *
 error_jsonb(const char *failure_type, const char *sqlstate, const char *message,
 			const char *detail, const char *hint, int attempt)
@@ -232,16 +256,16 @@ error_jsonb(const char *failure_type, const char *sqlstate, const char *message,
 	else
 		appendStringInfoString(&b, "null");
 	appendStringInfoString(&b, ",\"message\":");
-	escape_json(&b, message ? message : "");
+	escape_json_capped(&b, message ? message : "");
 	appendStringInfoString(&b, ",\"detail\":");
 	if (detail)
-		escape_json(&b, detail);
+		escape_json_capped(&b, detail);
 	else
 		appendStringInfoString(&b, "null");
 	if (hint)
 	{
 		appendStringInfoString(&b, ",\"hint\":");
-		escape_json(&b, hint);
+		escape_json_capped(&b, hint);
 	}
 	if (attempt > 0)
 		appendStringInfo(&b, ",\"attempt\":%d", attempt);

@@ -37,8 +37,8 @@ SELECT col_is_pk('chainexec', 'universal_transactions', ARRAY['organization_id',
 	'universal_transactions: primary key (organization_id, id)');
 SELECT col_is_pk('chainexec', 'universal_transaction_lines', ARRAY['organization_id', 'transaction_id', 'line_number'],
 	'universal_transaction_lines: primary key (organization_id, transaction_id, line_number)');
-SELECT col_is_pk('chainexec', 'schedules', ARRAY['organization_id', 'job_name'],
-	'schedules: primary key (organization_id, job_name)');
+SELECT col_is_pk('chainexec', 'schedules', ARRAY['organization_id', 'created_by', 'job_name'],
+	'schedules: primary key (organization_id, created_by, job_name): a schedule name is its role''s own');
 
 SELECT fk_ok('chainexec', 'universal_transactions', ARRAY['organization_id', 'chain_id', 'chain_version'],
 			 'chainexec', 'chains', ARRAY['organization_id', 'chain_id', 'version'],

@@ -11,7 +11,7 @@
 --
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
-SELECT plan(52);
+SELECT plan(55);
 
 SET LOCAL client_min_messages = warning;
 CREATE SCHEMA tap_engine;
@@ -374,6 +374,35 @@ SELECT is((SELECT error->>'failure_type' FROM pg_temp.line((SELECT id FROM ids W
 		  'execution_timeout', 'timeoutMs cancels the step: execution_timeout');
 SELECT is((SELECT error->>'sqlstate' FROM pg_temp.line((SELECT id FROM ids WHERE name = 'undo'), 'sleeps')),
 		  '57014', 'with SQLSTATE 57014');
+
+-- ---------------------------------------------------------------------
+-- A step's error text is kept up to 8 kB a field, with a marker
+-- ---------------------------------------------------------------------
+CREATE FUNCTION tap_engine.h_loud(arg jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql
+AS $$
+BEGIN
+	RAISE EXCEPTION '%', repeat('m', 100000) USING DETAIL = repeat('é', 60000), HINT = 'short hint';
+END
+$$;
+SELECT chainexec.chain_register_handler('tap_engine.loud', 'tap_engine.h_loud(jsonb)') \gset
+SELECT chainexec.chain_define($${
+  "id": "tap-engine-loud",
+  "steps": [{"id": 1, "name": "loud", "type": "function", "instructionSet": "tap_engine.loud"}]
+}$$, true) \gset
+INSERT INTO ids SELECT 'loud', chainexec.chain_execute('tap-engine-loud', '{}');
+SELECT pg_temp.run_all(id) FROM ids WHERE name = 'loud' \gset
+SELECT is((SELECT (octet_length(error->>'message'), error->>'message' LIKE repeat('m', 8192) || '... [truncated: 100000 bytes in all]')::text
+			 FROM pg_temp.line((SELECT id FROM ids WHERE name = 'loud'), 'loud')),
+		  '(8228,t)', 'a 100 kB error message is kept cut at 8 kB, with a marker saying so');
+SELECT ok((SELECT octet_length(error->>'detail') <= 8192 + 40 AND error->>'detail' LIKE '%é... [truncated: 120000 bytes in all]'
+			 AND error->>'hint' = 'short hint'
+			 FROM pg_temp.line((SELECT id FROM ids WHERE name = 'loud'), 'loud')),
+		  'a long detail is cut at a character boundary; a short hint is kept whole');
+SELECT ok((SELECT octet_length(error::text) < 20000 FROM chainexec.universal_transactions
+			WHERE id = (SELECT id FROM ids WHERE name = 'loud')),
+		  'the failed execution''s error is bounded too');
 
 -- ---------------------------------------------------------------------
 -- Options and rights

@@ -317,16 +317,39 @@ if psql_q "CREATE EXTENSION IF NOT EXISTS pg_cron" >/dev/null 2>&1; then
 	vjob=$(printf "SELECT chainexec.chain_schedule('%s', '0 0 1 1 *', '%s');\n" "$JOB" "$CH-vic" | as "$VIC")
 	like "$vjob" '^[0-9]+$' "the victim schedules its chain"
 	is "$(psql_q "SELECT username FROM cron.job WHERE jobid = ${vjob:-0}")" "$VIC" "the victim's pg_cron job runs as the victim"
-	is "$(state "$ATT" "SELECT chainexec.chain_schedule('$JOB', '* * * * *', '$CH-att')")" "42501" \
-		"replacing the victim's schedule is refused"
 	is "$(state "$ATT" "SELECT chainexec._schedule_save('$JOB', '* * * * *', ${vjob:-0}, '$CH-att', '{}', 'worker')")" "42501" \
 		"recording the victim's pg_cron job as the attacker's schedule is refused"
-	is "$(state "$ATT" "SELECT chainexec._schedule_forget('$JOB')")" "42501" "forgetting the victim's schedule is refused"
+	is "$(state "$ATT" "SELECT chainexec._schedule_forget('$JOB')")" "42704" \
+		"forgetting the victim's schedule is refused: the attacker has no schedule of that name"
 	isnt "$(state "$ATT" "SELECT chainexec.chain_unschedule('$JOB')")" "ok" "unscheduling the victim's job is refused"
 	is "$(psql_q "SELECT count(*) FROM cron.job WHERE jobid = ${vjob:-0}")/$(psql_q "SELECT created_by FROM chainexec.schedules WHERE job_name = '$JOB'")" \
 		"1/$VIC" "the victim's job and its record are intact"
 	is "$(printf "SELECT count(*) FROM chainexec.scheduled_jobs WHERE job_name = '%s';\n" "$JOB" | as "$ATT")" "0" \
 		"the victim's scheduled job is not listed for the attacker"
+	# Issue 9: a schedule name is its role's own within an organization (as
+	# pg_cron's job names are), so the attacker's schedule of the same name
+	# is another job: it neither replaces the victim's, nor is refused with
+	# the victim's role in its detail, nor squats the name.
+	ajob_out=$(printf "SELECT chainexec.chain_schedule('%s', '* * * * *', '%s');\n" "$JOB" "$CH-att" | as_plain "$ATT")
+	like "$ajob_out" '^[0-9]+$' "the attacker schedules a job of the same name: its own"
+	is "$(printf '%s\n' "$ajob_out" | grep -c "$VIC")" "0" "... and learns nothing of the victim's"
+	ajob=$(printf '%s' "$ajob_out" | grep -E '^[0-9]+$')
+	isnt "${ajob:-x}" "${vjob:-y}" "... with a pg_cron job of its own"
+	is "$(psql_q "SELECT username || ' ' || schedule FROM cron.job WHERE jobid = ${vjob:-0}")/$(psql_q "SELECT command LIKE '%$CH-vic%' FROM cron.job WHERE jobid = ${vjob:-0}")" \
+		"$VIC 0 0 1 1 */t" "the victim's job is untouched"
+	is "$(printf "SELECT string_agg(created_by::text || ':' || chain_id || ':' || cron_job_id, ',') FROM chainexec.scheduled_jobs WHERE job_name = '%s';\n" "$JOB" | as "$ATT")" \
+		"$ATT:$CH-att:${ajob:-x}" "the attacker's scheduled_jobs lists its own job only"
+	is "$(state "$ATT" "SELECT chainexec.chain_unschedule('$JOB')")" "ok" "the attacker unschedules its own job"
+	is "$(psql_q "SELECT count(*) FROM cron.job WHERE jobid = ${vjob:-0}")/$(psql_q "SELECT string_agg(created_by::text, ',') FROM chainexec.schedules WHERE job_name = '$JOB'")" \
+		"1/$VIC" "... and the victim's job and record stay"
+	# Issue 9: a schedule's pg_cron command is built by chainexec; no role
+	# records a job that runs something else as a schedule of a chain.
+	isnt "$(state "$ATT" "SELECT chainexec._schedule_job('${JOB}_x', '0 0 1 1 *', 'SELECT 1', '$CH-att', '{}', 'worker')")" "ok" \
+		"_schedule_job takes no command from its caller"
+	fjob=$(printf "SELECT cron.schedule('%s_forged', '0 0 1 1 *', 'SELECT 1');\n" "$JOB" | as "$ATT")
+	is "$(state "$ATT" "SELECT chainexec._schedule_save('${JOB}_forged', '0 0 1 1 *', ${fjob:-0}, '$CH-att', '{}', 'worker')")" "42501" \
+		"recording the attacker's own job that runs another command as a chain's schedule is refused"
+	is "$(psql_q "SELECT count(*) FROM chainexec.schedules WHERE job_name LIKE '${JOB}_%'")" "0" "no schedule row names a chain its job does not run"
 	is "$(state "$VIC" "SELECT chainexec.chain_unschedule('$JOB')")" "ok" "the victim unschedules its job"
 	is "$(psql_q "SELECT count(*) FROM cron.job WHERE jobid = ${vjob:-0}")/$(psql_q "SELECT count(*) FROM chainexec.schedules WHERE job_name = '$JOB'")" \
 		"0/0" "the job and its record are gone"
