@@ -32,6 +32,7 @@ char	   *ce_notify_channel = NULL;
 bool		ce_notify_public = false;
 int			ce_max_context_bytes = 1024 * 1024;
 int			ce_max_crash_attempts = 3;
+int			ce_step_grace_period = 5000;
 char	   *ce_organization_id = NULL;
 static char *ce_internal = NULL;
 bool		ce_preloaded = false;
@@ -168,6 +169,17 @@ CeGucInit(void)
 							3, 1, 1000,
 							PGC_SIGHUP,
 							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("chainexec.step_grace_period",
+							gettext_noop("Time a step may keep running after its timeout or a cancel before its executor is terminated."),
+							gettext_noop("A step that ignores its timeoutMs or chain_cancel (by catching the cancel) "
+										 "would keep its executor forever; after this grace the launcher terminates "
+										 "the executor and the attempt counts as worker_crashed."),
+							&ce_step_grace_period,
+							5000, 100, 24 * 60 * 60 * 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
 	DefineCustomStringVariable("chainexec.organization_id",

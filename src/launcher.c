@@ -14,6 +14,11 @@
  * when one stops), and starts a new executor whenever one exits — at most
  * one start per executor slot every CE_RESTART_DELAY_MS.
  *
+ * The launcher is also the executors' watchdog (ce_watchdog, shmem.c): it
+ * terminates an executor whose step still runs chainexec.step_grace_period
+ * after its timeout or a cancel, so that no step can hold an executor by
+ * ignoring them; it wakes when the next such time falls, not by polling.
+ *
  * Everything that needs the database itself is done by the executors
  * (executor.c): checking that the extension is installed, the start-up
  * recovery report, and sweeping executions past their deadline.
@@ -45,6 +50,7 @@
 
 #include "chainexec.h"
 #include "launcher.h"
+#include "shmem.h"
 
 /* Static launcher: restart delay after it exits, in seconds */
 #define CE_LAUNCHER_RESTART_S	5
@@ -371,6 +377,8 @@ ce_launcher_main(Datum main_arg)
 		MemoryContextSwitchTo(loop_context);
 		pgstat_report_activity(STATE_RUNNING, "checking executors");
 		nap = launcher_tend_executors();
+		/* ... and sleep no longer than until the next watchdog time */
+		nap = ce_watchdog(nap);
 		pgstat_report_activity(STATE_IDLE, "idle");
 		MemoryContextSwitchTo(LauncherContext);
 

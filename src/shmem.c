@@ -36,6 +36,7 @@
 #include "storage/lwlock.h"
 #include "storage/proc.h"
 #include "storage/shmem.h"
+#include "utils/fmgrprotos.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
@@ -65,12 +66,20 @@ typedef struct CeRunningSlot
 	pid_t		pid;			/* 0 when free */
 	int			line;			/* line_number */
 	pg_uuid_t	execution;		/* universal_transactions.id */
+	bool		executor;		/* pid is an executor (the watchdog's to end) */
+	bool		in_step;		/* the step's own code runs now */
+	uint64		step_seq;		/* bumped at each step start of this slot */
+	TimestampTz timeout_at;		/* the running step's timeout; 0: none */
+	TimestampTz cancel_at;		/* when a cancel was sent to it; 0: none */
+	uint64		cancel_seq;		/* step_seq of the step it was sent to */
 } CeRunningSlot;
 
 typedef struct CeSharedState
 {
 	LWLock	   *lock;			/* protects all but generation/finished_cv */
 	pid_t		launcher_pid;	/* 0 when no launcher runs */
+	Latch	   *launcher_latch; /* NULL when no launcher runs */
+	TimestampTz watchdog_wake_at;	/* when the launcher wakes next; 0: unknown */
 	Oid			database;		/* database served, InvalidOid if unknown */
 	bool		recovery_done;	/* start-up recovery claimed */
 	bool		recovery_finished;	/* ... and done: executors may claim work */
@@ -278,20 +287,38 @@ ce_signal_running(List *executions)
 {
 	ListCell   *lc;
 	int			i;
+	bool		wake = false;
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz due = TimestampTzPlusMilliseconds(now, ce_step_grace_period);
 
-	LWLockAcquire(ce_shared->lock, LW_SHARED);
+	LWLockAcquire(ce_shared->lock, LW_EXCLUSIVE);
 	foreach(lc, executions)
 	{
 		for (i = 0; i < ce_shared->nrunning; i++)
 		{
-			if (ce_running[i].pid != 0 && ce_running[i].pid != MyProcPid &&
-				memcmp(&ce_running[i].execution, &((PendingSignal *) lfirst(lc))->execution,
+			CeRunningSlot *slot = &ce_running[i];
+
+			if (slot->pid != 0 && slot->pid != MyProcPid &&
+				memcmp(&slot->execution, &((PendingSignal *) lfirst(lc))->execution,
 					   sizeof(pg_uuid_t)) == 0)
-				(void) kill(ce_running[i].pid, SIGINT);
+			{
+				(void) kill(slot->pid, SIGINT);
+				/* the watchdog ends the step if it is still there after the grace */
+				if (slot->executor && slot->in_step && slot->cancel_at == 0)
+				{
+					slot->cancel_at = now;
+					slot->cancel_seq = slot->step_seq;
+					if (ce_shared->watchdog_wake_at == 0 || due < ce_shared->watchdog_wake_at)
+						wake = true;
+				}
+			}
 		}
 	}
+	if (wake && ce_shared->launcher_latch != NULL)
+		SetLatch(ce_shared->launcher_latch);
 	LWLockRelease(ce_shared->lock);
 }
+
 
 /*
  * Transaction callback: send the wake-ups this transaction asked for once
@@ -473,6 +500,8 @@ ce_shmem_set_launcher(pid_t pid)
 		return;
 	LWLockAcquire(ce_shared->lock, LW_EXCLUSIVE);
 	ce_shared->launcher_pid = pid;
+	ce_shared->launcher_latch = pid != 0 ? MyLatch : NULL;
+	ce_shared->watchdog_wake_at = 0;
 	if (pid == 0)
 		ce_shared->database = InvalidOid;
 	LWLockRelease(ce_shared->lock);
@@ -723,6 +752,10 @@ ce_running_set(const pg_uuid_t *exec, int line)
 		ce_running[slot].pid = MyProcPid;
 		ce_running[slot].line = line;
 		memcpy(&ce_running[slot].execution, exec, sizeof(pg_uuid_t));
+		ce_running[slot].executor = my_executor_slot >= 0;
+		ce_running[slot].in_step = false;
+		ce_running[slot].timeout_at = 0;
+		ce_running[slot].cancel_at = 0;
 	}
 	LWLockRelease(ce_shared->lock);
 
@@ -746,9 +779,163 @@ ce_running_clear(void)
 		ce_running[my_running_slot].pid = 0;
 		ce_running[my_running_slot].line = 0;
 		memset(&ce_running[my_running_slot].execution, 0, sizeof(pg_uuid_t));
+		ce_running[my_running_slot].in_step = false;
+		ce_running[my_running_slot].timeout_at = 0;
+		ce_running[my_running_slot].cancel_at = 0;
 	}
 	LWLockRelease(ce_shared->lock);
 	my_running_slot = -1;
+}
+
+/* ------------------------------------------------------------------------
+ * The step watchdog
+ *
+ * A step may ignore its timeout or a cancel (a handler that catches
+ * query_canceled in a loop, say) and so keep its executor forever.  The
+ * executor publishes, in its running slot, when a step's own code starts
+ * and ends and when its timeout falls; ce_signal_running notes when a
+ * cancel was sent to it.  The launcher terminates (SIGTERM, as
+ * pg_terminate_backend) an executor whose step is still running
+ * chainexec.step_grace_period after either; the attempt then counts as
+ * worker_crashed (inflight.c).  A step without a timeout that nobody
+ * cancelled is never ended.  Each step start bumps the slot's step_seq,
+ * and a cancel counts only for the step it was sent to.
+ * ------------------------------------------------------------------------ */
+
+/*
+ * The step's own code starts now; timeout_at is its timeout (0: none).
+ */
+void
+ce_running_step_begin(TimestampTz timeout_at)
+{
+	CeRunningSlot *slot;
+	bool		wake = false;
+
+	if (ce_shared == NULL || my_running_slot < 0)
+		return;
+
+	LWLockAcquire(ce_shared->lock, LW_EXCLUSIVE);
+	slot = &ce_running[my_running_slot];
+	if (slot->pid == MyProcPid)
+	{
+		slot->step_seq++;
+		slot->in_step = true;
+		slot->timeout_at = timeout_at;
+		slot->cancel_at = 0;
+		if (slot->executor && timeout_at != 0 &&
+			(ce_shared->watchdog_wake_at == 0 ||
+			 TimestampTzPlusMilliseconds(timeout_at, ce_step_grace_period) < ce_shared->watchdog_wake_at))
+			wake = true;
+	}
+	if (wake && ce_shared->launcher_latch != NULL)
+		SetLatch(ce_shared->launcher_latch);
+	LWLockRelease(ce_shared->lock);
+}
+
+/*
+ * The step's own code has ended (returned or failed).
+ */
+void
+ce_running_step_end(void)
+{
+	CeRunningSlot *slot;
+
+	if (ce_shared == NULL || my_running_slot < 0)
+		return;
+
+	LWLockAcquire(ce_shared->lock, LW_EXCLUSIVE);
+	slot = &ce_running[my_running_slot];
+	if (slot->pid == MyProcPid)
+	{
+		slot->in_step = false;
+		slot->timeout_at = 0;
+		slot->cancel_at = 0;
+	}
+	LWLockRelease(ce_shared->lock);
+}
+
+/* What the watchdog ended, to log once the lock is released. */
+typedef struct WatchdogKill
+{
+	pid_t		pid;
+	int			line;
+	pg_uuid_t	execution;
+	bool		cancelled;		/* after a cancel, not a timeout */
+} WatchdogKill;
+
+/*
+ * The launcher's watchdog: terminate the executors whose step overstayed
+ * its timeout or a cancel by chainexec.step_grace_period.  Returns how
+ * long the launcher may sleep (at most nap ms) before the next one is due,
+ * and publishes that time, so that a step starting with an earlier one
+ * wakes the launcher.
+ */
+long
+ce_watchdog(long nap)
+{
+	TimestampTz now;
+	TimestampTz wake_at;
+	WatchdogKill *kills;
+	int			nkills = 0;
+	int			i;
+
+	if (ce_shared == NULL)
+		return nap;
+
+	kills = palloc(sizeof(WatchdogKill) * Max(ce_shared->nrunning, 1));
+	now = GetCurrentTimestamp();
+	LWLockAcquire(ce_shared->lock, LW_EXCLUSIVE);
+	for (i = 0; i < ce_shared->nrunning; i++)
+	{
+		CeRunningSlot *slot = &ce_running[i];
+		TimestampTz due = 0;
+		bool		cancelled = false;
+
+		if (slot->pid == 0 || !slot->executor || !slot->in_step)
+			continue;
+		if (slot->timeout_at != 0)
+			due = TimestampTzPlusMilliseconds(slot->timeout_at, ce_step_grace_period);
+		if (slot->cancel_at != 0 && slot->cancel_seq == slot->step_seq)
+		{
+			TimestampTz cdue = TimestampTzPlusMilliseconds(slot->cancel_at, ce_step_grace_period);
+
+			if (due == 0 || cdue < due)
+			{
+				due = cdue;
+				cancelled = true;
+			}
+		}
+		if (due == 0)
+			continue;
+		if (due <= now)
+		{
+			/* still the step that overstayed: the lock keeps it so */
+			(void) kill(slot->pid, SIGTERM);
+			kills[nkills].pid = slot->pid;
+			kills[nkills].line = slot->line;
+			kills[nkills].execution = slot->execution;
+			kills[nkills].cancelled = cancelled;
+			nkills++;
+			slot->in_step = false;
+			continue;
+		}
+		nap = Min(nap, Max(TimestampDifferenceMilliseconds(now, due), 1));
+	}
+	wake_at = TimestampTzPlusMilliseconds(now, nap);
+	ce_shared->watchdog_wake_at = wake_at != 0 ? wake_at : 1;
+	LWLockRelease(ce_shared->lock);
+
+	for (i = 0; i < nkills; i++)
+		ereport(LOG,
+				(errmsg("terminating chainexec executor with PID %d: its step overstayed its %s",
+						(int) kills[i].pid, kills[i].cancelled ? "cancel" : "timeout"),
+				 errdetail("Line %d of execution %s was still running %d ms after it.",
+						   kills[i].line,
+						   DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&kills[i].execution))),
+						   ce_step_grace_period),
+				 errhint("chainexec.step_grace_period sets how long a step may take to stop; the attempt counts as worker_crashed.")));
+	pfree(kills);
+	return nap;
 }
 
 /* ------------------------------------------------------------------------

@@ -11,6 +11,7 @@
 #define CE_SHMEM_H
 
 #include "postgres.h"
+#include "datatype/timestamp.h"
 #include "utils/uuid.h"
 
 /*
@@ -36,6 +37,16 @@ extern bool ce_executors_serve_database(Oid dbid);
  */
 extern void ce_running_set(const pg_uuid_t *exec, int line);
 extern void ce_running_clear(void);
+
+/*
+ * The running line's step code starts (timeout_at: its timeout, 0 for
+ * none) and ends; the launcher's watchdog (ce_watchdog) terminates an
+ * executor still in it chainexec.step_grace_period after its timeout or a
+ * cancel.
+ */
+extern void ce_running_step_begin(TimestampTz timeout_at);
+extern void ce_running_step_end(void);
+extern long ce_watchdog(long nap);
 
 /* Interrupt (SIGINT) the other backends running lines of exec when the
  * current transaction commits. */

@@ -70,6 +70,7 @@
 #include "compat.h"
 #include "engine.h"
 #include "failure.h"
+#include "shmem.h"
 #include "step.h"
 #include "template.h"
 
@@ -990,6 +991,7 @@ ce_step_run(CeStepRun *run)
 
 		/* a cancel that arrived before the step is not for it */
 		QueryCancelPending = false;
+		ce_running_step_begin(timeout_at);
 		RESUME_CANCEL_INTERRUPTS();
 		cancel_open = true;
 
@@ -1000,6 +1002,7 @@ ce_step_run(CeStepRun *run)
 
 		HOLD_CANCEL_INTERRUPTS();
 		cancel_open = false;
+		ce_running_step_end();
 		if (timeout_armed)
 		{
 			disable_timeout(STATEMENT_TIMEOUT, false);
@@ -1030,7 +1033,10 @@ ce_step_run(CeStepRun *run)
 		failure_override = NULL;
 		converting_outputs = false;
 		if (cancel_open)
+		{
 			HOLD_CANCEL_INTERRUPTS();
+			ce_running_step_end();
+		}
 
 		if (timeout_armed)
 		{
