@@ -6,13 +6,20 @@ EXTENSION = chainexec
 EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" chainexec.control)
 
 MODULE_big = chainexec
-PURE_OBJS = src/ce_pure.o src/cejson.o src/expr.o src/template.o \
-	src/jsonschema.o src/plan.o src/failure.o
-SERVER_OBJS = $(patsubst %.c,%.o,$(filter-out $(PURE_OBJS:.o=.c),$(wildcard src/*.c)))
+# src/pure: the language (JSON, expressions, templates, JSON Schema, the
+#           definition compiler); plain C, no server calls, unit tested and fuzzed
+# src/engine: the execution state machine (store, transition, steps, control, events)
+# src/api:    SQL-callable entry points that are not state changes (definitions,
+#           starting executions, waiting, channels, the drop trigger)
+# src/worker: background workers (launcher, executor loop, shared memory)
+# src/chainexec.c: module entry (_PG_init, settings)
+SRC_DIRS = src/pure src/engine src/api src/worker
+PURE_OBJS = $(patsubst %.c,%.o,$(wildcard src/pure/*.c))
+SERVER_OBJS = $(patsubst %.c,%.o,$(wildcard src/*.c src/engine/*.c src/api/*.c src/worker/*.c))
 OBJS = $(PURE_OBJS) $(SERVER_OBJS)
 
 DATA = $(wildcard chainexec--*.sql)
-PG_CPPFLAGS = -I$(srcdir)/src
+PG_CPPFLAGS = -I$(srcdir)/src $(foreach d,$(SRC_DIRS),-I$(srcdir)/$(d))
 PG_CFLAGS += -Wno-unused-parameter
 
 REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
@@ -41,4 +48,4 @@ endif
 EXTRA_CLEAN += results regression.diffs regression.out
 
 # Rebuild objects when a header changes.
-$(OBJS): $(wildcard src/*.h)
+$(OBJS): $(wildcard src/*.h src/*/*.h)

@@ -1,6 +1,6 @@
 /*
  * fuzz_template.c
- *	  libFuzzer harness for templates (src/template.c).
+ *	  libFuzzer harness for templates (src/pure/template.c).
  *
  * Each input is parsed as a template.  When it parses, it is rendered
  * with a lookup that returns fixed values (some variables unset, so the

@@ -83,8 +83,8 @@ chainexec_procs()
 		count(*) FILTER (WHERE backend_type = 'chainexec executor') FROM pg_stat_activity"
 }
 
-# claim_query: the dispatch query, as src/engine.c spells it (q_claim_ready,
-# with LINE_COLS expanded).
+# claim_query: the dispatch query, as the engine's sources spell it
+# (q_claim_ready, with LINE_COLS expanded; both may live in any file of src/).
 claim_query()
 {
 	perl -0777 -ne '
@@ -93,7 +93,7 @@ claim_query()
 		my ($q) = /static CeQuery q_claim_ready = \{\s*(.*?),\s*\d+,\s*\{/s;
 		exit 1 unless defined $q;
 		$q =~ s/\bLINE_COLS\b/"$cols"/;
-		print join("", $q =~ /"((?:[^"\\]|\\.)*)"/g);' "$CE_REPO/src/engine.c"
+		print join("", $q =~ /"((?:[^"\\]|\\.)*)"/g);' <(cat "$CE_REPO"/src/*.[ch] "$CE_REPO"/src/*/*.[ch])
 }
 
 # lines_of CHAIN-PATTERN STATUS: lines of executions of matching chains with STATUS.
@@ -234,10 +234,10 @@ is "$(psql_q "SELECT $NLINES >= $((NOLD * NOLDLINES))")" t "more than $((NOLD * 
 # The dispatch query uses the partial index.
 Q=$(claim_query)
 if [ -z "$Q" ]; then
-	not_ok "the dispatch query (q_claim_ready) could be read from src/engine.c"
+	not_ok "the dispatch query (q_claim_ready) could be read from src/"
 	Q="SELECT organization_id, transaction_id, line_number FROM chainexec.universal_transaction_lines WHERE status = 'ready' AND not_before <= now() ORDER BY priority DESC, not_before LIMIT 1 FOR UPDATE SKIP LOCKED"
 else
-	ok "the dispatch query (q_claim_ready) read from src/engine.c"
+	ok "the dispatch query (q_claim_ready) read from src/"
 fi
 diag "dispatch query: $Q"
 PLAN=$(psql_q "EXPLAIN (FORMAT JSON) $Q")

@@ -1,6 +1,6 @@
 /*
  * test_expr.c
- *	  Unit tests of the expression language (src/expr.c): parsing and
+ *	  Unit tests of the expression language (src/pure/expr.c): parsing and
  *	  precedence (through ce_expr_dump), evaluation and coercion rules,
  *	  truthiness, errors with positions, limits, introspection.
  */

@@ -1,6 +1,6 @@
 /*
  * test_template.c
- *	  Unit tests of templates (src/template.c): literal braces, paths,
+ *	  Unit tests of templates (src/pure/template.c): literal braces, paths,
  *	  defaults, ternaries, missing variables, error positions, the SQL
  *	  form and its parameters.
  */
