@@ -1172,6 +1172,242 @@ CREATE UNIQUE INDEX universal_transactions_idempotency
 	WHERE idempotency_key IS NOT NULL;
 
 /* ------------------------------------------------------------------------
+ * Catalog comments
+ *
+ * What \df+, \dv+, \dt+ and \d+ show: a description of every function
+ * PUBLIC may call (the internal ones, named _..., say what calls them),
+ * every table and view, and every column people read.  Sections that add
+ * functions, tables or views comment them where they make them;
+ * test/pgtap/05_catalog.sql checks that nothing is left without one.
+ * ------------------------------------------------------------------------ */
+
+/* Definitions */
+COMMENT ON FUNCTION chainexec.chain_define(jsonb, boolean) IS
+	'validate and store a new version of a chain (replacing its draft); with publish, make it the active version; returns the version number';
+COMMENT ON FUNCTION chainexec.chain_publish(text, int) IS
+	'make a draft version (default: the latest) the active one; the active version before it becomes deprecated; returns the version';
+COMMENT ON FUNCTION chainexec.chain_deprecate(text) IS
+	'deprecate the active version of a chain: new executions need an explicit version, running ones go on; returns the version';
+COMMENT ON FUNCTION chainexec.chain_reactivate(text, int) IS
+	'make a deprecated version the active one again; returns the version';
+COMMENT ON FUNCTION chainexec.chain_archive(text, int) IS
+	'archive a version that is not active: no new execution may use it; returns the version';
+COMMENT ON FUNCTION chainexec.chain_register_handler(text, regprocedure) IS
+	'register a handler (a function taking and returning jsonb) for the chains you create; as chain_register_handler(name, fn, false)';
+COMMENT ON FUNCTION chainexec.chain_register_template(text, text) IS
+	'register a template for the chains you create; as chain_register_template(template_id, body, false)';
+COMMENT ON FUNCTION chainexec.chain_validate(text, jsonb) IS
+	'check a chain''s definition and an input against its inputSchema without running anything: {"valid", "errors", "warnings"}';
+
+/* Results and history */
+COMMENT ON FUNCTION chainexec.chain_status(uuid) IS
+	'an execution''s status, its current steps and its progress {"percent", "completed", "running", "waiting", "pending", "failed", "skipped", "total", "etaMs"}';
+COMMENT ON FUNCTION chainexec.chain_result(uuid) IS
+	'an execution''s result: status, final context, outputs, error and metadata (times, steps executed, skipped and failed, retries)';
+COMMENT ON FUNCTION chainexec.chain_history(text, int) IS
+	'the latest executions of a chain that the caller may see, newest first';
+COMMENT ON FUNCTION chainexec.chain_unschedule(text) IS
+	'remove a schedule made by chain_schedule (and its pg_cron job); false when there is none of that name';
+
+/* Helpers of row-level security and defaults, inlined into the policies */
+COMMENT ON FUNCTION chainexec.can_access(regrole) IS
+	'whether the current role may see and control what role r owns: a member of r, or of chainexec_admin (row-level security)';
+COMMENT ON FUNCTION chainexec.org_visible(uuid) IS
+	'whether a row of organization org is visible to the session: org is the session''s organization (row-level security)';
+COMMENT ON FUNCTION chainexec.smart_code(text, text, int) IS
+	'the smart code of a row: CHAINEXEC.<kind>.<NAME>.V<version>';
+
+/* Internal: called by the functions above, not part of the API */
+COMMENT ON FUNCTION chainexec.chains_guard() IS
+	'internal: trigger of chainexec.chains that keeps versions that are not drafts immutable';
+COMMENT ON FUNCTION chainexec._definition_check(jsonb) IS
+	'internal: compile a chain definition and return its summary and warnings, or raise its first error (chain_define, chain_validate)';
+COMMENT ON FUNCTION chainexec._input_check(jsonb, jsonb) IS
+	'internal: check an input against a definition''s inputSchema with its defaults applied (chain_execute, chain_validate)';
+COMMENT ON FUNCTION chainexec._template_check(text) IS
+	'internal: raise an error when a template body does not parse (chain_register_template)';
+COMMENT ON FUNCTION chainexec._execution(uuid) IS
+	'internal: the execution''s header row if the caller may see it, else an error (chain_status, chain_result)';
+COMMENT ON FUNCTION chainexec._raise_chain_not_found(text) IS
+	'internal: raise "chain does not exist", naming the organization searched';
+COMMENT ON FUNCTION chainexec._require_pg_cron() IS
+	'internal: raise an error naming pg_cron when it is not installed in this database (chain_schedule)';
+COMMENT ON FUNCTION chainexec._schedule_command(text, text, jsonb, text, uuid) IS
+	'internal: the SQL command that a schedule''s pg_cron job runs (built by chainexec, never taken from the caller)';
+COMMENT ON FUNCTION chainexec._schedule_job(text, text, text, jsonb, text) IS
+	'internal: create or replace the pg_cron job of a schedule, as the caller (chain_schedule, chain_schedule_cleanup)';
+COMMENT ON FUNCTION chainexec._schedule_save(text, text, bigint, text, jsonb, text) IS
+	'internal: record a schedule of the caller''s in chainexec.schedules (runs as the extension owner)';
+COMMENT ON FUNCTION chainexec._schedule_forget(text) IS
+	'internal: remove a schedule of the caller''s from chainexec.schedules (runs as the extension owner)';
+
+/* Tables */
+COMMENT ON TABLE chainexec.handlers IS
+	'registered handlers: functions that function steps and rollback actions call by name';
+COMMENT ON TABLE chainexec.templates IS
+	'registered templates that template steps render by templateId';
+
+COMMENT ON COLUMN chainexec.chains.chain_id IS 'the chain''s id (the definition''s "id")';
+COMMENT ON COLUMN chainexec.chains.version IS 'version number, from 1, given by chain_define';
+COMMENT ON COLUMN chainexec.chains.status IS 'draft, active (the one chain_execute runs by default), deprecated or archived';
+COMMENT ON COLUMN chainexec.chains.definition IS 'the definition as given to chain_define';
+COMMENT ON COLUMN chainexec.chains.name IS 'the definition''s "name"';
+COMMENT ON COLUMN chainexec.chains.description IS 'the definition''s "description"';
+COMMENT ON COLUMN chainexec.chains.created_by IS 'the role that defined this version; it and its members may change the chain';
+COMMENT ON COLUMN chainexec.chains.created_at IS 'when this version was defined';
+COMMENT ON COLUMN chainexec.chains.updated_at IS 'when the row last changed (a draft replaced, a status changed)';
+COMMENT ON COLUMN chainexec.chains.published_at IS 'when this version first became active';
+
+COMMENT ON COLUMN chainexec.channel_secret.singleton IS 'always true: the table has one row';
+COMMENT ON COLUMN chainexec.channel_secret.secret IS 'the HMAC key of the channel names (chain_rotate_channels replaces it)';
+COMMENT ON COLUMN chainexec.channel_secret.created_at IS 'when the key was made';
+
+COMMENT ON COLUMN chainexec.handlers.name IS 'the name steps use (instructionSet, rollbackAction)';
+COMMENT ON COLUMN chainexec.handlers.fn IS 'the function called: one jsonb argument, returns jsonb';
+COMMENT ON COLUMN chainexec.handlers.registered_by IS 'the role that registered it';
+COMMENT ON COLUMN chainexec.handlers.registered_at IS 'when it was last registered';
+
+COMMENT ON COLUMN chainexec.templates.template_id IS 'the name steps use (templateId)';
+COMMENT ON COLUMN chainexec.templates.body IS 'the template text, with {var} placeholders';
+COMMENT ON COLUMN chainexec.templates.registered_by IS 'the role that registered it';
+COMMENT ON COLUMN chainexec.templates.registered_at IS 'when it was last registered';
+
+COMMENT ON COLUMN chainexec.schedules.job_name IS 'the schedule''s name, its creating role''s own within the organization';
+COMMENT ON COLUMN chainexec.schedules.chain_id IS 'the chain the job starts (null for a cleanup job)';
+COMMENT ON COLUMN chainexec.schedules.input IS 'the input of every execution the job starts';
+COMMENT ON COLUMN chainexec.schedules.mode IS 'worker (chain_execute, run by the background workers), inline (CALL chain_run in the job''s session) or cleanup (chain_cleanup)';
+COMMENT ON COLUMN chainexec.schedules.schedule IS 'the cron schedule, as pg_cron takes it';
+COMMENT ON COLUMN chainexec.schedules.cron_job_id IS 'the job''s id in cron.job';
+COMMENT ON COLUMN chainexec.schedules.created_by IS 'the role that made the schedule; its job runs as that role';
+COMMENT ON COLUMN chainexec.schedules.created_at IS 'when the schedule was made or last replaced';
+
+COMMENT ON COLUMN chainexec.universal_transactions.id IS 'the execution id';
+COMMENT ON COLUMN chainexec.universal_transactions.transaction_type IS 'always chain_execution';
+COMMENT ON COLUMN chainexec.universal_transactions.chain_id IS 'the chain executed';
+COMMENT ON COLUMN chainexec.universal_transactions.chain_version IS 'the chain version executed';
+COMMENT ON COLUMN chainexec.universal_transactions.status IS 'pending, running, paused, waiting, completed, failed, cancelled, timeout, compensating or compensated';
+COMMENT ON COLUMN chainexec.universal_transactions.input IS 'the input given to chain_execute, defaults applied';
+COMMENT ON COLUMN chainexec.universal_transactions.context IS 'the variables: the input and the outputs of the steps so far';
+COMMENT ON COLUMN chainexec.universal_transactions.output IS 'the outputs of a completed execution';
+COMMENT ON COLUMN chainexec.universal_transactions.error IS 'why the execution failed: failure_type, message and the details';
+COMMENT ON COLUMN chainexec.universal_transactions.owner IS 'the role the steps run as: the one that started the execution';
+COMMENT ON COLUMN chainexec.universal_transactions.priority IS 'higher runs first (the priority option)';
+COMMENT ON COLUMN chainexec.universal_transactions.idempotency_key IS 'the idempotencyKey option: a second start with the same chain, role and key returns this execution';
+COMMENT ON COLUMN chainexec.universal_transactions.deadline IS 'when the execution times out (maxExecutionTime or the timeout option)';
+COMMENT ON COLUMN chainexec.universal_transactions.created_at IS 'when chain_execute recorded it';
+COMMENT ON COLUMN chainexec.universal_transactions.started_at IS 'when its first step started';
+COMMENT ON COLUMN chainexec.universal_transactions.finished_at IS 'when it ended';
+COMMENT ON COLUMN chainexec.universal_transactions.metadata IS 'free data about the execution (for example the schedule or the parent that started it)';
+
+COMMENT ON COLUMN chainexec.universal_transaction_lines.transaction_id IS 'the execution (universal_transactions.id)';
+COMMENT ON COLUMN chainexec.universal_transaction_lines.line_number IS 'the line''s number within its execution';
+COMMENT ON COLUMN chainexec.universal_transaction_lines.line_type IS 'step, fallback or compensation';
+COMMENT ON COLUMN chainexec.universal_transaction_lines.step_id IS 'the step''s id in the definition';
+COMMENT ON COLUMN chainexec.universal_transaction_lines.step_name IS 'the step''s name in the definition';
+COMMENT ON COLUMN chainexec.universal_transaction_lines.status IS 'pending, ready, running, waiting, completed, failed, skipped, cancelled or compensated';
+COMMENT ON COLUMN chainexec.universal_transaction_lines.attempt IS 'attempts so far (1 for the first run; a retry adds one)';
+COMMENT ON COLUMN chainexec.universal_transaction_lines.not_before IS 'when the line may run next (a retry back-off, a wait timer, runAt); infinity while paused';
+COMMENT ON COLUMN chainexec.universal_transaction_lines.input IS 'the step''s rendered input and variables (kept with saveIntermediateResults)';
+COMMENT ON COLUMN chainexec.universal_transaction_lines.output IS 'the step''s outputs (kept with saveIntermediateResults)';
+COMMENT ON COLUMN chainexec.universal_transaction_lines.error IS 'the last failure: failure_type, sqlstate, message, detail';
+COMMENT ON COLUMN chainexec.universal_transaction_lines.started_at IS 'when the last attempt started';
+COMMENT ON COLUMN chainexec.universal_transaction_lines.finished_at IS 'when the line ended';
+COMMENT ON COLUMN chainexec.universal_transaction_lines.duration_ms IS 'the last attempt''s duration in milliseconds';
+
+/* organization_id and smart_code mean the same in every table */
+DO $$
+DECLARE
+	r record;
+BEGIN
+	FOR r IN SELECT c.oid::regclass AS rel, a.attname
+			   FROM pg_catalog.pg_class c JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid
+			  WHERE c.relnamespace = 'chainexec'::regnamespace AND c.relkind = 'r'
+				AND a.attname IN ('organization_id', 'smart_code') AND NOT a.attisdropped
+	LOOP
+		EXECUTE pg_catalog.format('COMMENT ON COLUMN %s.%I IS %L', r.rel, r.attname,
+			CASE r.attname WHEN 'organization_id' THEN 'the organization (tenant) the row belongs to'
+				 ELSE 'the business meaning of the row, e.g. CHAINEXEC.RUN.<CHAIN>.V1' END);
+	END LOOP;
+END
+$$;
+
+/* Views */
+COMMENT ON VIEW chainexec.executions IS
+	'executions the current role may see (its roles'' executions; all for chainexec_admin), one row each';
+COMMENT ON COLUMN chainexec.executions.execution_id IS 'the execution id';
+COMMENT ON COLUMN chainexec.executions.organization_id IS 'the organization (tenant) of the execution';
+COMMENT ON COLUMN chainexec.executions.chain_id IS 'the chain executed';
+COMMENT ON COLUMN chainexec.executions.chain_version IS 'the chain version executed';
+COMMENT ON COLUMN chainexec.executions.status IS 'pending, running, paused, waiting, completed, failed, cancelled, timeout, compensating or compensated';
+COMMENT ON COLUMN chainexec.executions.owner IS 'the role the steps run as';
+COMMENT ON COLUMN chainexec.executions.priority IS 'higher runs first';
+COMMENT ON COLUMN chainexec.executions.created_at IS 'when it was started (recorded)';
+COMMENT ON COLUMN chainexec.executions.started_at IS 'when its first step started';
+COMMENT ON COLUMN chainexec.executions.finished_at IS 'when it ended';
+COMMENT ON COLUMN chainexec.executions.duration_ms IS 'milliseconds from its start to its end (or to now while it runs)';
+COMMENT ON COLUMN chainexec.executions.failure_type IS 'the failure type of a failed execution';
+COMMENT ON COLUMN chainexec.executions.error_message IS 'the error message of a failed execution';
+COMMENT ON COLUMN chainexec.executions.idempotency_key IS 'the idempotencyKey it was started with';
+COMMENT ON COLUMN chainexec.executions.smart_code IS 'the business meaning, e.g. CHAINEXEC.RUN.<CHAIN>.V1';
+
+COMMENT ON VIEW chainexec.step_runs IS
+	'the lines (steps, fallbacks, compensations) of the executions the current role may see';
+COMMENT ON COLUMN chainexec.step_runs.execution_id IS 'the execution';
+COMMENT ON COLUMN chainexec.step_runs.organization_id IS 'the organization (tenant) of the execution';
+COMMENT ON COLUMN chainexec.step_runs.chain_id IS 'the chain executed';
+COMMENT ON COLUMN chainexec.step_runs.chain_version IS 'the chain version executed';
+COMMENT ON COLUMN chainexec.step_runs.line_number IS 'the line''s number within its execution';
+COMMENT ON COLUMN chainexec.step_runs.line_type IS 'step, fallback or compensation';
+COMMENT ON COLUMN chainexec.step_runs.step_id IS 'the step''s id in the definition';
+COMMENT ON COLUMN chainexec.step_runs.step_name IS 'the step''s name in the definition';
+COMMENT ON COLUMN chainexec.step_runs.status IS 'pending, ready, running, waiting, completed, failed, skipped, cancelled or compensated';
+COMMENT ON COLUMN chainexec.step_runs.attempt IS 'attempts so far (retries are attempt - 1)';
+COMMENT ON COLUMN chainexec.step_runs.not_before IS 'when the line may run next; infinity while paused';
+COMMENT ON COLUMN chainexec.step_runs.started_at IS 'when the last attempt started';
+COMMENT ON COLUMN chainexec.step_runs.finished_at IS 'when the line ended';
+COMMENT ON COLUMN chainexec.step_runs.duration_ms IS 'the last attempt''s duration in milliseconds';
+COMMENT ON COLUMN chainexec.step_runs.failure_type IS 'the last failure''s type';
+COMMENT ON COLUMN chainexec.step_runs.sqlstate IS 'the last failure''s SQLSTATE';
+COMMENT ON COLUMN chainexec.step_runs.error_message IS 'the last failure''s message';
+COMMENT ON COLUMN chainexec.step_runs.input IS 'the rendered input and variables the step was given';
+COMMENT ON COLUMN chainexec.step_runs.output IS 'the step''s outputs';
+COMMENT ON COLUMN chainexec.step_runs.smart_code IS 'the business meaning, e.g. CHAINEXEC.STEP.<STEP>.V1';
+
+COMMENT ON VIEW chainexec.chain_analytics IS
+	'per chain version, over the executions of the last 30 days the current role may see: counts, success rate, durations, steps, retries, targets';
+COMMENT ON COLUMN chainexec.chain_analytics.organization_id IS 'the organization (tenant)';
+COMMENT ON COLUMN chainexec.chain_analytics.chain_id IS 'the chain';
+COMMENT ON COLUMN chainexec.chain_analytics.chain_version IS 'the chain version';
+COMMENT ON COLUMN chainexec.chain_analytics.executions IS 'executions started in the last 30 days';
+COMMENT ON COLUMN chainexec.chain_analytics.completed IS 'of those, completed';
+COMMENT ON COLUMN chainexec.chain_analytics.failed IS 'of those, failed, timed out or compensated';
+COMMENT ON COLUMN chainexec.chain_analytics.success_rate IS 'percent of the ended executions that completed';
+COMMENT ON COLUMN chainexec.chain_analytics.avg_duration_ms IS 'average duration of the ended executions, in milliseconds';
+COMMENT ON COLUMN chainexec.chain_analytics.p50_duration_ms IS 'median duration, in milliseconds';
+COMMENT ON COLUMN chainexec.chain_analytics.p95_duration_ms IS '95th percentile of the duration, in milliseconds';
+COMMENT ON COLUMN chainexec.chain_analytics.avg_steps IS 'average number of steps completed per execution';
+COMMENT ON COLUMN chainexec.chain_analytics.retries IS 'retries in all (attempts beyond the first)';
+COMMENT ON COLUMN chainexec.chain_analytics.performance_targets IS 'the definition''s performanceTargets';
+COMMENT ON COLUMN chainexec.chain_analytics.targets_met IS 'per target chainexec can judge (totalExecutionTime, stepsCompleted), whether it is met';
+
+COMMENT ON VIEW chainexec.scheduled_jobs IS
+	'the schedules the current role may see, with the last execution each started';
+COMMENT ON COLUMN chainexec.scheduled_jobs.organization_id IS 'the organization (tenant)';
+COMMENT ON COLUMN chainexec.scheduled_jobs.job_name IS 'the schedule''s name';
+COMMENT ON COLUMN chainexec.scheduled_jobs.schedule IS 'the cron schedule';
+COMMENT ON COLUMN chainexec.scheduled_jobs.mode IS 'worker, inline or cleanup';
+COMMENT ON COLUMN chainexec.scheduled_jobs.chain_id IS 'the chain the job starts';
+COMMENT ON COLUMN chainexec.scheduled_jobs.input IS 'the input of every execution the job starts';
+COMMENT ON COLUMN chainexec.scheduled_jobs.cron_job_id IS 'the job''s id in cron.job';
+COMMENT ON COLUMN chainexec.scheduled_jobs.created_by IS 'the role that made the schedule';
+COMMENT ON COLUMN chainexec.scheduled_jobs.created_at IS 'when the schedule was made or last replaced';
+COMMENT ON COLUMN chainexec.scheduled_jobs.last_execution_id IS 'the last execution the job started';
+COMMENT ON COLUMN chainexec.scheduled_jobs.last_status IS 'its status';
+COMMENT ON COLUMN chainexec.scheduled_jobs.last_started_at IS 'when it was started';
+COMMENT ON COLUMN chainexec.scheduled_jobs.last_finished_at IS 'when it ended';
+COMMENT ON COLUMN chainexec.scheduled_jobs.executions IS 'executions the job has started (those not cleaned up)';
+
+/* ------------------------------------------------------------------------
  * Privileges, last (keep this section at the end of the script)
  *
  * The rules of the first section, applied again to everything the
