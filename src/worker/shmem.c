@@ -30,6 +30,7 @@
 #include "commands/dbcommands.h"
 #include "miscadmin.h"
 #include "port/atomics.h"
+#include "storage/backendid.h"
 #include "storage/condition_variable.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
@@ -47,8 +48,18 @@
 #include "launcher.h"
 #include "shmem.h"
 
-/* Running slots beyond one per executor, for in-session chain_run callers */
-#define CE_EXTRA_RUNNING_SLOTS	64
+/*
+ * Running slots: one per possible backend (MaxBackends counts client
+ * backends and background workers, executors included), so that every
+ * backend running a line — an executor or a session in chain_run — can
+ * publish it, and chain_cancel and the watchdog always find it.  Before
+ * PostgreSQL 15 MaxBackends is not known when shared memory is sized.
+ */
+#if CE_HAVE_SHMEM_REQUEST_HOOK
+#define CE_RUNNING_SLOTS()	(MaxBackends)
+#else
+#define CE_RUNNING_SLOTS()	(MaxConnections + max_worker_processes + 64)
+#endif
 
 #define CE_TRANCHE_NAME "chainexec"
 
@@ -145,8 +156,7 @@ static Size
 ce_shmem_size(void)
 {
 	return add_size(ce_running_offset(ce_max_workers),
-					mul_size(ce_max_workers + CE_EXTRA_RUNNING_SLOTS,
-							 sizeof(CeRunningSlot)));
+					mul_size(CE_RUNNING_SLOTS(), sizeof(CeRunningSlot)));
 }
 
 /*
@@ -190,7 +200,7 @@ ce_shmem_startup(void)
 		pg_atomic_init_u64(&ce_shared->generation, 0);
 		ConditionVariableInit(&ce_shared->finished_cv);
 		ce_shared->nexecutors = ce_max_workers;
-		ce_shared->nrunning = ce_max_workers + CE_EXTRA_RUNNING_SLOTS;
+		ce_shared->nrunning = CE_RUNNING_SLOTS();
 	}
 	ce_running = (CeRunningSlot *) ((char *) ce_shared +
 									ce_running_offset(ce_shared->nexecutors));
@@ -718,10 +728,10 @@ ce_finished_sleep(uint64 seen, long timeout_ms)
  * ------------------------------------------------------------------------ */
 
 /*
- * Publish that this backend runs line `line` of execution `exec`.  When
- * every slot is taken (more concurrent chain_run callers than slots), the
- * line is simply not published: it cannot then be interrupted early, and
- * chain_cancel takes effect at its next step boundary.
+ * Publish that this backend runs line `line` of execution `exec`, in the
+ * running slot of its backend id (one slot per possible backend, so every
+ * backend has one; the search for a free slot is a fallback that a
+ * PostgreSQL before 15 may need).
  */
 void
 ce_running_set(const pg_uuid_t *exec, int line)
@@ -736,6 +746,8 @@ ce_running_set(const pg_uuid_t *exec, int line)
 	LWLockAcquire(ce_shared->lock, LW_EXCLUSIVE);
 	if (my_running_slot >= 0 && ce_running[my_running_slot].pid == MyProcPid)
 		slot = my_running_slot;
+	else if (MyBackendId > 0 && MyBackendId <= ce_shared->nrunning)
+		slot = MyBackendId - 1; /* this backend's own: never taken by another */
 	else
 	{
 		for (i = 0; i < ce_shared->nrunning; i++)
