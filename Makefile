@@ -33,8 +33,13 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-# The watcher, a libpq client installed next to the server's programs.
+# The watcher, a libpq client installed next to the server's programs, with
+# a symbolic link to it in WATCH_LINKDIR (default /usr/local/bin), since the
+# server's bindir is not on PATH on Debian and Ubuntu: after "make install",
+# "chainexec_watch" works by name.  "make install WATCH_LINKDIR=" makes no
+# link (packagers: install one where your distribution wants it).
 WATCHER = chainexec_watch
+WATCH_LINKDIR ?= /usr/local/bin
 ifneq ($(wildcard tools/chainexec_watch.c),)
 all: tools/$(WATCHER)
 tools/$(WATCHER): tools/chainexec_watch.c
@@ -42,7 +47,19 @@ tools/$(WATCHER): tools/chainexec_watch.c
 install: install-watcher
 install-watcher: tools/$(WATCHER)
 	$(INSTALL_PROGRAM) tools/$(WATCHER) '$(DESTDIR)$(bindir)/$(WATCHER)'
-.PHONY: install-watcher
+ifneq ($(strip $(WATCH_LINKDIR)),)
+ifneq ($(abspath $(WATCH_LINKDIR)),$(abspath $(bindir)))
+	$(MKDIR_P) '$(DESTDIR)$(WATCH_LINKDIR)'
+	ln -sfn '$(bindir)/$(WATCHER)' '$(DESTDIR)$(WATCH_LINKDIR)/$(WATCHER)'
+endif
+endif
+uninstall: uninstall-watcher
+uninstall-watcher:
+	rm -f '$(DESTDIR)$(bindir)/$(WATCHER)'
+ifneq ($(strip $(WATCH_LINKDIR)),)
+	if [ -L '$(DESTDIR)$(WATCH_LINKDIR)/$(WATCHER)' ]; then rm -f '$(DESTDIR)$(WATCH_LINKDIR)/$(WATCHER)'; fi
+endif
+.PHONY: install-watcher uninstall-watcher
 EXTRA_CLEAN += tools/$(WATCHER)
 endif
 EXTRA_CLEAN += results regression.diffs regression.out

@@ -22,6 +22,8 @@ PACKAGES=(
 	make
 	gcc
 	libipc-run-perl				# TAP tests with PostgreSQL::Test::Cluster
+	tmux						# the watcher in a real terminal (test/integration/watch_tty.sh)
+	python3-psycopg				# the Python example (examples/python)
 )
 
 # installed PKG: whether dpkg has PKG installed.
@@ -34,6 +36,13 @@ missing=()
 for p in "${PACKAGES[@]}"; do
 	installed "$p" || missing+=("$p")
 done
+# The Node.js example (examples/node): Debian's nodejs and npm, unless a
+# node and an npm are on PATH already (from another source, say).
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+	for p in nodejs npm; do
+		installed "$p" || missing+=("$p")
+	done
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
 	say "bootstrap: all ${#PACKAGES[@]} packages present"

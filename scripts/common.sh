@@ -7,6 +7,8 @@
 #   CE_PG_CONFIG  the pg_config the build uses
 #   CE_LOGDIR     where the scripts keep build and suite output (test/results/,
 #                 ignored by git; not log/, which "make clean" removes)
+#   CE_WATCH_LINKDIR  (when set) where "make install" links chainexec_watch
+#                 (the Makefile's WATCH_LINKDIR, default /usr/local/bin)
 
 CE_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CE_PG_MAJOR=${CE_PG_MAJOR:-15}
@@ -87,7 +89,11 @@ ce_build()
 		# PG_CFLAGS comes from the environment so that the Makefile's own
 		# "PG_CFLAGS += ..." still applies.
 		PG_CFLAGS="${PG_CFLAGS:-} $werror" make PG_CONFIG="$CE_PG_CONFIG" >>"$log" 2>&1 || exit 1
-		as_root make PG_CONFIG="$CE_PG_CONFIG" install >>"$log" 2>&1 || exit 1
+		# CE_WATCH_LINKDIR, when set, is where make install links the
+		# watcher (WATCH_LINKDIR; empty: no link); else the Makefile's
+		# default, /usr/local/bin.
+		as_root make PG_CONFIG="$CE_PG_CONFIG" ${CE_WATCH_LINKDIR+WATCH_LINKDIR="$CE_WATCH_LINKDIR"} \
+			install >>"$log" 2>&1 || exit 1
 	)
 }
 

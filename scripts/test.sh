@@ -217,7 +217,9 @@ private_setup()
 	fi
 	CE_PGBIN=$root$("$CE_PG_CONFIG" --bindir)
 	CE_PG_CONFIG=$CE_PGBIN/pg_config
-	export CE_PGBIN CE_PG_CONFIG
+	# make install links the watcher here, not in /usr/local/bin
+	CE_WATCH_LINKDIR=$SAN_DIR/bin
+	export CE_PGBIN CE_PG_CONFIG CE_WATCH_LINKDIR
 }
 
 # sanitize_setup: for --sanitize, a private installation (private_setup)

@@ -10,9 +10,13 @@
  * with an exit status that says how it ended; without one it shows every
  * execution whose events arrive, until -t expires or it is interrupted.
  *
- * On a terminal it redraws in place, one line per execution: a progress
- * bar (the events' "progress"), the status, the current step, and the
- * number of retries and failures seen.  When standard output is not a
+ * On a terminal it redraws in place, across the terminal's full width, each
+ * execution: a progress bar (the events' "progress") that takes the room
+ * the other fields leave, the status ("waiting" while a step waits for a
+ * person, a timer or a retry's back-off), the current step, the number of
+ * retries and failures seen, the elapsed time and the estimated time left
+ * (the events' etaMs, counted down); one line each on a wide terminal, two
+ * or three on a narrow one (see draw()).  When standard output is not a
  * terminal, or with --lines, it prints one line per event instead,
  * key=value pairs in a fixed order:
  *
@@ -64,7 +68,7 @@
 
 #include "libpq-fe.h"
 
-#define WATCH_VERSION "0.1.0"
+#define WATCH_VERSION "0.2.0"
 
 /* Exit statuses (documented in usage()). */
 #define EXIT_COMPLETED		0
@@ -80,8 +84,19 @@
 #define MAX_EXECS			256
 /* Without events for this long, a followed execution's state is read again. */
 #define QUIET_RECHECK_SECS	3.0
-/* Widest progress bar, in characters (narrower on narrow terminals). */
-#define BAR_WIDTH_MAX		30
+/* Progress bar width: it takes the room the other fields leave, within these. */
+#define BAR_WIDTH_MIN		10
+#define BAR_WIDTH_MAX		100
+/*
+ * Narrowest bar for which a row is drawn on one line; else it takes two or
+ * three, with a bar no wider than this (so that the bar never narrows as
+ * the terminal widens).
+ */
+#define BAR_WIDTH_ONE_LINE	30
+/* Steps of one execution remembered as waiting (for a person, a timer, a retry). */
+#define MAX_WAITING			16
+/* A display row, in bytes (terminals wider than this are drawn this wide). */
+#define ROW_MAX				1024
 
 typedef enum FieldType
 {
@@ -118,6 +133,11 @@ typedef struct Exec
 	int			attempt;
 	int			retries;
 	int			failures;
+	int			waiting[MAX_WAITING];	/* steps waiting for a person or a timer */
+	int			nwaiting;
+	double		eta_ms;			/* the last estimate of the time left, in ms */
+	double		eta_t;			/* monotonic time of that estimate; 0: none */
+	char		state_ts[40];	/* when its state was read (events up to then are in it) */
 	double		t0;				/* monotonic time it started (or was first seen) */
 	double		t1;				/* when it ended; 0 while it runs */
 	bool		done;
@@ -162,11 +182,12 @@ static bool is_terminal_event(const char *event);
 static int	exit_code_for(const char *status);
 static Exec *find_exec(const char *id, bool create);
 static void apply_event(Exec *e, const Payload *p);
+static void set_waiting(Exec *e, int step, bool waits);
 static void print_value(FILE *out, const char *key, const char *value);
 static void print_event_line(const Payload *p);
 static void print_state_line(const Exec *e, const char *eta);
 static void draw(void);
-static bool read_state(const char *id, Exec **result, bool print);
+static bool read_state(const char *id, Exec **result, bool print, bool quiet);
 static void listen_on(const char *channel);
 static char *subscribe(void);
 static void print_step_input(const char *execution, const char *step);
@@ -199,6 +220,13 @@ usage(FILE *out)
 			"  -v, --verbose           say what it does on standard error\n"
 			"  -V, --version           print the version and exit\n"
 			"  -h, --help              print this help and exit\n"
+			"\n"
+			"On a terminal, each execution is redrawn in place, across the terminal's\n"
+			"width ($COLUMNS when it cannot be asked): id, chain, progress bar and percent,\n"
+			"status (\"waiting\" while a step waits for a person, a timer or a retry),\n"
+			"current step, retries and failures so far, time since it started, and the\n"
+			"estimated time left (from the chain's past runs); on one line when the\n"
+			"terminal is wide enough, else on two or three, cutting no field off.\n"
 			"\n"
 			"Line format (--lines, or standard output not a terminal), one line per event:\n"
 			"  event=step_completed execution=UUID chain=ID step=3 name=reserve progress=40\n"
@@ -722,13 +750,24 @@ apply_event(Exec *e, const Payload *p)
 
 	if (event == NULL)
 		return;
+	/* an event that committed before the state was read is counted in it */
+	if (e->state_ts[0] && field_text(p, "ts") && strcmp(field_text(p, "ts"), e->state_ts) <= 0)
+		return;
 	if (chain && e->chain[0] == '\0')
 		set_text(e->chain, sizeof(e->chain), chain);
 	if (progress > e->progress)
 		e->progress = progress > 100 ? 100 : progress;
 
+	if (field_text(p, "etaMs") != NULL && field_int(p, "etaMs", -1) >= 0)
+	{
+		e->eta_ms = field_int(p, "etaMs", 0);
+		e->eta_t = now_monotonic();
+	}
+
 	if (step > 0)
 	{
+		bool		waits;
+
 		e->step = step;
 		set_text(e->step_name, sizeof(e->step_name), field_text(p, "stepName"));
 		set_text(e->step_status, sizeof(e->step_status), status);
@@ -740,6 +779,10 @@ apply_event(Exec *e, const Payload *p)
 		}
 		else if (strcmp(event, "step_failed") == 0)
 			e->failures++;
+		/* a step waits for a person, a timer or its retry's back-off */
+		waits = strcmp(event, "step_retry_scheduled") == 0 ||
+			(strcmp(event, "step_started") == 0 && status && strcmp(status, "waiting") == 0);
+		set_waiting(e, step, waits);
 	}
 
 	if (e->done)
@@ -770,7 +813,22 @@ apply_event(Exec *e, const Payload *p)
 		e->t1 = now_monotonic();
 	}
 	else if (step > 0 && strcmp(e->status, "compensating") != 0 && strcmp(e->status, "paused") != 0)
-		set_text(e->status, sizeof(e->status), "running");
+		set_text(e->status, sizeof(e->status), e->nwaiting > 0 ? "waiting" : "running");
+}
+
+/* Remember whether step waits (for a person, a timer, a retry's back-off). */
+static void
+set_waiting(Exec *e, int step, bool waits)
+{
+	int			i;
+
+	for (i = 0; i < e->nwaiting; i++)
+		if (e->waiting[i] == step)
+			break;
+	if (waits && i == e->nwaiting && e->nwaiting < MAX_WAITING)
+		e->waiting[e->nwaiting++] = step;
+	else if (!waits && i < e->nwaiting)
+		e->waiting[i] = e->waiting[--e->nwaiting];
 }
 
 /* ---------------------------------------------------------------------
@@ -897,57 +955,139 @@ status_color(const Exec *e)
 	return "";
 }
 
-/* Format one execution's display row into buf (plain text), for cols columns. */
+/* A duration for people: "12.3s", "4m05s", "2h07m" ("-" when negative). */
 static void
-format_row(const Exec *e, char *buf, size_t n, int cols)
+format_duration(char *buf, size_t n, double secs, bool tenths)
 {
-	char		bar[BAR_WIDTH_MAX + 1];
-	char		stepinfo[160];
-	int			width = cols >= 140 ? BAR_WIDTH_MAX : cols >= 110 ? 20 : 10;
-	int			filled = e->progress * width / 100;
-	int			i;
-	double		elapsed = (e->done ? e->t1 : now_monotonic()) - e->t0;
+	long		s;
 
-	for (i = 0; i < width; i++)
-		bar[i] = i < filled ? '#' : '-';
-	bar[width] = '\0';
-	if (e->step > 0 && e->attempt > 1)
-		snprintf(stepinfo, sizeof(stepinfo), "step %d %s %s #%d",
-				 e->step, e->step_name, e->step_status, e->attempt);
-	else if (e->step > 0)
-		snprintf(stepinfo, sizeof(stepinfo), "step %d %s %s", e->step, e->step_name, e->step_status);
+	if (secs < 0)
+	{
+		snprintf(buf, n, "-");
+		return;
+	}
+	if (secs < 60)
+	{
+		if (tenths)
+			snprintf(buf, n, "%.1fs", secs);
+		else
+			snprintf(buf, n, "%lds", (long) (secs + 0.5));
+		return;
+	}
+	s = (long) secs;
+	if (s < 3600)
+		snprintf(buf, n, "%ldm%02lds", s / 60, s % 60);
 	else
-		snprintf(stepinfo, sizeof(stepinfo), "-");
-	if (elapsed < 0)
-		elapsed = 0;
-	snprintf(buf, n, "%.8s %-16.16s [%s] %3d%% %-12s %6.1fs  %s  retries %d failures %d",
-			 e->id, e->chain[0] ? e->chain : "?", bar, e->progress, e->status,
-			 elapsed, stepinfo, e->retries, e->failures);
+		snprintf(buf, n, "%ldh%02ldm", s / 3600, (s % 3600) / 60);
 }
 
-/* Terminal width in columns (80 when unknown). */
+/* The time left, from the last estimate less the time since: "-" when unknown or ended. */
+static void
+format_eta(const Exec *e, char *buf, size_t n)
+{
+	double		left;
+
+	if (e->done || e->eta_t == 0)
+	{
+		snprintf(buf, n, "-");
+		return;
+	}
+	left = e->eta_ms / 1000.0 - (now_monotonic() - e->eta_t);
+	format_duration(buf, n, left < 0 ? 0 : left, false);
+}
+
+/*
+ * "step 3 reserve_stock completed, attempt 2" (or "-"); the step's status
+ * is left out when it is the execution's ("waiting").
+ */
+static void
+format_step(const Exec *e, char *buf, size_t n)
+{
+	const char *st = strcmp(e->step_status, e->status) == 0 ? "" : e->step_status;
+	char		attempt[32] = "";
+
+	if (e->step <= 0)
+	{
+		snprintf(buf, n, "-");
+		return;
+	}
+	if (e->attempt > 1)
+		snprintf(attempt, sizeof(attempt), "%sattempt %d", *st ? ", " : "", e->attempt);
+	snprintf(buf, n, "step %d %s%s%s%s", e->step, e->step_name, *st || *attempt ? " " : "", st, attempt);
+}
+
+/* The progress bar: width characters between brackets. */
+static void
+format_bar(const Exec *e, char *buf, int width)
+{
+	int			filled = e->progress * width / 100;
+	int			i;
+
+	buf[0] = '[';
+	for (i = 0; i < width; i++)
+		buf[i + 1] = i < filled ? '#' : '-';
+	buf[width + 1] = ']';
+	buf[width + 2] = '\0';
+}
+
+/*
+ * Terminal width in columns: the terminal's (TIOCGWINSZ), else $COLUMNS,
+ * else 80.
+ */
 static int
 term_cols(void)
 {
 	struct winsize ws;
+	const char *env;
 
 	if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
 		return ws.ws_col;
+	env = getenv("COLUMNS");
+	if (env && atoi(env) > 0)
+		return atoi(env);
 	return 80;
 }
 
-/* Terminal height in rows (24 when unknown). */
+/* Terminal height in rows: the terminal's, else $LINES, else 24. */
 static int
 term_rows(void)
 {
 	struct winsize ws;
+	const char *env;
 
 	if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0)
 		return ws.ws_row;
+	env = getenv("LINES");
+	if (env && atoi(env) > 0)
+		return atoi(env);
 	return 24;
 }
 
-/* Terminal mode: redraw every row in place. */
+/* Print one display line (plain text), cut to the terminal's width, in colour. */
+static void
+put_line(const char *text, const char *color, int cols)
+{
+	char		row[ROW_MAX];
+
+	snprintf(row, sizeof(row), "%s", text);
+	/* the last column stays empty: writing it makes some terminals wrap */
+	if (cols > 1 && (int) strlen(row) > cols - 1)
+		row[cols - 1] = '\0';
+	fprintf(stdout, "\033[2K%s%s%s\n", color, row, *color ? "\033[0m" : "");
+}
+
+/*
+ * Terminal mode: redraw every execution in place, in order of appearance.
+ *
+ * Each execution shows its id, chain, a progress bar with its percent, its
+ * status ("waiting" while a step waits for a person, a timer or a retry),
+ * the retries and failures seen, the time since it started, the estimated
+ * time left, and the current step (id, name, status, attempt).  On a wide
+ * terminal that is one line, the bar taking the room the other fields
+ * leave; on a narrower one the bar gets the first line (id, chain, bar,
+ * percent, status), the counts and times the second, and the step follows
+ * them, or takes a third line when it would not fit: no field is cut off.
+ */
 static void
 draw(void)
 {
@@ -958,7 +1098,24 @@ draw(void)
 	int			cols = term_cols();
 	int			maxrows = term_rows() - 1;
 	int			first;
-	char		row[512];
+	int			chain_w = 8;
+	int			status_w = 7;
+	int			step_w = 12;
+	int			retries_w = 1;
+	int			failures_w = 1;
+	int			elapsed_w = 4;
+	int			eta_w = 1;
+	int			counts_w;
+	int			bar_w;
+	int			lines_per;
+	int			nlines = 0;
+	bool		one_line;
+	char		stepinfo[192];
+	char		bar[BAR_WIDTH_MAX + 3];
+	char		row[ROW_MAX];
+	char		elapsed[MAX_EXECS][32];
+	char		eta[MAX_EXECS][32];
+	char		num[32];
 
 	if (!tty_mode)
 		return;
@@ -967,6 +1124,8 @@ draw(void)
 		fputs("\033[?25l", stdout);
 		cursor_hidden = true;
 	}
+	if (cols > ROW_MAX - 1)
+		cols = ROW_MAX - 1;
 	/* executions in order of appearance */
 	for (i = 0; i < nexecs; i++)
 	{
@@ -975,9 +1134,57 @@ draw(void)
 		order[j] = i;
 		n++;
 	}
-	if (maxrows < 1)
-		maxrows = 1;
-	first = n > maxrows ? n - maxrows : 0;
+	/* column widths from what is shown */
+	for (i = 0; i < n; i++)
+	{
+		const Exec *e = &execs[order[i]];
+		double		secs = (e->done ? e->t1 : now_monotonic()) - e->t0;
+		int			len = (int) strlen(e->chain[0] ? e->chain : "?");
+
+		if (len > chain_w)
+			chain_w = len;
+		if ((int) strlen(e->status) > status_w)
+			status_w = (int) strlen(e->status);
+		format_step(e, stepinfo, sizeof(stepinfo));
+		len = (int) strlen(stepinfo);
+		if (len > step_w)
+			step_w = len;
+		format_duration(elapsed[order[i]], sizeof(elapsed[0]), secs < 0 ? 0 : secs, true);
+		format_eta(e, eta[order[i]], sizeof(eta[0]));
+		if ((int) strlen(elapsed[order[i]]) > elapsed_w)
+			elapsed_w = (int) strlen(elapsed[order[i]]);
+		if ((int) strlen(eta[order[i]]) > eta_w)
+			eta_w = (int) strlen(eta[order[i]]);
+		if (snprintf(num, sizeof(num), "%d", e->retries) > retries_w)
+			retries_w = (int) strlen(num);
+		if (snprintf(num, sizeof(num), "%d", e->failures) > failures_w)
+			failures_w = (int) strlen(num);
+	}
+	if (chain_w > 32)
+		chain_w = 32;
+	if (step_w > 64)
+		step_w = 64;
+	/* "retries N  failures N  elapsed T  eta T" */
+	counts_w = 8 + retries_w + 2 + 9 + failures_w + 2 + 8 + elapsed_w + 2 + 4 + eta_w;
+
+	/* One line: id(8) chain [bar] pct(4) status step counts, spaces between. */
+	bar_w = (cols - 1) - (8 + 1 + chain_w + 1 + 2 + 1 + 4 + 1 + status_w + 2 + step_w + 2 + counts_w);
+	one_line = bar_w >= BAR_WIDTH_ONE_LINE;
+	if (!one_line)
+	{
+		bar_w = (cols - 1) - (8 + 1 + chain_w + 1 + 2 + 1 + 4 + 1 + status_w);
+		if (bar_w > BAR_WIDTH_ONE_LINE)
+			bar_w = BAR_WIDTH_ONE_LINE;
+	}
+	if (bar_w < BAR_WIDTH_MIN)
+		bar_w = BAR_WIDTH_MIN;
+	if (bar_w > BAR_WIDTH_MAX)
+		bar_w = BAR_WIDTH_MAX;
+	lines_per = one_line ? 1 : 3;
+
+	if (maxrows < lines_per)
+		maxrows = lines_per;
+	first = n > maxrows / lines_per ? n - maxrows / lines_per : 0;
 	if (drawn_rows > 0)
 		fprintf(stdout, "\r\033[%dA", drawn_rows);
 	else
@@ -986,14 +1193,44 @@ draw(void)
 	{
 		const Exec *e = &execs[order[i]];
 		const char *color = status_color(e);
+		char		counts[160];
 
-		format_row(e, row, sizeof(row), cols);
-		if (cols > 1 && (int) strlen(row) > cols - 1)
-			row[cols - 1] = '\0';
-		fprintf(stdout, "\033[2K%s%s%s\n", color, row, *color ? "\033[0m" : "");
+		format_bar(e, bar, bar_w);
+		format_step(e, stepinfo, sizeof(stepinfo));
+		if (one_line)
+		{
+			snprintf(counts, sizeof(counts), "retries %-*d  failures %-*d  elapsed %-*s  eta %s",
+					 retries_w, e->retries, failures_w, e->failures, elapsed_w, elapsed[order[i]],
+					 eta[order[i]]);
+			snprintf(row, sizeof(row), "%.8s %-*.*s %s %3d%% %-*s  %-*.*s  %s",
+					 e->id, chain_w, chain_w, e->chain[0] ? e->chain : "?", bar, e->progress,
+					 status_w, e->status, step_w, step_w, stepinfo, counts);
+			put_line(row, color, cols);
+			nlines++;
+			continue;
+		}
+		snprintf(row, sizeof(row), "%.8s %-*.*s %s %3d%% %s",
+				 e->id, chain_w, chain_w, e->chain[0] ? e->chain : "?", bar, e->progress, e->status);
+		put_line(row, color, cols);
+		snprintf(counts, sizeof(counts), "retries %d  failures %d  elapsed %s  eta %s",
+				 e->retries, e->failures, elapsed[order[i]], eta[order[i]]);
+		if (9 + (int) strlen(counts) + 2 + (int) strlen(stepinfo) <= cols - 1)
+		{
+			snprintf(row, sizeof(row), "         %s  %s", counts, stepinfo);
+			put_line(row, "", cols);
+			nlines += 2;
+		}
+		else
+		{
+			snprintf(row, sizeof(row), "         %s", counts);
+			put_line(row, "", cols);
+			snprintf(row, sizeof(row), "         %s", stepinfo);
+			put_line(row, "", cols);
+			nlines += 3;
+		}
 	}
 	fputs("\033[J", stdout);
-	drawn_rows = n - first;
+	drawn_rows = nlines;
 	fflush(stdout);
 }
 
@@ -1009,7 +1246,7 @@ draw(void)
  * does not exist (or cannot be read).
  */
 static bool
-read_state(const char *id, Exec **result, bool print)
+read_state(const char *id, Exec **result, bool print, bool quiet)
 {
 	const char *params[1];
 	PGresult   *res;
@@ -1031,13 +1268,20 @@ read_state(const char *id, Exec **result, bool print)
 					   "       s->'progress'->>'etaMs', "
 					   "       extract(epoch FROM coalesce((s->>'finishedAt')::timestamptz, clock_timestamp()) "
 					   "                        - coalesce((s->>'startedAt')::timestamptz, "
-					   "                                   (s->>'createdAt')::timestamptz)) "
+					   "                                   (s->>'createdAt')::timestamptz)), "
+					   "       to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') "
 					   "  FROM chainexec.chain_status($1::uuid) AS s",
 					   1, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
 	{
 		const char *msg = PQresultErrorMessage(res);
 
+		if (quiet)
+		{
+			verbose("could not read the state of execution %s: %s", id, msg && *msg ? msg : "no result");
+			PQclear(res);
+			return false;
+		}
 		fprintf(stderr, "%s: could not read the state of execution %s: %s",
 				progname, id, msg && *msg ? msg : "no result\n");
 		PQclear(res);
@@ -1055,6 +1299,7 @@ read_state(const char *id, Exec **result, bool print)
 		set_text(e->step_name, sizeof(e->step_name), PQgetvalue(res, 0, 5));
 		set_text(e->step_status, sizeof(e->step_status), PQgetvalue(res, 0, 6));
 		e->attempt = atoi(PQgetvalue(res, 0, 7));
+		set_waiting(e, e->step, strcmp(e->step_status, "waiting") == 0);
 	}
 	v = PQgetvalue(res, 0, 8);
 	if (*v && atoi(v) > e->retries)
@@ -1063,8 +1308,14 @@ read_state(const char *id, Exec **result, bool print)
 	if (*v && atoi(v) > e->failures)
 		e->failures = atoi(v);
 	set_text(eta, sizeof(eta), PQgetisnull(res, 0, 10) ? "" : PQgetvalue(res, 0, 10));
+	if (*eta && !e->done)
+	{
+		e->eta_ms = atof(eta);
+		e->eta_t = now_monotonic();
+	}
 	if (!PQgetisnull(res, 0, 11))
 		e->t0 = now_monotonic() - atof(PQgetvalue(res, 0, 11));
+	set_text(e->state_ts, sizeof(e->state_ts), PQgetvalue(res, 0, 12));
 	if (!e->done && is_final_status(e->status))
 	{
 		e->done = true;
@@ -1321,7 +1572,7 @@ main(int argc, char **argv)
 	start = now_monotonic();
 	if (opt_execution)
 	{
-		if (!read_state(opt_execution, &watched, true))
+		if (!read_state(opt_execution, &watched, true, false))
 			fail(EXIT_USAGE, "no execution %s to follow", opt_execution);
 		set_text(watched_id, sizeof(watched_id), watched->id);
 		draw();
@@ -1410,8 +1661,17 @@ main(int argc, char **argv)
 			if (exec_id && field_text(&p, "event") &&
 				(!opt_execution || strcasecmp(exec_id, watched_id) == 0))
 			{
-				Exec	   *e = find_exec(exec_id, true);
+				Exec	   *e = find_exec(exec_id, false);
 
+				if (e == NULL)
+				{
+					/*
+					 * First seen: on a terminal, read its state (chain, step,
+					 * counts, ETA so far), then apply the event.
+					 */
+					if (!tty_mode || !looks_like_uuid(exec_id) || !read_state(exec_id, &e, false, true))
+						e = find_exec(exec_id, true);
+				}
 				if (opt_execution)
 					watched = e;
 				apply_event(e, &p);
@@ -1426,7 +1686,7 @@ main(int argc, char **argv)
 		if (opt_execution && !watched->done && now_monotonic() - last_event >= QUIET_RECHECK_SECS)
 		{
 			/* no news for a while: read the state (a chain may notify nothing) */
-			if (!read_state(watched_id, &watched, false))
+			if (!read_state(watched_id, &watched, false, false))
 				fail(EXIT_USAGE, "execution %s can no longer be read", watched_id);
 			if (watched->done && opt_lines && !opt_raw)
 				print_state_line(watched, NULL);
