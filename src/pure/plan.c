@@ -20,15 +20,6 @@
 #include <limits.h>
 #include <string.h>
 
-/* Known keys of a chain definition. */
-const char *const plan_chain_keys[] = {
-	"id", "name", "description", "version", "inputSchema", "outputSchema",
-	"steps", "rollbackEnabled", "maxExecutionTime", "parallelStepsEnabled",
-	"maxConcurrency", "successConditions", "notify", "category",
-	"performanceTargets", "retryBudget", "searchPath", "metadata",
-	"saveIntermediateResults", NULL
-};
-
 /* Valid chain id: [a-z0-9_.-]{1,63}. */
 bool
 ce_valid_chain_id(const char *s)
@@ -309,24 +300,4 @@ ce_plan_build(const CeJson *def, CeError *err, CeWarnings *warnings)
 
 	err->code = CE_OK;
 	return plan;
-}
-
-/* Step by id, searching fallback steps too; NULL when unknown. */
-CeStep *
-ce_plan_step_by_id(const CePlan *plan, int id)
-{
-	int			i;
-
-	if (plan == NULL)
-		return NULL;
-	for (i = 0; i < plan->nsteps; i++)
-	{
-		CeStep	   *st = &plan->steps[i];
-
-		if (st->id == id)
-			return st;
-		if (st->fallback != NULL && st->fallback->id == id)
-			return st->fallback;
-	}
-	return NULL;
 }

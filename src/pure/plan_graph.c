@@ -606,3 +606,23 @@ plan_order(PlanCtx *ctx, const CeJson *input_props)
 	warn_skipped_reads(ctx, &map, input_props);
 	return true;
 }
+
+/* Step by id, searching fallback steps too; NULL when unknown. */
+CeStep *
+ce_plan_step_by_id(const CePlan *plan, int id)
+{
+	int			i;
+
+	if (plan == NULL)
+		return NULL;
+	for (i = 0; i < plan->nsteps; i++)
+	{
+		CeStep	   *st = &plan->steps[i];
+
+		if (st->id == id)
+			return st;
+		if (st->fallback != NULL && st->fallback->id == id)
+			return st->fallback;
+	}
+	return NULL;
+}

@@ -15,11 +15,16 @@
  *	  plan_retry.c  retry settings: defaults, "retryConfig", delays, which
  *	                failures are retried
  *	  plan_graph.c  the second pass: dependsOn and skip_to_step_N targets,
- *	                predecessors, cycles, data-flow warnings
+ *	                predecessors, cycles, data-flow warnings; steps by id
  *
- * Adding a key: list it in the key list of its object (plan_chain_keys in
- * plan.c, plan_step_keys in plan_step.c, plan_retry_keys in plan_retry.c),
- * then read it in the helper of its group next to that list.
+ * Adding a key: list it in the key list of its object (plan_chain_keys,
+ * plan_step_keys, plan_retry_keys, all in plan_read.c, so that an unknown
+ * key's hint can name the object it belongs in), then read it in the helper
+ * of its group: plan.c for the chain, plan_step.c for a step, plan_retry.c
+ * for "retryConfig".
+ *
+ * Dependencies run one way: plan.c -> plan_step.c -> plan_retry.c ->
+ * plan_read.c, and plan.c -> plan_graph.c -> plan_read.c.
  *
  *-------------------------------------------------------------------------
  */
@@ -51,11 +56,6 @@ typedef struct PlanCtx
 	CeStep	  **all;
 	char	  **all_paths;
 } PlanCtx;
-
-/* Known keys of each object (NULL-terminated). */
-extern const char *const plan_chain_keys[];
-extern const char *const plan_step_keys[];
-extern const char *const plan_retry_keys[];
 
 /* plan_read.c: errors, warnings, paths */
 extern void plan_strfmt(char *out, size_t len, const char *fmt,...) pg_attribute_printf(3, 4);

@@ -109,6 +109,35 @@ plan_key_display(char *out, size_t outlen, const char *key, size_t keylen)
  * ----------------------------------------------------------------
  */
 
+/*
+ * Known keys of each object of a definition.  A new key goes into its
+ * object's list here, and is read by the helper of its group: plan.c for
+ * the chain, plan_step.c for a step, plan_retry.c for "retryConfig".
+ */
+static const char *const plan_chain_keys[] = {
+	"id", "name", "description", "version", "inputSchema", "outputSchema",
+	"steps", "rollbackEnabled", "maxExecutionTime", "parallelStepsEnabled",
+	"maxConcurrency", "successConditions", "notify", "category",
+	"performanceTargets", "retryBudget", "searchPath", "metadata",
+	"saveIntermediateResults", NULL
+};
+
+/* Known keys of a step (and of a fallback step). */
+static const char *const plan_step_keys[] = {
+	"id", "name", "description", "type", "sql", "instructionSet",
+	"templateId", "template", "inputTemplate", "inputVariables",
+	"outputVariables", "conditionalExecution", "dependsOn",
+	"parallelExecution", "retryConfig", "rollbackAction", "onFailure",
+	"fallbackStep", "timeoutMs", "waitMs", "maxMemoryMB", "cache",
+	"circuitBreaker", "verificationQuery", "metadata", NULL
+};
+
+/* Known keys of a "retryConfig" object. */
+static const char *const plan_retry_keys[] = {
+	"maxRetries", "backoffStrategy", "baseDelayMs", "backoffMs",
+	"maxDelayMs", "jitter", "retryOnErrors", NULL
+};
+
 /* ASCII lower case. */
 int
 plan_lower(int c)

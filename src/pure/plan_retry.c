@@ -18,12 +18,6 @@
 #include <limits.h>
 #include <string.h>
 
-/* Known keys of a "retryConfig" object. */
-const char *const plan_retry_keys[] = {
-	"maxRetries", "backoffStrategy", "baseDelayMs", "backoffMs",
-	"maxDelayMs", "jitter", "retryOnErrors", NULL
-};
-
 /* A NULL-terminated list of names as a ce_alloc'd array. */
 static void
 set_retry_on(CeRetry *r, const char *const *names)

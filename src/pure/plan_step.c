@@ -22,16 +22,6 @@
 #include <limits.h>
 #include <string.h>
 
-/* Known keys of a step (and of a fallback step). */
-const char *const plan_step_keys[] = {
-	"id", "name", "description", "type", "sql", "instructionSet",
-	"templateId", "template", "inputTemplate", "inputVariables",
-	"outputVariables", "conditionalExecution", "dependsOn",
-	"parallelExecution", "retryConfig", "rollbackAction", "onFailure",
-	"fallbackStep", "timeoutMs", "waitMs", "maxMemoryMB", "cache",
-	"circuitBreaker", "verificationQuery", "metadata", NULL
-};
-
 /* ----------------------------------------------------------------
  * Kinds, names, registration
  * ----------------------------------------------------------------
