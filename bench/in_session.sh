@@ -14,7 +14,7 @@
 # and off (BENCH_SYNC, default "on off").
 #
 # No executor runs (chainexec.max_workers = 0): nothing but chain_run
-# touches the lines.  Usage, after make install:
+# touches the lines.  Usage (builds this tree into a private installation):
 #   bench/in_session.sh
 #   BENCH_STEPS=50 BENCH_ROUNDS=5 BENCH_SYNC=off bench/in_session.sh
 set -euo pipefail
@@ -45,6 +45,7 @@ call_times()
 say "chainexec in-session benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
 say "machine: $(bench_machine)"
 say "load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
+bench_install
 bench_cluster_start 0
 bench_define_noop bench-run "$BENCH_STEPS"
 say "chain: $BENCH_STEPS sql steps \"SELECT 1\"; $BENCH_ROUNDS rounds of about ${BENCH_SECONDS}s each side"

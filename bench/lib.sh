@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
 # bench/lib.sh: helpers shared by the benchmarks (source it; it runs nothing).
 #
-# The benchmarks run on a throwaway cluster of their own (scripts/cluster.sh)
-# with the installed extension: run "make && make install" first.  Every
-# figure is compared with a baseline measured in the same run on the same
-# server, so what matters is the ratio, not the absolute numbers.
+# The benchmarks run on a throwaway cluster of their own (scripts/cluster.sh).
+# By default they first build the tree (BENCH_SRC, default this repository)
+# and install it into a private copy of the server's installation, removed at
+# exit, as "scripts/test.sh --private" does: several trees can be measured on
+# one machine without installing over each other.  BENCH_PRIVATE=0 uses the
+# extension installed in the system instead ("make && make install" first).
+# Every figure is compared with a baseline measured in the same run on the
+# same server, so what matters is the ratio, not the absolute numbers.
 #
+#   bench_install                 the private installation (see above); the
+#                                 scripts call it before bench_cluster_start
 #   bench_cluster_start WORKERS   a cluster with chainexec preloaded and
 #                                 chainexec.max_workers = WORKERS, the
 #                                 extension and the pgbench tables created;
@@ -13,7 +19,10 @@
 #   bench_set_workers N           ALTER SYSTEM chainexec.max_workers, restart
 #                                 (it is PGC_POSTMASTER), wait for the executors
 #   bench_set_sync on|off         ALTER SYSTEM synchronous_commit, reload
-#   bench_define_noop ID N        define and publish a chain of N "SELECT 1" steps
+#   bench_define_noop ID N        define and publish a chain of N no-op sql
+#                                 steps, step i "SELECT i AS vi" with
+#                                 outputVariables ["vi"] (BENCH_OUTPUTS=0:
+#                                 "SELECT 1" without outputVariables)
 #   bench_reset                   empty the execution and pgbench history tables,
 #                                 add a history of finished executions, checkpoint
 #   bench_pgbench SCRIPT CLIENTS SECONDS
@@ -27,12 +36,21 @@
 #                   timed run (default 5000; see bench_reset)
 #   BENCH_RESET_VACUUM  1: with BENCH_HISTORY=0, VACUUM ANALYZE the emptied
 #                   tables (see bench_reset)
+#   BENCH_PRIVATE   1 (default): build BENCH_SRC into a private installation;
+#                   0: use the installed extension
+#   BENCH_SRC       the tree to build (default: this repository)
+#   BENCH_OUTPUTS   1 (default): every step sets an output variable
+#   BENCH_EXTRA_CONF  lines added to the cluster's postgresql.conf
 
 . "$(dirname "${BASH_SOURCE[0]}")/../scripts/cluster.sh"
 
 BENCH_PROFILE=${BENCH_PROFILE:-0}
 BENCH_HISTORY=${BENCH_HISTORY:-5000}
 BENCH_ACCOUNTS=100000
+BENCH_PRIVATE=${BENCH_PRIVATE:-1}
+BENCH_SRC=${BENCH_SRC:-$CE_REPO}
+BENCH_OUTPUTS=${BENCH_OUTPUTS:-1}
+BENCH_INSTALL_DIR=
 
 # bq SQL: run SQL, print the result unaligned and tuples only; stop on error.
 bq()
@@ -64,6 +82,35 @@ bench_wait_executors()
 	die "expected $n chainexec executors, found $got"
 }
 
+# bench_install: with BENCH_PRIVATE=1, copy the server's installation to a
+# temporary folder, point CE_PGBIN and CE_PG_CONFIG at it, and build and
+# install BENCH_SRC there (output in $BENCH_INSTALL_DIR/build.log).
+bench_install()
+{
+	local d root log
+
+	[ "$BENCH_PRIVATE" = 1 ] || return 0
+	BENCH_INSTALL_DIR=$(mktemp -d "${TMPDIR:-/tmp}/chainexec-bench-install.XXXXXX") || die "mktemp failed"
+	chmod 0755 "$BENCH_INSTALL_DIR"
+	trap 'rm -rf "$BENCH_INSTALL_DIR"' EXIT
+	root=$BENCH_INSTALL_DIR/pg
+	for d in $("$CE_PG_CONFIG" --bindir --pkglibdir --sharedir --pkgincludedir); do
+		mkdir -p "$root$(dirname "$d")" && cp -a "$d" "$root$d" || die "could not copy $d"
+	done
+	d=$("$root$("$CE_PG_CONFIG" --bindir)/pg_config" --pkglibdir)
+	[ "$d" = "$root$("$CE_PG_CONFIG" --pkglibdir)" ] ||
+		die "the copy of the installation is not relocatable (its pkglibdir is $d); use BENCH_PRIVATE=0"
+	CE_PGBIN=$root$("$CE_PG_CONFIG" --bindir)
+	CE_PG_CONFIG=$CE_PGBIN/pg_config
+	export CE_PGBIN CE_PG_CONFIG
+	log=$BENCH_INSTALL_DIR/build.log
+	if ! (cd "$BENCH_SRC" && make PG_CONFIG="$CE_PG_CONFIG" && make PG_CONFIG="$CE_PG_CONFIG" install) >"$log" 2>&1; then
+		tail -n 30 "$log" >&2
+		die "building $BENCH_SRC failed"
+	fi
+	say "build: $BENCH_SRC at $(git -C "$BENCH_SRC" log -1 --format='%h %s' 2>/dev/null | cut -c1-70), private installation"
+}
+
 # bench_cluster_start WORKERS: start the benchmark cluster (see above).
 bench_cluster_start()
 {
@@ -81,6 +128,7 @@ bench_cluster_start()
 		log_line_prefix = '%m [%p] %q%a '
 		synchronous_commit = on
 	EOF
+	[ -n "${BENCH_EXTRA_CONF:-}" ] && printf '%s\n' "$BENCH_EXTRA_CONF" >>"$conf"
 	if [ "$BENCH_PROFILE" = 1 ]; then
 		cat >>"$conf" <<-EOF
 			pg_stat_statements.track = all
@@ -89,7 +137,7 @@ bench_cluster_start()
 		EOF
 	fi
 	ce_cluster_new "$conf" || die "could not start a cluster"
-	trap 'ce_cluster_destroy; rm -rf "$BENCH_TMP"' EXIT
+	trap 'ce_cluster_destroy; rm -rf "$BENCH_TMP"; [ -n "$BENCH_INSTALL_DIR" ] && rm -rf "$BENCH_INSTALL_DIR"' EXIT
 	trap 'exit 130' INT
 	trap 'exit 143' TERM
 	bq "CREATE EXTENSION chainexec" >/dev/null
@@ -161,12 +209,17 @@ bench_set_sync()
 # bench_define_noop ID N: a published chain of N sequential "SELECT 1" sql steps.
 bench_define_noop()
 {
+	local step="'sql', 'SELECT 1'"
+
+	[ "$BENCH_OUTPUTS" = 1 ] &&
+		step="'sql', format('SELECT %s AS v%s', i, i), 'outputVariables', jsonb_build_array('v' || i)"
 	bq "SELECT chainexec.chain_define(jsonb_build_object(
 			'id', '$1', 'name', 'benchmark: $2 no-op steps',
 			'steps', (SELECT jsonb_agg(jsonb_build_object('id', i, 'name', 's' || i,
-														  'type', 'sql', 'sql', 'SELECT 1') ORDER BY i)
+														  'type', 'sql', $step) ORDER BY i)
 					  FROM generate_series(1, $2) i)), true)" >/dev/null
 	BENCH_HISTORY_CHAIN=$1
+	BENCH_HISTORY_STEPS=$2
 }
 
 # bench_reset: empty the execution tables and the pgbench history, then
@@ -185,33 +238,134 @@ bench_reset()
 {
 	bq "TRUNCATE chainexec.universal_transaction_lines, chainexec.universal_transactions, bench_hist" >/dev/null
 	if [ "$BENCH_HISTORY" -gt 0 ]; then
-		bq "WITH h AS (
-				INSERT INTO chainexec.universal_transactions (organization_id, chain_id, chain_version, status,
-					input, context, output, owner, created_at, started_at, finished_at, smart_code)
-				SELECT chainexec.current_organization(), '$BENCH_HISTORY_CHAIN', 1, 'completed',
-					'{\"phase\": \"history\"}', '{\"?column?\": 1}', '{\"?column?\": 1}', current_user::regrole,
-					t, t, t + interval '10 ms', 'CHAINEXEC.RUN.BENCH.V1'
-				FROM (SELECT now() - interval '2 days' + g * interval '10 s' AS t
-					  FROM generate_series(1, $BENCH_HISTORY) g) s
-				RETURNING organization_id, id, created_at)
-			INSERT INTO chainexec.universal_transaction_lines (organization_id, transaction_id, line_number,
-				line_type, step_id, step_name, status, attempt, not_before, started_at, finished_at,
-				duration_ms, smart_code, output)
-			SELECT h.organization_id, h.id, i, 'step', i, 's' || i, 'completed', 1, h.created_at,
-				h.created_at, h.created_at + i * interval '1 ms', 1, 'CHAINEXEC.STEP.S' || i || '.V1',
-				'{\"rowCount\": 1}'
-			FROM h, generate_series(1, 10) i" >/dev/null
+		bq "$(bench_history_sql "$BENCH_HISTORY")" >/dev/null
 		bq "ANALYZE chainexec.universal_transaction_lines, chainexec.universal_transactions" >/dev/null
 	elif [ "${BENCH_RESET_VACUUM:-0}" = 1 ]; then
 		bq "VACUUM ANALYZE chainexec.universal_transaction_lines, chainexec.universal_transactions" >/dev/null
 	fi
 	bq "VACUUM bench_acct" >/dev/null
 	bq "CHECKPOINT" >/dev/null
+	bench_stats_reset
+	return 0
+}
+
+# bench_stats_reset: with BENCH_PROFILE=1, reset pg_stat_statements and the
+# table statistics.
+bench_stats_reset()
+{
 	if [ "$BENCH_PROFILE" = 1 ]; then
 		bq "SELECT pg_stat_statements_reset()" >/dev/null
 		bq "SELECT pg_stat_reset()" >/dev/null
 	fi
 	return 0
+}
+
+# bench_context_sql: a SQL expression, the final context of an execution of
+# the benchmark chain (v1..vN and the input's "phase", here PHASE).
+bench_context_sql()
+{
+	if [ "$BENCH_OUTPUTS" = 1 ]; then
+		echo "(SELECT jsonb_object_agg('v' || i, i) || jsonb_build_object('phase', '$1')
+			   FROM generate_series(1, $BENCH_HISTORY_STEPS) i)"
+	else
+		echo "jsonb_build_object('?column?', 1, 'phase', '$1')"
+	fi
+}
+
+# bench_history_sql N: statements that add N finished executions of the
+# benchmark chain (BENCH_HISTORY_CHAIN, BENCH_HISTORY_STEPS lines each) to the
+# execution tables, shaped as the engine writes them (context, output,
+# metadata, every line's output and times), straight into the tables.
+# Rows go in in key order (sorted random uuids), so that even a million
+# executions load at the speed of sequential writes, and without the
+# foreign-key triggers (session_replication_role = replica, superuser): the
+# rows are consistent by construction.
+bench_history_sql()
+{
+	local n=$1 line_out="jsonb_build_object('rowCount', 1)"
+
+	[ "$BENCH_OUTPUTS" = 1 ] && line_out="jsonb_build_object('rowCount', 1, 'variables', jsonb_build_object('v' || i, i))"
+	cat <<-EOF
+		SET work_mem = '512MB';
+		SET session_replication_role = replica;
+		CREATE TEMP TABLE bench_new_hist ON COMMIT DROP AS
+			SELECT gen_random_uuid() AS id, now() - interval '30 days' + g * interval '1 s' * (2000000.0 / $n) AS t
+			FROM generate_series(1, $n) g;
+		INSERT INTO chainexec.universal_transactions (organization_id, id, chain_id, chain_version, status,
+			input, context, output, owner, created_at, started_at, finished_at, smart_code, metadata)
+		SELECT c.org, h.id, '$BENCH_HISTORY_CHAIN', 1, 'completed',
+			'{"phase": "history"}', c.ctx, c.ctx, c.owner, h.t, h.t + interval '20 ms',
+			h.t + interval '20 ms' + $BENCH_HISTORY_STEPS * interval '1 ms',
+			'CHAINEXEC.RUN.' || upper(replace('$BENCH_HISTORY_CHAIN', '-', '_')) || '.V1',
+			'{"options": {}, "saveIntermediateResults": true}'
+		FROM bench_new_hist h, (SELECT $(bench_context_sql history) AS ctx, chainexec.current_organization() AS org,
+										current_user::regrole AS owner) c
+		ORDER BY h.id;
+		INSERT INTO chainexec.universal_transaction_lines (organization_id, transaction_id, line_number,
+			line_type, step_id, step_name, status, attempt, not_before, started_at, first_started_at,
+			finished_at, duration_ms, smart_code, output)
+		SELECT c.org, h.id, i, 'step', i, 's' || i, 'completed', 1,
+			h.t + (i - 1) * interval '1 ms', h.t + interval '20 ms' + (i - 1) * interval '1 ms',
+			h.t + interval '20 ms' + (i - 1) * interval '1 ms', h.t + interval '20 ms' + i * interval '1 ms' - interval '0.2 ms',
+			0.8, 'CHAINEXEC.STEP.S' || i || '.V1', $line_out
+		FROM bench_new_hist h, generate_series(1, $BENCH_HISTORY_STEPS) i,
+			(SELECT chainexec.current_organization() AS org) c
+		ORDER BY h.id, i;
+		RESET session_replication_role;
+	EOF
+}
+
+# bench_inflight_sql N: statements that add N unfinished executions of the
+# benchmark chain that no executor will take during a run: each is running,
+# with a random number of its steps done; its current line is either
+# waiting (as an external step waits for chain_step_complete, due in a day)
+# or ready with a retry due in an hour (attempt 1 failed); the lines after
+# it are pending.  Their input says "phase": "inflight".
+bench_inflight_sql()
+{
+	local n=$1 line_out="jsonb_build_object('rowCount', 1)"
+
+	[ "$BENCH_OUTPUTS" = 1 ] && line_out="jsonb_build_object('rowCount', 1, 'variables', jsonb_build_object('v' || i, i))"
+	cat <<-EOF
+		SET work_mem = '256MB';
+		SET session_replication_role = replica;
+		CREATE TEMP TABLE bench_new_inflight ON COMMIT DROP AS
+			SELECT gen_random_uuid() AS id, now() - interval '1 hour' + g * interval '1 ms' AS t,
+				1 + (g % $BENCH_HISTORY_STEPS) AS cur, g % 2 = 0 AS waits
+			FROM generate_series(1, $n) g;
+		INSERT INTO chainexec.universal_transactions (organization_id, id, chain_id, chain_version, status,
+			input, context, owner, created_at, started_at, smart_code, metadata)
+		SELECT chainexec.current_organization(), h.id, '$BENCH_HISTORY_CHAIN', 1,
+			CASE WHEN h.waits THEN 'waiting' ELSE 'running' END,
+			'{"phase": "inflight"}',
+			coalesce((SELECT jsonb_object_agg('v' || i, i) FROM generate_series(1, h.cur - 1) i), '{}')
+				|| '{"phase": "inflight"}',
+			current_user::regrole, h.t, h.t + interval '20 ms',
+			'CHAINEXEC.RUN.' || upper(replace('$BENCH_HISTORY_CHAIN', '-', '_')) || '.V1',
+			'{"options": {}, "saveIntermediateResults": true}'
+		FROM bench_new_inflight h
+		ORDER BY h.id;
+		INSERT INTO chainexec.universal_transaction_lines (organization_id, transaction_id, line_number,
+			line_type, step_id, step_name, status, attempt, not_before, started_at, first_started_at,
+			finished_at, duration_ms, smart_code, output, error)
+		SELECT chainexec.current_organization(), h.id, i, 'step', i, 's' || i,
+			CASE WHEN i < h.cur THEN 'completed' WHEN i > h.cur THEN 'pending'
+				 WHEN h.waits THEN 'waiting' ELSE 'ready' END,
+			CASE WHEN i < h.cur THEN 1 WHEN i > h.cur THEN 0 WHEN h.waits THEN 1 ELSE 1 END,
+			CASE WHEN i < h.cur THEN h.t WHEN i > h.cur THEN h.t
+				 WHEN h.waits THEN now() + interval '1 day' ELSE now() + interval '1 hour' END,
+			CASE WHEN i <= h.cur THEN h.t + interval '20 ms' END,
+			CASE WHEN i <= h.cur THEN h.t + interval '20 ms' END,
+			CASE WHEN i < h.cur OR (i = h.cur AND NOT h.waits) THEN h.t + interval '21 ms' END,
+			CASE WHEN i < h.cur OR (i = h.cur AND NOT h.waits) THEN 1 END,
+			'CHAINEXEC.STEP.S' || i || '.V1',
+			CASE WHEN i < h.cur THEN $line_out END,
+			CASE WHEN i = h.cur AND NOT h.waits THEN
+				'{"failure_type": "sql_error", "sqlstate": "40001", "message": "could not serialize access"}'::jsonb END
+		FROM bench_new_inflight h, generate_series(1, $BENCH_HISTORY_STEPS) i
+		ORDER BY h.id, i;
+		RESET session_replication_role;
+	EOF
 }
 
 # bench_pgbench SCRIPT CLIENTS SECONDS: run pgbench (prepared statements, one
