@@ -32,13 +32,14 @@
 #include "utils/wait_event.h"
 
 #include "chainexec.h"
-#include "define.h"
+#include "bridge.h"
+#include "plancache.h"
 #include "engine.h"
 #include "engine_xact.h"
 #include "insession.h"
 #include "executor.h"
 #include "jsonschema.h"
-#include "notify.h"
+#include "events.h"
 #include "shmem.h"
 #include "step.h"
 

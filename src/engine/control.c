@@ -58,29 +58,22 @@
  */
 #include "postgres.h"
 
-#include "access/xact.h"
-#include "catalog/pg_authid.h"
-#include "catalog/pg_type.h"
 #include "executor/spi.h"
-#include "fmgr.h"
+
 #include "miscadmin.h"
 #include "utils/acl.h"
-#include "utils/array.h"
+
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/json.h"
-#include "utils/jsonb.h"
-#include "utils/lsyscache.h"
+
 #include "utils/timestamp.h"
 
-#include "chainexec.h"
 #include "control.h"
-#include "define.h"
 #include "engine.h"
 #include "engine_int.h"
 #include "engine_xact.h"
 #include "shmem.h"
-#include "step.h"
 
 PG_FUNCTION_INFO_V1(ce_chain_cancel);
 PG_FUNCTION_INFO_V1(ce_chain_pause);
@@ -92,9 +85,6 @@ PG_FUNCTION_INFO_V1(ce_chain_rollback_plan);
 PG_FUNCTION_INFO_V1(ce_chain_step_complete);
 PG_FUNCTION_INFO_V1(ce_chain_step_fail);
 PG_FUNCTION_INFO_V1(ce_chain_cleanup);
-PG_FUNCTION_INFO_V1(ce_control_call);
-PG_FUNCTION_INFO_V1(ce_signal_running);
-PG_FUNCTION_INFO_V1(ce_finished_sql);
 
 /* ---------------------------------------------------------------------
  * Queries (all run as the extension owner, fixed search_path)
@@ -499,8 +489,8 @@ ce_chain_cancel(PG_FUNCTION_ARGS)
 	{
 		char	   *reason = PG_ARGISNULL(1) ? "cancelled" : text_to_cstring(PG_GETARG_TEXT_PP(1));
 
-		ce_exec_close_open_lines(&c.ex, "cancelled");
-		ce_exec_finish(&c.ex, "cancelled", ce_error_jsonb("cancelled", "57014", reason, NULL, NULL, 0));
+		ce_close_open_lines(&c.ex, 0, "cancelled");
+		ce_exec_finish(&c.ex, "cancelled", NULL, ce_error_jsonb("cancelled", "57014", reason, NULL, NULL, 0));
 		ce_signal_running_at_commit(&c.ex.id);
 		emit_now(&c, "chain_cancelled", "cancelled");
 		done = true;
@@ -560,7 +550,7 @@ ce_chain_resume(PG_FUNCTION_ARGS)
 		reopen(&c, true, "resume");
 	else
 		refuse(&c, "resume");
-	ce_exec_advance(&c.ex);
+	ce_advance(&c.ex, 0);
 	emit_now(&c, "chain_resumed", c.ex.status);
 	ctl_close(&c);
 	PG_RETURN_BOOL(true);
@@ -597,7 +587,7 @@ ce_chain_retry_step(PG_FUNCTION_ARGS)
 	v[2] = Int32GetDatum(line.line_number);
 	ce_run_query(&q_retry_line, v, NULL, false, 0);
 	if (!is(&c, "paused"))
-		ce_exec_advance(&c.ex);
+		ce_advance(&c.ex, 0);
 	if (reopened)
 		emit_now(&c, "chain_resumed", c.ex.status);
 	ctl_close(&c);
@@ -654,7 +644,7 @@ ce_chain_skip_step(PG_FUNCTION_ARGS)
 	(void) ce_progress_refresh(&c.ex, NULL);
 	ce_exec_emit(&c.ex, "step_skipped", step, "skipped", line.attempt);
 	if (!is(&c, "paused"))
-		ce_exec_advance(&c.ex);
+		ce_advance(&c.ex, 0);
 	ctl_close(&c);
 	PG_RETURN_BOOL(true);
 }
@@ -686,12 +676,12 @@ ce_chain_rollback(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
 					 errmsg("execution %s has no step %d", c.ex.id_s, to_step)));
 	}
-	ce_exec_close_open_lines(&c.ex, "cancelled");
+	ce_close_open_lines(&c.ex, 0, "cancelled");
 	ce_signal_running_at_commit(&c.ex.id);
 	comp = ce_rollback_candidates(&c.ex, to_step);
 	if (comp == NIL)
 	{
-		ce_exec_finish(&c.ex, "compensated", NULL);
+		ce_exec_finish(&c.ex, "compensated", NULL, NULL);
 		emit_now(&c, "compensation_completed", "compensated");
 	}
 	else
@@ -928,56 +918,4 @@ ce_progress_sql(PG_FUNCTION_ARGS)
 	MemoryContextSwitchTo(old);
 	ctl_close(&c);
 	PG_RETURN_JSONB_P(result);
-}
-
-/* ---------------------------------------------------------------------
- * Symbols of chainexec 0.1.0's install script
- * --------------------------------------------------------------------- */
-
-/* ce_control_call: 0.1.0 declared every control function with it. */
-Datum
-ce_control_call(PG_FUNCTION_ARGS)
-{
-	char	   *name = get_func_name(fcinfo->flinfo->fn_oid);
-
-	if (strcmp(name, "chain_cancel") == 0)
-		return ce_chain_cancel(fcinfo);
-	if (strcmp(name, "chain_pause") == 0)
-		return ce_chain_pause(fcinfo);
-	if (strcmp(name, "chain_resume") == 0)
-		return ce_chain_resume(fcinfo);
-	if (strcmp(name, "chain_retry_step") == 0)
-		return ce_chain_retry_step(fcinfo);
-	if (strcmp(name, "chain_skip_step") == 0)
-		return ce_chain_skip_step(fcinfo);
-	if (strcmp(name, "chain_rollback") == 0)
-		return ce_chain_rollback(fcinfo);
-	if (strcmp(name, "chain_rollback_plan") == 0)
-		return ce_chain_rollback_plan(fcinfo);
-	if (strcmp(name, "chain_step_complete") == 0)
-		return ce_chain_step_complete(fcinfo);
-	if (strcmp(name, "chain_step_fail") == 0)
-		return ce_chain_step_fail(fcinfo);
-	if (strcmp(name, "chain_cleanup") == 0)
-		return ce_chain_cleanup(fcinfo);
-	ereport(ERROR,
-			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-			 errmsg("\"%s\" is not a control function of chainexec", name)));
-	PG_RETURN_NULL();
-}
-
-/* _signal_running(execution_id uuid) of 0.1.0 (dropped by 0.2.0). */
-Datum
-ce_signal_running(PG_FUNCTION_ARGS)
-{
-	ce_signal_running_at_commit(PG_GETARG_UUID_P(0));
-	PG_RETURN_VOID();
-}
-
-/* _finished() of 0.1.0 (dropped by 0.2.0). */
-Datum
-ce_finished_sql(PG_FUNCTION_ARGS)
-{
-	ce_finished_at_commit();
-	PG_RETURN_VOID();
 }

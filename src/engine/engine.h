@@ -1,7 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * engine.h
- *	  The step executor: one step transition as one transaction.
+ *	  The engine's entry points for the executors and chain_run: one step
+ *	  transition as one transaction (transition.c), timers and deadlines
+ *	  (timers.c), the store's query helpers (store.c).
  *
  * Used by the background executors (executor.c) and by chain_run (the
  * in-session procedure).  Every function here starts and commits its own

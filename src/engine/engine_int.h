@@ -1,15 +1,16 @@
 /*-------------------------------------------------------------------------
  *
  * engine_int.h
- *	  What the engine (engine.c) shares with the control functions
- *	  (control.c): the execution and line rows as a transition sees them,
- *	  and the one copy of each piece of bookkeeping that both use (reading
- *	  and locking an execution, advancing it, closing its open lines,
- *	  starting its compensation, progress and ETA, events).
+ *	  What the files of the engine share: the execution and line rows as
+ *	  a transition sees them, and the one copy of each piece of
+ *	  bookkeeping (store.c: reading, locking and writing rows; context.c:
+ *	  values; progress.c; events.c; advance.c: readiness and the end;
+ *	  transition.c: recording an attempt).  The control functions
+ *	  (control.c) use the same.
  *
  * Everything here runs inside the caller's transaction, with SPI
  * connected, as the extension owner, under ce_bookkeeping_begin()'s fixed
- * search_path.  engine.c does not include control.h: control.c builds on
+ * search_path.  No engine file includes control.h: control.c builds on
  * the engine, never the other way round.
  *
  *-------------------------------------------------------------------------
@@ -20,6 +21,7 @@
 #include "postgres.h"
 #include "datatype/timestamp.h"
 #include "nodes/pg_list.h"
+#include "utils/array.h"
 #include "utils/jsonb.h"
 #include "utils/uuid.h"
 
@@ -95,19 +97,81 @@ extern void ce_bookkeeping_end(CeBookkeeping *bk);
 /* Whether this backend is running a step (or compensation) of execution id. */
 extern bool ce_in_step_of(const pg_uuid_t *id);
 
+/* A change of a line (ce_line_update). */
+typedef struct CeLineUpdate
+{
+	const char *status;
+	int			attempt;
+	bool		has_not_before;
+	TimestampTz not_before;		/* when has_not_before; else kept */
+	Jsonb	   *input;			/* kept when NULL; saveIntermediateResults */
+	Jsonb	   *output;
+	Jsonb	   *error;
+	bool		started;		/* the attempt started now */
+	bool		finished;		/* the line ends now */
+} CeLineUpdate;
+
+/* ---- store.c: rows ---- */
+
+/* Columns of the current SPI_tuptable row. */
+extern Datum ce_getcol(int row, int col, bool *isnull);
+extern char *ce_getcol_text(int row, int col);
+extern Jsonb *ce_getcol_jsonb(int row, int col);
+/* A jsonb argument, or NULL (nullflag set). */
+extern Datum ce_jsonb_datum_or_null(Jsonb *j, char *nullflag);
+extern ArrayType *ce_int_array(List *ints);
+extern void ce_extension_owner_forget(void);
+
+/* Claim a due line (see store.c); false: none. */
+extern bool ce_claim_due(const pg_uuid_t *only, LineRow *line, pg_uuid_t *org, pg_uuid_t *id);
+extern bool ce_claim_line_number(const pg_uuid_t *org, const pg_uuid_t *id, int line_number,
+								 LineRow *line);
+
 /* Reading and locking (ex->org and ex->id set). */
+extern void ce_exec_read_header(ExecRow *ex);	/* header only, no lock */
 extern void ce_exec_read(ExecRow *ex);	/* header and plan, no lock */
 extern void ce_exec_lock(ExecRow *ex);	/* row lock; refreshes status, context */
 extern List *ce_exec_lines(ExecRow *ex);	/* LineInfo *, by line number */
 
-/* Make ready what can run; end the execution when nothing is left. */
-extern void ce_exec_advance(ExecRow *ex);
+/* Writing lines. */
+extern void ce_line_update(ExecRow *ex, int line_number, CeLineUpdate *u);
+extern void ce_line_set_status(ExecRow *ex, int line_number, const char *status);
+extern void ce_line_insert(ExecRow *ex, const char *type, const CeStep *step,
+						   const char *status, int parent_line);
+extern void ce_line_park_timer(ExecRow *ex, int line_number);
+/* Close lines (not locked by others) with a final status. */
+extern void ce_lines_close(ExecRow *ex, List *line_numbers, const char *status, Jsonb *error);
+extern void ce_lines_promote(ExecRow *ex, List *line_numbers);
+extern void ce_fail_line_plain(const pg_uuid_t *org, const pg_uuid_t *id, int line_number,
+							   Jsonb *error);
+
+/* Writing the header. */
+extern void ce_exec_set_status(ExecRow *ex, const char *status);
+extern void ce_exec_set_status_error(ExecRow *ex, const char *status, Jsonb *error);
+extern void ce_exec_write_end(ExecRow *ex, const char *status, Jsonb *output, Jsonb *error);
+
+/* ---- advance.c: readiness and the end ---- */
+
+/*
+ * Make ready what can run; end the execution when nothing is left.
+ * own_line: the line of the running transition (0: none).
+ */
+extern void ce_advance(ExecRow *ex, int own_line);
 
 /* Close the open (pending, ready, waiting) lines not locked by others. */
-extern void ce_exec_close_open_lines(ExecRow *ex, const char *status);
+extern void ce_close_open_lines(ExecRow *ex, int own_line, const char *status);
 
 /* Record the end of the execution (status, output, error). */
-extern void ce_exec_finish(ExecRow *ex, const char *status, Jsonb *error);
+extern void ce_exec_finish(ExecRow *ex, const char *status, Jsonb *output, Jsonb *error);
+
+/* The execution failed or timed out: compensate, or end it. */
+extern void ce_fail_execution(ExecRow *ex, const char *status, Jsonb *error, int own_line);
+
+/* Whether a line's status is final. */
+extern bool ce_line_status_final(const char *status);
+
+/* Wake n executors at commit (not when chain_run drives the execution). */
+extern void ce_wake_executors(int n);
 
 /*
  * Completed step and fallback lines whose step has a rollbackAction,
@@ -123,15 +187,31 @@ extern List *ce_rollback_candidates(ExecRow *ex, int to_step);
  */
 extern void ce_start_compensation(ExecRow *ex, List *candidates, Jsonb *error);
 
+/* ---- progress.c ---- */
+
 /*
  * Progress and ETA of the events that follow, from the lines; returns the
  * progress (percent) and sets *eta_ms (-1: unknown) when eta_ms is given.
  */
 extern int	ce_progress_refresh(ExecRow *ex, long *eta_ms);
+extern void ce_progress_from_lines(ExecRow *ex, List *lines);
+/* The progress of the events that follow, and their ETA (-1: unknown). */
+extern int	ce_progress_current(long *eta_ms);
+/* A new transition: nothing known yet. */
+extern void ce_progress_reset(void);
+/* The execution completed: 100%. */
+extern void ce_progress_complete(void);
+/* A backend's step averages of ex's chain version are stale. */
+extern void ce_eta_forget(ExecRow *ex);
 
 /* Queue an event (the chain's notify setting applies). */
 extern void ce_exec_emit(ExecRow *ex, const char *event, const CeStep *step,
 						 const char *status, int attempt);
+
+/* ---- context.c ---- */
+
+/* The variables a step sees (step NULL: the execution's own). */
+extern void ce_lookup_init(ExecRow *ex, const CeStep *step, int attempt, CeLookupCtx *lk);
 
 /* The variables (lk) and the run of an attempt of a step, ready to run. */
 extern void ce_step_setup(ExecRow *ex, const CeStep *step, int attempt,
@@ -153,5 +233,12 @@ extern void ce_exec_set_context(ExecRow *ex, Jsonb *context);
 extern Jsonb *ce_error_jsonb(const char *failure_type, const char *sqlstate,
 							 const char *message, const char *detail,
 							 const char *hint, int attempt);
+/* ... of a failed run; with "step"/"stepId" added for an execution. */
+extern Jsonb *ce_run_error_jsonb(CeStepRun *run, int attempt);
+extern Jsonb *ce_execution_error(Jsonb *line_error, const CeStep *step);
+
+/* A line's input ({"input": rendered}, NULL when none) and output. */
+extern Jsonb *ce_input_jsonb(const char *rendered);
+extern Jsonb *ce_output_jsonb(CeStepRun *run);
 
 #endif							/* CE_ENGINE_INT_H */

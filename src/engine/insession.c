@@ -6,7 +6,7 @@
  *	  the session drives them.
  *
  * chain_run creates its execution with universal_transactions.in_session
- * set, and the dispatch queries of the executors (engine.c) skip the
+ * set, and the dispatch queries of the executors (store.c) skip the
  * lines of such executions.  The driving session holds a session-level
  * lock on the execution (an advisory lock tag of chainexec's own, so it
  * never meets the caller's pg_advisory_lock keys) for as long as it

@@ -14,7 +14,7 @@
 #include "utils/jsonb.h"
 #include "utils/resowner.h"
 
-#include "define.h"
+#include "bridge.h"
 #include "plan.h"
 
 /* SQLSTATE of raise_failure(): class CE, "chainexec failure". */

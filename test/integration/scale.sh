@@ -6,7 +6,7 @@
 # launcher), their private memory does not grow with the number of
 # executions, and they stay idle while everything waits.  Then ~1.5 million
 # finished lines in universal_transaction_lines: the dispatch query (read
-# from src/engine.c, q_claim_ready) still uses the partial index
+# from src/engine/store.c, q_claim_ready) still uses the partial index
 # universal_transaction_lines_ready and no sequential scan of the lines,
 # and a three-step chain still completes within a second.  Plans, counts
 # and timings are printed as TAP diagnostics.

@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
- * notify.c
- *	  Execution events: a small JSON payload of ids, names, status and
+ * events.c
+ *	  Execution events: the one builder (ce_exec_emit) and their sending.
+ *	  An event is a small JSON payload of ids, names, status and
  *	  progress (no variable values, no rendered input), queued with
  *	  Async_Notify in the transition's own transaction, so subscribers
  *	  never see an event for work that rolled back.  Each event goes to
@@ -21,17 +22,15 @@
 
 #include "access/xact.h"
 #include "commands/async.h"
-#include "lib/stringinfo.h"
+
 #include "utils/json.h"
-#include "utils/timestamp.h"
-#include "utils/builtins.h"
+
 #include "utils/datetime.h"
 #include "utils/memutils.h"
-#include "miscadmin.h"
 
-#include "chainexec.h"
-#include "channel.h"
-#include "notify.h"
+#include "channels.h"
+#include "engine_int.h"
+#include "events.h"
 
 /* An end event held back until pre-commit. */
 typedef struct HeldEvent
@@ -236,4 +235,31 @@ ce_notify_send(const pg_uuid_t *org, Oid owner, const char *event, const char *p
 		else
 			Async_Notify(channels[i], payload);
 	}
+}
+
+/*
+ * The one event builder of the state machine: an event of execution ex
+ * (and step, when given) with the progress and ETA of the last
+ * ce_progress_refresh (progress.c), queued under the chain's notify
+ * setting.
+ */
+void
+ce_exec_emit(ExecRow *ex, const char *event, const CeStep *step, const char *status, int attempt)
+{
+	CeEvent		ev;
+	long		eta;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.event = event;
+	ev.org = &ex->org;
+	ev.owner = ex->owner;
+	ev.execution_id = ex->id_s;
+	ev.chain_id = ex->chain_id;
+	ev.step_id = step ? step->id : 0;
+	ev.step_name = step ? step->name : NULL;
+	ev.status = status;
+	ev.attempt = attempt;
+	ev.progress = ce_progress_current(&eta);
+	ev.eta_ms = strcmp(event, "chain_completed") == 0 ? 0 : eta;
+	ce_notify(ex->plan->notify, &ev);
 }

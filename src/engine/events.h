@@ -1,13 +1,13 @@
 /*-------------------------------------------------------------------------
  *
- * notify.h
+ * events.h
  *	  Execution events sent with NOTIFY in the transaction of the
  *	  transition that caused them (SPEC section 7).
  *
  *-------------------------------------------------------------------------
  */
-#ifndef CE_NOTIFY_H
-#define CE_NOTIFY_H
+#ifndef CE_EVENTS_H
+#define CE_EVENTS_H
 
 #include "postgres.h"
 
@@ -40,4 +40,4 @@ extern void ce_notify(CeNotify level, const CeEvent *ev);
 extern void ce_notify_send(const pg_uuid_t *org, Oid owner, const char *event,
 						   const char *payload);
 
-#endif							/* CE_NOTIFY_H */
+#endif							/* CE_EVENTS_H */

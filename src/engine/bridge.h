@@ -1,13 +1,14 @@
 /*-------------------------------------------------------------------------
  *
- * define.h
- *	  Server glue of the pure definition checker: errors, the plan cache,
- *	  and conversions between Jsonb and the pure modules' values.
+ * bridge.h
+ *	  The bridge between the pure modules and the server: errors, regular
+ *	  expressions, conversions between Jsonb and the pure modules' values,
+ *	  variable lookup (bridge.c).
  *
  *-------------------------------------------------------------------------
  */
-#ifndef CE_DEFINE_H
-#define CE_DEFINE_H
+#ifndef CE_BRIDGE_H
+#define CE_BRIDGE_H
 
 #include "postgres.h"
 #include "utils/jsonb.h"
@@ -30,13 +31,6 @@ extern int	ce_pg_regex(const char *pattern, const char *subject, size_t subject_
 extern CeJson *ce_jsonb_to_cejson(Jsonb *jb);
 extern Jsonb *ce_cejson_to_jsonb(const CeJson *v);
 extern Jsonb *ce_text_to_jsonb(const char *text);
-
-/*
- * The compiled plan of one chain version, cached for the life of the
- * backend (versions that can be executed are immutable).  Reads the
- * definition with SPI: call inside a transaction, with SPI connected.
- */
-extern CePlan *ce_plan_get(const pg_uuid_t *org, const char *chain_id, int version);
 
 /* Variable lookup over an execution's context plus the chain.* built-ins. */
 typedef struct CeLookupCtx
@@ -62,4 +56,4 @@ extern Jsonb *ce_value_to_jsonb(const CeValue *v);
 extern void ce_current_org(pg_uuid_t *org);
 extern char *ce_uuid_to_cstring(const pg_uuid_t *u);
 
-#endif							/* CE_DEFINE_H */
+#endif							/* CE_BRIDGE_H */

@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * channel.h
+ * channels.h
  *	  The NOTIFY channels of execution events: one per organization and
  *	  owner role, one per organization for chainexec_admin, named with a
  *	  keyed digest that only chainexec can compute (SPEC section 7, and
@@ -8,8 +8,8 @@
  *
  *-------------------------------------------------------------------------
  */
-#ifndef CE_CHANNEL_H
-#define CE_CHANNEL_H
+#ifndef CE_CHANNELS_H
+#define CE_CHANNELS_H
 
 #include "postgres.h"
 #include "utils/uuid.h"
@@ -25,4 +25,16 @@ extern int	ce_event_channels(const pg_uuid_t *org, Oid owner,
 							  char role_channel[NAMEDATALEN],
 							  char admin_channel[NAMEDATALEN]);
 
-#endif							/* CE_CHANNEL_H */
+/* The channel prefix: chainexec.notify_channel, clipped to fit a name. */
+extern void ce_channel_prefix(char *out);
+
+/*
+ * The channel of role's events in organization org (role InvalidOid: the
+ * organization's admin channel), from the backend's cache or computed.
+ */
+extern void ce_channel_name(const pg_uuid_t *org, Oid role, char out[NAMEDATALEN]);
+
+/* Whether a channel name is one of chainexec's (plain, or prefix_digest). */
+extern bool ce_is_event_channel(const char *ch);
+
+#endif							/* CE_CHANNELS_H */

@@ -1,0 +1,649 @@
+/*-------------------------------------------------------------------------
+ *
+ * store.c
+ *	  The store of the state machine: the bookkeeping queries on an
+ *	  execution's header (universal_transactions) and its lines
+ *	  (universal_transaction_lines), prepared once per backend, and the
+ *	  functions that read and write those rows; the fixed search_path and
+ *	  the extension owner under which they run.
+ *
+ *	  Everything here runs in the caller's transaction, SPI connected, as
+ *	  the extension owner (ce_bookkeeping_begin).  Nothing here decides:
+ *	  the decisions are in transition.c and advance.c.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+#include <signal.h>
+
+#include "executor/spi.h"
+
+#include "pgstat.h"
+
+#include "utils/builtins.h"
+
+#include "utils/timestamp.h"
+
+#include "plancache.h"
+#include "engine.h"
+#include "engine_int.h"
+
+static Oid	ext_owner = InvalidOid;
+
+/*
+ * Start a GUC nesting level with a fixed search_path, before running as the
+ * extension owner: no function or operator of the caller's search_path (or
+ * of a step's) may stand in for a catalog one in the bookkeeping queries.
+ * End it with AtEOXact_GUC(false, level), which also drops any setting
+ * changed meanwhile.
+ */
+int
+ce_fixed_search_path(void)
+{
+	int			level = NewGUCNestLevel();
+
+	(void) set_config_option("search_path", "pg_catalog, chainexec, pg_temp", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return level;
+}
+
+/* ---------------------------------------------------------------------
+ * Small SPI helpers
+ * --------------------------------------------------------------------- */
+
+/*
+ * Execute a query prepared once per backend.
+ *
+ * Every query here finds its rows through a key or a partial index.  A
+ * kept plan is made again only when a table's statistics change, so a
+ * plan made while the tables were nearly empty (a sequential scan is
+ * cheapest then) would go on scanning them after they have grown — in a
+ * burst of executions after a quiet period, every transition would read
+ * every line until autovacuum analyzes the table.  So the plans are made
+ * with enable_seqscan off.
+ */
+int
+ce_run_query(CeQuery *q, Datum *values, const char *nulls, bool read_only, long count)
+{
+	int			ret;
+	int			level;
+
+	if (q->plan == NULL)
+	{
+		/*
+		 * A generic plan: these queries' plans do not depend on their
+		 * parameters, and a custom plan for each call (as the plan cache
+		 * chooses for "= ANY($n)") costs more than the query.
+		 */
+		SPIPlanPtr	p = SPI_prepare_cursor(q->sql, q->nargs, q->types, CURSOR_OPT_GENERIC_PLAN);
+
+		if (p == NULL)
+			elog(ERROR, "could not prepare chainexec query: %s", SPI_result_code_string(SPI_result));
+		SPI_keepplan(p);
+		q->plan = p;
+	}
+	level = NewGUCNestLevel();
+	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	ret = SPI_execute_plan(q->plan, values, nulls, read_only, count);
+	AtEOXact_GUC(true, level);
+	if (ret < 0)
+		elog(ERROR, "chainexec query failed: %s", SPI_result_code_string(ret));
+	return ret;
+}
+
+Datum
+ce_getcol(int row, int col, bool *isnull)
+{
+	return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, isnull);
+}
+
+char *
+ce_getcol_text(int row, int col)
+{
+	return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col);
+}
+
+Jsonb *
+ce_getcol_jsonb(int row, int col)
+{
+	bool		isnull;
+	Datum		d = ce_getcol(row, col, &isnull);
+
+	return isnull ? NULL : DatumGetJsonbPCopy(d);
+}
+
+Datum
+ce_jsonb_datum_or_null(Jsonb *j, char *nullflag)
+{
+	*nullflag = j ? ' ' : 'n';
+	return j ? JsonbPGetDatum(j) : (Datum) 0;
+}
+
+/* The extension's owner, who does the bookkeeping (cached; SPI connected). */
+Oid
+ce_extension_owner(void)
+{
+	if (!OidIsValid(ext_owner))
+	{
+		int			ret = SPI_execute("SELECT extowner FROM pg_catalog.pg_extension WHERE extname = 'chainexec'",
+									  true, 1);
+		bool		isnull;
+
+		if (ret != SPI_OK_SELECT || SPI_processed != 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("extension \"chainexec\" is not installed in this database")));
+		ext_owner = DatumGetObjectId(ce_getcol(0, 1, &isnull));
+	}
+	return ext_owner;
+}
+/* ---------------------------------------------------------------------
+ * Queries
+ * --------------------------------------------------------------------- */
+
+/* The last column: attempts in a row whose executor died (ce_record_crash). */
+#define LINE_COLS "organization_id, transaction_id, line_number, line_type, step_id, step_name, " \
+	"status, attempt, coalesce(parent_line, 0), started_at, " \
+	"CASE WHEN error->>'failure_type' = 'worker_crashed' " \
+	"THEN coalesce((error->>'crashes')::int, 0) ELSE 0 END"
+
+/*
+ * The dispatch queries of the executors (the only queries that claim lines
+ * of any execution): never a line of an execution that a chain_run session
+ * drives (insession.c).
+ */
+static CeQuery q_claim_ready = {
+	"SELECT " LINE_COLS " FROM chainexec.universal_transaction_lines l "
+	"WHERE status = 'ready' AND not_before <= now() "
+	"AND NOT EXISTS (SELECT FROM chainexec.universal_transactions t WHERE t.in_session "
+	"AND t.organization_id = l.organization_id AND t.id = l.transaction_id) "
+	"ORDER BY priority DESC, not_before LIMIT 1 FOR UPDATE SKIP LOCKED", 0, {0}};
+/*
+ * Claims within one execution (chain_run, _run_one) also take a line that
+ * is not due yet once the execution is past its deadline, so that the
+ * transition ends it (status timeout): chain_run has no deadline sweep.
+ */
+#define PAST_DEADLINE "EXISTS (SELECT FROM chainexec.universal_transactions t " \
+	"WHERE t.organization_id = $1 AND t.id = $2 AND t.deadline <= now() " \
+	"AND t.status IN ('pending', 'running', 'waiting'))"
+static CeQuery q_claim_ready_exec = {
+	"SELECT " LINE_COLS " FROM chainexec.universal_transaction_lines "
+	"WHERE organization_id = $1 AND transaction_id = $2 AND status = 'ready' "
+	"AND (not_before <= now() OR " PAST_DEADLINE ") "
+	"ORDER BY priority DESC, not_before LIMIT 1 FOR UPDATE SKIP LOCKED", 2, {UUIDOID, UUIDOID}};
+static CeQuery q_claim_waiting = {
+	"SELECT " LINE_COLS " FROM chainexec.universal_transaction_lines l "
+	"WHERE status = 'waiting' AND not_before <= now() "
+	"AND NOT EXISTS (SELECT FROM chainexec.universal_transactions t WHERE t.in_session "
+	"AND t.organization_id = l.organization_id AND t.id = l.transaction_id) "
+	"ORDER BY not_before LIMIT 1 FOR UPDATE SKIP LOCKED", 0, {0}};
+static CeQuery q_claim_waiting_exec = {
+	"SELECT " LINE_COLS " FROM chainexec.universal_transaction_lines "
+	"WHERE organization_id = $1 AND transaction_id = $2 AND status = 'waiting' "
+	"AND (not_before <= now() OR " PAST_DEADLINE ") "
+	"ORDER BY not_before LIMIT 1 FOR UPDATE SKIP LOCKED", 2, {UUIDOID, UUIDOID}};
+
+static CeQuery q_header = {
+	"SELECT status, chain_id, chain_version, context, owner::oid, deadline, priority, "
+	"coalesce((metadata->>'saveIntermediateResults')::boolean, true), "
+	"coalesce((metadata->'options'->>'maxRetries')::int, -1), "
+	"coalesce((metadata->>'progressFloor')::int, 0) "
+	"FROM chainexec.universal_transactions WHERE organization_id = $1 AND id = $2",
+	2, {UUIDOID, UUIDOID}};
+
+static CeQuery q_lock_header = {
+	"SELECT status, context FROM chainexec.universal_transactions "
+	"WHERE organization_id = $1 AND id = $2 FOR NO KEY UPDATE",
+	2, {UUIDOID, UUIDOID}};
+
+static CeQuery q_set_context = {
+	"UPDATE chainexec.universal_transactions SET context = $3 WHERE organization_id = $1 AND id = $2",
+	3, {UUIDOID, UUIDOID, JSONBOID}};
+
+static CeQuery q_set_status = {
+	"UPDATE chainexec.universal_transactions SET status = $3, started_at = coalesce(started_at, now()) "
+	"WHERE organization_id = $1 AND id = $2",
+	3, {UUIDOID, UUIDOID, TEXTOID}};
+
+static CeQuery q_finish_exec = {
+	"UPDATE chainexec.universal_transactions SET status = $3, output = $4, error = coalesce($5, error), "
+	"finished_at = clock_timestamp() WHERE organization_id = $1 AND id = $2",
+	5, {UUIDOID, UUIDOID, TEXTOID, JSONBOID, JSONBOID}};
+
+static CeQuery q_exec_error = {
+	"UPDATE chainexec.universal_transactions SET status = $3, error = coalesce($4, error) "
+	"WHERE organization_id = $1 AND id = $2",
+	4, {UUIDOID, UUIDOID, TEXTOID, JSONBOID}};
+
+/* status, attempt, not_before (null: keep), input, output, error,
+ * started (bool), finished (bool) */
+static CeQuery q_update_line = {
+	"UPDATE chainexec.universal_transaction_lines SET status = $4, attempt = $5, "
+	"not_before = coalesce($6, not_before), input = coalesce($7, input), output = $8, error = $9, "
+	"started_at = CASE WHEN $10 THEN now() ELSE started_at END, "
+	"first_started_at = coalesce(first_started_at, CASE WHEN $10 THEN now() END), "
+	"finished_at = CASE WHEN $11 THEN clock_timestamp() ELSE NULL END, "
+	"duration_ms = CASE WHEN $11 THEN extract(epoch FROM clock_timestamp() - "
+	"CASE WHEN $10 THEN now() ELSE coalesce(started_at, clock_timestamp()) END) * 1000 ELSE NULL END "
+	"WHERE organization_id = $1 AND transaction_id = $2 AND line_number = $3",
+	11, {UUIDOID, UUIDOID, INT4OID, TEXTOID, INT4OID, TIMESTAMPTZOID, JSONBOID, JSONBOID, JSONBOID, BOOLOID, BOOLOID}};
+
+static CeQuery q_lines = {
+	"SELECT line_number, line_type, step_id, status, coalesce(parent_line, 0) "
+	"FROM chainexec.universal_transaction_lines WHERE organization_id = $1 AND transaction_id = $2 "
+	"ORDER BY line_number",
+	2, {UUIDOID, UUIDOID}};
+
+static CeQuery q_promote = {
+	"UPDATE chainexec.universal_transaction_lines SET status = 'ready', not_before = greatest(not_before, now()) "
+	"WHERE organization_id = $1 AND transaction_id = $2 AND line_number = ANY($3) AND status = 'pending'",
+	3, {UUIDOID, UUIDOID, INT4ARRAYOID}};
+
+/* Lines of other transitions change only with SKIP LOCKED. */
+static CeQuery q_close_lines = {
+	"UPDATE chainexec.universal_transaction_lines l SET status = $4, finished_at = clock_timestamp(), "
+	"error = coalesce($5, l.error) "
+	"FROM (SELECT line_number FROM chainexec.universal_transaction_lines "
+	"      WHERE organization_id = $1 AND transaction_id = $2 AND line_number = ANY($3) "
+	"        AND status IN ('pending', 'ready', 'waiting') FOR UPDATE SKIP LOCKED) s "
+	"WHERE l.organization_id = $1 AND l.transaction_id = $2 AND l.line_number = s.line_number",
+	5, {UUIDOID, UUIDOID, INT4ARRAYOID, TEXTOID, JSONBOID}};
+
+static CeQuery q_insert_line = {
+	"INSERT INTO chainexec.universal_transaction_lines (organization_id, transaction_id, line_number, "
+	"line_type, step_id, step_name, status, priority, parent_line, smart_code) "
+	"SELECT $1, $2, coalesce(max(line_number), 0) + 1, $3, $4, $5, $6, $7, $8, $9 "
+	"FROM chainexec.universal_transaction_lines WHERE organization_id = $1 AND transaction_id = $2",
+	9, {UUIDOID, UUIDOID, TEXTOID, INT4OID, TEXTOID, TEXTOID, INT4OID, INT4OID, TEXTOID}};
+
+/*
+ * A waiting line whose timer came due while its execution is paused: the
+ * due time moves to "deadline" until chain_resume puts it back.
+ */
+static CeQuery q_park_timer = {
+	"UPDATE chainexec.universal_transaction_lines SET deadline = not_before, not_before = 'infinity' "
+	"WHERE organization_id = $1 AND transaction_id = $2 AND line_number = $3",
+	3, {UUIDOID, UUIDOID, INT4OID}};
+
+static CeQuery q_set_line_status = {
+	"UPDATE chainexec.universal_transaction_lines SET status = $4 "
+	"WHERE organization_id = $1 AND transaction_id = $2 AND line_number = $3",
+	4, {UUIDOID, UUIDOID, INT4OID, TEXTOID}};
+
+static CeQuery q_claim_line = {
+	"SELECT " LINE_COLS " FROM chainexec.universal_transaction_lines "
+	"WHERE organization_id = $1 AND transaction_id = $2 AND line_number = $3 "
+	"AND status IN ('ready', 'waiting') FOR UPDATE SKIP LOCKED", 3, {UUIDOID, UUIDOID, INT4OID}};
+
+static CeQuery q_fail_line_plain = {
+	"UPDATE chainexec.universal_transaction_lines SET status = 'failed', attempt = attempt + 1, "
+	"error = $4, finished_at = clock_timestamp() "
+	"WHERE organization_id = $1 AND transaction_id = $2 AND line_number = $3 "
+	"AND status IN ('ready', 'waiting')",
+	4, {UUIDOID, UUIDOID, INT4OID, JSONBOID}};
+
+static CeQuery q_fail_exec_plain = {
+	"UPDATE chainexec.universal_transactions SET status = 'failed', error = $3, "
+	"finished_at = clock_timestamp() "
+	"WHERE organization_id = $1 AND id = $2 "
+	"AND status IN ('pending', 'running', 'waiting', 'paused', 'compensating')",
+	3, {UUIDOID, UUIDOID, JSONBOID}};
+
+/* ---------------------------------------------------------------------
+ * Reading
+ * --------------------------------------------------------------------- */
+
+/* Row row of SPI_tuptable, of LINE_COLS, as a claimed line. */
+static void
+line_from_row(int row, LineRow *line)
+{
+	bool		isnull;
+
+	line->line_number = DatumGetInt32(ce_getcol(row, 3, &isnull));
+	line->line_type = ce_getcol_text(row, 4);
+	line->step_id = DatumGetInt32(ce_getcol(row, 5, &isnull));
+	line->step_name = ce_getcol_text(row, 6);
+	line->status = ce_getcol_text(row, 7);
+	line->attempt = DatumGetInt32(ce_getcol(row, 8, &isnull));
+	line->parent_line = DatumGetInt32(ce_getcol(row, 9, &isnull));
+	line->started_at = DatumGetTimestampTz(ce_getcol(row, 10, &line->has_started));
+	line->has_started = !line->has_started;
+	line->crashes = DatumGetInt32(ce_getcol(row, 11, &isnull));
+}
+
+static bool
+claim_line(CeQuery *q, const pg_uuid_t *only, LineRow *line, pg_uuid_t *org, pg_uuid_t *id)
+{
+	Datum		args[2];
+	bool		isnull;
+
+	if (only)
+	{
+		args[0] = UUIDPGetDatum(org);
+		args[1] = UUIDPGetDatum((pg_uuid_t *) only);
+	}
+	ce_run_query(q, only ? args : NULL, NULL, false, 1);
+	if (SPI_processed == 0)
+		return false;
+	memcpy(org, DatumGetUUIDP(ce_getcol(0, 1, &isnull)), sizeof(pg_uuid_t));
+	memcpy(id, DatumGetUUIDP(ce_getcol(0, 2, &isnull)), sizeof(pg_uuid_t));
+	line_from_row(0, line);
+	return true;
+}
+
+/*
+ * Claim one due line: a ready one first, else a waiting one whose timer
+ * came due; of any execution, or only of execution only (in *org).
+ */
+bool
+ce_claim_due(const pg_uuid_t *only, LineRow *line, pg_uuid_t *org, pg_uuid_t *id)
+{
+	return claim_line(only ? &q_claim_ready_exec : &q_claim_ready, only, line, org, id) ||
+		claim_line(only ? &q_claim_waiting_exec : &q_claim_waiting, only, line, org, id);
+}
+
+/* Claim line line_number of an execution if it is ready or waiting. */
+bool
+ce_claim_line_number(const pg_uuid_t *org, const pg_uuid_t *id, int line_number, LineRow *line)
+{
+	Datum		args[3];
+
+	args[0] = UUIDPGetDatum((pg_uuid_t *) org);
+	args[1] = UUIDPGetDatum((pg_uuid_t *) id);
+	args[2] = Int32GetDatum(line_number);
+	ce_run_query(&q_claim_line, args, NULL, false, 1);
+	if (SPI_processed != 1)
+		return false;
+	line_from_row(0, line);
+	return true;
+}
+
+/*
+ * Read the header with a fresh snapshot (not read-only): the context must
+ * include the outputs of every step whose commit made this line ready.
+ */
+void
+ce_exec_read_header(ExecRow *ex)
+{
+	Datum		args[2];
+	bool		isnull;
+
+	args[0] = UUIDPGetDatum(&ex->org);
+	args[1] = UUIDPGetDatum(&ex->id);
+	ce_run_query(&q_header, args, NULL, false, 1);
+	if (SPI_processed != 1)
+		elog(ERROR, "execution %s has lines but no header", ce_uuid_to_cstring(&ex->id));
+	ex->status = ce_getcol_text(0, 1);
+	ex->chain_id = ce_getcol_text(0, 2);
+	ex->version = DatumGetInt32(ce_getcol(0, 3, &isnull));
+	ex->context = ce_getcol_jsonb(0, 4);
+	ex->owner = DatumGetObjectId(ce_getcol(0, 5, &isnull));
+	ex->deadline = DatumGetTimestampTz(ce_getcol(0, 6, &isnull));
+	ex->has_deadline = !isnull;
+	ex->priority = DatumGetInt32(ce_getcol(0, 7, &isnull));
+	ex->save_intermediate = DatumGetBool(ce_getcol(0, 8, &isnull));
+	ex->max_retries = DatumGetInt32(ce_getcol(0, 9, &isnull));
+	ex->progress_floor = DatumGetInt32(ce_getcol(0, 10, &isnull));
+	ex->org_s = ce_uuid_to_cstring(&ex->org);
+	ex->id_s = ce_uuid_to_cstring(&ex->id);
+}
+
+/* Take the header's row lock; refresh status and context. */
+void
+ce_exec_lock(ExecRow *ex)
+{
+	Datum		args[2];
+
+	args[0] = UUIDPGetDatum(&ex->org);
+	args[1] = UUIDPGetDatum(&ex->id);
+	ce_run_query(&q_lock_header, args, NULL, false, 1);
+	if (SPI_processed != 1)
+		elog(ERROR, "execution %s vanished", ex->id_s);
+	ex->status = ce_getcol_text(0, 1);
+	ex->context = ce_getcol_jsonb(0, 2);
+}
+
+List *
+ce_exec_lines(ExecRow *ex)
+{
+	Datum		args[2];
+	List	   *res = NIL;
+	uint64		i;
+
+	args[0] = UUIDPGetDatum(&ex->org);
+	args[1] = UUIDPGetDatum(&ex->id);
+	ce_run_query(&q_lines, args, NULL, false, 0);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		LineInfo   *li = palloc0(sizeof(LineInfo));
+		bool		isnull;
+		char	   *t;
+
+		li->line_number = DatumGetInt32(ce_getcol(i, 1, &isnull));
+		t = ce_getcol_text(i, 2);
+		li->type = t[0];
+		li->step_id = DatumGetInt32(ce_getcol(i, 3, &isnull));
+		li->status = ce_getcol_text(i, 4);
+		li->parent_line = DatumGetInt32(ce_getcol(i, 5, &isnull));
+		res = lappend(res, li);
+	}
+	return res;
+}
+
+/* ---------------------------------------------------------------------
+ * Writing
+ * --------------------------------------------------------------------- */
+
+void
+ce_line_update(ExecRow *ex, int line_number, CeLineUpdate *u)
+{
+	Datum		v[11];
+	char		n[12] = "           ";
+
+	v[0] = UUIDPGetDatum(&ex->org);
+	v[1] = UUIDPGetDatum(&ex->id);
+	v[2] = Int32GetDatum(line_number);
+	v[3] = CStringGetTextDatum(u->status);
+	v[4] = Int32GetDatum(u->attempt);
+	v[5] = TimestampTzGetDatum(u->not_before);
+	if (!u->has_not_before)
+		n[5] = 'n';
+	v[6] = ce_jsonb_datum_or_null(ex->save_intermediate ? u->input : NULL, &n[6]);
+	v[7] = ce_jsonb_datum_or_null(ex->save_intermediate ? u->output : NULL, &n[7]);
+	v[8] = ce_jsonb_datum_or_null(u->error, &n[8]);
+	v[9] = BoolGetDatum(u->started);
+	v[10] = BoolGetDatum(u->finished);
+	ce_run_query(&q_update_line, v, n, false, 0);
+}
+
+void
+ce_line_set_status(ExecRow *ex, int line_number, const char *status)
+{
+	Datum		v[4];
+
+	v[0] = UUIDPGetDatum(&ex->org);
+	v[1] = UUIDPGetDatum(&ex->id);
+	v[2] = Int32GetDatum(line_number);
+	v[3] = CStringGetTextDatum(status);
+	ce_run_query(&q_set_line_status, v, NULL, false, 0);
+}
+
+void
+ce_exec_set_status(ExecRow *ex, const char *status)
+{
+	Datum		v[3];
+
+	v[0] = UUIDPGetDatum(&ex->org);
+	v[1] = UUIDPGetDatum(&ex->id);
+	v[2] = CStringGetTextDatum(status);
+	ce_run_query(&q_set_status, v, NULL, false, 0);
+	ex->status = pstrdup(status);
+}
+
+ArrayType *
+ce_int_array(List *ints)
+{
+	int			n = list_length(ints);
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+	ListCell   *lc;
+	int			i = 0;
+
+	foreach(lc, ints)
+		d[i++] = Int32GetDatum(lfirst_int(lc));
+	return construct_array(d, n, INT4OID, sizeof(int32), true, TYPALIGN_INT);
+}
+
+/* Close lines (not our own, not locked by others) with a final status. */
+void
+ce_lines_close(ExecRow *ex, List *line_numbers, const char *status, Jsonb *error)
+{
+	Datum		v[5];
+	char		n[6] = "     ";
+
+	if (line_numbers == NIL)
+		return;
+	v[0] = UUIDPGetDatum(&ex->org);
+	v[1] = UUIDPGetDatum(&ex->id);
+	v[2] = PointerGetDatum(ce_int_array(line_numbers));
+	v[3] = CStringGetTextDatum(status);
+	v[4] = ce_jsonb_datum_or_null(error, &n[4]);
+	ce_run_query(&q_close_lines, v, n, false, 0);
+}
+
+void
+ce_line_insert(ExecRow *ex, const char *type, const CeStep *step, const char *status, int parent_line)
+{
+	Datum		v[9];
+	char		n[10] = "         ";
+
+	v[0] = UUIDPGetDatum(&ex->org);
+	v[1] = UUIDPGetDatum(&ex->id);
+	v[2] = CStringGetTextDatum(type);
+	v[3] = Int32GetDatum(step->id);
+	v[4] = CStringGetTextDatum(step->name);
+	v[5] = CStringGetTextDatum(status);
+	v[6] = Int32GetDatum(ex->priority);
+	v[7] = Int32GetDatum(parent_line);
+	v[8] = CStringGetTextDatum(ce_smart_code(strcmp(type, "compensation") == 0 ? "COMPENSATION" : "STEP",
+										  step->name, ex->version));
+	ce_run_query(&q_insert_line, v, n, false, 0);
+}
+
+void
+ce_bookkeeping_begin(CeBookkeeping *bk)
+{
+	bk->guc_level = ce_fixed_search_path();
+	GetUserIdAndSecContext(&bk->save_user, &bk->save_sec);
+	SetUserIdAndSecContext(ce_extension_owner(), bk->save_sec | SECURITY_LOCAL_USERID_CHANGE);
+}
+
+void
+ce_bookkeeping_end(CeBookkeeping *bk)
+{
+	AtEOXact_GUC(true, bk->guc_level);
+	SetUserIdAndSecContext(bk->save_user, bk->save_sec);
+}
+
+void
+ce_exec_read(ExecRow *ex)
+{
+	ce_exec_read_header(ex);
+	ex->plan = ce_plan_get(&ex->org, ex->chain_id, ex->version);
+}
+
+void
+ce_exec_set_context(ExecRow *ex, Jsonb *context)
+{
+	Datum		v[3];
+
+	v[0] = UUIDPGetDatum(&ex->org);
+	v[1] = UUIDPGetDatum(&ex->id);
+	v[2] = JsonbPGetDatum(context);
+	ce_run_query(&q_set_context, v, NULL, false, 0);
+	ex->context = context;
+}
+
+/* Make pending lines ready (their due time kept, at least now). */
+void
+ce_lines_promote(ExecRow *ex, List *line_numbers)
+{
+	Datum		v[3];
+
+	v[0] = UUIDPGetDatum(&ex->org);
+	v[1] = UUIDPGetDatum(&ex->id);
+	v[2] = PointerGetDatum(ce_int_array(line_numbers));
+	ce_run_query(&q_promote, v, NULL, false, 0);
+}
+
+/* Keep aside the due time of a waiting line of a paused execution. */
+void
+ce_line_park_timer(ExecRow *ex, int line_number)
+{
+	Datum		v[3];
+
+	v[0] = UUIDPGetDatum(&ex->org);
+	v[1] = UUIDPGetDatum(&ex->id);
+	v[2] = Int32GetDatum(line_number);
+	ce_run_query(&q_park_timer, v, NULL, false, 0);
+}
+
+/* Write the end of the execution: status, output, error (NULL: kept). */
+void
+ce_exec_write_end(ExecRow *ex, const char *status, Jsonb *output, Jsonb *error)
+{
+	Datum		v[5];
+	char		n[6] = "     ";
+
+	v[0] = UUIDPGetDatum(&ex->org);
+	v[1] = UUIDPGetDatum(&ex->id);
+	v[2] = CStringGetTextDatum(status);
+	v[3] = ce_jsonb_datum_or_null(output, &n[3]);
+	v[4] = ce_jsonb_datum_or_null(error, &n[4]);
+	ce_run_query(&q_finish_exec, v, n, false, 0);
+	ex->status = pstrdup(status);
+}
+
+/* Set the execution's status and, when given, its error. */
+void
+ce_exec_set_status_error(ExecRow *ex, const char *status, Jsonb *error)
+{
+	Datum		v[4];
+	char		n[5] = "    ";
+
+	v[0] = UUIDPGetDatum(&ex->org);
+	v[1] = UUIDPGetDatum(&ex->id);
+	v[2] = CStringGetTextDatum(status);
+	v[3] = ce_jsonb_datum_or_null(error, &n[3]);
+	ce_run_query(&q_exec_error, v, n, false, 0);
+}
+
+/*
+ * After an error out of a transition whose recording threw too: mark the
+ * line (if still ready or waiting) and its execution failed with error.
+ */
+void
+ce_fail_line_plain(const pg_uuid_t *org, const pg_uuid_t *id, int line_number, Jsonb *error)
+{
+	Datum		args[4];
+
+	args[0] = UUIDPGetDatum((pg_uuid_t *) org);
+	args[1] = UUIDPGetDatum((pg_uuid_t *) id);
+	args[2] = Int32GetDatum(line_number);
+	args[3] = JsonbPGetDatum(error);
+	ce_run_query(&q_fail_line_plain, args, NULL, false, 0);
+	if (SPI_processed > 0)
+	{
+		args[2] = JsonbPGetDatum(error);
+		ce_run_query(&q_fail_exec_plain, args, NULL, false, 0);
+	}
+}
+
+/* The cached owner is stale: the extension was made again. */
+void
+ce_extension_owner_forget(void)
+{
+	ext_owner = InvalidOid;
+}

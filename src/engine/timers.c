@@ -1,0 +1,286 @@
+/*-------------------------------------------------------------------------
+ *
+ * timers.c
+ *	  Timers, deadlines and recovery: the next time a line becomes due or
+ *	  an execution reaches its deadline (the executors' wake-up), the
+ *	  deadline sweep, the start-up report, and the record of an attempt
+ *	  whose executor died.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+#include <signal.h>
+
+#include "executor/spi.h"
+
+#include "pgstat.h"
+
+#include "utils/snapmgr.h"
+
+#include "utils/timestamp.h"
+
+#include "chainexec.h"
+
+#include "plancache.h"
+#include "engine.h"
+#include "engine_int.h"
+#include "engine_xact.h"
+
+#include "shmem.h"
+
+/* ---------------------------------------------------------------------
+ * Timers, deadlines, recovery
+ * --------------------------------------------------------------------- */
+
+TimestampTz
+ce_next_due_in_xact(const pg_uuid_t *only_execution, const pg_uuid_t *only_org)
+{
+	TimestampTz result = DT_NOEND;
+	int			ret;
+	bool		isnull;
+	Datum		d;
+	int			level;
+
+	SPI_connect();
+	level = ce_fixed_search_path();
+	if (only_execution)
+	{
+		Datum		args[2];
+		Oid			types[2] = {UUIDOID, UUIDOID};
+
+		args[0] = UUIDPGetDatum((pg_uuid_t *) only_org);
+		args[1] = UUIDPGetDatum((pg_uuid_t *) only_execution);
+		ret = SPI_execute_with_args("SELECT least((SELECT min(not_before) FROM chainexec.universal_transaction_lines "
+									"WHERE organization_id = $1 AND transaction_id = $2 AND status IN ('ready', 'waiting')), "
+									"(SELECT deadline FROM chainexec.universal_transactions "
+									"WHERE organization_id = $1 AND id = $2 AND finished_at IS NULL "
+									"AND status IN ('pending', 'running', 'waiting')))",
+									2, types, args, NULL, true, 1);
+	}
+	else
+		ret = SPI_execute("SELECT least((SELECT min(not_before) FROM chainexec.universal_transaction_lines l WHERE status = 'ready' "
+						  "AND NOT EXISTS (SELECT FROM chainexec.universal_transactions t WHERE t.in_session "
+						  "AND t.organization_id = l.organization_id AND t.id = l.transaction_id)), "
+						  "(SELECT not_before FROM chainexec.universal_transaction_lines l WHERE status = 'waiting' "
+						  "AND NOT EXISTS (SELECT FROM chainexec.universal_transactions t WHERE t.in_session "
+						  "AND t.organization_id = l.organization_id AND t.id = l.transaction_id) "
+						  "ORDER BY not_before LIMIT 1), "
+						  "(SELECT min(deadline) FROM chainexec.universal_transactions "
+						  "WHERE deadline IS NOT NULL AND finished_at IS NULL))",
+						  true, 1);
+	if (ret == SPI_OK_SELECT && SPI_processed == 1)
+	{
+		d = ce_getcol(0, 1, &isnull);
+		if (!isnull)
+			result = DatumGetTimestampTz(d);
+	}
+	AtEOXact_GUC(false, level);
+	SPI_finish();
+	return result;
+}
+
+TimestampTz
+ce_next_due(const pg_uuid_t *only_execution)
+{
+	TimestampTz r;
+	pg_uuid_t	org;
+
+	ce_current_org(&org);
+	if (!ce_engine_xact_begin(NULL))
+	{
+		CommitTransactionCommand();
+		return DT_NOEND;
+	}
+	PushActiveSnapshot(GetTransactionSnapshot());
+	r = ce_next_due_in_xact(only_execution, &org);
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	return r;
+}
+
+/* End executions past their deadline (status timeout), in the current transaction. */
+int
+ce_sweep_deadlines_in_xact(void)
+{
+	int			n = 0;
+	uint64		i;
+	int			ret;
+	List	   *found = NIL;
+	ListCell   *lc;
+	Oid			save_user;
+	int			save_sec;
+	int			save_nestlevel;
+
+	SPI_connect();
+	save_nestlevel = ce_fixed_search_path();
+	GetUserIdAndSecContext(&save_user, &save_sec);
+	SetUserIdAndSecContext(ce_extension_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	ret = SPI_execute("SELECT organization_id, id FROM chainexec.universal_transactions "
+					  "WHERE deadline <= now() AND finished_at IS NULL "
+					  "AND status IN ('pending', 'running', 'waiting', 'paused') "
+					  "ORDER BY deadline LIMIT 100 FOR NO KEY UPDATE SKIP LOCKED", false, 0);
+	if (ret == SPI_OK_SELECT)
+	{
+		for (i = 0; i < SPI_processed; i++)
+		{
+			bool		isnull;
+			pg_uuid_t  *pair = palloc(sizeof(pg_uuid_t) * 2);
+
+			memcpy(&pair[0], DatumGetUUIDP(ce_getcol(i, 1, &isnull)), sizeof(pg_uuid_t));
+			memcpy(&pair[1], DatumGetUUIDP(ce_getcol(i, 2, &isnull)), sizeof(pg_uuid_t));
+			found = lappend(found, pair);
+		}
+	}
+	foreach(lc, found)
+	{
+		pg_uuid_t  *pair = lfirst(lc);
+		ExecRow		ex;
+
+		memset(&ex, 0, sizeof(ex));
+		ex.org = pair[0];
+		ex.id = pair[1];
+		ce_exec_read_header(&ex);
+		ex.plan = ce_plan_get(&ex.org, ex.chain_id, ex.version);
+		ce_progress_refresh(&ex, NULL);
+		ce_fail_execution(&ex, "timeout",
+					   ce_error_jsonb("execution_timeout", "57014", "execution exceeded its maximum execution time",
+								   NULL, NULL, 0), 0);
+		/* interrupt steps still running, once this commits */
+		ce_signal_running_at_commit(&ex.id);
+		n++;
+	}
+	AtEOXact_GUC(false, save_nestlevel);
+	SetUserIdAndSecContext(save_user, save_sec);
+	SPI_finish();
+	return n;
+}
+
+int
+ce_sweep_deadlines(void)
+{
+	int			n;
+
+	if (!ce_engine_xact_begin(NULL))
+	{
+		CommitTransactionCommand();
+		return 0;
+	}
+	PushActiveSnapshot(GetTransactionSnapshot());
+	n = ce_sweep_deadlines_in_xact();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	return n;
+}
+
+void
+ce_recover_report(void)
+{
+	int			ret;
+
+	if (!ce_engine_xact_begin(NULL))
+	{
+		CommitTransactionCommand();
+		return;
+	}
+	PushActiveSnapshot(GetTransactionSnapshot());
+	SPI_connect();
+	ret = SPI_execute("SELECT count(*) FROM chainexec.universal_transactions "
+					  "WHERE finished_at IS NULL AND status IN ('running', 'waiting', 'compensating', 'pending')",
+					  true, 1);
+	if (ret == SPI_OK_SELECT && SPI_processed == 1)
+	{
+		bool		isnull;
+		int64		n = DatumGetInt64(ce_getcol(0, 1, &isnull));
+
+		if (n > 0)
+			ereport(LOG,
+					(errmsg("chainexec: resuming %lld unfinished executions", (long long) n),
+					 errdetail("Lines that were running when the server stopped are still ready and run again; their effects were rolled back with their transaction.")));
+	}
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+}
+
+/*
+ * An attempt whose executor died: the record of it that the dead executor
+ * left (inflight.c).  The line, if it is still due at that attempt (its
+ * transaction died with the executor), gets the attempt number, failure
+ * type worker_crashed with the count of such attempts in a row, the
+ * attempt's start and end, and a back-off (1 s, doubling, at most a
+ * minute; none after the last one) so that other work goes first.  A record of an attempt that
+ * committed before its executor died changes nothing.  A second executor
+ * that died running the same attempt (it claimed the line before the
+ * first one's record was swept) counts as one more attempt.  The line
+ * fails at its next claim once chainexec.max_crash_attempts is reached
+ * (process_line).  Runs its own transaction.
+ */
+static CeQuery q_record_crash = {
+	"WITH c AS (SELECT l.organization_id, l.transaction_id, l.line_number, l.step_name, "
+	"  greatest(l.attempt + 1, $4) AS attempt, "
+	"  CASE WHEN l.error->>'failure_type' = 'worker_crashed' "
+	"       THEN coalesce((l.error->>'crashes')::int, 0) ELSE 0 END + 1 AS crashes "
+	"  FROM chainexec.universal_transaction_lines l "
+	"  WHERE l.organization_id = $1 AND l.transaction_id = $2 AND l.line_number = $3 "
+	"    AND l.status IN ('ready', 'pending') "
+	"    AND (l.attempt < $4 OR (l.attempt = $4 AND l.error->>'failure_type' = 'worker_crashed' "
+	"                            AND l.started_at IS DISTINCT FROM $5)) "
+	"  FOR UPDATE SKIP LOCKED) "
+	"UPDATE chainexec.universal_transaction_lines l SET attempt = c.attempt, "
+	"  error = jsonb_build_object('failure_type', 'worker_crashed', 'sqlstate', '57P02', "
+	"    'message', format('executor died running step \"%s\"', c.step_name), "
+	"    'detail', 'The process running the attempt ended before its transaction did: it was terminated or killed, ran out of memory, crashed, or the server stopped.', "
+	"    'attempt', c.attempt, 'crashes', c.crashes), "
+	"  started_at = $5, finished_at = clock_timestamp(), "
+	"  duration_ms = greatest(extract(epoch FROM clock_timestamp() - $5) * 1000, 0), "
+	"  not_before = CASE WHEN c.crashes >= $6 THEN l.not_before "
+	"    ELSE greatest(l.not_before, now() + make_interval(secs => least(60, power(2, c.crashes - 1)))) END "
+	"FROM c WHERE l.organization_id = c.organization_id AND l.transaction_id = c.transaction_id "
+	"  AND l.line_number = c.line_number RETURNING c.crashes, c.step_name",
+	6, {UUIDOID, UUIDOID, INT4OID, INT4OID, TIMESTAMPTZOID, INT4OID}};
+
+void
+ce_record_crash(const pg_uuid_t *org, const pg_uuid_t *execution, int line, int attempt,
+				TimestampTz started_at)
+{
+	Datum		v[6];
+	Oid			save_user;
+	int			save_sec;
+	int			save_nestlevel;
+
+	if (!ce_engine_xact_begin(NULL))
+	{
+		CommitTransactionCommand();
+		return;
+	}
+	PushActiveSnapshot(GetTransactionSnapshot());
+	SPI_connect();
+	save_nestlevel = ce_fixed_search_path();
+	GetUserIdAndSecContext(&save_user, &save_sec);
+	SetUserIdAndSecContext(ce_extension_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	v[0] = UUIDPGetDatum((pg_uuid_t *) org);
+	v[1] = UUIDPGetDatum((pg_uuid_t *) execution);
+	v[2] = Int32GetDatum(line);
+	v[3] = Int32GetDatum(attempt);
+	v[4] = TimestampTzGetDatum(started_at);
+	v[5] = Int32GetDatum(ce_max_crash_attempts);
+	ce_run_query(&q_record_crash, v, NULL, false, 0);
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+		int			crashes = DatumGetInt32(ce_getcol(0, 1, &isnull));
+
+		ereport(LOG,
+				(errmsg("chainexec: the executor running attempt %d of step \"%s\" of execution %s died",
+						attempt, ce_getcol_text(0, 2), ce_uuid_to_cstring(execution)),
+				 errdetail("It is attempt %d in a row to end its executor; the step fails after %d (chainexec.max_crash_attempts).",
+						   crashes, ce_max_crash_attempts)));
+	}
+	AtEOXact_GUC(false, save_nestlevel);
+	SetUserIdAndSecContext(save_user, save_sec);
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+}

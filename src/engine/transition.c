@@ -1,0 +1,842 @@
+/*-------------------------------------------------------------------------
+ *
+ * transition.c
+ *	  The transition: one step of an execution as one transaction.
+ *
+ * A transition claims one due line with FOR UPDATE SKIP LOCKED, runs the
+ * step in a subtransaction as the execution's owner, classifies a failure,
+ * schedules a retry or applies onFailure, merges outputs into the
+ * execution's context, records the line, makes the next lines ready,
+ * detects the end (success conditions, compensation) and queues the
+ * NOTIFY events: all in the caller's transaction, so a crash before commit
+ * leaves the line ready and a step's SQL effects are applied exactly once.
+ *
+ * Concurrency: steps of one execution may run at once in several
+ * transactions.  Each takes the execution header's row lock (FOR NO KEY
+ * UPDATE) only after its step ran, and makes every decision that reads
+ * other lines (readiness, the end) while holding it, so these decisions
+ * are serialized per execution without serializing the steps themselves.
+ * Lines of other transitions are only changed with SKIP LOCKED, so a
+ * transition never waits for a running step while holding the header.
+ *
+ * Bookkeeping runs as the extension's owner; steps run as the execution's
+ * owner (step.c).  Memory: everything is allocated in the SPI procedure
+ * context of the transition, freed by SPI_finish.
+ *
+ * This file is the transition itself: claim, process the line, record the
+ * attempt (success, retry, onFailure, routing).  The rest of the state
+ * machine, one concern per file (engine_int.h declares what they share):
+ *	 store.c		the bookkeeping queries on headers and lines
+ *	 context.c		error objects, smart codes, the context merge
+ *	 advance.c		readiness, compensation, completion, the end
+ *	 progress.c		progress and ETA
+ *	 events.c		the event builder and NOTIFY
+ *	 timers.c		next due time, deadline sweep, crash records
+ *	 step*.c		running one step (step.h)
+ *	 control.c		the control functions, on the same bookkeeping
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+#include <signal.h>
+
+#include "catalog/namespace.h"
+
+#include "executor/spi.h"
+
+#include "pgstat.h"
+
+#include "utils/snapmgr.h"
+
+#include "chainexec.h"
+#include "compat.h"
+
+#include "plancache.h"
+#include "engine.h"
+#include "engine_int.h"
+#include "engine_xact.h"
+#include "inflight.h"
+
+#include "shmem.h"
+
+/* The line claimed by the running transition, kept for ce_transition_take_claim. */
+static struct
+{
+	bool		valid;
+	pg_uuid_t	org;
+	pg_uuid_t	id;
+	int			line_number;
+} claimed;
+
+/* The execution whose line this backend is processing, while in_step. */
+static bool in_step = false;
+static pg_uuid_t step_execution;
+
+bool
+ce_in_step_of(const pg_uuid_t *id)
+{
+	return in_step && memcmp(&step_execution, id, sizeof(pg_uuid_t)) == 0;
+}
+
+/* ---------------------------------------------------------------------
+ * Conditions
+ * --------------------------------------------------------------------- */
+
+typedef enum CondAction
+{
+	COND_RUN,
+	COND_SKIP,
+	COND_FAIL,
+	COND_SKIP_TO
+} CondAction;
+
+static CondAction
+eval_condition(const CeStep *step, CeLookupCtx *lk, int *skip_to)
+{
+	CeValue		v;
+	CeError		err;
+
+	memset(&err, 0, sizeof(err));
+	if (!ce_expr_eval(step->condition_expr, ce_lookup, lk, &v, &err))
+		return COND_FAIL;
+	if (v.type == CEV_STRING)
+	{
+		char	   *s = pnstrdup(v.str, v.len);
+
+		if (strcmp(s, "continue") == 0)
+			return COND_RUN;
+		if (strcmp(s, "skip") == 0)
+			return COND_SKIP;
+		if (strcmp(s, "fail") == 0)
+			return COND_FAIL;
+		if (strncmp(s, "skip_to_step_", 13) == 0)
+		{
+			*skip_to = atoi(s + 13);
+			return COND_SKIP_TO;
+		}
+	}
+	return ce_value_truthy(&v) ? COND_RUN : COND_SKIP;
+}
+
+/*
+ * Skip every not-yet-finished step line between step index from (exclusive
+ * unless include_from) and the step with id target (exclusive).
+ */
+static void
+skip_to_step(ExecRow *ex, int from_index, int target_id)
+{
+	CePlan	   *plan = ex->plan;
+	List	   *lines = ce_exec_lines(ex);
+	List	   *skip = NIL;
+	int			i;
+	int			target = -1;
+	ListCell   *lc;
+
+	for (i = 0; i < plan->nsteps; i++)
+		if (plan->steps[i].id == target_id)
+			target = i;
+	if (target < 0)
+		return;
+	for (i = from_index + 1; i < target; i++)
+	{
+		foreach(lc, lines)
+		{
+			LineInfo   *li = lfirst(lc);
+
+			if (li->type == 's' && li->step_id == plan->steps[i].id &&
+				(strcmp(li->status, "pending") == 0 || strcmp(li->status, "ready") == 0))
+				skip = lappend_int(skip, li->line_number);
+		}
+	}
+	ce_lines_close(ex, skip, "skipped", NULL);
+}
+
+static bool
+execution_live(ExecRow *ex, LineRow *line)
+{
+	if (strcmp(ex->status, "compensating") == 0)
+		return strcmp(line->line_type, "compensation") == 0;
+	return strcmp(ex->status, "running") == 0 || strcmp(ex->status, "waiting") == 0 ||
+		strcmp(ex->status, "pending") == 0 || strcmp(ex->status, "paused") == 0;
+}
+
+static int
+step_index(const CePlan *plan, const CeStep *step)
+{
+	int			i;
+
+	for (i = 0; i < plan->nsteps; i++)
+		if (plan->steps[i].id == step->id)
+			return i;
+	return -1;
+}
+
+/*
+ * The execution ended (cancelled, timed out) while the attempt ran: the
+ * line is cancelled, with the attempt, its start and end, and the error
+ * that interrupted it.
+ */
+static void
+close_interrupted(ExecRow *ex, LineRow *line, int attempt, Jsonb *input, Jsonb *error)
+{
+	CeLineUpdate	u;
+
+	memset(&u, 0, sizeof(u));
+	u.status = "cancelled";
+	u.attempt = attempt;
+	u.input = input;
+	u.error = error;
+	u.started = line->ran_now;
+	u.finished = true;
+	ce_line_update(ex, line->line_number, &u);
+}
+
+/* A failed attempt: retry, or apply the step's onFailure. */
+static void
+handle_failure(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun *run,
+			   int attempt, Jsonb *input)
+{
+	CeRetry		r = step->retry;
+	Jsonb	   *err = ce_run_error_jsonb(run, attempt);
+	CeLineUpdate	u;
+	bool		compensation = strcmp(line->line_type, "compensation") == 0;
+
+	ce_exec_lock(ex);
+	if (!execution_live(ex, line))
+	{
+		close_interrupted(ex, line, attempt, input, err);
+		return;
+	}
+	if (!compensation && ex->has_deadline && ex->deadline <= GetCurrentTimestamp())
+	{
+		/* the execution's deadline cut the step short (chain_run has no sweep) */
+		close_interrupted(ex, line, attempt, input, err);
+		ce_fail_execution(ex, "timeout",
+					   ce_error_jsonb("execution_timeout", "57014", "execution exceeded its maximum execution time",
+								   NULL, NULL, 0), line->line_number);
+		return;
+	}
+	if (ex->max_retries >= 0 && !compensation)
+		r.maxRetries = ex->max_retries;
+
+	memset(&u, 0, sizeof(u));
+	u.attempt = attempt;
+	u.input = input;
+	u.started = line->ran_now;
+	u.error = err;
+
+	if (attempt <= r.maxRetries && ce_retry_matches(&r, run->failure_type, run->sqlstate) &&
+		strcmp(ex->status, "paused") != 0 &&
+		strcmp(run->failure_type, "worker_crashed") != 0)
+	{
+		long		delay = ce_retry_delay_ms(&r, attempt);
+
+		if (r.jitter && delay > 0)
+			delay = (long) (delay * (1.0 + (ce_random_fraction() - 0.5) * 0.5));
+		u.status = "ready";
+		u.has_not_before = true;
+		u.not_before = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), delay);
+		u.finished = false;
+		ce_line_update(ex, line->line_number, &u);
+		ce_advance(ex, line->line_number);
+		ce_exec_emit(ex, "step_retry_scheduled", step, "ready", attempt);
+		return;
+	}
+
+	if (compensation)
+	{
+		u.status = "failed";
+		u.finished = true;
+		ce_line_update(ex, line->line_number, &u);
+		ce_advance(ex, line->line_number);
+		ce_exec_emit(ex, "step_failed", step, "failed", attempt);
+		return;
+	}
+
+	switch (step->on_failure)
+	{
+		case CE_ONFAIL_WARN:
+			u.status = "failed";
+			u.finished = true;
+			ce_line_update(ex, line->line_number, &u);
+			ce_advance(ex, line->line_number);
+			ce_exec_emit(ex, "step_failed", step, "failed", attempt);
+			break;
+		case CE_ONFAIL_SKIP:
+			u.status = "skipped";
+			u.finished = true;
+			ce_line_update(ex, line->line_number, &u);
+			ce_advance(ex, line->line_number);
+			ce_exec_emit(ex, "step_skipped", step, "skipped", attempt);
+			break;
+		case CE_ONFAIL_FALLBACK:
+			if (step->fallback && strcmp(line->line_type, "fallback") != 0)
+			{
+				u.status = "failed";
+				u.finished = true;
+				ce_line_update(ex, line->line_number, &u);
+				ce_line_insert(ex, "fallback", step->fallback, "ready", line->line_number);
+				ce_wake_executors(1);
+				ce_advance(ex, line->line_number);
+				ce_exec_emit(ex, "step_failed", step, "failed", attempt);
+				break;
+			}
+			/* FALLTHROUGH */
+		case CE_ONFAIL_FAIL:
+		default:
+			u.status = "failed";
+			u.finished = true;
+			ce_line_update(ex, line->line_number, &u);
+			ce_progress_refresh(ex, NULL);
+			ce_exec_emit(ex, "step_failed", step, "failed", attempt);
+			ce_fail_execution(ex, "failed", ce_execution_error(err, step), line->line_number);
+			break;
+	}
+}
+
+/* A successful attempt (subtransaction still open). */
+static void
+handle_success(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun *run,
+			   int attempt, Jsonb *input)
+{
+	CeLineUpdate	u;
+	Jsonb	   *merged = NULL;
+	bool		compensation = strcmp(line->line_type, "compensation") == 0;
+	CondAction	act = COND_RUN;
+	int			skip_to = 0;
+
+	ce_exec_lock(ex);
+	if (!execution_live(ex, line))
+	{
+		ce_step_rollback(run);
+		close_interrupted(ex, line, attempt, input, NULL);
+		return;
+	}
+
+	if (run->outputs && !compensation)
+	{
+		CeContextError err;
+
+		/* undeclared outputs (row columns, a handler's keys) may name "chain" */
+		merged = ce_context_merge(ex->context, run->outputs, "output",
+								  psprintf("step \"%s\"", step->name), &err);
+		if (merged == NULL)
+		{
+			ce_step_rollback(run);
+			ce_step_fail(run, "validation_failed", err.sqlstate, "%s", err.message);
+			run->detail = err.detail;
+			run->hint = err.hint;
+			/* the header is locked already; handle_failure relocks cheaply */
+			handle_failure(ex, line, step, run, attempt, input);
+			return;
+		}
+	}
+
+	/* routing decision, taken after the step ran */
+	if (!compensation && step->condition_expr && step->condition_is_routing)
+	{
+		CeLookupCtx lk;
+
+		ce_lookup_init(ex, step, attempt, &lk);
+		lk.extra = run->outputs;
+		act = eval_condition(step, &lk, &skip_to);
+	}
+
+	ce_step_release(run);
+
+	/* jsonb is canonical: the same bytes mean the same variables */
+	if (merged && VARSIZE(merged) == VARSIZE(ex->context) &&
+		memcmp(merged, ex->context, VARSIZE(merged)) == 0)
+		merged = NULL;
+	if (merged)
+		ce_exec_set_context(ex, merged);
+
+	memset(&u, 0, sizeof(u));
+	u.status = "completed";
+	u.attempt = attempt;
+	u.input = input;
+	u.started = line->ran_now;
+	u.output = ce_output_jsonb(run);
+	u.finished = true;
+	ce_line_update(ex, line->line_number, &u);
+
+	if (compensation)
+	{
+		if (line->parent_line > 0)
+			ce_line_set_status(ex, line->parent_line, "compensated");
+		ce_advance(ex, line->line_number);
+		ce_exec_emit(ex, "step_completed", step, "compensated", attempt);
+		return;
+	}
+
+	if (act == COND_SKIP_TO && step_index(ex->plan, step) >= 0)
+		skip_to_step(ex, step_index(ex->plan, step), skip_to);
+	if (act == COND_FAIL)
+	{
+		ce_progress_refresh(ex, NULL);
+		ce_exec_emit(ex, "step_completed", step, "completed", attempt);
+		ce_fail_execution(ex, "failed",
+					   ce_execution_error(ce_error_jsonb("business_rule_violation", "P0001",
+												   psprintf("condition of step \"%s\" failed the execution", step->name),
+												   NULL, NULL, 0), step),
+					   line->line_number);
+		return;
+	}
+	ce_advance(ex, line->line_number);
+	ce_exec_emit(ex, "step_completed", step, "completed", attempt);
+}
+
+/* Put a step line into the waiting state (wait timer or external step). */
+static void
+start_waiting(ExecRow *ex, LineRow *line, const CeStep *step, int attempt, char *rendered)
+{
+	CeLineUpdate	u;
+
+	memset(&u, 0, sizeof(u));
+	u.status = "waiting";
+	u.attempt = attempt;
+	u.started = true;
+	u.has_not_before = true;
+	if (step->kind == CE_STEP_WAIT)
+		u.not_before = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), step->wait_ms);
+	else if (step->timeout_ms > 0)
+		u.not_before = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), step->timeout_ms);
+	else
+		u.not_before = DT_NOEND;
+	/* external steps keep their rendered input so the worker outside can read it */
+	u.input = ce_input_jsonb(rendered);
+	{
+		bool		save = ex->save_intermediate;
+
+		ex->save_intermediate = true;
+		ce_line_update(ex, line->line_number, &u);
+		ex->save_intermediate = save;
+	}
+	ce_exec_lock(ex);
+	ce_advance(ex, line->line_number);
+	ce_exec_emit(ex, "step_started", step, "waiting", attempt);
+}
+
+static char *
+render_input(const CeStep *step, CeLookupCtx *lk, CeStepRun *run)
+{
+	CeError		err;
+	size_t		len;
+	char	   *s;
+
+	if (step->input_tpl == NULL)
+		return NULL;
+	memset(&err, 0, sizeof(err));
+	s = ce_template_render_max(step->input_tpl, ce_lookup, lk, (size_t) ce_max_context_bytes, &len, &err);
+	if (s == NULL)
+	{
+		if (err.code == CE_ERR_MISSING_VAR)
+			ce_step_fail(run, "insufficient_data", "22004", "%s", err.message);
+		else
+			ce_step_fail(run, "validation_failed", ce_errcode_sqlstate(err.code), "%s", err.message);
+	}
+	return s;
+}
+
+/*
+ * Whether the claimed line can run now.  If not, it is dealt with here: a
+ * line of an execution that ended is cancelled, one of a paused execution
+ * waits for chain_resume, and an execution past its deadline times out.
+ */
+static bool
+line_can_run(ExecRow *ex, LineRow *line, bool compensation)
+{
+	if (!execution_live(ex, line))
+	{
+		ce_line_set_status(ex, line->line_number, "cancelled");
+		return false;
+	}
+	if (strcmp(ex->status, "paused") == 0)
+	{
+		/*
+		 * Paused: a ready line waits for chain_resume; a timer that came due
+		 * keeps its due time aside, and completes (or times out) at once on
+		 * resume, as the same attempt.
+		 */
+		if (strcmp(line->status, "waiting") == 0)
+			ce_line_park_timer(ex, line->line_number);
+		else
+			ce_line_set_status(ex, line->line_number, "pending");
+		return false;
+	}
+	if (ex->has_deadline && ex->deadline <= GetCurrentTimestamp() && !compensation)
+	{
+		ce_exec_lock(ex);
+		if (execution_live(ex, line))
+		{
+			ce_line_set_status(ex, line->line_number, "cancelled");
+			ce_fail_execution(ex, "timeout",
+							  ce_error_jsonb("execution_timeout", "57014", "execution exceeded its maximum execution time",
+											 NULL, NULL, 0), line->line_number);
+		}
+		return false;
+	}
+	return true;
+}
+
+/*
+ * conditionalExecution, taken before the step runs: true when it decided
+ * (skip, skip to a step, fail) and the line is recorded.
+ */
+static bool
+precondition_decides(ExecRow *ex, LineRow *line, const CeStep *step, CeLookupCtx *lk, int attempt)
+{
+	int			skip_to = 0;
+	CondAction	act;
+	CeLineUpdate u;
+
+	if (step->condition_expr == NULL || step->condition_is_routing)
+		return false;
+	act = eval_condition(step, lk, &skip_to);
+	if (act == COND_RUN)
+		return false;
+	ce_exec_lock(ex);
+	if (!execution_live(ex, line))
+	{
+		ce_line_set_status(ex, line->line_number, "cancelled");
+		return true;
+	}
+	memset(&u, 0, sizeof(u));
+	u.attempt = line->attempt;
+	u.finished = true;
+	if (act == COND_FAIL)
+	{
+		Jsonb	   *err = ce_error_jsonb("business_rule_violation", "P0001",
+										 psprintf("condition of step \"%s\" failed the execution", step->name),
+										 NULL, NULL, 0);
+
+		u.status = "failed";
+		u.error = err;
+		ce_line_update(ex, line->line_number, &u);
+		ce_exec_emit(ex, "step_failed", step, "failed", attempt);
+		ce_fail_execution(ex, "failed", ce_execution_error(err, step), line->line_number);
+		return true;
+	}
+	u.status = "skipped";
+	ce_line_update(ex, line->line_number, &u);
+	if (act == COND_SKIP_TO)
+		skip_to_step(ex, step_index(ex->plan, step), skip_to);
+	ce_advance(ex, line->line_number);
+	ce_exec_emit(ex, "step_skipped", step, "skipped", attempt);
+	return true;
+}
+
+/*
+ * Before a step (not a compensation) runs: its precondition, its
+ * inputVariables, its inputTemplate; a wait step or an external step
+ * without instructions starts waiting instead.  True when the line is
+ * dealt with; else *input is the line's input and the step is to run.
+ */
+static bool
+prepare_step(ExecRow *ex, LineRow *line, const CeStep *step, CeLookupCtx *lk,
+			 CeStepRun *run, int attempt, Jsonb **input)
+{
+	int			i;
+
+	if (precondition_decides(ex, line, step, lk, attempt))
+		return true;
+
+	/* inputVariables must be set */
+	for (i = 0; i < step->ninput_vars; i++)
+	{
+		CeValue		v;
+		const char *path[1];
+
+		path[0] = step->input_vars[i];
+		if (!ce_lookup(lk, path, 1, &v) || v.type == CEV_NULL)
+		{
+			ce_step_fail(run, "insufficient_data", "22004",
+						 "input variable \"%s\" of step \"%s\" is not set",
+						 step->input_vars[i], step->name);
+			handle_failure(ex, line, step, run, attempt, NULL);
+			return true;
+		}
+	}
+
+	run->rendered_input = render_input(step, lk, run);
+	if (step->input_tpl && run->rendered_input == NULL)
+	{
+		handle_failure(ex, line, step, run, attempt, NULL);
+		return true;
+	}
+	*input = ce_input_jsonb(run->rendered_input);
+
+	if (step->kind == CE_STEP_WAIT || (step->kind == CE_STEP_EXTERNAL && step->instruction_set == NULL))
+	{
+		start_waiting(ex, line, step, attempt, run->rendered_input);
+		return true;
+	}
+	return false;
+}
+
+/* Process one claimed line.  The header is not locked yet. */
+static void
+process_line(ExecRow *ex, LineRow *line)
+{
+	CePlan	   *plan;
+	CeStep	   *step;
+	CeLookupCtx lk;
+	CeStepRun	run;
+	bool		compensation = strcmp(line->line_type, "compensation") == 0;
+	int			attempt;
+	Jsonb	   *input = NULL;
+
+	ce_exec_read_header(ex);
+	plan = ce_plan_get(&ex->org, ex->chain_id, ex->version);
+	ex->plan = plan;
+	step = ce_plan_step_by_id(plan, line->step_id);
+	if (step == NULL)
+		elog(ERROR, "step %d of chain \"%s\" version %d not found", line->step_id, ex->chain_id, ex->version);
+
+	pgstat_report_activity(STATE_RUNNING, psprintf("chainexec: %s/%s %s (execution %s)",
+												   ex->chain_id, step->name,
+												   compensation ? "compensation" : "step", ex->id_s));
+
+	if (!line_can_run(ex, line, compensation))
+		return;
+
+	/*
+	 * The header stays unlocked while the step runs (pending becomes
+	 * running in ce_advance(), after the step), so that steps of one
+	 * execution run in parallel and control functions never wait for a
+	 * step.
+	 */
+	ce_step_setup(ex, step, 0, &lk, &run);
+	run.compensation = compensation;
+	run.deadline = ex->has_deadline && !compensation ? ex->deadline : 0;
+
+	/* A timer that came due: a wait step ends, an external step times out. */
+	if (strcmp(line->status, "waiting") == 0)
+	{
+		attempt = line->attempt;
+		lk.attempt = attempt;
+		if (step->kind == CE_STEP_WAIT)
+		{
+			run.ok = true;
+			handle_success(ex, line, step, &run, attempt, NULL);
+		}
+		else
+		{
+			ce_step_fail(&run, "execution_timeout", "57014",
+						 "external step \"%s\" got no result within %d ms", step->name, step->timeout_ms);
+			handle_failure(ex, line, step, &run, attempt, NULL);
+		}
+		return;
+	}
+
+	/* poison: its executor died running it too many times in a row */
+	if (line->crashes >= ce_max_crash_attempts)
+	{
+		attempt = line->attempt;
+		lk.attempt = attempt;
+		ce_step_fail(&run, "worker_crashed", "57P02",
+					 "executor died %d times in a row running step \"%s\"", line->crashes, step->name);
+		run.hint = pstrdup("chainexec.max_crash_attempts sets how many attempts may end their executor; the server log says how each one ended.");
+		handle_failure(ex, line, step, &run, attempt, NULL);
+		return;
+	}
+
+	attempt = line->attempt + 1;
+	lk.attempt = attempt;
+	if (!compensation && prepare_step(ex, line, step, &lk, &run, attempt, &input))
+		return;
+
+	line->ran_now = true;
+	ce_inflight_begin(&ex->org, &ex->id, line->line_number, attempt);
+	ce_step_run(&run);
+	if (run.ok)
+		handle_success(ex, line, step, &run, attempt, input);
+	else
+		handle_failure(ex, line, step, &run, attempt, input);
+}
+
+/*
+ * The body of a transition, in the caller's transaction (with an active
+ * snapshot).
+ */
+CeTransitionResult
+ce_transition_in_xact(const pg_uuid_t *only_execution, const pg_uuid_t *only_org)
+{
+	LineRow		line;
+	ExecRow		ex;
+	Oid			save_user;
+	int			save_sec;
+	int			save_nestlevel;
+	char	   *search_path;
+	CeTransitionResult result = CE_TR_NONE;
+
+	/*
+	 * A cancel (chain_cancel, a deadline) is meant for a running step: hold
+	 * it off during the bookkeeping; step.c lets it in while the step runs.
+	 */
+	HOLD_CANCEL_INTERRUPTS();
+	SPI_connect();
+	search_path = pstrdup(namespace_search_path);
+	save_nestlevel = ce_fixed_search_path();
+	GetUserIdAndSecContext(&save_user, &save_sec);
+	SetUserIdAndSecContext(ce_extension_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	PG_TRY();
+	{
+		memset(&ex, 0, sizeof(ex));
+		memset(&line, 0, sizeof(line));
+		ex.search_path = search_path;
+		if (only_org)
+			memcpy(&ex.org, only_org, sizeof(pg_uuid_t));
+		if (ce_claim_due(only_execution, &line, &ex.org, &ex.id))
+		{
+			ce_progress_reset();
+			claimed.valid = true;
+			claimed.org = ex.org;
+			claimed.id = ex.id;
+			claimed.line_number = line.line_number;
+			ce_running_set(&ex.id, line.line_number);
+			step_execution = ex.id;
+			in_step = true;
+			process_line(&ex, &line);
+			in_step = false;
+			ce_running_clear();
+			result = CE_TR_DONE;
+		}
+	}
+	PG_CATCH();
+	{
+		in_step = false;
+		ce_running_clear();
+		SetUserIdAndSecContext(save_user, save_sec);
+		RESUME_CANCEL_INTERRUPTS();
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	AtEOXact_GUC(false, save_nestlevel);
+	SetUserIdAndSecContext(save_user, save_sec);
+	SPI_finish();
+	RESUME_CANCEL_INTERRUPTS();
+	return result;
+}
+
+bool
+ce_transition_take_claim(pg_uuid_t *org, pg_uuid_t *id, int *line_number)
+{
+	if (!claimed.valid)
+		return false;
+	claimed.valid = false;
+	*org = claimed.org;
+	*id = claimed.id;
+	*line_number = claimed.line_number;
+	return true;
+}
+
+/*
+ * Record, in a transaction of its own, an error thrown out of a
+ * transition (outside the step's subtransaction) on the line it had
+ * claimed, so that an executor does not claim the same line again and
+ * again while other work waits: the attempt counts, with failure type
+ * internal_error, and the line's retry settings and onFailure apply as
+ * for any failure.  With plain (when that too threw), the line and its
+ * execution are just marked failed.
+ */
+void
+ce_transition_fail_line(const pg_uuid_t *org, const pg_uuid_t *id, int line_number,
+						const char *sqlstate, const char *message, bool plain)
+{
+	Oid			save_user;
+	int			save_sec;
+	int			level;
+
+	if (!ce_engine_xact_begin(NULL))
+	{
+		CommitTransactionCommand();
+		return;
+	}
+	PushActiveSnapshot(GetTransactionSnapshot());
+	SPI_connect();
+	level = ce_fixed_search_path();
+	GetUserIdAndSecContext(&save_user, &save_sec);
+	SetUserIdAndSecContext(ce_extension_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+
+	if (plain)
+		ce_fail_line_plain(org, id, line_number,
+						   ce_error_jsonb("internal_error", sqlstate, message, NULL, NULL, 0));
+	else
+	{
+		ExecRow		ex;
+		LineRow		line;
+
+		memset(&ex, 0, sizeof(ex));
+		memset(&line, 0, sizeof(line));
+		if (ce_claim_line_number(org, id, line_number, &line))
+		{
+			CeStep	   *step;
+			CeStepRun	run;
+			int			attempt;
+
+			line.ran_now = true;
+			ex.org = *org;
+			ex.id = *id;
+			ce_exec_read_header(&ex);
+			ex.plan = ce_plan_get(&ex.org, ex.chain_id, ex.version);
+			step = ce_plan_step_by_id(ex.plan, line.step_id);
+			if (step == NULL)
+				elog(ERROR, "step %d of chain \"%s\" version %d not found",
+					 line.step_id, ex.chain_id, ex.version);
+			attempt = strcmp(line.status, "waiting") == 0 ? line.attempt : line.attempt + 1;
+			memset(&run, 0, sizeof(run));
+			run.step = step;
+			run.plan = ex.plan;
+			run.rowcount = -1;
+			ce_step_fail(&run, "internal_error", sqlstate, "%s", message);
+			run.hint = pstrdup("The transition of this step failed outside the step; the server log has the error.");
+			ce_progress_reset();
+			handle_failure(&ex, &line, step, &run, attempt, NULL);
+		}
+	}
+
+	AtEOXact_GUC(false, level);
+	SetUserIdAndSecContext(save_user, save_sec);
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+}
+
+CeTransitionResult
+ce_transition(const pg_uuid_t *only_execution)
+{
+	CeTransitionResult r;
+	bool		changed;
+
+	if (!ce_engine_xact_begin(&changed))
+	{
+		CommitTransactionCommand();
+		return CE_TR_GONE;
+	}
+	if (changed)
+		ce_extension_owner_forget();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	claimed.valid = false;
+	r = ce_transition_in_xact(only_execution, NULL);
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	claimed.valid = false;
+	ce_inflight_end();
+	pgstat_report_stat(false);
+	return r;
+}
+
+void
+ce_line_succeeded(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun *run, int attempt)
+{
+	handle_success(ex, line, step, run, attempt, NULL);
+}
+
+void
+ce_line_failed(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun *run, int attempt)
+{
+	handle_failure(ex, line, step, run, attempt, NULL);
+}
