@@ -305,6 +305,86 @@ find_idempotent(const pg_uuid_t *org, const char *chain_id, const char *key, Oid
 }
 
 /*
+ * The input of a new execution, checked as every context is
+ * (ce_context_merge) and against the chain's inputSchema unless skipped:
+ * the context it starts with (the schema's defaults applied).
+ */
+static Jsonb *
+checked_input(CePlan *plan, const char *chain_id, Jsonb *input, bool skip_validation)
+{
+	char	   *subject = psprintf("chain \"%s\"", chain_id);
+	CeJson	   *in;
+	CeSchemaResult r;
+	int			i;
+
+	(void) ce_context_merge_or_error(NULL, input, "input", subject);
+	in = ce_jsonb_to_cejson(input);
+	if (plan->input_schema == NULL || skip_validation)
+		return input;
+	memset(&r, 0, sizeof(r));
+	if (!ce_schema_apply(plan->input_schema, in, ce_pg_regex, &r))
+	{
+		StringInfoData det;
+
+		initStringInfo(&det);
+		for (i = 0; i < r.count; i++)
+			appendStringInfo(&det, "%s%s %s", i ? "; " : "", r.items[i].path, r.items[i].message);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("input of chain \"%s\" does not match its input schema", chain_id),
+				 errdetail("%d problem%s: %s.", r.count, r.count == 1 ? "" : "s", det.data),
+				 errhint("chainexec.chain_validate() lists the problems as JSON.")));
+	}
+	/* defaults may have made it larger: the same check again */
+	return ce_context_merge_or_error(NULL, ce_cejson_to_jsonb(in), "input", subject);
+}
+
+/*
+ * The lines of a new execution: one per step; the ones with no
+ * predecessors are ready (within maxConcurrency).  Returns how many.
+ */
+static int
+insert_lines(pg_uuid_t *org, pg_uuid_t *id, CePlan *plan, int version, int priority,
+			 TimestampTz start)
+{
+	Datum	   *d_line = palloc(sizeof(Datum) * plan->nsteps);
+	Datum	   *d_sid = palloc(sizeof(Datum) * plan->nsteps);
+	Datum	   *d_name = palloc(sizeof(Datum) * plan->nsteps);
+	Datum	   *d_status = palloc(sizeof(Datum) * plan->nsteps);
+	Datum	   *d_smart = palloc(sizeof(Datum) * plan->nsteps);
+	Datum		lv[9];
+	int			ready = 0;
+	int			i;
+
+	for (i = 0; i < plan->nsteps; i++)
+	{
+		CeStep	   *s = &plan->steps[i];
+		bool		is_ready = s->npreds == 0 &&
+			(plan->max_concurrency == 0 || ready < plan->max_concurrency);
+
+		if (is_ready)
+			ready++;
+		d_line[i] = Int32GetDatum(i + 1);
+		d_sid[i] = Int32GetDatum(s->id);
+		d_name[i] = CStringGetTextDatum(s->name);
+		d_status[i] = CStringGetTextDatum(is_ready ? "ready" : "pending");
+		d_smart[i] = CStringGetTextDatum(ce_smart_code("STEP", s->name, version));
+	}
+	lv[0] = UUIDPGetDatum(org);
+	lv[1] = UUIDPGetDatum(id);
+	lv[2] = Int32GetDatum(priority);
+	lv[3] = TimestampTzGetDatum(start);
+	lv[4] = PointerGetDatum(construct_array(d_line, plan->nsteps, INT4OID, 4, true, TYPALIGN_INT));
+	lv[5] = PointerGetDatum(construct_array(d_sid, plan->nsteps, INT4OID, 4, true, TYPALIGN_INT));
+	lv[6] = PointerGetDatum(construct_array(d_name, plan->nsteps, TEXTOID, -1, false, TYPALIGN_INT));
+	lv[7] = PointerGetDatum(construct_array(d_status, plan->nsteps, TEXTOID, -1, false, TYPALIGN_INT));
+	lv[8] = PointerGetDatum(construct_array(d_smart, plan->nsteps, TEXTOID, -1, false, TYPALIGN_INT));
+	if (ce_run_query(&q_insert_lines, lv, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not record execution lines");
+	return ready;
+}
+
+/*
  * Record an execution and its lines; returns false when an execution with
  * the same idempotency key exists (its id in *id).  Runs with SPI
  * connected, as the extension owner; owner is the caller's role.
@@ -316,20 +396,13 @@ create_execution(const char *chain_id, Jsonb *input, Jsonb *options, Oid owner,
 	ExecOptions o;
 	int			version;
 	CePlan	   *plan;
-	CeJson	   *in;
 	Jsonb	   *context;
-	char	   *subject;
 	TimestampTz start;
 	StringInfoData meta;
 	int			ret;
 	bool		isnull;
 	int			i;
 	int			ready = 0;
-	Datum	   *d_line;
-	Datum	   *d_sid;
-	Datum	   *d_name;
-	Datum	   *d_status;
-	Datum	   *d_smart;
 	Datum		v[13];
 	char		n[14] = "             ";
 
@@ -351,32 +424,7 @@ create_execution(const char *chain_id, Jsonb *input, Jsonb *options, Oid owner,
 	if (!o.save_intermediate_given)
 		o.save_intermediate = plan->save_intermediate;
 
-	subject = psprintf("chain \"%s\"", chain_id);
-	(void) ce_context_merge_or_error(NULL, input, "input", subject);
-	in = ce_jsonb_to_cejson(input);
-	if (plan->input_schema && !o.skip_validation)
-	{
-		CeSchemaResult r;
-
-		memset(&r, 0, sizeof(r));
-		if (!ce_schema_apply(plan->input_schema, in, ce_pg_regex, &r))
-		{
-			StringInfoData det;
-
-			initStringInfo(&det);
-			for (i = 0; i < r.count; i++)
-				appendStringInfo(&det, "%s%s %s", i ? "; " : "", r.items[i].path, r.items[i].message);
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("input of chain \"%s\" does not match its input schema", chain_id),
-					 errdetail("%d problem%s: %s.", r.count, r.count == 1 ? "" : "s", det.data),
-					 errhint("chainexec.chain_validate() lists the problems as JSON.")));
-		}
-		/* defaults may have made it larger: the same check again */
-		context = ce_context_merge_or_error(NULL, ce_cejson_to_jsonb(in), "input", subject);
-	}
-	else
-		context = input;
+	context = checked_input(plan, chain_id, input, o.skip_validation);
 
 	start = o.has_run_at ? o.run_at : GetCurrentTransactionStartTimestamp();
 
@@ -423,42 +471,7 @@ create_execution(const char *chain_id, Jsonb *input, Jsonb *options, Oid owner,
 	memcpy(id, DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)),
 		   sizeof(pg_uuid_t));
 
-	/* the lines: one per step; the ones with no predecessors are ready */
-	d_line = palloc(sizeof(Datum) * plan->nsteps);
-	d_sid = palloc(sizeof(Datum) * plan->nsteps);
-	d_name = palloc(sizeof(Datum) * plan->nsteps);
-	d_status = palloc(sizeof(Datum) * plan->nsteps);
-	d_smart = palloc(sizeof(Datum) * plan->nsteps);
-	for (i = 0; i < plan->nsteps; i++)
-	{
-		CeStep	   *s = &plan->steps[i];
-		bool		is_ready = s->npreds == 0 &&
-			(plan->max_concurrency == 0 || ready < plan->max_concurrency);
-
-		if (is_ready)
-			ready++;
-		d_line[i] = Int32GetDatum(i + 1);
-		d_sid[i] = Int32GetDatum(s->id);
-		d_name[i] = CStringGetTextDatum(s->name);
-		d_status[i] = CStringGetTextDatum(is_ready ? "ready" : "pending");
-		d_smart[i] = CStringGetTextDatum(ce_smart_code("STEP", s->name, version));
-	}
-	{
-		Datum		lv[9];
-
-		lv[0] = UUIDPGetDatum(org);
-		lv[1] = UUIDPGetDatum(id);
-		lv[2] = Int32GetDatum(o.priority);
-		lv[3] = TimestampTzGetDatum(start);
-		lv[4] = PointerGetDatum(construct_array(d_line, plan->nsteps, INT4OID, 4, true, TYPALIGN_INT));
-		lv[5] = PointerGetDatum(construct_array(d_sid, plan->nsteps, INT4OID, 4, true, TYPALIGN_INT));
-		lv[6] = PointerGetDatum(construct_array(d_name, plan->nsteps, TEXTOID, -1, false, TYPALIGN_INT));
-		lv[7] = PointerGetDatum(construct_array(d_status, plan->nsteps, TEXTOID, -1, false, TYPALIGN_INT));
-		lv[8] = PointerGetDatum(construct_array(d_smart, plan->nsteps, TEXTOID, -1, false, TYPALIGN_INT));
-		ret = ce_run_query(&q_insert_lines, lv, NULL, false, 0);
-		if (ret != SPI_OK_INSERT)
-			elog(ERROR, "could not record execution lines");
-	}
+	ready = insert_lines(org, id, plan, version, o.priority, start);
 
 	{
 		CeEvent		ev;
