@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * ce_pure.c
- *	  Allocation, errors and string buffers for the pure modules.
+ *	  Allocation, errors, character positions and string buffers for the
+ *	  pure modules.
  *
  *-------------------------------------------------------------------------
  */
@@ -93,6 +94,22 @@ char *
 ce_strdup(const char *s)
 {
 	return ce_strndup(s, strlen(s));
+}
+
+/*
+ * The 1-based character position of byte offset off in text: UTF-8
+ * sequences count as one character, as PostgreSQL counts positions.
+ */
+int
+ce_char_pos(const char *text, size_t off)
+{
+	size_t		i;
+	int			n = 1;
+
+	for (i = 0; i < off; i++)
+		if (((unsigned char) text[i] & 0xC0) != 0x80)
+			n++;
+	return n;
 }
 
 void

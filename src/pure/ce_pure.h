@@ -3,7 +3,7 @@
  * ce_pure.h
  *	  Common ground of chainexec's pure C modules: allocation and errors.
  *
- * The pure modules (cejson.c, expr.c, template.c, jsonschema.c, plan.c,
+ * The pure modules (json_*.c, expr_*.c, template.c, schema_*.c, plan*.c,
  * failure.c) call nothing of the server but the allocator, so that they can
  * be unit-tested and fuzzed outside it.  Built inside the server, ce_alloc()
  * is palloc0() in CurrentMemoryContext; built with -DCE_STANDALONE it is a
@@ -86,6 +86,9 @@ typedef struct CeError
 extern void ce_error_set(CeError *err, CeErrCode code, const char *fmt,...)
 			pg_attribute_printf(3, 4);
 extern const char *ce_errcode_sqlstate(CeErrCode code);
+
+/* 1-based character position of byte offset off (UTF-8 aware). */
+extern int	ce_char_pos(const char *text, size_t off);
 
 /* A growable string buffer, pure. */
 typedef struct CeBuf

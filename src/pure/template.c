@@ -32,19 +32,6 @@ struct CeTemplate
 	char	   *sql;			/* SQL form, NUL-terminated */
 };
 
-/* The 1-based character position of byte offset off (UTF-8 aware). */
-static int
-tpl_char_pos(const char *text, size_t off)
-{
-	size_t		i;
-	int			n = 1;
-
-	for (i = 0; i < off; i++)
-		if (((unsigned char) text[i] & 0xC0) != 0x80)
-			n++;
-	return n;
-}
-
 /* Append a segment to t, growing the array as needed. */
 static void
 add_segment(CeTemplate *t, int *cap, const char *text, size_t len,
@@ -72,7 +59,7 @@ tpl_error(CeError *err, const char *text, size_t off, const char *msg,
 		  const char *hint)
 {
 	ce_error_set(err, CE_ERR_SYNTAX, "%s", msg);
-	err->pos = tpl_char_pos(text, off);
+	err->pos = ce_char_pos(text, off);
 	err->detail[0] = '\0';
 	snprintf(err->hint, sizeof(err->hint), "%s", hint ? hint : "");
 }
@@ -192,7 +179,7 @@ ce_template_parse(const char *text, size_t len, CeError *err)
 			{
 				/* make the position one in the whole template */
 				if (err->pos > 0)
-					err->pos += tpl_char_pos(text, i + 1) - 1;
+					err->pos += ce_char_pos(text, i + 1) - 1;
 				return NULL;
 			}
 			if (lit.len > 0)

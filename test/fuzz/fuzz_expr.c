@@ -1,6 +1,7 @@
 /*
  * fuzz_expr.c
- *	  libFuzzer harness for the expression language (src/pure/expr.c).
+ *	  libFuzzer harness for the expression language (src/pure/expr_parse.c,
+ *	  expr_eval.c).
  *
  * Each input is parsed as an expression.  When it parses, the AST is
  * dumped, its variables listed and it is evaluated with a lookup that

@@ -1,8 +1,9 @@
 /*
  * test_expr.c
- *	  Unit tests of the expression language (src/pure/expr.c): parsing and
- *	  precedence (through ce_expr_dump), evaluation and coercion rules,
- *	  truthiness, errors with positions, limits, introspection.
+ *	  Unit tests of the expression language (src/pure/expr_parse.c and
+ *	  expr_eval.c): parsing and precedence (through ce_expr_dump),
+ *	  evaluation and coercion rules, truthiness, errors with positions,
+ *	  limits, introspection.
  */
 #include "unit.h"
 #include "ce_pure.h"
