@@ -3,8 +3,8 @@
  * cejson.h
  *	  A small JSON document model, pure C.
  *
- * Chain definitions and input schemas are checked by pure code (plan.c,
- * jsonschema.c) over this tree, not over Jsonb, so that the checks run and
+ * Chain definitions and input schemas are checked by pure code (plan*.c,
+ * schema_*.c) over this tree, not over Jsonb, so that the checks run and
  * can be fuzzed outside the server.  The server glue feeds it the text of a
  * jsonb value.  Object members keep their order; duplicate keys keep the
  * last value (as jsonb does).

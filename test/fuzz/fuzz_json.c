@@ -1,8 +1,9 @@
 /*
  * fuzz_json.c
- *	  libFuzzer harness for the JSON parser and serializer (cejson.c):
- *	  whatever parses must serialize to text that parses again to an equal
- *	  value and serializes identically; a copy must be equal too.
+ *	  libFuzzer harness for the JSON parser and serializer (json_parse.c,
+ *	  json_build.c): whatever parses must serialize to text that parses
+ *	  again to an equal value and serializes identically; a copy must be
+ *	  equal too.
  */
 #include "cejson.h"
 

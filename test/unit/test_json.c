@@ -1,6 +1,6 @@
 /*
  * test_json.c
- *	  Unit tests of the JSON document model (cejson.c).
+ *	  Unit tests of the JSON document model (json_parse.c, json_build.c).
  */
 #include "unit.h"
 #include "cejson.h"
