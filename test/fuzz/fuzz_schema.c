@@ -1,8 +1,9 @@
 /*
  * fuzz_schema.c
- *	  libFuzzer harness for the input schema subset (jsonschema.c).  The
- *	  input is a schema and a value: split at the first newline when there
- *	  is one, else in two halves.  A schema that passes ce_schema_check() is
+ *	  libFuzzer harness for the input schema subset (schema_check.c,
+ *	  schema_validate.c, schema_pattern.c).  The input is a schema and a
+ *	  value: split at the first newline when there is one, else in two
+ *	  halves.  A schema that passes ce_schema_check() is
  *	  applied to the value; every violation must have a path and a message,
  *	  and applying again to the defaulted value must give the same count.
  */

@@ -1,6 +1,7 @@
 /*
  * test_plan.c
- *	  Unit tests of plan.c: chain definitions checked and compiled.
+ *	  Unit tests of the definition compiler (src/pure/plan*.c): chain
+ *	  definitions checked and compiled.
  *
  * A full definition in the SPEC's format (with the design documents'
  * aliases) must compile with the expected predecessors; a table of

@@ -1,6 +1,7 @@
 /*
  * test_schema.c
- *	  Unit tests of the input schema subset (jsonschema.c).
+ *	  Unit tests of the input schema subset (schema_check.c,
+ *	  schema_validate.c, schema_pattern.c).
  */
 #include "unit.h"
 #include "jsonschema.h"
