@@ -30,6 +30,7 @@
 #include "commands/extension.h"
 #include "storage/lmgr.h"
 #include "storage/lockdefs.h"
+#include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
 #include "engine_xact.h"
@@ -94,14 +95,39 @@ ce_lock_extension(bool *changed)
 
 /*
  * Start a transaction of the engine: statement start, start, READ
- * COMMITTED, extension lock.  Returns false when the extension is not
- * installed; the transaction is open either way.
+ * COMMITTED, extension lock, active snapshot.  Remembers the caller's
+ * memory context, which StartTransactionCommand leaves for the
+ * transaction's, so that ce_engine_xact_commit gives it back, as
+ * pg_cron's loop does around each of its transactions.  Returns false
+ * (the transaction already committed, the caller's context restored)
+ * when the extension is not installed.  Sets *changed as
+ * ce_lock_extension does.
  */
 bool
-ce_engine_xact_begin(bool *changed)
+ce_engine_xact_begin(CeXact *x, bool *changed)
 {
+	x->caller = CurrentMemoryContext;
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	ce_xact_read_committed();
-	return ce_lock_extension(changed);
+	if (!ce_lock_extension(changed))
+	{
+		CommitTransactionCommand();
+		MemoryContextSwitchTo(x->caller);
+		return false;
+	}
+	PushActiveSnapshot(GetTransactionSnapshot());
+	return true;
+}
+
+/*
+ * Commit a transaction begun by ce_engine_xact_begin and return to the
+ * caller's memory context.
+ */
+void
+ce_engine_xact_commit(CeXact *x)
+{
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(x->caller);
 }

@@ -22,6 +22,13 @@ extern void ce_xact_read_committed(void);
 extern bool ce_lock_extension(bool *changed);
 
 /* StartTransactionCommand, READ COMMITTED, ce_lock_extension. */
-extern bool ce_engine_xact_begin(bool *changed);
+/* A transaction of the engine's own (a worker's loop, not a SQL call) */
+typedef struct CeXact
+{
+	MemoryContext caller;		/* CurrentMemoryContext when it began */
+} CeXact;
+
+extern bool ce_engine_xact_begin(CeXact *x, bool *changed);
+extern void ce_engine_xact_commit(CeXact *x);
 
 #endif							/* CE_ENGINE_XACT_H */

@@ -148,6 +148,7 @@ ce_session_hand_over(const pg_uuid_t *org, const pg_uuid_t *execution)
 int
 ce_sweep_sessions(void)
 {
+	CeXact		xact;
 	int			n = 0;
 	int			level;
 	Oid			save_user;
@@ -156,12 +157,8 @@ ce_sweep_sessions(void)
 	ListCell   *lc;
 	uint64		i;
 
-	if (!ce_engine_xact_begin(NULL))
-	{
-		CommitTransactionCommand();
+	if (!ce_engine_xact_begin(&xact, NULL))
 		return 0;
-	}
-	PushActiveSnapshot(GetTransactionSnapshot());
 	SPI_connect();
 	BOOKKEEPING_BEGIN(level, save_user, save_sec);
 	if (SPI_execute("SELECT organization_id, id FROM chainexec.universal_transactions "
@@ -198,8 +195,7 @@ ce_sweep_sessions(void)
 	}
 	BOOKKEEPING_END(level, save_user, save_sec);
 	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	ce_engine_xact_commit(&xact);
 	if (n > 0)
 		ereport(LOG,
 				(errmsg("chainexec: %d execution%s whose chain_run session ended handed to the executors",

@@ -84,19 +84,15 @@ ce_next_due_in_xact(const pg_uuid_t *only_execution, const pg_uuid_t *only_org)
 TimestampTz
 ce_next_due(const pg_uuid_t *only_execution)
 {
+	CeXact		xact;
 	TimestampTz r;
 	pg_uuid_t	org;
 
 	ce_current_org(&org);
-	if (!ce_engine_xact_begin(NULL))
-	{
-		CommitTransactionCommand();
+	if (!ce_engine_xact_begin(&xact, NULL))
 		return DT_NOEND;
-	}
-	PushActiveSnapshot(GetTransactionSnapshot());
 	r = ce_next_due_in_xact(only_execution, &org);
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	ce_engine_xact_commit(&xact);
 	return r;
 }
 
@@ -160,31 +156,24 @@ ce_sweep_deadlines_in_xact(void)
 int
 ce_sweep_deadlines(void)
 {
+	CeXact		xact;
 	int			n;
 
-	if (!ce_engine_xact_begin(NULL))
-	{
-		CommitTransactionCommand();
+	if (!ce_engine_xact_begin(&xact, NULL))
 		return 0;
-	}
-	PushActiveSnapshot(GetTransactionSnapshot());
 	n = ce_sweep_deadlines_in_xact();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	ce_engine_xact_commit(&xact);
 	return n;
 }
 
 void
 ce_recover_report(void)
 {
+	CeXact		xact;
 	int			ret;
 
-	if (!ce_engine_xact_begin(NULL))
-	{
-		CommitTransactionCommand();
+	if (!ce_engine_xact_begin(&xact, NULL))
 		return;
-	}
-	PushActiveSnapshot(GetTransactionSnapshot());
 	SPI_connect();
 	ret = SPI_execute("SELECT count(*) FROM chainexec.universal_transactions "
 					  "WHERE finished_at IS NULL AND status IN ('running', 'waiting', 'compensating', 'pending')",
@@ -200,8 +189,7 @@ ce_recover_report(void)
 					 errdetail("Lines that were running when the server stopped are still ready and run again; their effects were rolled back with their transaction.")));
 	}
 	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	ce_engine_xact_commit(&xact);
 }
 
 /*
@@ -245,17 +233,14 @@ void
 ce_record_crash(const pg_uuid_t *org, const pg_uuid_t *execution, int line, int attempt,
 				TimestampTz started_at)
 {
+	CeXact		xact;
 	Datum		v[6];
 	Oid			save_user;
 	int			save_sec;
 	int			save_nestlevel;
 
-	if (!ce_engine_xact_begin(NULL))
-	{
-		CommitTransactionCommand();
+	if (!ce_engine_xact_begin(&xact, NULL))
 		return;
-	}
-	PushActiveSnapshot(GetTransactionSnapshot());
 	SPI_connect();
 	save_nestlevel = ce_fixed_search_path();
 	GetUserIdAndSecContext(&save_user, &save_sec);
@@ -281,6 +266,5 @@ ce_record_crash(const pg_uuid_t *org, const pg_uuid_t *execution, int line, int 
 	AtEOXact_GUC(false, save_nestlevel);
 	SetUserIdAndSecContext(save_user, save_sec);
 	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	ce_engine_xact_commit(&xact);
 }

@@ -746,16 +746,13 @@ void
 ce_transition_fail_line(const pg_uuid_t *org, const pg_uuid_t *id, int line_number,
 						const char *sqlstate, const char *message, bool plain)
 {
+	CeXact		xact;
 	Oid			save_user;
 	int			save_sec;
 	int			level;
 
-	if (!ce_engine_xact_begin(NULL))
-	{
-		CommitTransactionCommand();
+	if (!ce_engine_xact_begin(&xact, NULL))
 		return;
-	}
-	PushActiveSnapshot(GetTransactionSnapshot());
 	SPI_connect();
 	level = ce_fixed_search_path();
 	GetUserIdAndSecContext(&save_user, &save_sec);
@@ -801,28 +798,23 @@ ce_transition_fail_line(const pg_uuid_t *org, const pg_uuid_t *id, int line_numb
 	AtEOXact_GUC(false, level);
 	SetUserIdAndSecContext(save_user, save_sec);
 	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	ce_engine_xact_commit(&xact);
 }
 
 CeTransitionResult
 ce_transition(const pg_uuid_t *only_execution)
 {
+	CeXact		xact;
 	CeTransitionResult r;
 	bool		changed;
 
-	if (!ce_engine_xact_begin(&changed))
-	{
-		CommitTransactionCommand();
+	if (!ce_engine_xact_begin(&xact, &changed))
 		return CE_TR_GONE;
-	}
 	if (changed)
 		ce_extension_owner_forget();
-	PushActiveSnapshot(GetTransactionSnapshot());
 	claimed.valid = false;
 	r = ce_transition_in_xact(only_execution, NULL);
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	ce_engine_xact_commit(&xact);
 	claimed.valid = false;
 	ce_inflight_end();
 	pgstat_report_stat(false);

@@ -205,7 +205,6 @@ executor_record_failed_line(void)
 							failed_line.line_number, failed_line.sqlstate,
 							failed_line.message, failed_line.stage > 0);
 	failed_line.pending = false;
-	MemoryContextSwitchTo(ExecutorLoopContext);
 }
 
 /*
@@ -245,11 +244,13 @@ executor_extension_installed(void)
 {
 	bool		installed;
 
+	MemoryContext caller = CurrentMemoryContext;
+
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	installed = OidIsValid(get_extension_oid("chainexec", true));
 	CommitTransactionCommand();
-	MemoryContextSwitchTo(ExecutorLoopContext);
+	MemoryContextSwitchTo(caller);
 
 	if (ce_shmem_note_extension(installed))
 		ereport(LOG,
@@ -285,20 +286,16 @@ executor_idle_nap(void)
 	{
 		int			n = ce_sweep_deadlines();
 
-		MemoryContextSwitchTo(ExecutorLoopContext);
 		/* executions whose chain_run session is gone */
 		n += ce_sweep_sessions();
-		MemoryContextSwitchTo(ExecutorLoopContext);
 		if (n > 0)
 		{
 			stalled = false;
 			return -1;
 		}
 	}
-	MemoryContextSwitchTo(ExecutorLoopContext);
 
 	next = ce_next_due(NULL);
-	MemoryContextSwitchTo(ExecutorLoopContext);
 	if (next == DT_NOEND)
 		return nap;
 
@@ -310,7 +307,6 @@ executor_idle_nap(void)
 		stalled = true;
 		if (ce_sweep_deadlines() > 0)
 			stalled = false;
-		MemoryContextSwitchTo(ExecutorLoopContext);
 		return -1;
 	}
 	return Min(nap, Max(TimestampDifferenceMilliseconds(now, next), 1));
@@ -427,9 +423,7 @@ ce_executor_main(Datum main_arg)
 			{
 				recovering = true;
 				ce_inflight_recover(true, ce_record_crash);
-				MemoryContextSwitchTo(ExecutorLoopContext);
 				ce_recover_report();
-				MemoryContextSwitchTo(ExecutorLoopContext);
 				recovering = false;
 				ce_shmem_finish_recovery();
 			}
@@ -441,7 +435,6 @@ ce_executor_main(Datum main_arg)
 					CHECK_FOR_INTERRUPTS();
 				}
 				ce_inflight_recover(false, ce_record_crash);
-				MemoryContextSwitchTo(ExecutorLoopContext);
 			}
 		}
 
@@ -461,7 +454,6 @@ ce_executor_main(Datum main_arg)
 			if (r != CE_TR_DONE)
 				break;
 			stalled = false;
-			MemoryContextSwitchTo(ExecutorLoopContext);
 			MemoryContextReset(ExecutorLoopContext);
 			executor_absorb_stale_cancel();
 			CHECK_FOR_INTERRUPTS();
@@ -469,7 +461,6 @@ ce_executor_main(Datum main_arg)
 			if (!ce_enabled)
 				break;
 		}
-		MemoryContextSwitchTo(ExecutorLoopContext);
 
 		if (!ce_enabled || !extension_ready)
 			continue;
