@@ -96,7 +96,7 @@ SELECT chainexec.chain_define($json${
                      "retryOnErrors": ["database_busy", "api_timeout"]},
      "rollbackAction": "SELECT {reservation_id}",
      "onFailure": "fail", "timeoutMs": 10000, "maxMemoryMB": 64,
-     "cache": {"ttl": 60}, "circuitBreaker": {"threshold": 5},
+     "cache": {"ttlMs": 60000}, "circuitBreaker": {"failureThreshold": 5},
      "verificationQuery": "SELECT true", "metadata": {"anything": [1, {"goes": null}]}},
     {"id": 2, "name": "price", "type": "function",
      "instructionSet": "pricing.three_tier",

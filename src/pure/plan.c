@@ -128,7 +128,7 @@ parse_chain_schemas(PlanCtx *ctx, const CeJson *def, CePlan *plan,
 
 /*
  * The chain's settings: flags and limits, "notify", and the objects kept
- * as JSON ("performanceTargets", "retryBudget", "metadata").
+ * as JSON ("performanceTargets", "metadata"), and "retryBudget" (plan_resil.c).
  */
 static bool
 parse_chain_settings(PlanCtx *ctx, const CeJson *def, CePlan *plan)
@@ -173,8 +173,7 @@ parse_chain_settings(PlanCtx *ctx, const CeJson *def, CePlan *plan)
 	}
 	return plan_get_object(ctx, def, "performanceTargets", "", false, false,
 						   &plan->performance_targets) &&
-		plan_get_object(ctx, def, "retryBudget", "", false, true,
-						&plan->retry_budget) &&
+		plan_parse_budget(ctx, def, &plan->retry_budget) &&
 		plan_get_object(ctx, def, "metadata", "", false, false,
 						&plan->metadata);
 }

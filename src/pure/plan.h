@@ -45,14 +45,16 @@ typedef enum CeOnFailure
 	CE_ONFAIL_FAIL,
 	CE_ONFAIL_WARN,
 	CE_ONFAIL_SKIP,
-	CE_ONFAIL_FALLBACK
+	CE_ONFAIL_FALLBACK,
+	CE_ONFAIL_ESCALATE			/* fail the line, pause the execution */
 } CeOnFailure;
 
 typedef enum CeBackoff
 {
 	CE_BACKOFF_FIXED,
 	CE_BACKOFF_LINEAR,
-	CE_BACKOFF_EXPONENTIAL
+	CE_BACKOFF_EXPONENTIAL,
+	CE_BACKOFF_RANDOM			/* uniform in [baseDelayMs, maxDelayMs] */
 } CeBackoff;
 
 typedef enum CeNotify
@@ -75,6 +77,28 @@ typedef struct CeRetry
 	bool		explicit_config;	/* came from retryConfig, not the
 									 * kind's default */
 } CeRetry;
+
+/* Step key circuitBreaker (SPEC section 9), defaults filled in. */
+typedef struct CeBreakerConfig
+{
+	int			failure_threshold;	/* percent of the calls in the window */
+	int			minimum_throughput; /* calls in the window before it may open */
+	int			window_ms;
+	int			open_duration_ms;	/* open, before a probe may go through */
+	int			half_open_successes;	/* probes in a row that close it */
+	char	   *key;			/* NULL: the step's handler, else chain id
+								 * and step name */
+} CeBreakerConfig;
+
+/* Step key cache (SPEC section 9), defaults filled in. */
+typedef struct CeCacheConfig
+{
+	int			ttl_ms;
+	int			max_entries;	/* per chain and step in an organization */
+	int			nkey;			/* 0: the step's inputVariables, else its
+								 * rendered input */
+	char	  **key;			/* variable names */
+} CeCacheConfig;
 
 typedef struct CeStep CeStep;
 
@@ -130,9 +154,10 @@ struct CeStep
 	int			wait_ms;		/* kind wait */
 	int			max_memory_mb;	/* 0 = none */
 	char	   *verification_query;
+	CeTemplate *verification_tpl;	/* parsed verificationQuery, or NULL */
 	CeJson	   *metadata;		/* may be NULL */
-	CeJson	   *cache;			/* accepted, kept */
-	CeJson	   *circuit_breaker;	/* accepted, kept */
+	CeCacheConfig *cache;		/* NULL: no cache */
+	CeBreakerConfig *circuit_breaker;	/* NULL: no breaker */
 
 	/*
 	 * Computed: indices of the steps that must have finished before this
@@ -166,7 +191,7 @@ typedef struct CePlan
 	CeNotify	notify;			/* default steps */
 	char	   *search_path;
 	CeJson	   *performance_targets;
-	CeJson	   *retry_budget;
+	int			retry_budget;	/* retryBudget.maxRetries; -1: none */
 	CeJson	   *metadata;
 } CePlan;
 
@@ -200,6 +225,12 @@ extern void ce_retry_default(CeStepKind kind, CeRetry *r);
  * [-0.25, 0.25].
  */
 extern long ce_retry_delay_ms(const CeRetry *r, int attempt);
+
+/*
+ * The delay of backoffStrategy "random": uniform in [baseDelayMs,
+ * maxDelayMs], fraction being a random number in [0, 1).
+ */
+extern long ce_retry_delay_random_ms(const CeRetry *r, double fraction);
 
 /* Whether a failure (type, sqlstate) is retried under r. */
 extern bool ce_retry_matches(const CeRetry *r, const char *failure_type,

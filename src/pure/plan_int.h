@@ -14,17 +14,20 @@
  *	                step keys
  *	  plan_retry.c  retry settings: defaults, "retryConfig", delays, which
  *	                failures are retried
+ *	  plan_resil.c  the resilience keys: "circuitBreaker" and "cache" of a
+ *	                step, "retryBudget" of the chain
  *	  plan_graph.c  the second pass: dependsOn and skip_to_step_N targets,
  *	                predecessors, cycles, data-flow warnings; steps by id
  *
  * Adding a key: list it in the key list of its object (plan_chain_keys,
- * plan_step_keys, plan_retry_keys, all in plan_read.c, so that an unknown
+ * plan_step_keys, plan_retry_keys, plan_breaker_keys, ..., all in plan_read.c, so that an unknown
  * key's hint can name the object it belongs in), then read it in the helper
  * of its group: plan.c for the chain, plan_step.c for a step, plan_retry.c
  * for "retryConfig".
  *
  * Dependencies run one way: plan.c -> plan_step.c -> plan_retry.c ->
- * plan_read.c, and plan.c -> plan_graph.c -> plan_read.c.
+ * plan_read.c, plan.c and plan_step.c -> plan_resil.c -> plan_read.c, and
+ * plan.c -> plan_graph.c -> plan_read.c.
  *
  *-------------------------------------------------------------------------
  */
@@ -42,7 +45,10 @@ typedef enum KeyContext
 {
 	KC_CHAIN,
 	KC_STEP,
-	KC_RETRY
+	KC_RETRY,
+	KC_BREAKER,
+	KC_CACHE,
+	KC_BUDGET
 } KeyContext;
 
 /* State of one ce_plan_build() call. */
@@ -98,6 +104,13 @@ extern CeExpr *plan_parse_expr(PlanCtx *ctx, const char *text,
 /* plan_retry.c */
 extern bool plan_parse_retry(PlanCtx *ctx, const CeJson *rc,
 							 const char *prefix, CeRetry *r);
+
+/* plan_resil.c: circuitBreaker, cache (steps), retryBudget (chain) */
+extern bool plan_parse_breaker(PlanCtx *ctx, const CeJson *js,
+							   const char *prefix, CeBreakerConfig **out);
+extern bool plan_parse_cache(PlanCtx *ctx, const CeJson *js,
+							 const char *prefix, CeCacheConfig **out);
+extern bool plan_parse_budget(PlanCtx *ctx, const CeJson *def, int *out);
 
 /* plan_step.c */
 extern bool plan_parse_step(PlanCtx *ctx, const CeJson *js,

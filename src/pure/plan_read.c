@@ -138,6 +138,20 @@ static const char *const plan_retry_keys[] = {
 	"maxDelayMs", "jitter", "retryOnErrors", NULL
 };
 
+/* Known keys of "circuitBreaker", "cache" (steps) and "retryBudget" (chain). */
+static const char *const plan_breaker_keys[] = {
+	"failureThreshold", "minimumThroughput", "windowMs", "openDurationMs",
+	"halfOpenSuccesses", "key", NULL
+};
+
+static const char *const plan_cache_keys[] = {
+	"ttlMs", "key", "maxEntries", NULL
+};
+
+static const char *const plan_budget_keys[] = {
+	"maxRetries", NULL
+};
+
 /* ASCII lower case. */
 int
 plan_lower(int c)
@@ -224,7 +238,9 @@ bool
 plan_check_keys(PlanCtx *ctx, const CeJson *obj, KeyContext kc, const char *prefix)
 {
 	const char *const *list = kc == KC_CHAIN ? plan_chain_keys :
-		kc == KC_STEP ? plan_step_keys : plan_retry_keys;
+		kc == KC_STEP ? plan_step_keys : kc == KC_RETRY ? plan_retry_keys :
+		kc == KC_BREAKER ? plan_breaker_keys : kc == KC_CACHE ? plan_cache_keys :
+		plan_budget_keys;
 	int			i;
 
 	for (i = 0; i < obj->count; i++)
@@ -251,7 +267,7 @@ plan_check_keys(PlanCtx *ctx, const CeJson *obj, KeyContext kc, const char *pref
 				   "unknown key \"%s\" in chain definition", disp);
 
 		/* a key of another object? */
-		if (kc != KC_RETRY && in_list(plan_retry_keys, disp))
+		if ((kc == KC_CHAIN || kc == KC_STEP) && in_list(plan_retry_keys, disp))
 		{
 			plan_strfmt(ctx->err->hint, sizeof(ctx->err->hint),
 					 "\"%s\" belongs inside a step's \"retryConfig\".", disp);

@@ -117,6 +117,23 @@ ce_retry_delay_ms(const CeRetry *r, int attempt)
 }
 
 /*
+ * backoffStrategy "random": baseDelayMs + fraction * (maxDelayMs -
+ * baseDelayMs + 1), fraction in [0, 1): uniform over the whole range.
+ */
+long
+ce_retry_delay_random_ms(const CeRetry *r, double fraction)
+{
+	long long	base = r->baseDelayMs > 0 ? r->baseDelayMs : 0;
+	long long	cap = r->maxDelayMs > base ? r->maxDelayMs : base;
+	long long	d;
+
+	if (fraction < 0.0)
+		fraction = 0.0;
+	d = base + (long long) (fraction * (double) (cap - base + 1));
+	return (long) (d > cap ? cap : d);
+}
+
+/*
  * Whether a failure is retried under r: with no retryOnErrors, the
  * transient failure types; else a listed failure type or SQLSTATE
  * (compared case-insensitively).
@@ -180,13 +197,15 @@ plan_parse_retry(PlanCtx *ctx, const CeJson *rc, const char *prefix, CeRetry *r)
 			r->strategy = CE_BACKOFF_LINEAR;
 		else if (strcmp(strategy, "exponential") == 0)
 			r->strategy = CE_BACKOFF_EXPONENTIAL;
+		else if (strcmp(strategy, "random") == 0)
+			r->strategy = CE_BACKOFF_RANDOM;
 		else
 		{
 			plan_path_join(path, prefix, "backoffStrategy");
 			plan_error(ctx, CE_ERR_INVALID, path,
 					   "invalid value \"%s\" for \"backoffStrategy\"", strategy);
 			plan_strfmt(ctx->err->hint, sizeof(ctx->err->hint),
-					 "Valid values are \"fixed\", \"linear\" and \"exponential\".");
+					 "Valid values are \"fixed\", \"linear\", \"exponential\" and \"random\".");
 			return false;
 		}
 	}

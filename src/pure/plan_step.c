@@ -436,17 +436,15 @@ parse_step_limits(PlanCtx *ctx, const CeJson *js, const char *prefix,
 }
 
 /*
- * The policy objects, kept as JSON for the engine: "cache",
- * "circuitBreaker", "metadata".
+ * The policy objects: "cache" and "circuitBreaker" compiled for the
+ * engine (plan_resil.c), "metadata" kept as JSON.
  */
 static bool
 parse_step_policies(PlanCtx *ctx, const CeJson *js, const char *prefix,
 					CeStep *st)
 {
-	return plan_get_object(ctx, js, "cache", prefix, true, false,
-						   &st->cache) &&
-		plan_get_object(ctx, js, "circuitBreaker", prefix, true, false,
-						&st->circuit_breaker) &&
+	return plan_parse_cache(ctx, js, prefix, &st->cache) &&
+		plan_parse_breaker(ctx, js, prefix, &st->circuit_breaker) &&
 		plan_get_object(ctx, js, "metadata", prefix, false, false,
 						&st->metadata);
 }
@@ -567,13 +565,20 @@ parse_step_templates(PlanCtx *ctx, const char *prefix, CeStep *st)
 
 /*
  * "rollbackAction": a handler name when it has only name characters, else
- * a template.
+ * a template; "verificationQuery": a template.
  */
 static bool
 parse_step_rollback(PlanCtx *ctx, const char *prefix, CeStep *st)
 {
 	const char *p;
 
+	/* verificationQuery: SQL run after the compensation */
+	if (!plan_parse_template(ctx, st->verification_query, prefix,
+							 "verificationQuery", st->name, &st->verification_tpl))
+		return false;
+	if (st->verification_query != NULL && st->rollback_action == NULL)
+		plan_warn(ctx, "\"verificationQuery\" of step \"%s\" has no effect: the step has no \"rollbackAction\"",
+				  st->name);
 	if (st->rollback_action == NULL)
 		return true;
 	st->rollback_is_handler = true;
@@ -644,6 +649,8 @@ parse_step_failure(PlanCtx *ctx, const CeJson *js, const char *prefix,
 			st->on_failure = CE_ONFAIL_SKIP;
 		else if (strcmp(onfail, "fallback") == 0)
 			st->on_failure = CE_ONFAIL_FALLBACK;
+		else if (strcmp(onfail, "escalate") == 0)
+			st->on_failure = CE_ONFAIL_ESCALATE;
 		else
 		{
 			char		disp[80];
@@ -653,7 +660,7 @@ parse_step_failure(PlanCtx *ctx, const CeJson *js, const char *prefix,
 			plan_error(ctx, CE_ERR_INVALID, path,
 					   "invalid value \"%s\" for \"onFailure\"", disp);
 			plan_strfmt(ctx->err->hint, sizeof(ctx->err->hint),
-						"Valid values are \"fail\", \"warn\", \"skip\" and \"fallback\".");
+						"Valid values are \"fail\", \"warn\", \"skip\", \"fallback\" and \"escalate\".");
 			return false;
 		}
 	}

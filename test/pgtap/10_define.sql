@@ -74,7 +74,7 @@ SELECT lives_ok($$SELECT chainexec.chain_define('{"id": "tap-def-stepkeys", "ste
 					"jitter": true, "retryOnErrors": ["database_busy", "api_timeout"]},
 	"rollbackAction": "delete_client_record", "onFailure": "fallback",
 	"fallbackStep": {"id": 2, "name": "b", "type": "sql", "sql": "SELECT 2 AS y"},
-	"timeoutMs": 10000, "maxMemoryMB": 64, "cache": {"ttl": 1}, "circuitBreaker": {"threshold": 3},
+	"timeoutMs": 10000, "maxMemoryMB": 64, "cache": {"ttlMs": 1}, "circuitBreaker": {"failureThreshold": 3},
 	"verificationQuery": "SELECT true", "metadata": {"k": "v"}}]}')$$,
 	'every step-level key of the SPEC is accepted');
 SELECT throws_ok($$SELECT chainexec.chain_define('{"id": "tap-def-typo", "steps": [{"id": 1, "name": "a", "type": "sql", "sql": "SELECT 1", "retryConfg": {}}]}')$$,

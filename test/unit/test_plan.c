@@ -141,7 +141,7 @@ test_full_definition(void)
 	CHECK(p->max_concurrency == 4, "maxConcurrency");
 	CHECK(p->notify == CE_NOTIFY_LIFECYCLE, "notify");
 	CHECK(p->nsuccess == 2 && p->success_expr[0] && p->success_expr[1], "success conditions parsed");
-	CHECK(p->retry_budget && p->retry_budget->type == CEJ_NUMBER, "retryBudget integer kept");
+	CHECK(p->retry_budget == 10, "retryBudget integer: maxRetries");
 	CHECK(p->performance_targets && p->performance_targets->type == CEJ_OBJECT, "performanceTargets kept");
 	CHECK(p->metadata && cejson_get(p->metadata, "anything") != NULL, "metadata free content kept");
 	CHECK(p->nsteps == 7, "seven steps");
@@ -191,7 +191,8 @@ test_full_definition(void)
 	CHECK(s->parallel && s->timeout_ms == 60000 && s->on_failure == CE_ONFAIL_WARN, "parallel, timeout, warn");
 	CHECK(s->retry.maxRetries == 3 && s->retry.baseDelayMs == 1000 && s->retry.maxDelayMs == 30000 &&
 		  s->retry.jitter && s->retry.nretryOn == 3, "external default retry");
-	CHECK(s->circuit_breaker != NULL && s->metadata != NULL, "circuitBreaker and metadata kept");
+	CHECK(s->circuit_breaker != NULL && s->circuit_breaker->failure_threshold == 5 && s->metadata != NULL,
+		  "circuitBreaker compiled, metadata kept");
 
 	s = &p->steps[3];
 	CHECK(s->kind == CE_STEP_SQL && s->sql_tpl != NULL, "sql parsed");
@@ -203,8 +204,8 @@ test_full_definition(void)
 	CHECK(s->ndepends_on == 1 && s->depends_on[0] == 2, "dependsOn ids kept");
 	CHECK(s->retry.maxRetries == 5 && s->retry.baseDelayMs == 500 && s->retry.maxDelayMs == 10000 &&
 		  s->retry.jitter && !s->retry.explicit_config, "sql default retry");
-	CHECK(s->max_memory_mb == 64 && s->verification_query && s->cache &&
-		  s->cache->type == CEJ_BOOL, "maxMemoryMB, verificationQuery, cache");
+	CHECK(s->max_memory_mb == 64 && s->verification_query && s->verification_tpl && s->cache == NULL,
+		  "maxMemoryMB, verificationQuery, cache false");
 
 	s = &p->steps[4];
 	CHECK(s->kind == CE_STEP_TEMPLATE && s->template_tpl != NULL, "template_processing is template");
@@ -463,7 +464,7 @@ static const BadCase bad_cases[] = {
 	{CE_ERR_INVALID, "steps[0].retryConfig.maxRetries", "maxRetries out of range",
 	"{\"id\":\"c1\",\"steps\":[{\"id\":1,\"name\":\"a\",\"type\":\"sql\",\"sql\":\"SELECT 1\",\"retryConfig\":{\"maxRetries\":101}}]}"},
 	{CE_ERR_INVALID, "steps[0].retryConfig.backoffStrategy", "unknown backoff strategy",
-	"{\"id\":\"c1\",\"steps\":[{\"id\":1,\"name\":\"a\",\"type\":\"sql\",\"sql\":\"SELECT 1\",\"retryConfig\":{\"backoffStrategy\":\"random\"}}]}"},
+	"{\"id\":\"c1\",\"steps\":[{\"id\":1,\"name\":\"a\",\"type\":\"sql\",\"sql\":\"SELECT 1\",\"retryConfig\":{\"backoffStrategy\":\"chaotic\"}}]}"},
 	{CE_ERR_INVALID, "steps[0].retryConfig.maxDelayMs", "maxDelayMs below baseDelayMs",
 	"{\"id\":\"c1\",\"steps\":[{\"id\":1,\"name\":\"a\",\"type\":\"sql\",\"sql\":\"SELECT 1\",\"retryConfig\":{\"baseDelayMs\":5000,\"maxDelayMs\":1000}}]}"},
 	{CE_ERR_INVALID, "steps[0].retryConfig.maxRetry", "unknown retryConfig key",
