@@ -1408,6 +1408,225 @@ COMMENT ON COLUMN chainexec.scheduled_jobs.last_finished_at IS 'when it ended';
 COMMENT ON COLUMN chainexec.scheduled_jobs.executions IS 'executions the job has started (those not cleaned up)';
 
 /* ------------------------------------------------------------------------
+ * Resilience
+ *
+ * Circuit breakers and the step-result cache of SPEC section 9
+ * "Resilience" (step keys circuitBreaker and cache).  Their tables are
+ * written only by the engine, as the extension owner, inside the
+ * transition that runs the step (src/engine/breaker.c, src/engine/cache.c),
+ * and by chain_circuit_reset and chain_cache_invalidate through
+ * ce_definer_call.
+ *
+ * A breaker is shared by every execution and executor of an organization
+ * that runs chains of one role: its row is keyed by organization, the role
+ * that created the chain (whose handlers the chain calls) and the key, so
+ * that another role's failing chain cannot open it.  Its transitions are
+ * row updates: a probe call holds the row's lock until its transition
+ * commits, so two executors never probe at once, and a crash undoes the
+ * probe, never an open breaker.
+ *
+ * A cache entry is keyed by organization, chain, step name, the role the
+ * execution runs as and the key values: a step's result depends on its
+ * role's privileges and search_path, so one role's entries never serve
+ * another role's executions.  maxEntries bounds the entries of a chain's
+ * step in an organization (least recently used evicted first).
+ * ------------------------------------------------------------------------ */
+
+CREATE TABLE chainexec.circuit_breaker_state (
+	organization_id uuid NOT NULL,
+	scope		regrole NOT NULL,
+	key			text NOT NULL,
+	state		text NOT NULL DEFAULT 'closed' CHECK (state IN ('closed', 'open', 'half_open')),
+	window_start timestamptz NOT NULL DEFAULT now(),
+	calls		int NOT NULL DEFAULT 0,
+	failures	int NOT NULL DEFAULT 0,
+	probe_successes int NOT NULL DEFAULT 0,
+	opened_at	timestamptz,
+	next_probe_at timestamptz,
+	changed_at	timestamptz NOT NULL DEFAULT now(),
+	smart_code	text NOT NULL DEFAULT 'CHAINEXEC.CIRCUIT_BREAKER.V1',
+	PRIMARY KEY (organization_id, scope, key)
+);
+COMMENT ON TABLE chainexec.circuit_breaker_state IS
+	'circuit breakers (step key circuitBreaker): one row per organization, chain-creating role and key; written by the engine only';
+SELECT pg_catalog.pg_extension_config_dump('chainexec.circuit_breaker_state', '');
+ALTER TABLE chainexec.circuit_breaker_state ENABLE ROW LEVEL SECURITY;
+CREATE POLICY circuit_breaker_state_read ON chainexec.circuit_breaker_state FOR SELECT
+	USING (chainexec.org_visible(organization_id) AND chainexec.can_access(scope));
+
+CREATE TABLE chainexec.step_cache (
+	organization_id uuid NOT NULL,
+	chain_id	text NOT NULL,
+	step_name	text NOT NULL,
+	owner		regrole NOT NULL,
+	key_hash	bytea NOT NULL,
+	key			jsonb NOT NULL,
+	outputs		jsonb NOT NULL,
+	created_at	timestamptz NOT NULL DEFAULT now(),
+	expires_at	timestamptz NOT NULL,
+	last_used_at timestamptz NOT NULL DEFAULT now(),
+	hits		bigint NOT NULL DEFAULT 0,
+	smart_code	text NOT NULL DEFAULT 'CHAINEXEC.STEP_CACHE.V1',
+	PRIMARY KEY (organization_id, chain_id, step_name, owner, key_hash)
+);
+CREATE INDEX step_cache_lru ON chainexec.step_cache (organization_id, chain_id, step_name, last_used_at);
+COMMENT ON TABLE chainexec.step_cache IS
+	'step results kept by the step key cache: one row per organization, chain, step, owner role and key values; written by the engine only';
+SELECT pg_catalog.pg_extension_config_dump('chainexec.step_cache', '');
+ALTER TABLE chainexec.step_cache ENABLE ROW LEVEL SECURITY;
+CREATE POLICY step_cache_read ON chainexec.step_cache FOR SELECT
+	USING (chainexec.org_visible(organization_id) AND chainexec.can_access(owner));
+
+CREATE TABLE chainexec.step_cache_counters (
+	organization_id uuid NOT NULL,
+	chain_id	text NOT NULL,
+	step_name	text NOT NULL,
+	owner		regrole NOT NULL,
+	hits		bigint NOT NULL DEFAULT 0,
+	misses		bigint NOT NULL DEFAULT 0,
+	smart_code	text NOT NULL DEFAULT 'CHAINEXEC.STEP_CACHE_COUNTERS.V1',
+	PRIMARY KEY (organization_id, chain_id, step_name, owner)
+);
+COMMENT ON TABLE chainexec.step_cache_counters IS
+	'hits and misses of the step key cache per organization, chain, step and owner role; written by the engine only';
+SELECT pg_catalog.pg_extension_config_dump('chainexec.step_cache_counters', '');
+ALTER TABLE chainexec.step_cache_counters ENABLE ROW LEVEL SECURITY;
+CREATE POLICY step_cache_counters_read ON chainexec.step_cache_counters FOR SELECT
+	USING (chainexec.org_visible(organization_id) AND chainexec.can_access(owner));
+
+CREATE VIEW chainexec.circuit_breakers WITH (security_invoker = true) AS
+SELECT b.organization_id, b.key, b.state, b.calls, b.failures, b.opened_at, b.next_probe_at,
+	   b.scope AS chain_owner, b.window_start, b.probe_successes, b.changed_at
+  FROM chainexec.circuit_breaker_state b;
+COMMENT ON VIEW chainexec.circuit_breakers IS
+	'the circuit breakers of the session''s organization that the current role may see: state (closed, open, half_open), calls and failures in the current window, when it opened and when the next probe may run';
+
+CREATE VIEW chainexec.cache_stats WITH (security_invoker = true) AS
+SELECT s.organization_id, s.chain_id, s.step_name,
+	   s.hits, s.misses,
+	   CASE WHEN s.hits + s.misses > 0
+			THEN round(s.hits::numeric / (s.hits + s.misses), 4) END AS hit_rate,
+	   (SELECT count(*) FROM chainexec.step_cache c
+		 WHERE c.organization_id = s.organization_id AND c.chain_id = s.chain_id
+		   AND c.step_name = s.step_name) AS entries
+  FROM (SELECT organization_id, chain_id, step_name, sum(hits)::bigint AS hits, sum(misses)::bigint AS misses
+		  FROM chainexec.step_cache_counters
+		 GROUP BY organization_id, chain_id, step_name) s;
+COMMENT ON VIEW chainexec.cache_stats IS
+	'the step key cache per chain and step of the session''s organization, over the roles the current role may see: hits, misses, hit rate and entries';
+
+/* Everyone reads, row-level security decides which rows; only the engine writes. */
+GRANT SELECT ON chainexec.circuit_breaker_state, chainexec.step_cache, chainexec.step_cache_counters,
+	chainexec.circuit_breakers, chainexec.cache_stats TO PUBLIC;
+
+/* Columns */
+COMMENT ON COLUMN chainexec.circuit_breaker_state.organization_id IS 'the organization the breaker serves';
+COMMENT ON COLUMN chainexec.circuit_breaker_state.scope IS 'the role that created the chains whose calls the breaker counts (their handlers are its own)';
+COMMENT ON COLUMN chainexec.circuit_breaker_state.key IS 'the breaker''s key: circuitBreaker.key, else the step''s handler, else chain id and step name';
+COMMENT ON COLUMN chainexec.circuit_breaker_state.state IS 'closed, open or half_open';
+COMMENT ON COLUMN chainexec.circuit_breaker_state.window_start IS 'start of the window (windowMs) whose calls and failures are counted';
+COMMENT ON COLUMN chainexec.circuit_breaker_state.calls IS 'calls counted in the window while closed';
+COMMENT ON COLUMN chainexec.circuit_breaker_state.failures IS 'failed calls among them';
+COMMENT ON COLUMN chainexec.circuit_breaker_state.probe_successes IS 'successful probe calls in a row while half_open';
+COMMENT ON COLUMN chainexec.circuit_breaker_state.opened_at IS 'when it last opened';
+COMMENT ON COLUMN chainexec.circuit_breaker_state.next_probe_at IS 'when open: from when a probe call may go through';
+COMMENT ON COLUMN chainexec.circuit_breaker_state.changed_at IS 'when its state last changed';
+COMMENT ON COLUMN chainexec.circuit_breaker_state.smart_code IS 'the business meaning of the row';
+COMMENT ON COLUMN chainexec.step_cache.organization_id IS 'the organization of the executions the entry serves';
+COMMENT ON COLUMN chainexec.step_cache.chain_id IS 'the chain of the cached step';
+COMMENT ON COLUMN chainexec.step_cache.step_name IS 'the cached step';
+COMMENT ON COLUMN chainexec.step_cache.owner IS 'the role whose executions the entry serves (it ran the step)';
+COMMENT ON COLUMN chainexec.step_cache.key_hash IS 'SHA-256 of the key';
+COMMENT ON COLUMN chainexec.step_cache.key IS 'the key: the values of the key variables, as a JSON array';
+COMMENT ON COLUMN chainexec.step_cache.outputs IS 'the variables the step set';
+COMMENT ON COLUMN chainexec.step_cache.created_at IS 'when the step ran';
+COMMENT ON COLUMN chainexec.step_cache.expires_at IS 'when the entry stops serving (created_at + ttlMs)';
+COMMENT ON COLUMN chainexec.step_cache.last_used_at IS 'when it was last stored or served (least recently used entries are evicted past maxEntries)';
+COMMENT ON COLUMN chainexec.step_cache.hits IS 'how many times it served an execution';
+COMMENT ON COLUMN chainexec.step_cache.smart_code IS 'the business meaning of the row';
+COMMENT ON COLUMN chainexec.step_cache_counters.organization_id IS 'the organization';
+COMMENT ON COLUMN chainexec.step_cache_counters.chain_id IS 'the chain';
+COMMENT ON COLUMN chainexec.step_cache_counters.step_name IS 'the cached step';
+COMMENT ON COLUMN chainexec.step_cache_counters.owner IS 'the role the executions ran as';
+COMMENT ON COLUMN chainexec.step_cache_counters.hits IS 'lookups that found an entry';
+COMMENT ON COLUMN chainexec.step_cache_counters.misses IS 'lookups that did not (the step ran)';
+COMMENT ON COLUMN chainexec.step_cache_counters.smart_code IS 'the business meaning of the row';
+COMMENT ON COLUMN chainexec.circuit_breakers.organization_id IS 'the organization the breaker serves';
+COMMENT ON COLUMN chainexec.circuit_breakers.key IS 'the breaker''s key';
+COMMENT ON COLUMN chainexec.circuit_breakers.state IS 'closed, open or half_open';
+COMMENT ON COLUMN chainexec.circuit_breakers.calls IS 'calls counted in the current window';
+COMMENT ON COLUMN chainexec.circuit_breakers.failures IS 'failed calls among them';
+COMMENT ON COLUMN chainexec.circuit_breakers.opened_at IS 'when it last opened';
+COMMENT ON COLUMN chainexec.circuit_breakers.next_probe_at IS 'when open: from when a probe call may go through';
+COMMENT ON COLUMN chainexec.circuit_breakers.chain_owner IS 'the role whose chains share this breaker';
+COMMENT ON COLUMN chainexec.circuit_breakers.window_start IS 'start of the current window';
+COMMENT ON COLUMN chainexec.circuit_breakers.probe_successes IS 'successful probe calls in a row while half_open';
+COMMENT ON COLUMN chainexec.circuit_breakers.changed_at IS 'when its state last changed';
+COMMENT ON COLUMN chainexec.cache_stats.organization_id IS 'the organization';
+COMMENT ON COLUMN chainexec.cache_stats.chain_id IS 'the chain';
+COMMENT ON COLUMN chainexec.cache_stats.step_name IS 'the cached step';
+COMMENT ON COLUMN chainexec.cache_stats.hits IS 'lookups that found an entry';
+COMMENT ON COLUMN chainexec.cache_stats.misses IS 'lookups that did not';
+COMMENT ON COLUMN chainexec.cache_stats.hit_rate IS 'hits / (hits + misses)';
+COMMENT ON COLUMN chainexec.cache_stats.entries IS 'entries kept now';
+
+CREATE FUNCTION chainexec._chain_circuit_reset(p_key text, caller regrole)
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, chainexec, pg_temp
+AS $$
+DECLARE
+	n bigint;
+BEGIN
+	IF p_key IS NULL THEN
+		RAISE EXCEPTION 'circuit breaker key must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	/* the caller's organization, and the breakers of the roles it may act for */
+	DELETE FROM chainexec.circuit_breaker_state b
+	 WHERE b.organization_id = chainexec.current_organization() AND b.key = p_key
+	   AND chainexec._role_may(caller, b.scope);
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n > 0;
+END
+$$;
+
+CREATE FUNCTION chainexec._chain_cache_invalidate(p_chain_id text, p_step_name text, caller regrole)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, chainexec, pg_temp
+AS $$
+DECLARE
+	n bigint;
+BEGIN
+	IF p_chain_id IS NULL THEN
+		RAISE EXCEPTION 'chain id must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	/* the caller's organization; the entries of the roles it may act for */
+	DELETE FROM chainexec.step_cache c
+	 WHERE c.organization_id = chainexec.current_organization() AND c.chain_id = p_chain_id
+	   AND (p_step_name IS NULL OR c.step_name = p_step_name)
+	   AND chainexec._role_may(caller, c.owner);
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END
+$$;
+REVOKE ALL ON FUNCTION chainexec._chain_circuit_reset(text, regrole),
+	chainexec._chain_cache_invalidate(text, text, regrole) FROM PUBLIC;
+COMMENT ON FUNCTION chainexec._chain_circuit_reset(text, regrole) IS
+	'internal: chain_circuit_reset for a caller, run as the extension owner by ce_definer_call';
+COMMENT ON FUNCTION chainexec._chain_cache_invalidate(text, text, regrole) IS
+	'internal: chain_cache_invalidate for a caller, run as the extension owner by ce_definer_call';
+
+CREATE FUNCTION chainexec.chain_circuit_reset(key text)
+RETURNS boolean LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'ce_definer_call';
+COMMENT ON FUNCTION chainexec.chain_circuit_reset(text) IS
+	'close the circuit breaker of this key (calls and failures forgotten) in the session''s organization, for the chains of the roles the caller may act for; true when there was one';
+CREATE FUNCTION chainexec.chain_cache_invalidate(chain_id text, step_name text DEFAULT NULL)
+RETURNS bigint LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'ce_definer_call';
+COMMENT ON FUNCTION chainexec.chain_cache_invalidate(text, text) IS
+	'remove the cached step results of a chain (or of one of its steps) in the session''s organization, of the roles the caller may act for; returns how many';
+
+/* ------------------------------------------------------------------------
  * Privileges, last (keep this section at the end of the script)
  *
  * The rules of the first section, applied again to everything the

@@ -276,6 +276,18 @@ ce_lookup(void *arg, const char *const *path, int npath, CeValue *out)
 
 	if (npath >= 1 && strcmp(path[0], "chain") == 0)
 	{
+		/* chain.failure.step/type/message: why a compensation runs (null when not known) */
+		if (npath == 3 && strcmp(path[1], "failure") == 0 &&
+			(strcmp(path[2], "step") == 0 || strcmp(path[2], "type") == 0 ||
+			 strcmp(path[2], "message") == 0))
+		{
+			if (ctx->failure == NULL || !lookup_in(ctx->failure, path + 2, 1, out))
+			{
+				memset(out, 0, sizeof(*out));
+				out->type = CEV_NULL;
+			}
+			return true;
+		}
 		if (npath != 2)
 			return false;
 		if (strcmp(path[1], "execution_id") == 0 && ctx->execution_id)

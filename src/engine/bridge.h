@@ -45,6 +45,8 @@ typedef struct CeLookupCtx
 	const char *step_name;
 	int			attempt;
 	const char *organization_id;
+	Jsonb	   *failure;		/* a compensation's cause: {"step", "type",
+								 * "message"} (chain.failure.*), or NULL */
 } CeLookupCtx;
 
 extern bool ce_lookup(void *arg, const char *const *path, int npath, CeValue *out);

@@ -287,6 +287,8 @@ ce_output_jsonb(CeStepRun *run)
 		appendStringInfoString(&b, ",\"text\":");
 		escape_json(&b, run->text);
 	}
+	if (run->cached)
+		appendStringInfoString(&b, ",\"cached\":true");
 	appendStringInfoChar(&b, '}');
 	return ce_text_to_jsonb(b.data);
 }

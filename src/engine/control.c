@@ -73,6 +73,7 @@
 #include "engine.h"
 #include "engine_int.h"
 #include "engine_xact.h"
+#include "resilience.h"
 #include "shmem.h"
 
 PG_FUNCTION_INFO_V1(ce_chain_cancel);
@@ -488,11 +489,26 @@ ce_chain_cancel(PG_FUNCTION_ARGS)
 	if (is_live(&c) || is(&c, "paused") || is(&c, "compensating"))
 	{
 		char	   *reason = PG_ARGISNULL(1) ? "cancelled" : text_to_cstring(PG_GETARG_TEXT_PP(1));
+		Jsonb	   *cause = NULL;
+		List	   *comp = NIL;
 
+		/* an escalated execution given up: compensated, the escalated step as the cause */
+		if (is(&c, "paused") && c.ex.plan->rollback_enabled && ce_escalated_count(&c.ex) > 0)
+			cause = ce_escalated_cause(&c.ex);
 		ce_close_open_lines(&c.ex, 0, "cancelled");
-		ce_exec_finish(&c.ex, "cancelled", NULL, ce_error_jsonb("cancelled", "57014", reason, NULL, NULL, 0));
+		if (cause)
+			comp = ce_rollback_candidates(&c.ex, 0);
+		if (comp != NIL)
+		{
+			emit_now(&c, "chain_cancelled", "compensating");
+			ce_start_compensation(&c.ex, comp, cause);
+		}
+		else
+		{
+			ce_exec_finish(&c.ex, "cancelled", NULL, ce_error_jsonb("cancelled", "57014", reason, NULL, NULL, 0));
+			emit_now(&c, "chain_cancelled", "cancelled");
+		}
 		ce_signal_running_at_commit(&c.ex.id);
-		emit_now(&c, "chain_cancelled", "cancelled");
 		done = true;
 	}
 	ctl_close(&c);
@@ -540,6 +556,8 @@ ce_chain_resume(PG_FUNCTION_ARGS)
 		Datum		v[2];
 
 		set_status(&c, "running");
+		/* escalated steps are retried */
+		ce_escalated_reopen(&c.ex);
 		v[0] = UUIDPGetDatum(&c.ex.org);
 		v[1] = UUIDPGetDatum(&c.ex.id);
 		ce_run_query(&q_unpark_timers, v, NULL, false, 0);
@@ -565,9 +583,11 @@ ce_chain_retry_step(PG_FUNCTION_ARGS)
 	int			step_id = step_arg(fcinfo, 1);
 	Datum		v[3];
 	bool		reopened = false;
+	bool		escalated;
 
 	ctl_open(&c, uuid_arg(fcinfo), true, "retry a step of");
 	step_line(&c, step_id, &line);
+	escalated = is(&c, "paused") && ce_escalated_count(&c.ex) > 0;
 	if (strcmp(line.status, "completed") == 0 || strcmp(line.status, "compensated") == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -586,6 +606,12 @@ ce_chain_retry_step(PG_FUNCTION_ARGS)
 	v[1] = UUIDPGetDatum(&c.ex.id);
 	v[2] = Int32GetDatum(line.line_number);
 	ce_run_query(&q_retry_line, v, NULL, false, 0);
+	if (escalated && ce_escalated_count(&c.ex) == 0)
+	{
+		/* the last escalated step settled: the execution goes on */
+		set_status(&c, "running");
+		reopened = true;
+	}
 	if (!is(&c, "paused"))
 		ce_advance(&c.ex, 0);
 	if (reopened)
@@ -606,9 +632,11 @@ ce_chain_skip_step(PG_FUNCTION_ARGS)
 	Datum		v[4];
 	char		n[5] = "    ";
 	CeStep	   *step;
+	bool		escalated;
 
 	ctl_open(&c, uuid_arg(fcinfo), true, "skip a step of");
 	step_line(&c, step_id, &line);
+	escalated = is(&c, "paused") && ce_escalated_count(&c.ex) > 0;
 	if (strcmp(line.status, "completed") == 0 || strcmp(line.status, "skipped") == 0 ||
 		strcmp(line.status, "compensated") == 0)
 		ereport(ERROR,
@@ -643,6 +671,12 @@ ce_chain_skip_step(PG_FUNCTION_ARGS)
 	step = ce_plan_step_by_id(c.ex.plan, step_id);
 	(void) ce_progress_refresh(&c.ex, NULL);
 	ce_exec_emit(&c.ex, "step_skipped", step, "skipped", line.attempt);
+	if (escalated && ce_escalated_count(&c.ex) == 0)
+	{
+		/* the last escalated step settled: the execution goes on */
+		set_status(&c, "running");
+		emit_now(&c, "chain_resumed", "running");
+	}
 	if (!is(&c, "paused"))
 		ce_advance(&c.ex, 0);
 	ctl_close(&c);

@@ -175,7 +175,8 @@ ce_event_wanted(CeNotify level, const char *event)
 	if (level == CE_NOTIFY_NONE)
 		return false;
 	if (level == CE_NOTIFY_LIFECYCLE)
-		return strncmp(event, "chain_", 6) == 0 || strncmp(event, "compensation_", 13) == 0;
+		return strncmp(event, "chain_", 6) == 0 || strncmp(event, "compensation_", 13) == 0 ||
+			strcmp(event, "step_escalated") == 0 || strncmp(event, "circuit_", 8) == 0;
 	return true;
 }
 

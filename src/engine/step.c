@@ -274,6 +274,8 @@ ce_step_run(CeStepRun *run)
 			ce_step_run_sql(run, sql_tpl, vals);
 		else
 			ce_step_call_handler(run, handler, handler_fn);
+		if (run->compensation && run->step->verification_tpl)
+			ce_step_verify_compensation(run);
 
 		HOLD_CANCEL_INTERRUPTS();
 		cancel_open = false;

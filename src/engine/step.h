@@ -37,6 +37,7 @@ typedef struct CeStepRun
 
 	/* out: success */
 	bool		ok;
+	bool		cached;			/* a cache hit: the step did not run */
 	Jsonb	   *outputs;		/* object of variables the step set */
 	int64		rowcount;		/* sql: rows processed; -1 otherwise */
 	char	   *text;			/* template: the rendered text */

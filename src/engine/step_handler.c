@@ -112,6 +112,31 @@ lookup_template(const CeStepRun *run, const char *id)
 	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 }
 
+/* {"failedStep", "failureType", "message"} of a compensation's cause (nulls when unknown). */
+static void
+compensation_context(StringInfo buf, Jsonb *failure)
+{
+	static const char *const from[] = {"step", "type", "message"};
+	static const char *const to[] = {"failedStep", "failureType", "message"};
+	int			i;
+
+	appendStringInfoChar(buf, '{');
+	for (i = 0; i < 3; i++)
+	{
+		JsonbValue *v = failure ? getKeyJsonValueFromContainer(&failure->root, from[i], strlen(from[i]), NULL) : NULL;
+
+		if (i > 0)
+			appendStringInfoChar(buf, ',');
+		escape_json(buf, to[i]);
+		appendStringInfoChar(buf, ':');
+		if (v != NULL && v->type == jbvString)
+			escape_json(buf, pnstrdup(v->val.string.val, v->val.string.len));
+		else
+			appendStringInfoString(buf, "null");
+	}
+	appendStringInfoChar(buf, '}');
+}
+
 /* The argument handed to a handler. */
 static Jsonb *
 handler_argument(CeStepRun *run)
@@ -142,7 +167,11 @@ handler_argument(CeStepRun *run)
 	appendStringInfoString(&buf, ",\"chain_id\":");
 	escape_json(&buf, lk->chain_id);
 	if (run->compensation)
-		appendStringInfoString(&buf, ",\"compensation\":true");
+	{
+		/* why the compensation runs: {"failedStep", "failureType", "message"} */
+		appendStringInfoString(&buf, ",\"compensation\":");
+		compensation_context(&buf, lk->failure);
+	}
 	appendStringInfoChar(&buf, '}');
 	return ce_text_to_jsonb(buf.data);
 }

@@ -40,6 +40,9 @@ extern void ce_step_check_leftovers(bool had_temp_namespace);
 /* Run a SQL template (sql step or SQL rollback action) with its values. */
 extern void ce_step_run_sql(CeStepRun *run, const CeTemplate *tpl, CeValue *vals);
 
+/* Run a compensation's verificationQuery; an error when it does not verify. */
+extern void ce_step_verify_compensation(CeStepRun *run);
+
 /* ---- step_handler.c ---- */
 
 /* The handler function registered under name, for the run's chain. */

@@ -213,15 +213,13 @@ first_row_outputs(SPITupleTable *tt, int nnames, char **names)
 	return jb;
 }
 
-/* Run a SQL template (sql step or SQL rollback action). */
-void
-ce_step_run_sql(CeStepRun *run, const CeTemplate *tpl, CeValue *vals)
+/* The values of a SQL template's placeholders, as its prepared statement takes them. */
+static void
+bind_params(const CeTemplate *tpl, SqlPlanEntry *pe, CeValue *vals, Datum **values_out, char **nulls_out)
 {
-	SqlPlanEntry *pe = get_sql_plan(tpl);
 	Datum	   *values = palloc0(sizeof(Datum) * Max(pe->nargs, 1));
 	char	   *nulls = palloc0(pe->nargs + 1);
 	int			i;
-	int			ret;
 
 	/* never bind past the values of the placeholders */
 	if (pe->nargs > ce_template_nplaceholders(tpl))
@@ -250,6 +248,20 @@ ce_step_run_sql(CeStepRun *run, const CeTemplate *tpl, CeValue *vals)
 			values[i] = OidInputFunctionCall(typinput, s, typioparam, -1);
 		}
 	}
+	*values_out = values;
+	*nulls_out = nulls;
+}
+
+/* Run a SQL template (sql step or SQL rollback action). */
+void
+ce_step_run_sql(CeStepRun *run, const CeTemplate *tpl, CeValue *vals)
+{
+	SqlPlanEntry *pe = get_sql_plan(tpl);
+	Datum	   *values;
+	char	   *nulls;
+	int			ret;
+
+	bind_params(tpl, pe, vals, &values, &nulls);
 	ret = SPI_execute_plan(pe->plan, values, nulls, false, 0);
 	if (ret < 0)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
@@ -262,6 +274,71 @@ ce_step_run_sql(CeStepRun *run, const CeTemplate *tpl, CeValue *vals)
 	}
 	if (SPI_tuptable)
 		SPI_freetuptable(SPI_tuptable);
+}
+
+/*
+ * A compensation verified by its verificationQuery (SPEC section 9): the
+ * query, with the compensation's variables bound, runs right after the
+ * rollbackAction, as the owner, in its subtransaction; no row, or a first
+ * column that is true or zero, verifies it.  Otherwise the error fails the
+ * attempt with failure type compensation_unverified, and the
+ * subtransaction's rollback undoes the compensation.
+ */
+void
+ce_step_verify_compensation(CeStepRun *run)
+{
+	const CeTemplate *tpl = run->step->verification_tpl;
+	CeValue    *vals = palloc0(sizeof(CeValue) * Max(ce_template_nplaceholders(tpl), 1));
+	SqlPlanEntry *pe;
+	Datum	   *values;
+	char	   *nulls;
+	CeError		err;
+	bool		verified = true;
+	const char *got = NULL;
+	int			ret;
+
+	memset(&err, 0, sizeof(err));
+	if (!ce_template_params(tpl, ce_lookup, run->lookup, vals, &err))
+		ereport(ERROR,
+				(errcode(err.code == CE_ERR_MISSING_VAR ? ERRCODE_NULL_VALUE_NOT_ALLOWED : ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("verificationQuery of step \"%s\": %s", run->step->name, err.message)));
+	pe = get_sql_plan(tpl);
+	bind_params(tpl, pe, vals, &values, &nulls);
+	ret = SPI_execute_plan(pe->plan, values, nulls, false, 1);
+	if (ret < 0)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+	if (SPI_tuptable != NULL && SPI_processed > 0 && SPI_tuptable->tupdesc->natts >= 1)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (isnull)
+			verified = false;
+		else if (SPI_gettypeid(SPI_tuptable->tupdesc, 1) == BOOLOID)
+		{
+			verified = DatumGetBool(d);
+			got = verified ? "true" : "false";
+		}
+		else
+		{
+			char	   *end;
+			char	   *s = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+			got = s;
+			verified = s != NULL && s[0] != '\0' && strtod(s, &end) == 0.0 && *end == '\0';
+		}
+	}
+	if (SPI_tuptable)
+		SPI_freetuptable(SPI_tuptable);
+	if (!verified)
+	{
+		ce_step_failure_override = "compensation_unverified";
+		ereport(ERROR,
+				(errcode(ERRCODE_CHECK_VIOLATION),
+				 errmsg("compensation of step \"%s\" is not verified", run->step->name),
+				 errdetail("Its verificationQuery returned %s.", got ? quote_literal_cstr(got) : "null"),
+				 errhint("A verificationQuery verifies the compensation when it returns no row, or true or 0 in its first column.")));
+	}
 }
 
 /*

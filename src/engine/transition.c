@@ -58,6 +58,7 @@
 #include "engine_int.h"
 #include "engine_xact.h"
 #include "inflight.h"
+#include "resilience.h"
 
 #include "shmem.h"
 
@@ -227,13 +228,18 @@ handle_failure(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun *run,
 	u.started = line->ran_now;
 	u.error = err;
 
-	if (attempt <= r.maxRetries && ce_retry_matches(&r, run->failure_type, run->sqlstate) &&
+	if (attempt <= r.maxRetries &&
+		(ce_retry_matches(&r, run->failure_type, run->sqlstate) ||
+		 (compensation && ce_retry_compensation_extra(run))) &&
 		strcmp(ex->status, "paused") != 0 &&
-		strcmp(run->failure_type, "worker_crashed") != 0)
+		strcmp(run->failure_type, "worker_crashed") != 0 &&
+		ce_retry_allowed(ex, run, compensation))
 	{
 		long		delay = ce_retry_delay_ms(&r, attempt);
 
-		if (r.jitter && delay > 0)
+		if (r.strategy == CE_BACKOFF_RANDOM)
+			delay = ce_retry_delay_random_ms(&r, ce_random_fraction());
+		else if (r.jitter && delay > 0)
 			delay = (long) (delay * (1.0 + (ce_random_fraction() - 0.5) * 0.5));
 		u.status = "ready";
 		u.has_not_before = true;
@@ -270,6 +276,16 @@ handle_failure(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun *run,
 			ce_line_update(ex, line->line_number, &u);
 			ce_advance(ex, line->line_number);
 			ce_exec_emit(ex, "step_skipped", step, "skipped", attempt);
+			break;
+		case CE_ONFAIL_ESCALATE:
+			/* for a person: the line failed, the execution paused */
+			u.status = "failed";
+			u.error = ce_escalated_error(err);
+			u.finished = true;
+			ce_line_update(ex, line->line_number, &u);
+			ce_exec_set_status(ex, "paused");
+			ce_progress_refresh(ex, NULL);
+			ce_exec_emit(ex, "step_escalated", step, "failed", attempt);
 			break;
 		case CE_ONFAIL_FALLBACK:
 			if (step->fallback && strcmp(line->line_type, "fallback") != 0)
@@ -587,6 +603,7 @@ process_line(ExecRow *ex, LineRow *line)
 	bool		compensation = strcmp(line->line_type, "compensation") == 0;
 	int			attempt;
 	Jsonb	   *input = NULL;
+	CeResilState rs;
 
 	ce_exec_read_header(ex);
 	plan = ce_plan_get(&ex->org, ex->chain_id, ex->version);
@@ -649,12 +666,22 @@ process_line(ExecRow *ex, LineRow *line)
 		return;
 
 	line->ran_now = true;
-	ce_inflight_begin(&ex->org, &ex->id, line->line_number, attempt);
-	ce_step_run(&run);
+	if (compensation)
+		lk.failure = ce_compensation_failure(ex);
+	/* a cache hit, or an open circuit breaker, decides without running */
+	if (compensation || ce_resil_before(ex, step, &run, &rs) == CE_RESIL_RUN)
+	{
+		ce_inflight_begin(&ex->org, &ex->id, line->line_number, attempt);
+		ce_step_run(&run);
+		if (!compensation)
+			ce_resil_after(ex, step, &run, &rs);
+	}
 	if (run.ok)
 		handle_success(ex, line, step, &run, attempt, input);
 	else
 		handle_failure(ex, line, step, &run, attempt, input);
+	if (!compensation)
+		ce_resil_events(ex, step, &rs, attempt);
 }
 
 /*

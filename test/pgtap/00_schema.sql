@@ -6,7 +6,7 @@
 --
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
-SELECT plan(89);
+SELECT plan(93);
 
 SELECT has_extension('chainexec', 'chainexec', 'extension chainexec is installed in schema chainexec');
 SELECT has_schema('chainexec');
@@ -14,8 +14,8 @@ SELECT has_role('chainexec_admin');
 
 -- Tables: exactly these, each with organization_id leading its keys.
 SELECT tables_are('chainexec',
-	ARRAY['chains', 'channel_secret', 'handlers', 'schedules', 'templates', 'universal_transactions',
-		  'universal_transaction_lines']);
+	ARRAY['chains', 'channel_secret', 'circuit_breaker_state', 'handlers', 'schedules', 'step_cache',
+		  'step_cache_counters', 'templates', 'universal_transactions', 'universal_transaction_lines']);
 SELECT has_table('chainexec', 'chains', 'table chainexec.chains exists');
 SELECT has_table('chainexec', 'handlers', 'table chainexec.handlers exists');
 SELECT has_table('chainexec', 'templates', 'table chainexec.templates exists');
@@ -80,9 +80,10 @@ SELECT indexes_are('chainexec', 'universal_transaction_lines',
 SELECT indexes_are('chainexec', 'schedules', ARRAY['schedules_pkey']);
 
 -- Views for people.
-SELECT views_are('chainexec', ARRAY['executions', 'step_runs', 'chain_analytics', 'scheduled_jobs']);
+SELECT views_are('chainexec', ARRAY['executions', 'step_runs', 'chain_analytics', 'scheduled_jobs',
+	'circuit_breakers', 'cache_stats']);
 SELECT has_view('chainexec', v, 'view chainexec.' || v || ' exists')
-  FROM unnest(ARRAY['executions', 'step_runs', 'chain_analytics', 'scheduled_jobs']) AS v;
+  FROM unnest(ARRAY['executions', 'step_runs', 'chain_analytics', 'scheduled_jobs', 'circuit_breakers', 'cache_stats']) AS v;
 
 -- Versions that are not drafts are guarded by a trigger.
 SELECT has_trigger('chainexec', 'chains', 'chains_guard', 'chains has the chains_guard trigger');
@@ -121,6 +122,8 @@ SELECT has_function('chainexec', 'chain_rollback_plan', ARRAY['uuid']);
 SELECT has_function('chainexec', 'chain_step_complete', ARRAY['uuid', 'integer', 'jsonb']);
 SELECT has_function('chainexec', 'chain_step_fail', ARRAY['uuid', 'integer', 'text', 'text']);
 SELECT has_function('chainexec', 'chain_cleanup', ARRAY['interval']);
+SELECT has_function('chainexec', 'chain_circuit_reset', ARRAY['text']);
+SELECT has_function('chainexec', 'chain_cache_invalidate', ARRAY['text', 'text']);
 SELECT has_function('chainexec', 'chain_schedule', ARRAY['text', 'text', 'text', 'jsonb', 'text']);
 SELECT has_function('chainexec', 'chain_schedule_cleanup', ARRAY['text', 'text', 'interval']);
 SELECT has_function('chainexec', 'chain_unschedule', ARRAY['text']);
