@@ -19,7 +19,7 @@ SERVER_OBJS = $(patsubst %.c,%.o,$(wildcard src/*.c src/engine/*.c src/api/*.c s
 OBJS = $(PURE_OBJS) $(SERVER_OBJS)
 
 DATA = $(wildcard chainexec--*.sql)
-PG_CPPFLAGS = -I$(srcdir)/src $(foreach d,$(SRC_DIRS),-I$(srcdir)/$(d))
+PG_CPPFLAGS = -I$(srcdir)/src $(foreach d,$(SRC_DIRS),-I$(srcdir)/$(d)) -DCE_EXTVERSION='"$(EXTVERSION)"'
 PG_CFLAGS += -Wno-unused-parameter
 
 REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))

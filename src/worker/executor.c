@@ -38,7 +38,12 @@
 
 #include <setjmp.h>
 
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
 #include "access/xact.h"
+#include "catalog/indexing.h"
+#include "catalog/pg_extension.h"
 #include "commands/extension.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -50,7 +55,9 @@
 #include "storage/lwlock.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
 #include "utils/timeout.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
@@ -236,32 +243,90 @@ executor_reload_config(void)
 }
 
 /*
- * Whether the chainexec extension is installed in this database; a
- * transaction of its own.  Logs once (across executors) when it is not.
+ * The installed version of extension chainexec (palloc'd in the current
+ * memory context), or NULL when it is not installed.  Needs a
+ * transaction.
+ */
+static char *
+executor_extension_version(void)
+{
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	char	   *version = NULL;
+
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber,
+				F_NAMEEQ, CStringGetDatum("chainexec"));
+	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tup, Anum_pg_extension_extversion,
+									 RelationGetDescr(rel), &isnull);
+
+		if (!isnull)
+			version = text_to_cstring(DatumGetTextPP(d));
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return version;
+}
+
+/*
+ * Whether the chainexec extension is installed in this database at the
+ * version of this library (CE_EXTVERSION); a transaction of its own.
+ * After the server starts with a new library and before ALTER EXTENSION
+ * chainexec UPDATE, the schema is the old one: the executors wait rather
+ * than fail every query.  Logs once (across executors) each time what
+ * they wait for changes.
  */
 static bool
 executor_extension_installed(void)
 {
-	bool		installed;
-
 	MemoryContext caller = CurrentMemoryContext;
+	char	   *version;
+	CeExtensionState state;
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
-	installed = OidIsValid(get_extension_oid("chainexec", true));
+	version = executor_extension_version();
+	if (version == NULL)
+		state = CE_EXTENSION_MISSING;
+	else if (strcmp(version, CE_EXTVERSION) != 0)
+		state = CE_EXTENSION_OTHER_VERSION;
+	else
+		state = CE_EXTENSION_READY;
+	MemoryContextSwitchTo(caller);
+	if (version != NULL)
+		version = pstrdup(version);
 	CommitTransactionCommand();
 	MemoryContextSwitchTo(caller);
 
-	if (ce_shmem_note_extension(installed))
-		ereport(LOG,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("extension \"chainexec\" is not installed in database \"%s\"",
-						ce_database),
-				 errdetail("The chainexec executors wait for it and look again every %d seconds.",
-						   CE_EXTENSION_RETRY_MS / 1000),
-				 errhint("Run CREATE EXTENSION chainexec in database \"%s\".",
-						 ce_database)));
-	return installed;
+	if (ce_shmem_note_extension(state))
+	{
+		if (state == CE_EXTENSION_MISSING)
+			ereport(LOG,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("extension \"chainexec\" is not installed in database \"%s\"",
+							ce_database),
+					 errdetail("The chainexec executors wait for it and look again every %d seconds.",
+							   CE_EXTENSION_RETRY_MS / 1000),
+					 errhint("Run CREATE EXTENSION chainexec in database \"%s\".",
+							 ce_database)));
+		else
+			ereport(LOG,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("extension \"chainexec\" in database \"%s\" is at version %s, the library at %s",
+							ce_database, version, CE_EXTVERSION),
+					 errdetail("The chainexec executors run no step until the extension is updated; they look again every %d seconds.",
+							   CE_EXTENSION_RETRY_MS / 1000),
+					 errhint("Run ALTER EXTENSION chainexec UPDATE in database \"%s\".",
+							 ce_database)));
+	}
+	return state == CE_EXTENSION_READY;
 }
 
 /*

@@ -43,7 +43,15 @@ extern void ce_executor_set_idle(bool idle);
  * (returns true when the caller should log), claim the start-up recovery
  * report, claim the periodic deadline sweep.
  */
-extern bool ce_shmem_note_extension(bool installed);
+/* What an executor found of the chainexec extension in its database */
+typedef enum CeExtensionState
+{
+	CE_EXTENSION_READY,			/* installed, at the library's version */
+	CE_EXTENSION_MISSING,		/* not installed */
+	CE_EXTENSION_OTHER_VERSION	/* installed at another version (not updated yet) */
+} CeExtensionState;
+
+extern bool ce_shmem_note_extension(CeExtensionState state);
 extern bool ce_shmem_claim_recovery(void);
 extern void ce_shmem_finish_recovery(void);
 extern bool ce_shmem_recovery_finished(void);

@@ -94,7 +94,7 @@ typedef struct CeSharedState
 	Oid			database;		/* database served, InvalidOid if unknown */
 	bool		recovery_done;	/* start-up recovery claimed */
 	bool		recovery_finished;	/* ... and done: executors may claim work */
-	bool		extension_missing_logged;	/* "not installed" said once */
+	int			extension_logged;	/* CeExtensionState last said in the log */
 	TimestampTz last_sweep;		/* last deadline sweep by any executor */
 	pg_atomic_uint64 generation;	/* bumped when an execution ends */
 	ConditionVariable finished_cv;	/* broadcast after such a commit */
@@ -195,7 +195,7 @@ ce_shmem_startup(void)
 		ce_shared->database = InvalidOid;
 		ce_shared->recovery_done = false;
 		ce_shared->recovery_finished = false;
-		ce_shared->extension_missing_logged = false;
+		ce_shared->extension_logged = CE_EXTENSION_READY;
 		ce_shared->last_sweep = 0;
 		pg_atomic_init_u64(&ce_shared->generation, 0);
 		ConditionVariableInit(&ce_shared->finished_cv);
@@ -570,19 +570,17 @@ ce_executor_set_idle(bool idle)
  * (the first executor to notice, once until it appears again).
  */
 bool
-ce_shmem_note_extension(bool installed)
+ce_shmem_note_extension(CeExtensionState state)
 {
 	bool		log_it = false;
 
 	if (ce_shared == NULL)
-		return !installed;
+		return state != CE_EXTENSION_READY;
 	LWLockAcquire(ce_shared->lock, LW_EXCLUSIVE);
-	if (installed)
-		ce_shared->extension_missing_logged = false;
-	else if (!ce_shared->extension_missing_logged)
+	if (ce_shared->extension_logged != (int) state)
 	{
-		ce_shared->extension_missing_logged = true;
-		log_it = true;
+		ce_shared->extension_logged = (int) state;
+		log_it = state != CE_EXTENSION_READY;
 	}
 	LWLockRelease(ce_shared->lock);
 	return log_it;
