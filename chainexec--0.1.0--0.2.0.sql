@@ -1428,8 +1428,8 @@ COMMENT ON COLUMN chainexec.scheduled_jobs.executions IS 'executions the job has
  * A cache entry is keyed by organization, chain, step name, the role the
  * execution runs as and the key values: a step's result depends on its
  * role's privileges and search_path, so one role's entries never serve
- * another role's executions.  maxEntries bounds the entries of a chain's
- * step in an organization (least recently used evicted first).
+ * another role's executions.  maxEntries bounds a role's entries of a
+ * chain's step in an organization (least recently used evicted first).
  * ------------------------------------------------------------------------ */
 
 CREATE TABLE chainexec.circuit_breaker_state (
@@ -1469,7 +1469,7 @@ CREATE TABLE chainexec.step_cache (
 	smart_code	text NOT NULL DEFAULT 'CHAINEXEC.STEP_CACHE.V1',
 	PRIMARY KEY (organization_id, chain_id, step_name, owner, key_hash)
 );
-CREATE INDEX step_cache_lru ON chainexec.step_cache (organization_id, chain_id, step_name, last_used_at);
+CREATE INDEX step_cache_lru ON chainexec.step_cache (organization_id, chain_id, step_name, owner, last_used_at);
 COMMENT ON TABLE chainexec.step_cache IS
 	'step results kept by the step key cache: one row per organization, chain, step, owner role and key values; written by the engine only';
 SELECT pg_catalog.pg_extension_config_dump('chainexec.step_cache', '');

@@ -14,12 +14,14 @@
  * A hit (an entry within its ttlMs) completes the step with the stored
  * outputs without running it, and refreshes the entry's last use; a miss
  * runs the step, and a successful run stores its outputs, then evicts the
- * least recently used entries of the chain's step past maxEntries.  The
- * hit and miss counters (chainexec.step_cache_counters) are updated in
- * the same transition; the row of a step's counters, locked by the miss's
- * update until the transition commits, serializes the evictions of one
- * role's entries.  A stored entry commits or vanishes with the step's
- * own effects (it is written inside the step's subtransaction).
+ * role's least recently used entries of the chain's step past maxEntries.
+ * The hit and miss counters (chainexec.step_cache_counters) are updated in
+ * the same transition.  Every writer of a role's entries of a step locks
+ * that role's counters row first (until its transition commits), then
+ * entries: evictions never overrun maxEntries, and a hit and a miss never
+ * wait for each other in a circle.  A stored entry commits or vanishes
+ * with the step's own effects (it is written inside the step's
+ * subtransaction).
  *
  *-------------------------------------------------------------------------
  */
@@ -40,8 +42,13 @@
 	"AND key_hash = pg_catalog.sha256(pg_catalog.convert_to($5, 'UTF8'))"
 
 static CeQuery q_get = {
+	"SELECT outputs FROM chainexec.step_cache "
+	"WHERE " ENTRY " AND expires_at > clock_timestamp()",
+	5, {UUIDOID, TEXTOID, TEXTOID, OIDOID, TEXTOID}};
+
+static CeQuery q_touch = {
 	"UPDATE chainexec.step_cache SET last_used_at = clock_timestamp(), hits = hits + 1 "
-	"WHERE " ENTRY " AND expires_at > clock_timestamp() RETURNING outputs",
+	"WHERE " ENTRY,
 	5, {UUIDOID, TEXTOID, TEXTOID, OIDOID, TEXTOID}};
 
 /* $5 hits, $6 misses to add */
@@ -63,14 +70,14 @@ static CeQuery q_put = {
 	"expires_at = excluded.expires_at, last_used_at = excluded.last_used_at, hits = 0",
 	7, {UUIDOID, TEXTOID, TEXTOID, OIDOID, TEXTOID, JSONBOID, INT4OID}};
 
-/* Past maxEntries ($4): the least recently used entries of the chain's step go. */
+/* Past maxEntries ($5): the role's least recently used entries of the chain's step go. */
 static CeQuery q_evict = {
 	"DELETE FROM chainexec.step_cache c USING ("
 	"  SELECT ctid FROM chainexec.step_cache "
-	"  WHERE organization_id = $1 AND chain_id = $2 AND step_name = $3 "
-	"  ORDER BY last_used_at DESC OFFSET $4) old "
+	"  WHERE organization_id = $1 AND chain_id = $2 AND step_name = $3 AND owner::oid = $4 "
+	"  ORDER BY last_used_at DESC OFFSET $5) old "
 	"WHERE c.ctid = old.ctid",
-	4, {UUIDOID, TEXTOID, TEXTOID, INT4OID}};
+	5, {UUIDOID, TEXTOID, TEXTOID, OIDOID, INT4OID}};
 
 /* The cache key of a run: a JSON array of values, as canonical jsonb text. */
 char *
@@ -154,7 +161,10 @@ ce_cache_lookup(ExecRow *ex, const CeStep *step, const char *key, CeStepRun *run
 	run->outputs = isnull ? NULL : DatumGetJsonbPCopy(d);
 	run->ok = true;
 	run->cached = true;
+	/* the counters' row first, then the entry's: the order of every writer */
 	count(ex, step, key, 1, 0);
+	entry_args(ex, step, key, v);
+	ce_run_query(&q_touch, v, NULL, false, 0);
 	return true;
 }
 
@@ -172,6 +182,6 @@ ce_cache_store(ExecRow *ex, const CeStep *step, const char *key, CeStepRun *run)
 	v[5] = JsonbPGetDatum(run->outputs ? run->outputs : ce_text_to_jsonb("{}"));
 	v[6] = Int32GetDatum(cc->ttl_ms);
 	ce_run_query(&q_put, v, NULL, false, 0);
-	v[3] = Int32GetDatum(cc->max_entries);
+	v[4] = Int32GetDatum(cc->max_entries);
 	ce_run_query(&q_evict, v, NULL, false, 0);
 }

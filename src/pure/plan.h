@@ -94,7 +94,7 @@ typedef struct CeBreakerConfig
 typedef struct CeCacheConfig
 {
 	int			ttl_ms;
-	int			max_entries;	/* per chain and step in an organization */
+	int			max_entries;	/* per role, chain and step in an organization */
 	int			nkey;			/* 0: the step's inputVariables, else its
 								 * rendered input */
 	char	  **key;			/* variable names */
