@@ -678,8 +678,8 @@ DECLARE
 BEGIN
 	SELECT jsonb_build_object(
 			'completed', count(*) FILTER (WHERE status IN ('completed', 'compensated')),
-			'running', count(*) FILTER (WHERE status IN ('ready', 'running') AND not_before <= now()),
-			'waiting', count(*) FILTER (WHERE status = 'waiting' OR (status = 'ready' AND not_before > now())),
+			'running', count(*) FILTER (WHERE status IN ('ready', 'running') AND not_before <= now() AND waits_for IS NULL),
+			'waiting', count(*) FILTER (WHERE status = 'waiting' OR (status = 'ready' AND (not_before > now() OR waits_for IS NOT NULL))),
 			'pending', count(*) FILTER (WHERE status = 'pending'),
 			'failed', count(*) FILTER (WHERE status = 'failed'),
 			'skipped', count(*) FILTER (WHERE status = 'skipped'),
@@ -1625,6 +1625,473 @@ CREATE FUNCTION chainexec.chain_cache_invalidate(chain_id text, step_name text D
 RETURNS bigint LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'ce_definer_call';
 COMMENT ON FUNCTION chainexec.chain_cache_invalidate(text, text) IS
 	'remove the cached step results of a chain (or of one of its steps) in the session''s organization, of the roles the caller may act for; returns how many';
+
+/* ------------------------------------------------------------------------
+ * People in the loop and flow control
+ *
+ * Tasks.  An external step with requiredRoles waits for people: only
+ * members of one of those roles (and of chainexec_admin) complete or fail
+ * it, whoever owns the execution, and with approvalThreshold N it
+ * completes when N distinct roles have approved it (their outputs merged
+ * in the order of the calls); one chain_step_fail rejects it.  When the
+ * step starts waiting, its line records the roles (required_roles, as
+ * they resolve then) and approvals_needed; each decision is a row of
+ * step_approvals.  The view tasks lists the waiting steps the current
+ * role may decide on, in executions that row-level security otherwise
+ * hides from it, and nothing more of them than their rendered input.
+ *
+ * Limits.  chain_set_limit names a limit of the session's organization:
+ * max_concurrent steps holding it at once, and a token bucket of
+ * per_second with burst.  A place is a row of flow_limit_slots, row-locked
+ * (SKIP LOCKED) by the transition that runs the step until it commits, so
+ * that any number of executors and sessions never exceed it and a crash
+ * frees it.  A token is taken in a short transaction of its own just
+ * before the step's transition.  A line that waits for room stays ready
+ * and holds nothing: waiting for a place it leaves the dispatch index
+ * (waits_for names the limit) until a holder's transition, or the
+ * executors' sweep, wakes it; waiting for a token its not_before moves to
+ * when its token comes.  The chain key concurrencyLimit keeps executions
+ * beyond N of a chain pending: chain_slots holds the executions that have
+ * a place (a place whose execution has finished is free).
+ *
+ * Dispatch serves organizations in turn: the ready-line index leads with
+ * organization_id, and each executor claims from the organization after
+ * the one it served last.
+ *
+ * Only members of chainexec_admin set and drop limits: a limit throttles
+ * every role of the organization that names it.
+ * ------------------------------------------------------------------------ */
+
+ALTER TABLE chainexec.universal_transaction_lines
+	ADD COLUMN waits_for text,
+	ADD COLUMN required_roles regrole[],
+	ADD COLUMN approvals_needed int;
+COMMENT ON COLUMN chainexec.universal_transaction_lines.waits_for IS
+	'a ready line waiting for a place: the limit''s name, or chain:<chain_id> (concurrencyLimit)';
+COMMENT ON COLUMN chainexec.universal_transaction_lines.required_roles IS
+	'a waiting external step with requiredRoles: the roles whose members may decide on it';
+COMMENT ON COLUMN chainexec.universal_transaction_lines.approvals_needed IS
+	'a waiting external step with requiredRoles: the approvals (distinct roles) that complete it';
+
+/* The dispatch query: per organization, ready lines by priority, then not_before. */
+DROP INDEX chainexec.universal_transaction_lines_ready;
+CREATE INDEX universal_transaction_lines_ready
+	ON chainexec.universal_transaction_lines (organization_id, priority DESC, not_before)
+	WHERE status = 'ready' AND waits_for IS NULL;
+/* Lines waiting for a place, woken in order. */
+CREATE INDEX universal_transaction_lines_waits_for
+	ON chainexec.universal_transaction_lines (organization_id, waits_for, priority DESC, not_before)
+	WHERE waits_for IS NOT NULL;
+
+CREATE TABLE chainexec.step_approvals (
+	organization_id uuid NOT NULL,
+	transaction_id uuid NOT NULL,
+	line_number	int NOT NULL,
+	attempt		int NOT NULL,
+	role		regrole NOT NULL,
+	decision	text NOT NULL CHECK (decision IN ('approved', 'rejected')),
+	seq			int NOT NULL,
+	output		jsonb,
+	message		text,
+	decided_at	timestamptz NOT NULL DEFAULT clock_timestamp(),
+	PRIMARY KEY (organization_id, transaction_id, line_number, attempt, role),
+	FOREIGN KEY (organization_id, transaction_id, line_number)
+		REFERENCES chainexec.universal_transaction_lines (organization_id, transaction_id, line_number)
+		ON DELETE CASCADE
+);
+COMMENT ON TABLE chainexec.step_approvals IS
+	'one row per decision on an external step with requiredRoles: who (role), when, approved with what output or rejected';
+
+CREATE TABLE chainexec.flow_limits (
+	organization_id uuid NOT NULL,
+	name		text NOT NULL CHECK (name ~ '^[a-z0-9_.-]{1,63}$'),
+	max_concurrent int CHECK (max_concurrent BETWEEN 1 AND 10000),
+	per_second	numeric CHECK (per_second > 0 AND per_second <= 1000000),
+	burst		int CHECK (burst BETWEEN 1 AND 1000000),
+	tokens		double precision,
+	refilled_at	timestamptz,
+	next_try	timestamptz,
+	created_by	regrole NOT NULL,
+	updated_at	timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (organization_id, name),
+	CHECK (max_concurrent IS NOT NULL OR per_second IS NOT NULL),
+	CHECK ((per_second IS NULL) = (burst IS NULL))
+);
+COMMENT ON TABLE chainexec.flow_limits IS
+	'named limits of an organization (chain_set_limit): places and token bucket';
+COMMENT ON COLUMN chainexec.flow_limits.tokens IS 'the bucket''s level at refilled_at';
+COMMENT ON COLUMN chainexec.flow_limits.next_try IS
+	'when the last line that found the bucket empty tries again (the next one is spaced after it)';
+
+CREATE TABLE chainexec.flow_limit_slots (
+	organization_id uuid NOT NULL,
+	name		text NOT NULL,
+	slot		int NOT NULL,
+	PRIMARY KEY (organization_id, name, slot)
+);
+COMMENT ON TABLE chainexec.flow_limit_slots IS
+	'the places of a limit: a transition running a step that holds the limit row-locks one until it commits (only places 1 to max_concurrent count; those a change of the limit could not remove, being held, go later)';
+
+CREATE TABLE chainexec.chain_slots (
+	organization_id uuid NOT NULL,
+	chain_id	text NOT NULL,
+	slot		int NOT NULL,
+	holder		uuid,
+	PRIMARY KEY (organization_id, chain_id, slot)
+);
+COMMENT ON TABLE chainexec.chain_slots IS
+	'the places of a chain with concurrencyLimit: the execution holding each (free once it has finished)';
+
+SELECT pg_catalog.pg_extension_config_dump('chainexec.step_approvals', '');
+SELECT pg_catalog.pg_extension_config_dump('chainexec.flow_limits', '');
+SELECT pg_catalog.pg_extension_config_dump('chainexec.flow_limit_slots', '');
+SELECT pg_catalog.pg_extension_config_dump('chainexec.chain_slots', '');
+
+ALTER TABLE chainexec.step_approvals ENABLE ROW LEVEL SECURITY;
+ALTER TABLE chainexec.flow_limits ENABLE ROW LEVEL SECURITY;
+ALTER TABLE chainexec.flow_limit_slots ENABLE ROW LEVEL SECURITY;
+ALTER TABLE chainexec.chain_slots ENABLE ROW LEVEL SECURITY;
+/* a decision is seen by whoever sees the execution, and by the role that made it */
+CREATE POLICY step_approvals_read ON chainexec.step_approvals FOR SELECT
+	USING (chainexec.org_visible(organization_id) AND (chainexec.can_access(role) OR EXISTS (
+		SELECT FROM chainexec.universal_transactions t
+		 WHERE t.organization_id = step_approvals.organization_id AND t.id = step_approvals.transaction_id)));
+CREATE POLICY flow_limits_read ON chainexec.flow_limits FOR SELECT
+	USING (chainexec.org_visible(organization_id));
+REVOKE ALL ON chainexec.step_approvals, chainexec.flow_limits, chainexec.flow_limit_slots,
+	chainexec.chain_slots FROM PUBLIC;
+GRANT SELECT ON chainexec.step_approvals, chainexec.flow_limits TO PUBLIC;
+
+/* Whether transaction xid is in progress (a place's row lock is held). */
+CREATE FUNCTION chainexec._xid_in_progress(xid)
+RETURNS boolean LANGUAGE c STABLE STRICT AS 'MODULE_PATHNAME', 'ce_xid_in_progress';
+/* The lines waiting for a place of a limit try again (when the calling transaction commits). */
+CREATE FUNCTION chainexec._limit_wake(org uuid, name text)
+RETURNS bigint LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'ce_limit_wake';
+
+/* Places of a chain with concurrencyLimit, made when a version that sets it is defined. */
+CREATE FUNCTION chainexec._chain_slots_make()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, chainexec, pg_temp
+AS $$
+BEGIN
+	INSERT INTO chainexec.chain_slots (organization_id, chain_id, slot)
+	SELECT NEW.organization_id, NEW.chain_id, g
+	  FROM pg_catalog.generate_series(1, (NEW.definition->>'concurrencyLimit')::int) AS g
+	ON CONFLICT DO NOTHING;
+	RETURN NULL;
+END
+$$;
+CREATE TRIGGER chains_concurrency_slots AFTER INSERT OR UPDATE OF definition ON chainexec.chains
+	FOR EACH ROW WHEN (NEW.definition ? 'concurrencyLimit')
+	EXECUTE FUNCTION chainexec._chain_slots_make();
+
+CREATE FUNCTION chainexec._chain_set_limit(name text, max_concurrent int, per_second numeric, burst int,
+										   caller regrole)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, chainexec, pg_temp
+AS $$
+DECLARE
+	org		uuid := chainexec.current_organization();
+	lname	text := _chain_set_limit.name;
+	old_max	int;
+BEGIN
+	IF NOT pg_catalog.pg_has_role(caller::pg_catalog.oid, 'chainexec_admin'::pg_catalog.name, 'MEMBER') THEN
+		RAISE EXCEPTION 'permission denied to set limit "%"', lname
+			USING ERRCODE = 'insufficient_privilege',
+				  DETAIL = 'A limit throttles every role of the organization whose steps name it.',
+				  HINT = 'Ask a member of chainexec_admin to set it.';
+	END IF;
+	IF lname IS NULL OR lname !~ '^[a-z0-9_.-]{1,63}$' THEN
+		RAISE EXCEPTION 'invalid limit name "%"', coalesce(lname, '')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'A limit name has 1 to 63 characters among a-z, 0-9, "_", "." and "-".';
+	END IF;
+	IF max_concurrent IS NULL AND per_second IS NULL THEN
+		RAISE EXCEPTION 'limit "%" needs max_concurrent or per_second', lname
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'To remove a limit, use chain_drop_limit().';
+	END IF;
+	IF max_concurrent IS NOT NULL AND (max_concurrent < 1 OR max_concurrent > 10000) THEN
+		RAISE EXCEPTION 'max_concurrent must be between 1 and 10000'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF per_second IS NOT NULL AND (per_second <= 0 OR per_second > 1000000) THEN
+		RAISE EXCEPTION 'per_second must be greater than 0 and at most 1000000'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF burst IS NOT NULL AND per_second IS NULL THEN
+		RAISE EXCEPTION 'burst needs per_second'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'burst is the size of the token bucket that per_second fills.';
+	END IF;
+	IF burst IS NOT NULL AND (burst < 1 OR burst > 1000000) THEN
+		RAISE EXCEPTION 'burst must be between 1 and 1000000'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF per_second IS NOT NULL THEN
+		burst := coalesce(burst, 1);
+	END IF;
+
+	SELECT l.max_concurrent INTO old_max FROM chainexec.flow_limits l
+	 WHERE l.organization_id = org AND l.name = lname FOR UPDATE;
+	IF FOUND THEN
+		UPDATE chainexec.flow_limits l
+		   SET max_concurrent = _chain_set_limit.max_concurrent, per_second = _chain_set_limit.per_second,
+			   burst = _chain_set_limit.burst,
+			   tokens = CASE WHEN _chain_set_limit.per_second IS NULL THEN NULL
+							 ELSE least(coalesce(l.tokens, _chain_set_limit.burst), _chain_set_limit.burst) END,
+			   refilled_at = CASE WHEN _chain_set_limit.per_second IS NULL THEN NULL
+								  ELSE coalesce(l.refilled_at, clock_timestamp()) END,
+			   next_try = NULL, updated_at = now()
+		 WHERE l.organization_id = org AND l.name = lname;
+	ELSE
+		INSERT INTO chainexec.flow_limits (organization_id, name, max_concurrent, per_second, burst,
+										   tokens, refilled_at, created_by)
+		VALUES (org, lname, max_concurrent, per_second, burst,
+				burst, CASE WHEN per_second IS NOT NULL THEN clock_timestamp() END, caller);
+	END IF;
+	/* places: those beyond max_concurrent no longer count; removed unless held right now */
+	DELETE FROM chainexec.flow_limit_slots s
+	 WHERE (s.organization_id, s.name, s.slot) IN (
+			SELECT x.organization_id, x.name, x.slot FROM chainexec.flow_limit_slots x
+			 WHERE x.organization_id = org AND x.name = lname AND x.slot > coalesce(max_concurrent, 0)
+			   FOR UPDATE SKIP LOCKED);
+	INSERT INTO chainexec.flow_limit_slots (organization_id, name, slot)
+	SELECT org, lname, g FROM pg_catalog.generate_series(1, coalesce(max_concurrent, 0)) AS g
+	ON CONFLICT DO NOTHING;
+	/* the lines that wait for a place try again */
+	PERFORM chainexec._limit_wake(org, lname);
+END
+$$;
+
+CREATE FUNCTION chainexec._chain_drop_limit(name text, caller regrole)
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, chainexec, pg_temp
+AS $$
+DECLARE
+	org		uuid := chainexec.current_organization();
+	lname	text := _chain_drop_limit.name;
+BEGIN
+	IF NOT pg_catalog.pg_has_role(caller::pg_catalog.oid, 'chainexec_admin'::pg_catalog.name, 'MEMBER') THEN
+		RAISE EXCEPTION 'permission denied to drop limit "%"', lname
+			USING ERRCODE = 'insufficient_privilege',
+				  DETAIL = 'A limit throttles every role of the organization whose steps name it.',
+				  HINT = 'Ask a member of chainexec_admin to drop it.';
+	END IF;
+	DELETE FROM chainexec.flow_limits l WHERE l.organization_id = org AND l.name = lname;
+	IF NOT FOUND THEN
+		RETURN false;
+	END IF;
+	/* its places, but those held right now: a step holding one never waits for this */
+	DELETE FROM chainexec.flow_limit_slots s
+	 WHERE (s.organization_id, s.name, s.slot) IN (
+			SELECT x.organization_id, x.name, x.slot FROM chainexec.flow_limit_slots x
+			 WHERE x.organization_id = org AND x.name = lname FOR UPDATE SKIP LOCKED);
+	PERFORM chainexec._limit_wake(org, lname);
+	RETURN true;
+END
+$$;
+
+CREATE FUNCTION chainexec.chain_set_limit(name text, max_concurrent int DEFAULT NULL,
+										  per_second numeric DEFAULT NULL, burst int DEFAULT NULL)
+RETURNS void LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'ce_definer_call';
+CREATE FUNCTION chainexec.chain_drop_limit(name text)
+RETURNS boolean LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'ce_definer_call';
+COMMENT ON FUNCTION chainexec.chain_set_limit(text, int, numeric, int) IS
+	'create or change a limit of the session''s organization: at most max_concurrent steps holding it at once, per_second with burst (chainexec_admin only)';
+COMMENT ON FUNCTION chainexec.chain_drop_limit(text) IS
+	'drop a limit of the session''s organization; its waiting steps run (chainexec_admin only)';
+
+/*
+ * Take a token of limit name for a step about to run: NULL when taken,
+ * else the time at which the line should try again (the bucket is empty;
+ * lines that wait are spaced by 1 / per_second).  Called by the engine,
+ * as the extension owner.
+ */
+CREATE FUNCTION chainexec._limit_take_token(org uuid, name text)
+RETURNS timestamptz
+LANGUAGE plpgsql
+SET search_path = pg_catalog, chainexec, pg_temp
+AS $$
+DECLARE
+	l		chainexec.flow_limits;
+	now_ts	timestamptz;
+	avail	double precision;
+	rate	double precision;
+	retry	timestamptz;
+BEGIN
+	SELECT * INTO l FROM chainexec.flow_limits f
+	 WHERE f.organization_id = org AND f.name = _limit_take_token.name FOR NO KEY UPDATE;
+	IF NOT FOUND OR l.per_second IS NULL THEN
+		RETURN NULL;
+	END IF;
+	/* the time once the row is ours: another transaction may have taken a token while we waited */
+	now_ts := greatest(pg_catalog.clock_timestamp(), l.refilled_at);
+	rate := l.per_second::double precision;
+	avail := least(l.burst::double precision,
+				   coalesce(l.tokens, l.burst) + rate * greatest(extract(epoch FROM now_ts - coalesce(l.refilled_at, now_ts)), 0));
+	/* (a token that comes due exactly now may be a rounding error short) */
+	IF avail >= 0.999999 THEN
+		UPDATE chainexec.flow_limits f SET tokens = greatest(avail - 1, 0), refilled_at = now_ts
+		 WHERE f.organization_id = org AND f.name = _limit_take_token.name;
+		RETURN NULL;
+	END IF;
+	/* the bucket is empty: try when the token comes, after the lines already waiting for one */
+	retry := now_ts + pg_catalog.make_interval(secs => (1 - avail) / rate);
+	IF l.next_try IS NOT NULL AND l.next_try + pg_catalog.make_interval(secs => 1 / rate) > retry THEN
+		retry := l.next_try + pg_catalog.make_interval(secs => 1 / rate);
+	END IF;
+	UPDATE chainexec.flow_limits f SET tokens = avail, refilled_at = now_ts, next_try = retry
+	 WHERE f.organization_id = org AND f.name = _limit_take_token.name;
+	RETURN retry;
+END
+$$;
+
+/* What a limit holds now: steps holding a place, and lines waiting for one. */
+CREATE FUNCTION chainexec._limit_use(org uuid, name text, OUT in_use int, OUT waiting bigint)
+RETURNS record
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, chainexec, pg_temp
+AS $$
+	SELECT (SELECT count(*)::int FROM chainexec.flow_limit_slots s
+			  JOIN chainexec.flow_limits l ON l.organization_id = s.organization_id AND l.name = s.name
+			 WHERE s.organization_id = org AND s.name = _limit_use.name AND s.slot <= l.max_concurrent
+			   AND chainexec._xid_in_progress(s.xmax)),
+		   (SELECT count(*) FROM chainexec.universal_transaction_lines w
+			 WHERE w.organization_id = org AND w.waits_for = _limit_use.name AND w.status = 'ready')
+	 WHERE chainexec.org_visible(org)
+$$;
+
+CREATE VIEW chainexec.limits WITH (security_invoker = true) AS
+SELECT l.organization_id, l.name, l.max_concurrent, l.per_second, l.burst,
+	   u.in_use, u.waiting,
+	   CASE WHEN l.per_second IS NOT NULL THEN
+			least(l.burst::double precision, l.tokens + l.per_second::double precision
+				  * greatest(extract(epoch FROM clock_timestamp() - l.refilled_at), 0)) END AS tokens,
+	   l.created_by, l.updated_at
+  FROM chainexec.flow_limits l
+  CROSS JOIN LATERAL chainexec._limit_use(l.organization_id, l.name) u;
+GRANT SELECT ON chainexec.limits TO PUBLIC;
+COMMENT ON VIEW chainexec.limits IS
+	'the limits of the session''s organization with their current use: steps holding a place (in_use), lines waiting for one, tokens in the bucket';
+
+/* Whether the current role may decide on a task for roles (or is chainexec_admin). */
+CREATE FUNCTION chainexec._may_decide(roles regrole[])
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, chainexec, pg_temp
+AS $$
+	SELECT pg_catalog.pg_has_role(CURRENT_USER, 'chainexec_admin'::pg_catalog.name, 'MEMBER')
+		OR EXISTS (SELECT FROM pg_catalog.pg_roles r
+					WHERE r.oid OPERATOR(pg_catalog.=) ANY (roles::pg_catalog.oid[])
+					  AND pg_catalog.pg_has_role(CURRENT_USER, r.oid, 'MEMBER'))
+$$;
+
+/*
+ * Not security_invoker: it reads lines and executions as its owner, and
+ * keeps to the rows its own conditions allow (security_barrier: none of
+ * the caller's conditions runs first).
+ */
+CREATE VIEW chainexec.tasks WITH (security_barrier = true) AS
+SELECT l.transaction_id AS execution_id, t.chain_id, t.chain_version, l.step_id, l.step_name,
+	   l.input->>'input' AS input, l.started_at AS requested_at,
+	   CASE WHEN l.not_before < 'infinity' THEN l.not_before END AS due_at,
+	   (SELECT count(*)::int FROM chainexec.step_approvals a
+		 WHERE a.organization_id = l.organization_id AND a.transaction_id = l.transaction_id
+		   AND a.line_number = l.line_number AND a.attempt = l.attempt AND a.decision = 'approved') AS approvals,
+	   l.approvals_needed, l.required_roles, l.organization_id
+  FROM chainexec.universal_transaction_lines l
+  JOIN chainexec.universal_transactions t ON t.organization_id = l.organization_id AND t.id = l.transaction_id
+ WHERE l.status = 'waiting' AND l.required_roles IS NOT NULL
+   AND l.organization_id = chainexec.current_organization()
+   AND t.status IN ('running', 'waiting', 'paused')
+   AND chainexec._may_decide(l.required_roles)
+   AND NOT EXISTS (SELECT FROM chainexec.step_approvals a
+					WHERE a.organization_id = l.organization_id AND a.transaction_id = l.transaction_id
+					  AND a.line_number = l.line_number AND a.attempt = l.attempt
+					  AND a.role::oid = (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = CURRENT_USER));
+GRANT SELECT ON chainexec.tasks TO PUBLIC;
+COMMENT ON VIEW chainexec.tasks IS
+	'the waiting external steps the current role may complete or fail (requiredRoles), in any execution of the session''s organization, and has not yet decided on';
+
+COMMENT ON FUNCTION chainexec._xid_in_progress(xid) IS
+	'internal: whether a transaction is in progress (chainexec.limits counts the places held by running steps with it)';
+COMMENT ON FUNCTION chainexec._limit_wake(uuid, text) IS
+	'internal: the lines waiting for a place of a limit try again (chain_set_limit, chain_drop_limit)';
+COMMENT ON FUNCTION chainexec._chain_slots_make() IS
+	'internal: trigger that makes the places of a chain version with concurrencyLimit';
+COMMENT ON FUNCTION chainexec._chain_set_limit(text, int, numeric, int, regrole) IS
+	'internal: chain_set_limit for role caller, run as the extension owner';
+COMMENT ON FUNCTION chainexec._chain_drop_limit(text, regrole) IS
+	'internal: chain_drop_limit for role caller, run as the extension owner';
+COMMENT ON FUNCTION chainexec._limit_take_token(uuid, text) IS
+	'internal: take a token of a limit for a step about to run (the engine calls it); NULL when taken, else when to try again';
+COMMENT ON FUNCTION chainexec._limit_use(uuid, text) IS
+	'internal: the places of a limit held now and the lines waiting for one (for chainexec.limits)';
+COMMENT ON FUNCTION chainexec._may_decide(regrole[]) IS
+	'internal: whether the current role is a member of one of roles or of chainexec_admin (for chainexec.tasks)';
+
+COMMENT ON COLUMN chainexec.step_approvals.organization_id IS 'the execution''s organization';
+COMMENT ON COLUMN chainexec.step_approvals.transaction_id IS 'the execution';
+COMMENT ON COLUMN chainexec.step_approvals.line_number IS 'the step''s line';
+COMMENT ON COLUMN chainexec.step_approvals.attempt IS 'the attempt decided on (a retry waits for new decisions)';
+COMMENT ON COLUMN chainexec.step_approvals.role IS 'the role that decided (the calling role)';
+COMMENT ON COLUMN chainexec.step_approvals.decision IS 'approved (chain_step_complete) or rejected (chain_step_fail)';
+COMMENT ON COLUMN chainexec.step_approvals.seq IS 'the order of the decisions on the attempt: outputs merge in this order';
+COMMENT ON COLUMN chainexec.step_approvals.output IS 'an approval''s output (the step''s outputVariables of it)';
+COMMENT ON COLUMN chainexec.step_approvals.message IS 'a rejection''s message';
+COMMENT ON COLUMN chainexec.step_approvals.decided_at IS 'when';
+
+COMMENT ON COLUMN chainexec.flow_limits.organization_id IS 'the organization the limit belongs to';
+COMMENT ON COLUMN chainexec.flow_limits.name IS 'the name steps give in "limits"';
+COMMENT ON COLUMN chainexec.flow_limits.max_concurrent IS 'at most this many steps holding the limit at once (NULL: no such bound)';
+COMMENT ON COLUMN chainexec.flow_limits.per_second IS 'tokens added to the bucket per second (NULL: no rate)';
+COMMENT ON COLUMN chainexec.flow_limits.burst IS 'the bucket''s size: at most this many steps at once after a quiet time';
+COMMENT ON COLUMN chainexec.flow_limits.refilled_at IS 'when tokens was computed';
+COMMENT ON COLUMN chainexec.flow_limits.created_by IS 'the role that created the limit';
+COMMENT ON COLUMN chainexec.flow_limits.updated_at IS 'when the limit was last set';
+
+COMMENT ON COLUMN chainexec.flow_limit_slots.organization_id IS 'the limit''s organization';
+COMMENT ON COLUMN chainexec.flow_limit_slots.name IS 'the limit';
+COMMENT ON COLUMN chainexec.flow_limit_slots.slot IS 'the place''s number, 1 to max_concurrent';
+
+COMMENT ON COLUMN chainexec.chain_slots.organization_id IS 'the chain''s organization';
+COMMENT ON COLUMN chainexec.chain_slots.chain_id IS 'the chain';
+COMMENT ON COLUMN chainexec.chain_slots.slot IS 'the place''s number, 1 to the largest concurrencyLimit of the chain''s versions';
+COMMENT ON COLUMN chainexec.chain_slots.holder IS 'the execution that took the place (free when it has finished)';
+
+COMMENT ON COLUMN chainexec.limits.organization_id IS 'the organization the limit belongs to';
+COMMENT ON COLUMN chainexec.limits.name IS 'the name steps give in "limits"';
+COMMENT ON COLUMN chainexec.limits.max_concurrent IS 'at most this many steps holding the limit at once';
+COMMENT ON COLUMN chainexec.limits.per_second IS 'tokens added per second';
+COMMENT ON COLUMN chainexec.limits.burst IS 'the token bucket''s size';
+COMMENT ON COLUMN chainexec.limits.in_use IS 'steps holding a place now';
+COMMENT ON COLUMN chainexec.limits.waiting IS 'lines waiting for a place';
+COMMENT ON COLUMN chainexec.limits.tokens IS 'tokens in the bucket now';
+COMMENT ON COLUMN chainexec.limits.created_by IS 'the role that created the limit';
+COMMENT ON COLUMN chainexec.limits.updated_at IS 'when the limit was last set';
+
+COMMENT ON COLUMN chainexec.tasks.execution_id IS 'the execution (which the current role may not otherwise see)';
+COMMENT ON COLUMN chainexec.tasks.chain_id IS 'its chain';
+COMMENT ON COLUMN chainexec.tasks.chain_version IS 'its chain version';
+COMMENT ON COLUMN chainexec.tasks.step_id IS 'the step to decide on: chain_step_complete(execution_id, step_id, output) or chain_step_fail';
+COMMENT ON COLUMN chainexec.tasks.step_name IS 'the step''s name';
+COMMENT ON COLUMN chainexec.tasks.input IS 'the step''s rendered inputTemplate (text)';
+COMMENT ON COLUMN chainexec.tasks.requested_at IS 'when the step started waiting';
+COMMENT ON COLUMN chainexec.tasks.due_at IS 'when the step times out (timeoutMs), or NULL';
+COMMENT ON COLUMN chainexec.tasks.approvals IS 'approvals so far';
+COMMENT ON COLUMN chainexec.tasks.approvals_needed IS 'approvals (by distinct roles) that complete the step';
+COMMENT ON COLUMN chainexec.tasks.required_roles IS 'the roles whose members decide';
+COMMENT ON COLUMN chainexec.tasks.organization_id IS 'the execution''s organization (the session''s)';
+
+REVOKE ALL ON FUNCTION chainexec._chain_set_limit(text, int, numeric, int, regrole),
+	chainexec._chain_drop_limit(text, regrole), chainexec._limit_take_token(uuid, text),
+	chainexec._chain_slots_make(), chainexec._limit_wake(uuid, text) FROM PUBLIC;
+
 
 /* ------------------------------------------------------------------------
  * Privileges, last (keep this section at the end of the script)

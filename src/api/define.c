@@ -12,6 +12,7 @@
 #include <math.h>
 
 #include "parser/parser.h"
+#include "utils/acl.h"
 #include "parser/scanner.h"
 #include "parser/gram.h"		/* after scanner.h: the PARAM token */
 
@@ -106,6 +107,37 @@ check_step_sql(const CeTemplate *tpl, const char *path, const char *key,
 	scanner_finish(scanner);
 }
 
+/*
+ * The roles of requiredRoles must exist (as GRANT wants them to); those of
+ * its fallbacks too.  They are resolved again when the step waits.
+ */
+static void
+check_step_roles(const CeStep *st, const char *prefix)
+{
+	int			i;
+
+	for (i = 0; i < st->nrequired_roles; i++)
+		if (!OidIsValid(get_role_oid(st->required_roles[i], true)))
+		{
+			CeError		err;
+
+			memset(&err, 0, sizeof(err));
+			err.code = CE_ERR_REFERENCE;
+			snprintf(err.path, sizeof(err.path), "%s.requiredRoles[%d]", prefix, i);
+			snprintf(err.message, sizeof(err.message), "role \"%s\" does not exist",
+					 st->required_roles[i]);
+			snprintf(err.hint, sizeof(err.hint), "Name an existing role whose members decide on the step.");
+			ce_raise(&err, "invalid chain definition");
+		}
+	if (st->fallback)
+	{
+		char		sub[256];
+
+		snprintf(sub, sizeof(sub), "%s.fallbackStep", prefix);
+		check_step_roles(st->fallback, sub);
+	}
+}
+
 /* check_step_sql over every SQL text of a step and of its fallbacks. */
 static void
 check_step_sqls(const CeStep *st, const char *prefix)
@@ -185,6 +217,7 @@ ce_definition_check(PG_FUNCTION_ARGS)
 
 		snprintf(prefix, sizeof(prefix), "steps[%d]", i);
 		check_step_sqls(&plan->steps[i], prefix);
+		check_step_roles(&plan->steps[i], prefix);
 	}
 
 	res = cejson_new(CEJ_OBJECT);

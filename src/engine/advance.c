@@ -19,6 +19,7 @@
 
 #include "engine.h"
 #include "engine_int.h"
+#include "flow.h"
 
 #include "jsonschema.h"
 
@@ -56,6 +57,7 @@ ce_exec_finish(ExecRow *ex, const char *status, Jsonb *output, Jsonb *error)
 	ce_exec_write_end(ex, status, output, error);
 	if (strcmp(status, "completed") == 0)
 		ce_eta_forget(ex);
+	ce_flow_execution_ended(ex);
 	ce_finished_at_commit();
 }
 

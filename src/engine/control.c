@@ -33,6 +33,10 @@
  *   rollback      compensat. compensat. false        compensat. compensat.  compensat. false
  *   step_complete/fail: the step's line must be waiting (live or paused)
  *
+ * chain_step_complete and chain_step_fail on a step with requiredRoles are
+ * for the members of those roles and of chainexec_admin only, who need not
+ * control the execution (tasks.c); the owner who is neither gets 42501.
+ *
  * "compensat." is compensating, or compensated at once when no completed
  * step has a rollbackAction.  Resume, retry and skip of a stopped execution
  * reopen it (status running); completed steps never run again.  A call on
@@ -72,6 +76,7 @@
 #include "control.h"
 #include "engine.h"
 #include "engine_int.h"
+#include "tasks.h"
 #include "engine_xact.h"
 #include "resilience.h"
 #include "shmem.h"
@@ -213,6 +218,8 @@ typedef struct Ctl
 	ExecRow		ex;
 	CeBookkeeping bk;
 	List	   *lines;			/* LineInfo *, read on demand */
+	bool		may_control;	/* the caller controls the execution (owner
+								 * or chainexec_admin), not only its tasks */
 } Ctl;
 
 static Datum
@@ -251,7 +258,21 @@ may_control(Oid caller, Oid owner)
  * the call changes anything).  A step may not change its own execution.
  */
 static void
+ctl_open_as(Ctl *c, Datum id, bool change, const char *verb, bool decider);
+
+static void
 ctl_open(Ctl *c, Datum id, bool change, const char *verb)
+{
+	ctl_open_as(c, id, change, verb, false);
+}
+
+/*
+ * ctl_open, and with decider also for a caller who does not control the
+ * execution but may decide on one of its tasks (tasks.c checks that next,
+ * before anything of the execution is shown): c->may_control says which.
+ */
+static void
+ctl_open_as(Ctl *c, Datum id, bool change, const char *verb, bool decider)
 {
 	Oid			caller = GetUserId();
 	Datum		args[2];
@@ -275,7 +296,9 @@ ctl_open(Ctl *c, Datum id, bool change, const char *verb)
 	found = SPI_processed == 1;
 	if (found)
 		owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	if (!found || !may_control(caller, owner))
+	if (found)
+		c->may_control = may_control(caller, owner);
+	if (!found || (!c->may_control && !decider))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("execution %s does not exist", ce_uuid_to_cstring(&c->ex.id)),
@@ -786,8 +809,13 @@ external_result(FunctionCallInfo fcinfo, bool ok, Jsonb *output, char *ftype, ch
 	CeStepRun	run;
 	CeLookupCtx lk;
 	int			step_id = step_arg(fcinfo, 1);
+	Oid			caller = GetUserId();
+	bool		task;
 
-	ctl_open(&c, uuid_arg(fcinfo), true, ok ? "complete a step of" : "fail a step of");
+	ctl_open_as(&c, uuid_arg(fcinfo), true, ok ? "complete a step of" : "fail a step of", true);
+	/* requiredRoles decide who may; else the owner and chainexec_admin */
+	task = ce_task_check_caller(&c.ex, ce_plan_step_by_id(c.ex.plan, step_id), step_id, caller,
+								c.may_control, ok);
 	step_line(&c, step_id, &line);
 	if (strcmp(line.status, "waiting") != 0)
 		ereport(ERROR,
@@ -806,10 +834,22 @@ external_result(FunctionCallInfo fcinfo, bool ok, Jsonb *output, char *ftype, ch
 	{
 		run.ok = true;
 		run.outputs = declared_outputs(step, output);
+		if (task)
+		{
+			/* an approval: the step completes with the threshold's */
+			run.outputs = ce_task_approve(&c.ex, &line, step, caller, run.outputs);
+			if (run.outputs == NULL)
+			{
+				ctl_close(&c);
+				return;
+			}
+		}
 		ce_line_succeeded(&c.ex, &line, step, &run, line.attempt);
 	}
 	else
 	{
+		if (task)
+			ce_task_reject(&c.ex, &line, caller, message);
 		ce_step_fail(&run, ftype, NULL, "%s", message);
 		ce_line_failed(&c.ex, &line, step, &run, line.attempt);
 	}

@@ -151,16 +151,31 @@ ce_extension_owner(void)
 	"THEN coalesce((error->>'crashes')::int, 0) ELSE 0 END"
 
 /*
- * The dispatch queries of the executors (the only queries that claim lines
- * of any execution): never a line of an execution that a chain_run session
- * drives (insession.c).
+ * The dispatch query of the executors (with q_claim_ready_after, the only
+ * queries that claim ready lines of any execution): never a line of an
+ * execution that a chain_run session drives (insession.c), nor one that
+ * waits for a place of a limit (flow.c).  Organizations in turn: an
+ * executor claims from the organization after the one it served last
+ * (q_claim_ready_after), and starts again from the first when there is
+ * none; within an organization, by priority, then due time.  A variant for
+ * one organization is the same query with "organization_id = $1".
  */
 static CeQuery q_claim_ready = {
 	"SELECT " LINE_COLS " FROM chainexec.universal_transaction_lines l "
-	"WHERE status = 'ready' AND not_before <= now() "
+	"WHERE status = 'ready' AND waits_for IS NULL AND not_before <= now() "
 	"AND NOT EXISTS (SELECT FROM chainexec.universal_transactions t WHERE t.in_session "
 	"AND t.organization_id = l.organization_id AND t.id = l.transaction_id) "
-	"ORDER BY priority DESC, not_before LIMIT 1 FOR UPDATE SKIP LOCKED", 0, {0}};
+	"ORDER BY organization_id, priority DESC, not_before LIMIT 1 FOR UPDATE SKIP LOCKED", 0, {0}};
+static CeQuery q_claim_ready_after = {
+	"SELECT " LINE_COLS " FROM chainexec.universal_transaction_lines l "
+	"WHERE status = 'ready' AND waits_for IS NULL AND not_before <= now() AND organization_id > $1 "
+	"AND NOT EXISTS (SELECT FROM chainexec.universal_transactions t WHERE t.in_session "
+	"AND t.organization_id = l.organization_id AND t.id = l.transaction_id) "
+	"ORDER BY organization_id, priority DESC, not_before LIMIT 1 FOR UPDATE SKIP LOCKED", 1, {UUIDOID}};
+
+/* The organization this backend's dispatch served last. */
+static bool dispatch_served = false;
+static pg_uuid_t dispatch_last_org;
 /*
  * Claims within one execution (chain_run, _run_one) also take a line that
  * is not due yet once the execution is past its deadline, so that the
@@ -171,7 +186,7 @@ static CeQuery q_claim_ready = {
 	"AND t.status IN ('pending', 'running', 'waiting'))"
 static CeQuery q_claim_ready_exec = {
 	"SELECT " LINE_COLS " FROM chainexec.universal_transaction_lines "
-	"WHERE organization_id = $1 AND transaction_id = $2 AND status = 'ready' "
+	"WHERE organization_id = $1 AND transaction_id = $2 AND status = 'ready' AND waits_for IS NULL "
 	"AND (not_before <= now() OR " PAST_DEADLINE ") "
 	"ORDER BY priority DESC, not_before LIMIT 1 FOR UPDATE SKIP LOCKED", 2, {UUIDOID, UUIDOID}};
 static CeQuery q_claim_waiting = {
@@ -341,8 +356,34 @@ claim_line(CeQuery *q, const pg_uuid_t *only, LineRow *line, pg_uuid_t *org, pg_
 bool
 ce_claim_due(const pg_uuid_t *only, LineRow *line, pg_uuid_t *org, pg_uuid_t *id)
 {
-	return claim_line(only ? &q_claim_ready_exec : &q_claim_ready, only, line, org, id) ||
-		claim_line(only ? &q_claim_waiting_exec : &q_claim_waiting, only, line, org, id);
+	if (only == NULL)
+	{
+		bool		found = false;
+
+		if (dispatch_served)
+		{
+			Datum		arg = UUIDPGetDatum(&dispatch_last_org);
+			bool		isnull;
+
+			ce_run_query(&q_claim_ready_after, &arg, NULL, false, 1);
+			if (SPI_processed == 1)
+			{
+				memcpy(org, DatumGetUUIDP(ce_getcol(0, 1, &isnull)), sizeof(pg_uuid_t));
+				memcpy(id, DatumGetUUIDP(ce_getcol(0, 2, &isnull)), sizeof(pg_uuid_t));
+				line_from_row(0, line);
+				found = true;
+			}
+		}
+		if (found || claim_line(&q_claim_ready, NULL, line, org, id))
+		{
+			dispatch_served = true;
+			dispatch_last_org = *org;
+			return true;
+		}
+		return claim_line(&q_claim_waiting, NULL, line, org, id);
+	}
+	return claim_line(&q_claim_ready_exec, only, line, org, id) ||
+		claim_line(&q_claim_waiting_exec, only, line, org, id);
 }
 
 /* Claim line line_number of an execution if it is ready or waiting. */

@@ -26,6 +26,7 @@
 #include "plancache.h"
 #include "engine.h"
 #include "engine_int.h"
+#include "flow.h"
 #include "engine_xact.h"
 
 #include "shmem.h"
@@ -53,14 +54,15 @@ ce_next_due_in_xact(const pg_uuid_t *only_execution, const pg_uuid_t *only_org)
 		args[0] = UUIDPGetDatum((pg_uuid_t *) only_org);
 		args[1] = UUIDPGetDatum((pg_uuid_t *) only_execution);
 		ret = SPI_execute_with_args("SELECT least((SELECT min(not_before) FROM chainexec.universal_transaction_lines "
-									"WHERE organization_id = $1 AND transaction_id = $2 AND status IN ('ready', 'waiting')), "
+									"WHERE organization_id = $1 AND transaction_id = $2 AND status IN ('ready', 'waiting') "
+									"AND waits_for IS NULL), "
 									"(SELECT deadline FROM chainexec.universal_transactions "
 									"WHERE organization_id = $1 AND id = $2 AND finished_at IS NULL "
 									"AND status IN ('pending', 'running', 'waiting')))",
 									2, types, args, NULL, true, 1);
 	}
 	else
-		ret = SPI_execute("SELECT least((SELECT min(not_before) FROM chainexec.universal_transaction_lines l WHERE status = 'ready' "
+		ret = SPI_execute("SELECT least((SELECT min(not_before) FROM chainexec.universal_transaction_lines l WHERE status = 'ready' AND waits_for IS NULL "
 						  "AND NOT EXISTS (SELECT FROM chainexec.universal_transactions t WHERE t.in_session "
 						  "AND t.organization_id = l.organization_id AND t.id = l.transaction_id)), "
 						  "(SELECT not_before FROM chainexec.universal_transaction_lines l WHERE status = 'waiting' "
@@ -147,6 +149,8 @@ ce_sweep_deadlines_in_xact(void)
 		ce_signal_running_at_commit(&ex.id);
 		n++;
 	}
+	/* lines waiting for a place that is free (a wake-up lost to a race) */
+	n += ce_flow_sweep_in_xact();
 	AtEOXact_GUC(false, save_nestlevel);
 	SetUserIdAndSecContext(save_user, save_sec);
 	SPI_finish();

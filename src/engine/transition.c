@@ -56,6 +56,8 @@
 #include "plancache.h"
 #include "engine.h"
 #include "engine_int.h"
+#include "flow.h"
+#include "tasks.h"
 #include "engine_xact.h"
 #include "inflight.h"
 #include "resilience.h"
@@ -430,6 +432,7 @@ start_waiting(ExecRow *ex, LineRow *line, const CeStep *step, int attempt, char 
 		ce_line_update(ex, line->line_number, &u);
 		ex->save_intermediate = save;
 	}
+	ce_task_start(ex, line, step);
 	ce_exec_lock(ex);
 	ce_advance(ex, line->line_number);
 	ce_exec_emit(ex, "step_started", step, "waiting", attempt);
@@ -584,6 +587,10 @@ prepare_step(ExecRow *ex, LineRow *line, const CeStep *step, CeLookupCtx *lk,
 	}
 	*input = ce_input_jsonb(run->rendered_input);
 
+	/* the limits it names must have room (flow.c); else it waits, unrun */
+	if (!ce_flow_admit_step(ex, line, step))
+		return true;
+
 	if (step->kind == CE_STEP_WAIT || (step->kind == CE_STEP_EXTERNAL && step->instruction_set == NULL))
 	{
 		start_waiting(ex, line, step, attempt, run->rendered_input);
@@ -617,6 +624,9 @@ process_line(ExecRow *ex, LineRow *line)
 												   compensation ? "compensation" : "step", ex->id_s));
 
 	if (!line_can_run(ex, line, compensation))
+		return;
+	/* concurrencyLimit: the execution must have a place to start */
+	if (!ce_flow_admit_execution(ex, line))
 		return;
 
 	/*
@@ -685,6 +695,28 @@ process_line(ExecRow *ex, LineRow *line)
 }
 
 /*
+ * Claim the next line: the one whose tokens this backend's last transition
+ * took (flow.c), if it is still there, else a due line (ce_claim_due).
+ */
+static bool
+claim_next(const pg_uuid_t *only_execution, LineRow *line, ExecRow *ex)
+{
+	pg_uuid_t	org;
+	pg_uuid_t	id;
+	int			line_number;
+
+	if (ce_flow_take_admitted(&org, &id, &line_number) &&
+		(only_execution == NULL || memcmp(&id, only_execution, sizeof(pg_uuid_t)) == 0) &&
+		ce_claim_line_number(&org, &id, line_number, line))
+	{
+		ex->org = org;
+		ex->id = id;
+		return true;
+	}
+	return ce_claim_due(only_execution, line, &ex->org, &ex->id);
+}
+
+/*
  * The body of a transition, in the caller's transaction (with an active
  * snapshot).
  */
@@ -716,7 +748,7 @@ ce_transition_in_xact(const pg_uuid_t *only_execution, const pg_uuid_t *only_org
 		ex.search_path = search_path;
 		if (only_org)
 			memcpy(&ex.org, only_org, sizeof(pg_uuid_t));
-		if (ce_claim_due(only_execution, &line, &ex.org, &ex.id))
+		if (claim_next(only_execution, &line, &ex))
 		{
 			ce_progress_reset();
 			claimed.valid = true;
@@ -727,6 +759,7 @@ ce_transition_in_xact(const pg_uuid_t *only_execution, const pg_uuid_t *only_org
 			step_execution = ex.id;
 			in_step = true;
 			process_line(&ex, &line);
+			ce_flow_transition_end(&ex);
 			in_step = false;
 			ce_running_clear();
 			result = CE_TR_DONE;
@@ -735,6 +768,7 @@ ce_transition_in_xact(const pg_uuid_t *only_execution, const pg_uuid_t *only_org
 	PG_CATCH();
 	{
 		in_step = false;
+		ce_flow_reset();
 		ce_running_clear();
 		SetUserIdAndSecContext(save_user, save_sec);
 		RESUME_CANCEL_INTERRUPTS();

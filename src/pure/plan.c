@@ -147,7 +147,9 @@ parse_chain_settings(PlanCtx *ctx, const CeJson *def, CePlan *plan)
 		!plan_get_bool(ctx, def, "parallelStepsEnabled", "",
 					   &plan->parallel_enabled) ||
 		!plan_get_int(ctx, def, "maxConcurrency", "", 1, INT_MAX,
-					  &plan->max_concurrency, NULL))
+					  &plan->max_concurrency, NULL) ||
+		!plan_get_int(ctx, def, "concurrencyLimit", "", 1, 10000,
+					  &plan->concurrency_limit, NULL))
 		return false;
 	if (!plan_get_string(ctx, def, "notify", "", false, &notify))
 		return false;

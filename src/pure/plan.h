@@ -159,6 +159,14 @@ struct CeStep
 	CeCacheConfig *cache;		/* NULL: no cache */
 	CeBreakerConfig *circuit_breaker;	/* NULL: no breaker */
 
+	/* people in the loop (external steps) and flow control */
+	int			nrequired_roles;	/* requiredRoles: who completes or fails it */
+	char	  **required_roles;
+	int			approval_threshold; /* approvals by distinct roles; 1 with
+									 * requiredRoles, else 0 */
+	int			nlimits;		/* limits: names of the organization's limits */
+	char	  **limits;
+
 	/*
 	 * Computed: indices of the steps that must have finished before this
 	 * one becomes ready (SPEC "Ordering" rules 1-3, or strictly the
@@ -185,6 +193,8 @@ typedef struct CePlan
 	bool		save_intermediate;	/* saveIntermediateResults, default true:
 									 * the default of chain_execute's option */
 	int			max_concurrency;	/* 0 = unlimited */
+	int			concurrency_limit;	/* concurrencyLimit: executions at once
+									 * per organization; 0 = unlimited */
 	int			nsuccess;
 	char	  **success_text;
 	CeExpr	  **success_expr;

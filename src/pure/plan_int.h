@@ -16,6 +16,8 @@
  *	                failures are retried
  *	  plan_resil.c  the resilience keys: "circuitBreaker" and "cache" of a
  *	                step, "retryBudget" of the chain
+ *	  plan_flow.c   people in the loop and flow control: "requiredRoles",
+ *	                "approvalThreshold", "limits"
  *	  plan_graph.c  the second pass: dependsOn and skip_to_step_N targets,
  *	                predecessors, cycles, data-flow warnings; steps by id
  *
@@ -115,6 +117,10 @@ extern bool plan_parse_budget(PlanCtx *ctx, const CeJson *def, int *out);
 /* plan_step.c */
 extern bool plan_parse_step(PlanCtx *ctx, const CeJson *js,
 							const char *prefix, CeStep *st, bool is_fallback);
+
+/* plan_flow.c */
+extern bool plan_parse_step_flow(PlanCtx *ctx, const CeJson *js,
+								 const char *prefix, CeStep *st);
 
 /* plan_graph.c */
 extern bool plan_order(PlanCtx *ctx, const CeJson *input_props);

@@ -119,7 +119,7 @@ static const char *const plan_chain_keys[] = {
 	"steps", "rollbackEnabled", "maxExecutionTime", "parallelStepsEnabled",
 	"maxConcurrency", "successConditions", "notify", "category",
 	"performanceTargets", "retryBudget", "searchPath", "metadata",
-	"saveIntermediateResults", NULL
+	"saveIntermediateResults", "concurrencyLimit", NULL
 };
 
 /* Known keys of a step (and of a fallback step). */
@@ -129,7 +129,8 @@ static const char *const plan_step_keys[] = {
 	"outputVariables", "conditionalExecution", "dependsOn",
 	"parallelExecution", "retryConfig", "rollbackAction", "onFailure",
 	"fallbackStep", "timeoutMs", "waitMs", "maxMemoryMB", "cache",
-	"circuitBreaker", "verificationQuery", "metadata", NULL
+	"circuitBreaker", "verificationQuery", "metadata", "requiredRoles",
+	"approvalThreshold", "limits", NULL
 };
 
 /* Known keys of a "retryConfig" object. */

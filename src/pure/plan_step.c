@@ -732,7 +732,8 @@ plan_parse_step(PlanCtx *ctx, const CeJson *js, const char *prefix,
 		return false;
 
 	/* the kind's rules */
-	if (!check_step_kind(ctx, js, prefix, st))
+	if (!check_step_kind(ctx, js, prefix, st) ||
+		!plan_parse_step_flow(ctx, js, prefix, st))
 		return false;
 	warn_step_kind(ctx, js, st);
 

@@ -15,7 +15,8 @@ SELECT has_role('chainexec_admin');
 -- Tables: exactly these, each with organization_id leading its keys.
 SELECT tables_are('chainexec',
 	ARRAY['chains', 'channel_secret', 'circuit_breaker_state', 'handlers', 'schedules', 'step_cache',
-		  'step_cache_counters', 'templates', 'universal_transactions', 'universal_transaction_lines']);
+		  'step_cache_counters', 'templates', 'universal_transactions', 'universal_transaction_lines',
+		  'step_approvals', 'flow_limits', 'flow_limit_slots', 'chain_slots']);
 SELECT has_table('chainexec', 'chains', 'table chainexec.chains exists');
 SELECT has_table('chainexec', 'handlers', 'table chainexec.handlers exists');
 SELECT has_table('chainexec', 'templates', 'table chainexec.templates exists');
@@ -55,9 +56,10 @@ SELECT col_not_null('chainexec', t, 'smart_code', t || '.smart_code is not null'
 
 -- Indexes: the dispatch index and the others the engine's queries use, and no others.
 SELECT has_index('chainexec', 'universal_transaction_lines', 'universal_transaction_lines_ready',
-	ARRAY['priority', 'not_before'], 'the dispatch index universal_transaction_lines_ready exists');
-SELECT is(pg_get_expr(indpred, indrelid), '(status = ''ready''::text)',
-		  'the dispatch index covers ready lines only')
+	ARRAY['organization_id', 'priority', 'not_before'],
+	'the dispatch index universal_transaction_lines_ready exists (organizations in turn)');
+SELECT is(pg_get_expr(indpred, indrelid), '((status = ''ready''::text) AND (waits_for IS NULL))',
+		  'the dispatch index covers ready lines only, not those waiting for a place')
   FROM pg_index WHERE indexrelid = 'chainexec.universal_transaction_lines_ready'::regclass;
 SELECT has_index('chainexec', 'universal_transaction_lines', 'universal_transaction_lines_waiting',
 	ARRAY['not_before'], 'timer index universal_transaction_lines_waiting exists');
@@ -76,12 +78,12 @@ SELECT indexes_are('chainexec', 'universal_transactions',
 		  'universal_transactions_finished', 'universal_transactions_in_session']);
 SELECT indexes_are('chainexec', 'universal_transaction_lines',
 	ARRAY['universal_transaction_lines_pkey', 'universal_transaction_lines_ready',
-		  'universal_transaction_lines_waiting']);
+		  'universal_transaction_lines_waiting', 'universal_transaction_lines_waits_for']);
 SELECT indexes_are('chainexec', 'schedules', ARRAY['schedules_pkey']);
 
 -- Views for people.
 SELECT views_are('chainexec', ARRAY['executions', 'step_runs', 'chain_analytics', 'scheduled_jobs',
-	'circuit_breakers', 'cache_stats']);
+	'circuit_breakers', 'cache_stats', 'limits', 'tasks']);
 SELECT has_view('chainexec', v, 'view chainexec.' || v || ' exists')
   FROM unnest(ARRAY['executions', 'step_runs', 'chain_analytics', 'scheduled_jobs', 'circuit_breakers', 'cache_stats']) AS v;
 

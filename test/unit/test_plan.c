@@ -893,6 +893,47 @@ test_unordered_reads(void)
 		  "conditions count; ordering through dependsOn chains is seen");
 }
 
+/* requiredRoles, approvalThreshold, limits, concurrencyLimit */
+static void
+test_flow_keys(void)
+{
+	CeError		err;
+	CePlan	   *p;
+
+	p = build("{\"id\":\"f\",\"concurrencyLimit\":3,\"steps\":["
+			  "{\"id\":1,\"name\":\"ok\",\"type\":\"external\",\"requiredRoles\":[\"finance\",\"head\"],\"approvalThreshold\":2},"
+			  "{\"id\":2,\"name\":\"call\",\"type\":\"sql\",\"sql\":\"SELECT 1\",\"limits\":[\"api\",\"db.main\"]},"
+			  "{\"id\":3,\"name\":\"one\",\"type\":\"external\",\"requiredRoles\":[\"finance\"]}]}", &err, NULL);
+	CHECK(p != NULL, "requiredRoles, approvalThreshold, limits and concurrencyLimit compile");
+	if (p == NULL)
+		return;
+	CHECK(p->concurrency_limit == 3, "concurrencyLimit");
+	CHECK(p->steps[0].nrequired_roles == 2 && strcmp(p->steps[0].required_roles[1], "head") == 0,
+		  "requiredRoles kept in order");
+	CHECK(p->steps[0].approval_threshold == 2, "approvalThreshold");
+	CHECK(p->steps[1].nlimits == 2 && strcmp(p->steps[1].limits[1], "db.main") == 0, "limits kept");
+	CHECK(p->steps[2].approval_threshold == 1, "approvalThreshold defaults to 1 with requiredRoles");
+	CHECK(p->steps[1].nrequired_roles == 0 && p->steps[1].approval_threshold == 0 && p->concurrency_limit == 3,
+		  "no requiredRoles: no threshold");
+
+	check_bad("{\"id\":\"f\",\"steps\":[{\"id\":1,\"name\":\"a\",\"type\":\"sql\",\"sql\":\"SELECT 1\",\"requiredRoles\":[\"x\"]}]}",
+			  CE_ERR_DEFINITION, NULL, "steps[0].requiredRoles", "requiredRoles on a sql step");
+	check_bad("{\"id\":\"f\",\"steps\":[{\"id\":1,\"name\":\"a\",\"type\":\"external\",\"approvalThreshold\":2}]}",
+			  CE_ERR_DEFINITION, NULL, "steps[0].approvalThreshold", "approvalThreshold without requiredRoles");
+	check_bad("{\"id\":\"f\",\"steps\":[{\"id\":1,\"name\":\"a\",\"type\":\"external\",\"requiredRoles\":[\"x\"],\"approvalThreshold\":0}]}",
+			  CE_ERR_INVALID, NULL, "steps[0].approvalThreshold", "approvalThreshold 0");
+	check_bad("{\"id\":\"f\",\"steps\":[{\"id\":1,\"name\":\"a\",\"type\":\"external\",\"requiredRoles\":[]}]}",
+			  CE_ERR_INVALID, NULL, "steps[0].requiredRoles", "empty requiredRoles");
+	check_bad("{\"id\":\"f\",\"steps\":[{\"id\":1,\"name\":\"a\",\"type\":\"external\",\"requiredRoles\":[\"x\",\"x\"]}]}",
+			  CE_ERR_DUPLICATE, NULL, "steps[0].requiredRoles[1]", "a role named twice");
+	check_bad("{\"id\":\"f\",\"steps\":[{\"id\":1,\"name\":\"a\",\"type\":\"sql\",\"sql\":\"SELECT 1\",\"limits\":[\"Bad Name\"]}]}",
+			  CE_ERR_INVALID, NULL, "steps[0].limits[0]", "an invalid limit name");
+	check_bad("{\"id\":\"f\",\"steps\":[{\"id\":1,\"name\":\"a\",\"type\":\"sql\",\"sql\":\"SELECT 1\",\"limits\":\"api\"}]}",
+			  CE_ERR_INVALID, NULL, "steps[0].limits", "limits not an array");
+	check_bad("{\"id\":\"f\",\"concurrencyLimit\":0,\"steps\":[{\"id\":1,\"name\":\"a\",\"type\":\"sql\",\"sql\":\"SELECT 1\"}]}",
+			  CE_ERR_INVALID, NULL, "concurrencyLimit", "concurrencyLimit 0");
+}
+
 void
 run_plan_tests(void)
 {
@@ -904,4 +945,5 @@ run_plan_tests(void)
 	test_messages();
 	test_warnings();
 	test_retry();
+	test_flow_keys();
 }

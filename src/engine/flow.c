@@ -1,0 +1,450 @@
+/*-------------------------------------------------------------------------
+ *
+ * flow.c
+ *	  Flow control across executions: the limits a step names
+ *	  ("limits": ["api"]) and the chain key concurrencyLimit.
+ *
+ * A limit (chainexec.flow_limits, set by chain_set_limit) belongs to an
+ * organization and has max_concurrent places, a token bucket of
+ * per_second with burst, or both.
+ *
+ * Places.  Each place is a row of flow_limit_slots.  The transition that
+ * runs a step holding the limit row-locks one free place with SKIP LOCKED
+ * before the step runs, and keeps it until it commits or aborts: the
+ * number of steps holding a limit can never exceed its places, whatever
+ * the number of executors, sessions (chain_run) or nodes, and a crash
+ * frees the place with the transaction.  A transition that finds no free
+ * place leaves the step unrun: its line stays ready, with waits_for set to
+ * the limit's name, which takes it out of the dispatch index; it holds no
+ * transaction and no process.  A transition that held places wakes one
+ * waiting line per place (waits_for back to NULL) before it commits; a
+ * wake-up can be lost to a race (the waiter's transition had not
+ * committed yet), so the executors' periodic sweep also wakes lines whose
+ * limit has a free place.
+ *
+ * Tokens.  A token is taken by chainexec._limit_take_token, which updates
+ * the limit's row: its row lock must not be held while a step runs, so
+ * taking tokens is a transition of its own, just before the step's: the
+ * transition that claims the line takes the tokens, commits, and the same
+ * backend's next transition claims that line again and runs it (another
+ * executor may run it in between: it then takes tokens of its own; tokens
+ * are never shared, so a rate can only be undershot).  When the bucket is
+ * empty, the line's not_before moves to when its token will come (lines
+ * that wait are spaced by 1 / per_second), and it stays ready.
+ *
+ * A line of an execution that chain_run drives in its session waits for
+ * a place by looking again a moment later (its not_before moves by
+ * CE_FLOW_INLINE_NAP_MS): nobody else would wake that session.
+ *
+ * A limit that is not defined in the execution's organization limits
+ * nothing.
+ *
+ * concurrencyLimit.  A chain with concurrencyLimit N has N rows in
+ * chain_slots (made when a version that sets it is defined); the first
+ * transition of an execution takes one whose holder is empty or has
+ * finished (SKIP LOCKED on the row, so two transitions never take the
+ * same), and records the execution as holder.  An execution that finds
+ * none stays pending, its line waiting for "chain:<chain_id>"; when an
+ * execution of the chain ends, one such line is woken.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "chainexec.h"
+#include "engine.h"
+#include "engine_int.h"
+#include "flow.h"
+
+#define CE_FLOW_MAX_HELD	16
+#define CE_FLOW_NAME_LEN	80
+/* chain_run looks again for a place this often */
+#define CE_FLOW_INLINE_NAP_MS	20
+
+/* Places held by the running transition: one waiting line is woken for each. */
+static char held[CE_FLOW_MAX_HELD][CE_FLOW_NAME_LEN];
+static pg_uuid_t held_org;
+static int	nheld = 0;
+
+/* The line whose tokens were taken, to claim next, and to run without new tokens. */
+static struct
+{
+	bool		to_claim;
+	bool		granted;
+	pg_uuid_t	org;
+	pg_uuid_t	id;
+	int			line_number;
+	int			attempt;
+} admitted;
+
+/* ---------------------------------------------------------------------
+ * Queries
+ * --------------------------------------------------------------------- */
+
+static CeQuery q_chain_slot_held = {
+	"SELECT 1 FROM chainexec.chain_slots "
+	"WHERE organization_id = $1 AND chain_id = $2 AND holder = $3 AND slot <= $4",
+	4, {UUIDOID, TEXTOID, UUIDOID, INT4OID}};
+
+/* A place of the chain whose holder has finished (or never was), taken. */
+static CeQuery q_chain_slot_take = {
+	"WITH f AS MATERIALIZED (SELECT c.slot FROM chainexec.chain_slots c "
+	"      WHERE c.organization_id = $1 AND c.chain_id = $2 AND c.slot <= $4 "
+	"        AND (c.holder IS NULL OR NOT EXISTS (SELECT FROM chainexec.universal_transactions t "
+	"             WHERE t.organization_id = c.organization_id AND t.id = c.holder AND t.finished_at IS NULL)) "
+	"      ORDER BY c.slot LIMIT 1 FOR UPDATE SKIP LOCKED) "
+	"UPDATE chainexec.chain_slots s SET holder = $3 FROM f "
+	"WHERE s.organization_id = $1 AND s.chain_id = $2 AND s.slot = f.slot",
+	4, {UUIDOID, TEXTOID, UUIDOID, INT4OID}};
+
+static CeQuery q_line_waits_for = {
+	"UPDATE chainexec.universal_transaction_lines SET waits_for = $4 "
+	"WHERE organization_id = $1 AND transaction_id = $2 AND line_number = $3",
+	4, {UUIDOID, UUIDOID, INT4OID, TEXTOID}};
+
+/* The other lines of an execution that waited for a place of its chain. */
+static CeQuery q_exec_unwait = {
+	"UPDATE chainexec.universal_transaction_lines SET waits_for = NULL "
+	"WHERE organization_id = $1 AND transaction_id = $2 AND waits_for = $3",
+	3, {UUIDOID, UUIDOID, TEXTOID}};
+
+static CeQuery q_line_not_before = {
+	"UPDATE chainexec.universal_transaction_lines SET not_before = greatest(not_before, $4) "
+	"WHERE organization_id = $1 AND transaction_id = $2 AND line_number = $3",
+	4, {UUIDOID, UUIDOID, INT4OID, TIMESTAMPTZOID}};
+
+static CeQuery q_limits_of = {
+	"SELECT name, coalesce(max_concurrent, 0), per_second IS NOT NULL FROM chainexec.flow_limits "
+	"WHERE organization_id = $1 AND name = ANY ($2) ORDER BY name",
+	2, {UUIDOID, TEXTARRAYOID}};
+
+static CeQuery q_take_place = {
+	"SELECT slot FROM chainexec.flow_limit_slots WHERE organization_id = $1 AND name = $2 "
+	"AND slot <= $3 ORDER BY slot LIMIT 1 FOR UPDATE SKIP LOCKED",
+	3, {UUIDOID, TEXTOID, INT4OID}};
+
+static CeQuery q_take_token = {
+	"SELECT chainexec._limit_take_token($1, $2)",
+	2, {UUIDOID, TEXTOID}};
+
+/*
+ * Wake up to $3 lines waiting for $2, in dispatch order.  (The lines to
+ * change are picked once, in a materialized CTE: a subquery in FROM could
+ * be run again for each row of the join, and pick more.)
+ */
+static CeQuery q_wake = {
+	"WITH w AS MATERIALIZED (SELECT transaction_id, line_number FROM chainexec.universal_transaction_lines "
+	"      WHERE organization_id = $1 AND waits_for = $2 AND status = 'ready' "
+	"      ORDER BY priority DESC, not_before LIMIT $3 FOR UPDATE SKIP LOCKED) "
+	"UPDATE chainexec.universal_transaction_lines l SET waits_for = NULL FROM w "
+	"WHERE l.organization_id = $1 AND l.transaction_id = w.transaction_id "
+	"AND l.line_number = w.line_number",
+	3, {UUIDOID, TEXTOID, INT8OID}};
+
+static CeQuery q_waiting_groups = {
+	"SELECT organization_id, waits_for, count(*) FROM chainexec.universal_transaction_lines "
+	"WHERE waits_for IS NOT NULL AND status = 'ready' GROUP BY 1, 2 LIMIT 1000",
+	0, {0}};
+
+/* Free places of a limit (a missing limit, or one without places: all free). */
+static CeQuery q_limit_room = {
+	"SELECT coalesce((SELECT CASE WHEN l.max_concurrent IS NULL THEN 1000000 ELSE "
+	"  (SELECT count(*) FROM chainexec.flow_limit_slots s "
+	"    WHERE s.organization_id = l.organization_id AND s.name = l.name "
+	"      AND s.slot <= l.max_concurrent AND NOT chainexec._xid_in_progress(s.xmax)) END "
+	"  FROM chainexec.flow_limits l WHERE l.organization_id = $1 AND l.name = $2), 1000000)",
+	2, {UUIDOID, TEXTOID}};
+
+static CeQuery q_chain_room = {
+	"SELECT count(*) FROM chainexec.chain_slots c "
+	"WHERE c.organization_id = $1 AND c.chain_id = $2 AND NOT chainexec._xid_in_progress(c.xmax) "
+	"AND (c.holder IS NULL OR NOT EXISTS (SELECT FROM chainexec.universal_transactions t "
+	"     WHERE t.organization_id = c.organization_id AND t.id = c.holder AND t.finished_at IS NULL))",
+	2, {UUIDOID, TEXTOID}};
+
+/* ---------------------------------------------------------------------
+ * Helpers
+ * --------------------------------------------------------------------- */
+
+/*
+ * The line waits for a place of what.  chain_run's session, which has no
+ * one to wake it, looks again a moment later instead.
+ */
+static void
+line_waits_for(ExecRow *ex, LineRow *line, const char *what)
+{
+	Datum		v[4];
+
+	v[0] = UUIDPGetDatum(&ex->org);
+	v[1] = UUIDPGetDatum(&ex->id);
+	v[2] = Int32GetDatum(line->line_number);
+	if (ce_inline_runner)
+	{
+		v[3] = TimestampTzGetDatum(TimestampTzPlusMilliseconds(GetCurrentTimestamp(), CE_FLOW_INLINE_NAP_MS));
+		ce_run_query(&q_line_not_before, v, NULL, false, 0);
+		return;
+	}
+	v[3] = CStringGetTextDatum(what);
+	ce_run_query(&q_line_waits_for, v, NULL, false, 0);
+}
+
+static int
+wake(const pg_uuid_t *org, const char *what, int64 n)
+{
+	Datum		v[3];
+
+	if (n <= 0)
+		return 0;
+	v[0] = UUIDPGetDatum((pg_uuid_t *) org);
+	v[1] = CStringGetTextDatum(what);
+	v[2] = Int64GetDatum(n);
+	ce_run_query(&q_wake, v, NULL, false, 0);
+	if (SPI_processed > 0)
+		ce_wake_executors((int) Min(SPI_processed, 64));
+	return (int) SPI_processed;
+}
+
+static char *
+chain_key(const char *chain_id)
+{
+	return psprintf("chain:%s", chain_id);
+}
+
+/* ---------------------------------------------------------------------
+ * concurrencyLimit
+ * --------------------------------------------------------------------- */
+
+bool
+ce_flow_admit_execution(ExecRow *ex, LineRow *line)
+{
+	Datum		v[4];
+	char	   *key;
+
+	if (ex->plan == NULL || ex->plan->concurrency_limit <= 0 || strcmp(ex->status, "pending") != 0 ||
+		strcmp(line->line_type, "compensation") == 0)
+		return true;
+	v[0] = UUIDPGetDatum(&ex->org);
+	v[1] = CStringGetTextDatum(ex->chain_id);
+	v[2] = UUIDPGetDatum(&ex->id);
+	v[3] = Int32GetDatum(ex->plan->concurrency_limit);
+	ce_run_query(&q_chain_slot_held, v, NULL, false, 1);
+	if (SPI_processed > 0)
+		return true;
+	ce_run_query(&q_chain_slot_take, v, NULL, false, 0);
+	key = chain_key(ex->chain_id);
+	if (SPI_processed == 0)
+	{
+		line_waits_for(ex, line, key);
+		return false;
+	}
+	/* admitted: lines of the execution that waited for it may go */
+	v[2] = CStringGetTextDatum(key);
+	v[1] = UUIDPGetDatum(&ex->id);
+	ce_run_query(&q_exec_unwait, v, NULL, false, 0);
+	if (SPI_processed > 0)
+		ce_wake_executors((int) Min(SPI_processed, 64));
+	return true;
+}
+
+void
+ce_flow_execution_ended(ExecRow *ex)
+{
+	if (ex->plan == NULL || ex->plan->concurrency_limit <= 0 || ex->chain_id == NULL)
+		return;
+	(void) wake(&ex->org, chain_key(ex->chain_id), 1);
+}
+
+/* ---------------------------------------------------------------------
+ * Step limits
+ * --------------------------------------------------------------------- */
+
+bool
+ce_flow_admit_step(ExecRow *ex, LineRow *line, const CeStep *step)
+{
+	Datum	   *names;
+	Datum		v[4];
+	int			i;
+	int			n;
+	char	  **lname;
+	int		   *places;
+	bool	   *has_rate;
+	bool		rated = false;
+	bool		granted;
+
+	if (step->nlimits == 0)
+		return true;
+
+	names = palloc(sizeof(Datum) * step->nlimits);
+	for (i = 0; i < step->nlimits; i++)
+		names[i] = CStringGetTextDatum(step->limits[i]);
+	v[0] = UUIDPGetDatum(&ex->org);
+	v[1] = PointerGetDatum(construct_array(names, step->nlimits, TEXTOID, -1, false, TYPALIGN_INT));
+	ce_run_query(&q_limits_of, v, NULL, false, 0);
+	n = (int) SPI_processed;
+	lname = palloc(sizeof(char *) * Max(n, 1));
+	places = palloc(sizeof(int) * Max(n, 1));
+	has_rate = palloc(sizeof(bool) * Max(n, 1));
+	for (i = 0; i < n; i++)
+	{
+		bool		isnull;
+
+		lname[i] = ce_getcol_text(i, 1);
+		places[i] = DatumGetInt32(ce_getcol(i, 2, &isnull));
+		has_rate[i] = DatumGetBool(ce_getcol(i, 3, &isnull));
+		rated |= has_rate[i];
+	}
+
+	granted = admitted.granted && admitted.line_number == line->line_number &&
+		admitted.attempt == line->attempt &&
+		memcmp(&admitted.org, &ex->org, sizeof(pg_uuid_t)) == 0 &&
+		memcmp(&admitted.id, &ex->id, sizeof(pg_uuid_t)) == 0;
+	admitted.granted = false;
+
+	if (rated && !granted)
+	{
+		TimestampTz retry = 0;
+
+		for (i = 0; i < n; i++)
+		{
+			bool		isnull;
+			Datum		r;
+
+			if (!has_rate[i])
+				continue;
+			v[0] = UUIDPGetDatum(&ex->org);
+			v[1] = CStringGetTextDatum(lname[i]);
+			ce_run_query(&q_take_token, v, NULL, false, 1);
+			r = ce_getcol(0, 1, &isnull);
+			if (!isnull && DatumGetTimestampTz(r) > retry)
+				retry = DatumGetTimestampTz(r);
+		}
+		if (retry != 0)
+		{
+			/* no token: try again when it comes; what was taken is lost */
+			v[0] = UUIDPGetDatum(&ex->org);
+			v[1] = UUIDPGetDatum(&ex->id);
+			v[2] = Int32GetDatum(line->line_number);
+			v[3] = TimestampTzGetDatum(retry);
+			ce_run_query(&q_line_not_before, v, NULL, false, 0);
+			return false;
+		}
+		admitted.to_claim = true;
+		admitted.granted = true;
+		admitted.org = ex->org;
+		admitted.id = ex->id;
+		admitted.line_number = line->line_number;
+		admitted.attempt = line->attempt;
+		return false;
+	}
+
+	for (i = 0; i < n; i++)
+	{
+		if (places[i] == 0)
+			continue;
+		v[0] = UUIDPGetDatum(&ex->org);
+		v[1] = CStringGetTextDatum(lname[i]);
+		v[2] = Int32GetDatum(places[i]);
+		ce_run_query(&q_take_place, v, NULL, false, 1);
+		if (SPI_processed == 0)
+		{
+			/* no room: wait for a place; the places taken go with the commit */
+			line_waits_for(ex, line, lname[i]);
+			nheld = 0;
+			return false;
+		}
+		if (nheld < CE_FLOW_MAX_HELD)
+		{
+			strlcpy(held[nheld], lname[i], CE_FLOW_NAME_LEN);
+			held_org = ex->org;
+			nheld++;
+		}
+	}
+	return true;
+}
+
+void
+ce_flow_transition_end(ExecRow *ex)
+{
+	int			i;
+	int			n = nheld;
+
+	nheld = 0;
+	for (i = 0; i < n; i++)
+		(void) wake(&held_org, held[i], 1);
+}
+
+void
+ce_flow_reset(void)
+{
+	nheld = 0;
+}
+
+bool
+ce_flow_take_admitted(pg_uuid_t *org, pg_uuid_t *id, int *line_number)
+{
+	if (!admitted.to_claim)
+		return false;
+	admitted.to_claim = false;
+	*org = admitted.org;
+	*id = admitted.id;
+	*line_number = admitted.line_number;
+	return true;
+}
+
+/* ---------------------------------------------------------------------
+ * The sweep
+ * --------------------------------------------------------------------- */
+
+int
+ce_flow_sweep_in_xact(void)
+{
+	int			ngroups;
+	int			i;
+	int			woken = 0;
+	pg_uuid_t  *orgs;
+	char	  **keys;
+	int64	   *waiting;
+
+	ce_run_query(&q_waiting_groups, NULL, NULL, false, 0);
+	ngroups = (int) SPI_processed;
+	if (ngroups == 0)
+		return 0;
+	orgs = palloc(sizeof(pg_uuid_t) * ngroups);
+	keys = palloc(sizeof(char *) * ngroups);
+	waiting = palloc(sizeof(int64) * ngroups);
+	for (i = 0; i < ngroups; i++)
+	{
+		bool		isnull;
+
+		memcpy(&orgs[i], DatumGetUUIDP(ce_getcol(i, 1, &isnull)), sizeof(pg_uuid_t));
+		keys[i] = ce_getcol_text(i, 2);
+		waiting[i] = DatumGetInt64(ce_getcol(i, 3, &isnull));
+	}
+	for (i = 0; i < ngroups; i++)
+	{
+		Datum		v[2];
+		bool		isnull;
+		int64		room;
+
+		v[0] = UUIDPGetDatum(&orgs[i]);
+		if (strncmp(keys[i], "chain:", 6) == 0)
+		{
+			v[1] = CStringGetTextDatum(keys[i] + 6);
+			ce_run_query(&q_chain_room, v, NULL, false, 1);
+		}
+		else
+		{
+			v[1] = CStringGetTextDatum(keys[i]);
+			ce_run_query(&q_limit_room, v, NULL, false, 1);
+		}
+		room = SPI_processed == 1 ? DatumGetInt64(ce_getcol(0, 1, &isnull)) : 0;
+		woken += wake(&orgs[i], keys[i], Min(room, waiting[i]));
+	}
+	return woken;
+}

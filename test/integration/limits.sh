@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# test/integration/limits.sh: flow control across executions, with 4
+# executors.
+#
+#  - max_concurrent: 300 executions whose step holds limit "api"
+#    (max_concurrent 3): the highest concurrency the step itself observes
+#    (advisory locks of the steps in flight, read from pg_locks) is exactly
+#    3; lines waiting for a place hold no transaction and no process (no
+#    executor ever waits for another transaction's row or table lock; the
+#    NOTIFY queue's lock at commit is the engine's and is not counted) and
+#    are not counted as running;
+#  - per_second 20, burst 5: never more than 25 calls in any 1 s window,
+#    20 per second on average (within 10%);
+#  - chain key concurrencyLimit 2: never more than 2 executions of the
+#    chain started and unfinished at once, the others stay pending;
+#  - chain_drop_limit lets the lines that wait for a place run.
+#
+# Runs from scripts/test.sh (see test/lib/README.md for the environment).
+# chainexec-test: slow timeout=600
+set -u
+. "$CE_REPO/test/lib/tap.sh"
+. "$CE_REPO/test/lib/pg.sh"
+
+S=$$
+N=300
+NR=200
+
+cleanup()
+{
+	psql -X -q >/dev/null 2>&1 <<-EOF
+		DELETE FROM chainexec.universal_transactions WHERE chain_id LIKE 'lim-%-$S';
+		SET chainexec.internal = on;
+		DELETE FROM chainexec.chains WHERE chain_id LIKE 'lim-%-$S';
+		RESET chainexec.internal;
+		SELECT chainexec.chain_drop_limit(n) FROM unnest(ARRAY['api_$S', 'rate_$S', 'gate_$S']) n;
+		DROP TABLE IF EXISTS public.lim_calls_$S, public.lim_marks_$S;
+		DROP FUNCTION IF EXISTS public.lim_probe_$S(text);
+		ALTER SYSTEM RESET chainexec.max_workers;
+	EOF
+	cluster_ctl restart >/dev/null 2>&1
+	wait_ready 60 >/dev/null 2>&1
+}
+trap cleanup EXIT
+
+define()
+{
+	psql -X -A -t -q -v ON_ERROR_STOP=1 -v "def=$1" <<<"SELECT chainexec.chain_define(:'def'::jsonb, true)" >/dev/null
+}
+
+# sample SECONDS SQL: run SQL every 0.05 s for at most SECONDS or until
+# the executions of chain $2... are done; print the largest value seen.
+max_while_running()
+{
+	local chain=$1 sql=$2 timeout=$3 max=0 got deadline left
+
+	deadline=$((SECONDS + timeout))
+	while [ "$SECONDS" -lt "$deadline" ]; do
+		got=$(psql_q "$sql") || got=0
+		[ "${got:-0}" -gt "$max" ] && max=$got
+		left=$(psql_q "SELECT count(*) FROM chainexec.universal_transactions WHERE chain_id = '$chain' AND finished_at IS NULL")
+		[ "$left" = 0 ] && break
+		sleep 0.05
+	done
+	echo "$max"
+}
+
+plan 16
+
+psql_q "ALTER SYSTEM SET chainexec.max_workers = 4" >/dev/null || bail_out "cannot set chainexec.max_workers"
+cluster_ctl restart >/dev/null 2>&1 || bail_out "cannot restart the server"
+wait_ready 60 || bail_out "the server does not come back"
+poll_query_until "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'chainexec executor'" 4 60 ||
+	bail_out "4 executors did not start"
+
+psql -X -q -v ON_ERROR_STOP=1 >/dev/null <<-EOF || bail_out "setup failed"
+	CREATE TABLE public.lim_calls_$S (kind text, at timestamptz, concurrency int);
+	CREATE TABLE public.lim_marks_$S (id uuid, kind text, at timestamptz DEFAULT clock_timestamp());
+	CREATE FUNCTION public.lim_probe_$S(kind text) RETURNS int LANGUAGE plpgsql AS \$f\$
+	DECLARE n int;
+	BEGIN
+		/* one advisory lock per step in flight, held until its transition ends */
+		PERFORM pg_advisory_xact_lock(4242, pg_backend_pid());
+		PERFORM pg_sleep(0.02);
+		SELECT count(*) INTO n FROM pg_locks WHERE locktype = 'advisory' AND classid = 4242 AND granted;
+		INSERT INTO public.lim_calls_$S VALUES (kind, clock_timestamp(), n);
+		PERFORM pg_sleep(0.02);
+		RETURN n;
+	END
+	\$f\$;
+	SELECT chainexec.chain_set_limit('api_$S', max_concurrent => 3);
+	SELECT chainexec.chain_set_limit('rate_$S', per_second => 20, burst => 5);
+EOF
+
+# 1-2: the limits as set
+is "$(psql_q "SELECT name || ':' || max_concurrent || ':' || in_use || ':' || waiting FROM chainexec.limits WHERE name = 'api_$S'")" \
+	"api_$S:3:0:0" "chainexec.limits shows the limit and its use"
+is "$(psql_q "SELECT name || ':' || per_second || ':' || burst || ':' || (tokens > 4.9) FROM chainexec.limits WHERE name = 'rate_$S'")" \
+	"rate_$S:20:5:true" "a rate limit starts with a full bucket"
+
+define "{\"id\": \"lim-api-$S\", \"steps\": [{\"id\": 1, \"name\": \"call\", \"type\": \"sql\", \"limits\": [\"api_$S\"],
+	\"sql\": \"SELECT public.lim_probe_$S('api') AS c\"}]}" || bail_out "cannot define the limited chain"
+
+# 3-7: 300 executions, max_concurrent 3, 4 executors
+psql_q "SELECT count(chainexec.chain_execute('lim-api-$S')) FROM generate_series(1, $N)" >/dev/null
+poll_query_until "SELECT count(*) > 10 FROM chainexec.universal_transaction_lines WHERE waits_for = 'api_$S'" t 60
+is "$(psql_q "SELECT p->>'running' || ':' || (p->>'waiting') FROM (SELECT chainexec.chain_status(transaction_id)->'progress' AS p FROM chainexec.universal_transaction_lines WHERE waits_for = 'api_$S' ORDER BY priority, not_before DESC LIMIT 1) s")" \
+	"0:1" "a line waiting for a place counts as waiting, not running, in chain_status"
+WAITMAX=$(max_while_running "lim-api-$S" "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'chainexec executor' AND wait_event_type = 'Lock' AND wait_event IN ('transactionid', 'tuple', 'relation')" 240)
+poll_query_until "SELECT count(*) FROM chainexec.universal_transactions WHERE chain_id = 'lim-api-$S' AND status = 'completed'" "$N" 120
+is "$(psql_q "SELECT count(*) FROM chainexec.universal_transactions WHERE chain_id = 'lim-api-$S' AND status = 'completed'")" "$N" \
+	"all $N executions complete"
+is "$(psql_q "SELECT max(concurrency) FROM public.lim_calls_$S WHERE kind = 'api'")" 3 \
+	"the highest concurrency the step observed is exactly 3 (max_concurrent 3, 4 executors)"
+is "$WAITMAX" 0 "no executor ever waited for a lock (another transaction) while lines waited for a place"
+is "$(psql_q "SELECT count(*) FROM chainexec.universal_transaction_lines l JOIN chainexec.universal_transactions t ON t.organization_id = l.organization_id AND t.id = l.transaction_id WHERE t.chain_id = 'lim-api-$S' AND (l.attempt <> 1 OR l.waits_for IS NOT NULL)")" 0 \
+	"waiting for a place costs no attempt and leaves nothing behind"
+is "$(psql_q "SELECT in_use || ':' || waiting FROM chainexec.limits WHERE name = 'api_$S'")" "0:0" \
+	"the limit is free again"
+
+# 8-10: per_second 20, burst 5
+define "{\"id\": \"lim-rate-$S\", \"steps\": [{\"id\": 1, \"name\": \"call\", \"type\": \"sql\", \"limits\": [\"rate_$S\"],
+	\"sql\": \"SELECT public.lim_probe_$S('rate') AS c\"}]}" || bail_out "cannot define the rate-limited chain"
+psql_q "SELECT count(chainexec.chain_execute('lim-rate-$S')) FROM generate_series(1, $NR)" >/dev/null
+poll_query_until "SELECT count(*) FROM chainexec.universal_transactions WHERE chain_id = 'lim-rate-$S' AND finished_at IS NOT NULL" "$NR" 120
+is "$(psql_q "SELECT count(*) FROM chainexec.universal_transactions WHERE chain_id = 'lim-rate-$S' AND status = 'completed'")" "$NR" \
+	"all $NR rate-limited executions complete"
+WIN=$(psql_q "SELECT max(c) FROM (SELECT count(*) OVER (ORDER BY at RANGE BETWEEN CURRENT ROW AND '999.999 milliseconds' FOLLOWING) AS c FROM public.lim_calls_$S WHERE kind = 'rate') w")
+RATE=$(psql_q "SELECT round(((count(*) - 1) / extract(epoch FROM max(at) - min(at)))::numeric, 2) FROM public.lim_calls_$S WHERE kind = 'rate'")
+diag "rate limit: at most $WIN calls in a 1 s window, $RATE calls/s on average"
+check "never more than 25 calls in any 1 s window (per_second 20 + burst 5): $WIN" test "${WIN:-99}" -le 25
+check "20 calls per second on average, within 10%: $RATE" \
+	awk -v r="${RATE:-0}" 'BEGIN { exit !(r >= 18 && r <= 22) }'
+
+# 11-13: chain key concurrencyLimit 2: each execution marks its start (in
+# its first step) and its end (in its last); an execution holds its place
+# from before the first mark until after the last.
+define "{\"id\": \"lim-conc-$S\", \"concurrencyLimit\": 2, \"steps\": [
+	{\"id\": 1, \"name\": \"a\", \"type\": \"sql\", \"sql\": \"INSERT INTO public.lim_marks_$S (id, kind) SELECT {chain.execution_id}::uuid, 'start' FROM pg_sleep(0.2)\"},
+	{\"id\": 2, \"name\": \"b\", \"type\": \"sql\", \"sql\": \"INSERT INTO public.lim_marks_$S (id, kind) SELECT {chain.execution_id}::uuid, 'end' FROM pg_sleep(0.2)\"}]}" ||
+	bail_out "cannot define the chain with concurrencyLimit"
+psql_q "SELECT count(chainexec.chain_execute('lim-conc-$S')) FROM generate_series(1, 10)" >/dev/null
+PENDMAX=$(max_while_running "lim-conc-$S" "SELECT count(*) FROM chainexec.universal_transactions WHERE chain_id = 'lim-conc-$S' AND status = 'pending' AND EXISTS (SELECT FROM chainexec.universal_transactions r WHERE r.chain_id = 'lim-conc-$S' AND r.status = 'running')" 60)
+poll_query_until "SELECT count(*) FROM chainexec.universal_transactions WHERE chain_id = 'lim-conc-$S' AND finished_at IS NOT NULL" 10 60
+is "$(psql_q "SELECT count(*) FROM chainexec.universal_transactions WHERE chain_id = 'lim-conc-$S' AND status = 'completed'")" 10 \
+	"all 10 executions of the chain with concurrencyLimit 2 complete"
+is "$(psql_q "SELECT max(n) FROM (SELECT (SELECT count(*) FROM public.lim_marks_$S s2 JOIN public.lim_marks_$S e2 ON e2.id = s2.id AND e2.kind = 'end' WHERE s2.kind = 'start' AND s2.at <= s.at AND e2.at >= s.at) AS n FROM public.lim_marks_$S s WHERE s.kind = 'start') o")" 2 \
+	"at most 2 executions ran at once, and 2 did (as their steps recorded)"
+check "the others stayed pending meanwhile (up to $PENDMAX seen)" test "${PENDMAX:-0}" -ge 1
+
+# 14-15: dropping a limit lets its waiting lines run
+psql_q "SELECT chainexec.chain_set_limit('gate_$S', max_concurrent => 1)" >/dev/null
+define "{\"id\": \"lim-gate-$S\", \"steps\": [{\"id\": 1, \"name\": \"call\", \"type\": \"sql\", \"limits\": [\"gate_$S\"],
+	\"sql\": \"SELECT pg_sleep(3)\"}]}" || bail_out "cannot define the gated chain"
+psql_q "SELECT count(chainexec.chain_execute('lim-gate-$S')) FROM generate_series(1, 3)" >/dev/null
+poll_query_until "SELECT waiting FROM chainexec.limits WHERE name = 'gate_$S'" 2 30
+is "$(psql_q "SELECT chainexec.chain_drop_limit('gate_$S')")" t "chain_drop_limit drops the limit"
+poll_query_until "SELECT count(*) FROM chainexec.universal_transactions WHERE chain_id = 'lim-gate-$S' AND status = 'completed'" 3 30
+is "$(psql_q "SELECT (max(finished_at) - min(finished_at)) < interval '2.5 s' FROM chainexec.universal_transactions WHERE chain_id = 'lim-gate-$S'")" t \
+	"the lines that waited for a place ran at once when it was dropped"
