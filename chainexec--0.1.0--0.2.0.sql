@@ -2092,6 +2092,29 @@ REVOKE ALL ON FUNCTION chainexec._chain_set_limit(text, int, numeric, int, regro
 	chainexec._chain_drop_limit(text, regrole), chainexec._limit_take_token(uuid, text),
 	chainexec._chain_slots_make(), chainexec._limit_wake(uuid, text) FROM PUBLIC;
 
+/* ------------------------------------------------------------------------
+ * Performance (issue 15)
+ *
+ * The status CHECKs of the two execution tables as C functions
+ * (src/api/statuscheck.c): PostgreSQL reads a table's CHECK expressions
+ * back from their stored text and plans them for every UPDATE, and an
+ * "IN (ten words)" is an array constant read byte by byte.  Same rule,
+ * same constraint names.
+ * ------------------------------------------------------------------------ */
+CREATE FUNCTION chainexec._execution_status_valid(text) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'ce_execution_status_valid' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION chainexec._execution_status_valid(text) IS
+	'internal: the CHECK on universal_transactions.status (pending, running, paused, waiting, completed, failed, cancelled, timeout, compensating, compensated)';
+CREATE FUNCTION chainexec._line_status_valid(text) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'ce_line_status_valid' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION chainexec._line_status_valid(text) IS
+	'internal: the CHECK on universal_transaction_lines.status (pending, ready, running, waiting, completed, failed, skipped, cancelled, compensated)';
+ALTER TABLE chainexec.universal_transactions
+	DROP CONSTRAINT universal_transactions_status_check,
+	ADD CONSTRAINT universal_transactions_status_check CHECK (chainexec._execution_status_valid(status));
+ALTER TABLE chainexec.universal_transaction_lines
+	DROP CONSTRAINT universal_transaction_lines_status_check,
+	ADD CONSTRAINT universal_transaction_lines_status_check CHECK (chainexec._line_status_valid(status));
 
 /* ------------------------------------------------------------------------
  * Privileges, last (keep this section at the end of the script)

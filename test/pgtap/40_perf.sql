@@ -1,0 +1,60 @@
+--
+-- 40_perf: what keeps a step transition cheap (issue 15) and must stay so.
+-- The status CHECKs of the execution tables are calls of C functions
+-- (PostgreSQL reads back and plans every CHECK for each UPDATE; an IN list
+-- of ten words costs a tenth of an executor's time), with the same rule
+-- and the same constraint names as chainexec--0.1.0.sql.
+-- Runs in chainexec_test, where the runner created the extension.
+--
+BEGIN;
+CREATE EXTENSION IF NOT EXISTS pgtap;
+SELECT plan(10);
+
+SELECT is(pg_catalog.pg_get_constraintdef(c.oid),
+		  'CHECK (chainexec._execution_status_valid(status))',
+		  'universal_transactions_status_check calls a C function')
+  FROM pg_catalog.pg_constraint c
+ WHERE c.conname = 'universal_transactions_status_check'
+   AND c.conrelid = 'chainexec.universal_transactions'::regclass;
+SELECT is(pg_catalog.pg_get_constraintdef(c.oid),
+		  'CHECK (chainexec._line_status_valid(status))',
+		  'universal_transaction_lines_status_check calls a C function')
+  FROM pg_catalog.pg_constraint c
+ WHERE c.conname = 'universal_transaction_lines_status_check'
+   AND c.conrelid = 'chainexec.universal_transaction_lines'::regclass;
+
+SELECT ok(bool_and(chainexec._execution_status_valid(s)),
+		  'every execution status of SPEC §2 is valid')
+  FROM unnest(ARRAY['pending', 'running', 'paused', 'waiting', 'completed', 'failed',
+					'cancelled', 'timeout', 'compensating', 'compensated']) s;
+SELECT ok(bool_and(chainexec._line_status_valid(s)),
+		  'every line status of SPEC §2 is valid')
+  FROM unnest(ARRAY['pending', 'ready', 'running', 'waiting', 'completed', 'failed',
+					'skipped', 'cancelled', 'compensated']) s;
+SELECT ok(NOT bool_or(chainexec._execution_status_valid(s)),
+		  'other words are not execution statuses')
+  FROM unnest(ARRAY['ready', 'skipped', 'Running', 'running ', '', 'pend', 'pendingx']) s;
+SELECT ok(NOT bool_or(chainexec._line_status_valid(s)),
+		  'other words are not line statuses')
+  FROM unnest(ARRAY['paused', 'timeout', 'compensating', 'READY', ' ready', '', 'complete']) s;
+
+-- The constraints refuse what the old ones refused.
+SELECT chainexec.chain_define('{"id": "tap-perf", "name": "perf", "steps": [
+	{"id": 1, "name": "a", "type": "sql", "sql": "SELECT 1 AS v", "outputVariables": ["v"]}]}', true);
+CREATE TEMP TABLE perf_ids ON COMMIT DROP AS
+	SELECT chainexec.chain_execute('tap-perf', '{}') AS id;
+SELECT throws_ok(
+	$$UPDATE chainexec.universal_transactions SET status = 'ready' WHERE id = (SELECT id FROM perf_ids)$$,
+	'23514', NULL, 'an execution status outside the rule is refused');
+SELECT throws_ok(
+	$$UPDATE chainexec.universal_transaction_lines SET status = 'paused' WHERE transaction_id = (SELECT id FROM perf_ids)$$,
+	'23514', NULL, 'a line status outside the rule is refused');
+SELECT lives_ok(
+	$$UPDATE chainexec.universal_transactions SET status = 'compensating' WHERE id = (SELECT id FROM perf_ids)$$,
+	'a valid execution status is accepted');
+SELECT lives_ok(
+	$$UPDATE chainexec.universal_transaction_lines SET status = 'skipped' WHERE transaction_id = (SELECT id FROM perf_ids)$$,
+	'a valid line status is accepted');
+
+SELECT * FROM finish();
+ROLLBACK;
