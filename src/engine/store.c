@@ -19,11 +19,13 @@
 #include <signal.h>
 
 #include "executor/spi.h"
+#include "executor/spi_priv.h"
 
 #include "pgstat.h"
 
 #include "utils/builtins.h"
 
+#include "utils/plancache.h"
 #include "utils/timestamp.h"
 
 #include "plancache.h"
@@ -54,6 +56,29 @@ ce_fixed_search_path(void)
  * --------------------------------------------------------------------- */
 
 /*
+ * Whether every statement of a prepared query has a valid generic plan (a
+ * plan made under ce_run_query's settings that an execution will reuse);
+ * sets *generation to the sum of the statements' plan generations, which
+ * changes when a plan is made again.
+ */
+static bool
+plans_ready(SPIPlanPtr plan, uint64 *generation)
+{
+	ListCell   *lc;
+
+	*generation = 0;
+	foreach(lc, plan->plancache_list)
+	{
+		CachedPlanSource *ps = (CachedPlanSource *) lfirst(lc);
+
+		if (!ps->is_valid || ps->gplan == NULL || !ps->gplan->is_valid)
+			return false;
+		*generation += (uint64) ps->generation;
+	}
+	return true;
+}
+
+/*
  * Execute a query prepared once per backend.
  *
  * Every query here finds its rows through a key or a partial index.  A
@@ -63,12 +88,21 @@ ce_fixed_search_path(void)
  * burst of executions after a quiet period, every transition would read
  * every line until autovacuum analyzes the table.  So the plans are made
  * with enable_seqscan off.
+ *
+ * The setting matters only when a plan is made, and saving and restoring
+ * a setting walks every GUC (AtEOXact_GUC): a few percent of a transition
+ * when done for each of its queries.  So it is set only when the query has
+ * no valid plan yet; if an invalidation made the plan again meanwhile
+ * (it arrives while the execution takes its locks), the query is prepared
+ * again before its next use, under the setting.
  */
 int
 ce_run_query(CeQuery *q, Datum *values, const char *nulls, bool read_only, long count)
 {
 	int			ret;
-	int			level;
+	int			level = -1;
+	uint64		generation = 0;
+	uint64		after;
 
 	if (q->plan == NULL)
 	{
@@ -84,11 +118,21 @@ ce_run_query(CeQuery *q, Datum *values, const char *nulls, bool read_only, long 
 		SPI_keepplan(p);
 		q->plan = p;
 	}
-	level = NewGUCNestLevel();
-	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
+	if (!plans_ready(q->plan, &generation))
+	{
+		level = NewGUCNestLevel();
+		(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	}
 	ret = SPI_execute_plan(q->plan, values, nulls, read_only, count);
-	AtEOXact_GUC(true, level);
+	if (level >= 0)
+		AtEOXact_GUC(true, level);
+	else if (!plans_ready(q->plan, &after) || after != generation)
+	{
+		/* made again without the setting: make it again with it next time */
+		SPI_freeplan(q->plan);
+		q->plan = NULL;
+	}
 	if (ret < 0)
 		elog(ERROR, "chainexec query failed: %s", SPI_result_code_string(ret));
 	return ret;
