@@ -30,6 +30,7 @@
 #include "commands/extension.h"
 #include "storage/lmgr.h"
 #include "storage/lockdefs.h"
+#include "utils/inval.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
@@ -37,6 +38,25 @@
 
 /* The extension's oid when last seen (InvalidOid: not yet, or gone). */
 static Oid	extension_oid = InvalidOid;
+
+/*
+ * Whether the extension may have changed since extension_oid was checked
+ * against the catalog: set by every relation cache invalidation this
+ * backend receives.  DROP EXTENSION drops the extension's tables, and a
+ * dropped relation is invalidated in every backend; so while no
+ * invalidation came, the extension seen last is still there and the
+ * catalog scan of pg_extension (a few percent of a step transition) is
+ * skipped.  Invalidations are frequent enough (ANALYZE, any DDL, a lost
+ * invalidation queue) that this only saves the scan in steady work.
+ */
+static bool extension_maybe_changed = true;
+static bool extension_callback_registered = false;
+
+static void
+extension_inval_callback(Datum arg, Oid relid)
+{
+	extension_maybe_changed = true;
+}
 
 /*
  * Make the current transaction READ COMMITTED.  It must not have taken a
@@ -64,6 +84,11 @@ ce_lock_extension(bool *changed)
 
 	if (changed)
 		*changed = false;
+	if (!extension_callback_registered)
+	{
+		CacheRegisterRelcacheCallback(extension_inval_callback, (Datum) 0);
+		extension_callback_registered = true;
+	}
 	if (!OidIsValid(oid))
 		oid = get_extension_oid("chainexec", true);
 	while (OidIsValid(oid))
@@ -73,9 +98,13 @@ ce_lock_extension(bool *changed)
 		/*
 		 * LockDatabaseObject processes invalidations once it holds the
 		 * lock, so the catalog scan below sees a DROP that committed while
-		 * we waited.  One scan per call when nothing changed.
+		 * we waited.  No scan when no invalidation came since the last one
+		 * found this oid (see extension_maybe_changed).
 		 */
 		LockDatabaseObject(ExtensionRelationId, oid, 0, AccessShareLock);
+		if (!extension_maybe_changed && oid == extension_oid)
+			return true;
+		extension_maybe_changed = false;
 		now = get_extension_oid("chainexec", true);
 		if (now == oid)
 		{
