@@ -18,6 +18,8 @@
 #include "utils/fmgrprotos.h"
 
 #include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/numeric.h"
 
 #include "chainexec.h"
 
@@ -268,27 +270,64 @@ ce_input_jsonb(const char *rendered)
 	return ce_text_to_jsonb(b.data);
 }
 
-/* A line's output: the variables the step set, its row count or text. */
+/*
+ * A line's output: the variables the step set, its row count or text.
+ * Built as jsonb directly (the variables container pushed as it is), not
+ * printed and parsed again.
+ */
 Jsonb *
 ce_output_jsonb(CeStepRun *run)
 {
-	StringInfoData b;
+	JsonbParseState *ps = NULL;
+	JsonbValue	k;
+	JsonbValue	v;
+	JsonbValue *res;
 
-	initStringInfo(&b);
-	appendStringInfoString(&b, "{\"variables\":");
+	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+	k.type = jbvString;
+	k.val.string.val = "variables";
+	k.val.string.len = strlen("variables");
+	pushJsonbValue(&ps, WJB_KEY, &k);
 	if (run->outputs)
-		JsonbToCString(&b, &run->outputs->root, VARSIZE(run->outputs));
+	{
+		v.type = jbvBinary;
+		v.val.binary.data = &run->outputs->root;
+		v.val.binary.len = VARSIZE(run->outputs) - VARHDRSZ;
+		pushJsonbValue(&ps, WJB_VALUE, &v);
+	}
 	else
-		appendStringInfoString(&b, "{}");
+	{
+		pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+		pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
+	}
 	if (run->rowcount >= 0)
-		appendStringInfo(&b, ",\"rowCount\":" INT64_FORMAT, run->rowcount);
+	{
+		k.val.string.val = "rowCount";
+		k.val.string.len = strlen("rowCount");
+		pushJsonbValue(&ps, WJB_KEY, &k);
+		v.type = jbvNumeric;
+		v.val.numeric = int64_to_numeric(run->rowcount);
+		pushJsonbValue(&ps, WJB_VALUE, &v);
+	}
 	if (run->text)
 	{
-		appendStringInfoString(&b, ",\"text\":");
-		escape_json(&b, run->text);
+		k.val.string.val = "text";
+		k.val.string.len = strlen("text");
+		pushJsonbValue(&ps, WJB_KEY, &k);
+		v.type = jbvString;
+		v.val.string.val = run->text;
+		v.val.string.len = strlen(run->text);
+		pushJsonbValue(&ps, WJB_VALUE, &v);
 	}
 	if (run->cached)
-		appendStringInfoString(&b, ",\"cached\":true");
-	appendStringInfoChar(&b, '}');
-	return ce_text_to_jsonb(b.data);
+	{
+		k.val.string.val = "cached";
+		k.val.string.len = strlen("cached");
+		pushJsonbValue(&ps, WJB_KEY, &k);
+		v.type = jbvBool;
+		v.val.boolean = true;
+		pushJsonbValue(&ps, WJB_VALUE, &v);
+	}
+	res = pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
+	return JsonbValueToJsonb(res);
 }

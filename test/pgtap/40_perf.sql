@@ -12,7 +12,7 @@
 --
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
-SELECT plan(12);
+SELECT plan(13);
 
 SELECT is(pg_catalog.pg_get_constraintdef(c.oid),
 		  'CHECK (chainexec._execution_status_valid(status))',
@@ -75,6 +75,10 @@ SELECT is((SELECT seq_scan FROM pg_catalog.pg_stat_xact_user_tables
 			WHERE relid = 'chainexec.universal_transaction_lines'::regclass) - s.seq_scan, 0::bigint,
 		  'no transition after an ANALYZE scans the lines sequentially')
   FROM perf_scans s;
+
+-- A line's output is assembled as jsonb (not printed and parsed again).
+SELECT is(l.output, '{"rowCount": 1, "variables": {"v": 1}}'::jsonb, 'a sql step''s line output')
+  FROM perf_run2 r JOIN chainexec.universal_transaction_lines l ON l.transaction_id = r.id AND l.line_number = 1;
 
 SELECT * FROM finish();
 ROLLBACK;
