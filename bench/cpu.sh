@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# bench/cpu.sh: the CPU time of one step transition against the CPU time of
+# one pgbench transaction, on the server: a measure that the load of a
+# shared machine disturbs much less than throughput (no waiting for a core
+# is counted), for comparing builds.
+#
+# One executor (chainexec.max_workers = 1), synchronous_commit off (BENCH_SYNC),
+# the history of bench_reset.  BENCH_ROUNDS rounds (default 3) of:
+#   (a) pgbench, 1 client, BENCH_TXNS transactions (default 20000) of
+#       UPDATE + INSERT + pg_notify; the CPU its backend used, read from the
+#       postmaster's children times once it exited: us per transaction;
+#   (b) BENCH_EXECUTIONS executions (default 1000) of the 10-step chain
+#       queued in one transaction, then run by the executor; the CPU the
+#       executor used (/proc/PID/stat): us per step.
+# Ratio: (a) / (b), i.e. how many steps cost the CPU of one pgbench
+# transaction (1.0: a step costs what a transaction costs).  Linux only.
+#
+# Usage:  bench/cpu.sh      BENCH_SRC=/other/tree bench/cpu.sh
+set -euo pipefail
+
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+BENCH_ROUNDS=${BENCH_ROUNDS:-3}
+BENCH_SYNC=${BENCH_SYNC:-off}
+BENCH_EXECUTIONS=${BENCH_EXECUTIONS:-1000}
+BENCH_TXNS=${BENCH_TXNS:-20000}
+BENCH_CHAIN_STEPS=10
+HZ=$(getconf CLK_TCK)
+
+# ticks PID [children]: user + system CPU ticks of PID (or of its waited-for children).
+ticks()
+{
+	if [ "${2:-}" = children ]; then
+		awk '{ print $16 + $17 }' "/proc/$1/stat"
+	else
+		awk '{ print $14 + $15 }' "/proc/$1/stat"
+	fi
+}
+
+say "chainexec CPU benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
+say "machine: $(bench_machine)"
+say "load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
+bench_install
+bench_cluster_start 1
+bench_define_noop bench-noop "$BENCH_CHAIN_STEPS"
+bench_set_sync "$BENCH_SYNC"
+postmaster=$(head -n 1 "$PGDATA/postmaster.pid")
+say "synchronous_commit = $BENCH_SYNC; $BENCH_ROUNDS rounds of: pgbench 1 client $BENCH_TXNS transactions," \
+	"$BENCH_EXECUTIONS executions x $BENCH_CHAIN_STEPS steps through 1 executor"
+ratios= steps= txns=
+for round in $(seq 1 "$BENCH_ROUNDS"); do
+	bench_reset
+	for i in 1 2 3; do
+		bq "SELECT chainexec.chain_execute('bench-noop', '{\"phase\": \"warmup\"}')" >/dev/null
+	done
+	sleep 1
+	executor=$(bq "SELECT pid FROM pg_stat_activity WHERE backend_type = 'chainexec executor'")
+
+	c0=$(ticks "$postmaster" children)
+	"$CE_PGBIN/pgbench" -n -M prepared -f "$BENCH_TMP/update_insert_notify.sql" -c 1 -j 1 -t "$BENCH_TXNS" >/dev/null 2>&1 ||
+		die "pgbench failed"
+	sleep 0.5
+	c1=$(ticks "$postmaster" children)
+	us_txn=$(calc "($c1 - $c0) * 1000000 / $HZ / $BENCH_TXNS" 1)
+
+	bq "SELECT count(chainexec.chain_execute('bench-noop', '{\"phase\": \"cpu\"}')) FROM generate_series(1, $BENCH_EXECUTIONS)" >/dev/null
+	t0=$(ticks "$executor")
+	while [ "$(bq "SELECT count(*) FROM chainexec.universal_transactions WHERE finished_at IS NULL")" != 0 ]; do
+		sleep 0.5
+	done
+	t1=$(ticks "$executor")
+	bad=$(bq "SELECT count(*) FROM chainexec.universal_transactions WHERE status <> 'completed'")
+	[ "$bad" = 0 ] || die "$bad executions did not complete"
+	us_step=$(calc "($t1 - $t0) * 1000000 / $HZ / ($BENCH_EXECUTIONS * $BENCH_CHAIN_STEPS)" 1)
+	r=$(calc "$us_txn / $us_step" 3)
+	ratios+="$r"$'\n' steps+="$us_step"$'\n' txns+="$us_txn"$'\n'
+	say "  round $round: pgbench backend $us_txn us CPU per transaction; executor $us_step us CPU per step; ratio $r"
+done
+say "median: pgbench $(printf '%s' "$txns" | bench_stats | awk '{ print $2 }') us/transaction," \
+	"executor $(printf '%s' "$steps" | bench_stats | awk '{ print $2 }') us/step," \
+	"ratio $(calc "$(printf '%s' "$ratios" | bench_stats | awk '{ print $2 }')" 2)"
