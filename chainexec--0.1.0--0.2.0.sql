@@ -2117,6 +2117,115 @@ ALTER TABLE chainexec.universal_transaction_lines
 	ADD CONSTRAINT universal_transaction_lines_status_check CHECK (chainexec._line_status_valid(status));
 
 /* ------------------------------------------------------------------------
+ * Scale-out (Citus)
+ *
+ * SPEC section 9 "Scale-out".  On a Citus cluster the extension owner (or
+ * a superuser) calls chainexec.citus_distribute() once on the coordinator,
+ * after CREATE EXTENSION citus and CREATE EXTENSION chainexec there (Citus
+ * propagates both to the worker nodes).  Every table of the schema that
+ * has an organization_id column is distributed by it, all colocated with
+ * chainexec.chains (and so with universal_transactions and its lines): an
+ * execution, its lines, its chain, its handlers, templates, schedules,
+ * breakers and cache entries live on one node, and every query of the
+ * engine that names one organization is a router query.  A table without
+ * organization_id (the channel secret) becomes a reference table.  Tables
+ * are distributed referenced-first, so that the foreign keys (all of
+ * which include organization_id) stay.
+ *
+ * What Citus asks for, and how it is met here:
+ * - primary keys and unique indexes must include the distribution column:
+ *   every one starts with organization_id;
+ * - foreign keys between distributed tables must include it and join
+ *   colocated tables: they do (chains <- executions <- lines);
+ * - triggers on distributed tables need citus.enable_unsafe_triggers (the
+ *   chains_guard trigger only looks at its own row): set for the call;
+ * - row-level security policies are propagated to the shards, but a
+ *   session's chainexec.organization_id is not (see README "Running on
+ *   Citus").
+ * The executors detect the distributed lines table (src/engine/store.c)
+ * and then claim per organization, with router queries.
+ * ------------------------------------------------------------------------ */
+/*
+ * Citus refuses a policy with a subquery on a distributed table: lines_read
+ * (a line is visible with its execution) gets the same test through a
+ * function, run as the caller so that executions_read applies to it.
+ */
+CREATE FUNCTION chainexec._line_visible(org uuid, execution uuid)
+RETURNS boolean
+LANGUAGE sql STABLE
+AS $$
+	SELECT EXISTS (SELECT FROM chainexec.universal_transactions t
+				   WHERE t.organization_id OPERATOR(pg_catalog.=) org AND t.id OPERATOR(pg_catalog.=) execution)
+$$;
+COMMENT ON FUNCTION chainexec._line_visible(uuid, uuid) IS
+	'internal: whether the caller sees the execution of a line (lines_read on Citus, which refuses subqueries in policies)';
+
+CREATE FUNCTION chainexec.citus_distribute()
+RETURNS SETOF text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, chainexec, pg_temp
+AS $$
+DECLARE
+	rel regclass;
+	todo regclass[];
+	done regclass[] := '{}';
+	progress boolean;
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'citus') THEN
+		RAISE EXCEPTION 'the citus extension is not installed in this database'
+			USING ERRCODE = 'feature_not_supported',
+				  HINT = 'Run CREATE EXTENSION citus on the coordinator, add the worker nodes, then call chainexec.citus_distribute() again.';
+	END IF;
+	IF NOT pg_catalog.pg_has_role(CURRENT_USER,
+			(SELECT e.extowner FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'chainexec'), 'MEMBER') THEN
+		RAISE EXCEPTION 'only the owner of the chainexec extension may distribute its tables'
+			USING ERRCODE = 'insufficient_privilege';
+	END IF;
+	PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', 'on', true);
+	DROP POLICY lines_read ON chainexec.universal_transaction_lines;
+	CREATE POLICY lines_read ON chainexec.universal_transaction_lines FOR SELECT
+		USING (chainexec.org_visible(organization_id) AND chainexec._line_visible(organization_id, transaction_id));
+	SELECT pg_catalog.array_agg(c.oid::regclass ORDER BY c.relname) INTO todo
+	  FROM pg_catalog.pg_class c
+	 WHERE c.relnamespace OPERATOR(pg_catalog.=) 'chainexec'::regnamespace AND c.relkind OPERATOR(pg_catalog.=) 'r'
+	   AND NOT EXISTS (SELECT FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid OPERATOR(pg_catalog.=) c.oid);
+	WHILE pg_catalog.cardinality(todo) OPERATOR(pg_catalog.>) 0 LOOP
+		progress := false;
+		FOREACH rel IN ARRAY todo LOOP
+			/* referenced tables first: every foreign key must point at a table already done */
+			CONTINUE WHEN EXISTS (SELECT FROM pg_catalog.pg_constraint k
+								  WHERE k.conrelid OPERATOR(pg_catalog.=) rel AND k.contype OPERATOR(pg_catalog.=) 'f'
+									AND k.confrelid OPERATOR(pg_catalog.<>) rel
+									AND k.confrelid::regclass OPERATOR(pg_catalog.=) ANY (todo));
+			IF EXISTS (SELECT FROM pg_catalog.pg_attribute a
+					   WHERE a.attrelid OPERATOR(pg_catalog.=) rel AND a.attname OPERATOR(pg_catalog.=) 'organization_id'
+						 AND NOT a.attisdropped) THEN
+				IF rel OPERATOR(pg_catalog.=) 'chainexec.chains'::regclass THEN
+					PERFORM pg_catalog.create_distributed_table(rel, 'organization_id', colocate_with => 'none');
+				ELSE
+					PERFORM pg_catalog.create_distributed_table(rel, 'organization_id', colocate_with => 'chainexec.chains');
+				END IF;
+				RETURN NEXT pg_catalog.format('%s distributed by organization_id', rel);
+			ELSE
+				PERFORM pg_catalog.create_reference_table(rel);
+				RETURN NEXT pg_catalog.format('%s reference table', rel);
+			END IF;
+			done := done OPERATOR(pg_catalog.||) rel;
+			todo := pg_catalog.array_remove(todo, rel);
+			progress := true;
+		END LOOP;
+		IF NOT progress THEN
+			RAISE EXCEPTION 'could not order the tables of chainexec by their foreign keys'
+				USING ERRCODE = 'invalid_foreign_key', DETAIL = pg_catalog.format('Left: %s.', todo);
+		END IF;
+	END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION chainexec.citus_distribute() FROM PUBLIC;
+COMMENT ON FUNCTION chainexec.citus_distribute() IS
+	'on a Citus coordinator, distribute chainexec''s tables by organization_id (colocated with chains and executions) and make the others reference tables; extension owner only; returns one line per table';
+
+/* ------------------------------------------------------------------------
  * Privileges, last (keep this section at the end of the script)
  *
  * The rules of the first section, applied again to everything the

@@ -6,7 +6,7 @@
 #   scripts/test.sh            everything
 #   scripts/test.sh --quick    skip the slow suites: test/fault/ and any file
 #                              marked "chainexec-test: slow" (see test/lib/README.md)
-#   scripts/test.sh --only unit,regress,pgtap,integration,security,fault,perl
+#   scripts/test.sh --only unit,regress,pgtap,integration,security,fault,perl,citus
 #                              run only these suites (the build always runs)
 #   scripts/test.sh --private  build and install into a private copy of the
 #                              server's installation (removed at exit), so
@@ -22,7 +22,9 @@
 # installcheck, database contrib_regression); CREATE EXTENSION chainexec in
 # chainexec_test and the pgTAP suites test/pgtap/*.sql (and test/pgtap/*/*.sql)
 # with pg_prove; the TAP scripts test/integration/*.sh and test/fault/*.sh;
-# Perl TAP tests test/t/*.pl (PostgreSQL::Test::Cluster) when there are any.
+# Perl TAP tests test/t/*.pl (PostgreSQL::Test::Cluster) when there are any;
+# test/citus/*.sh (a Citus coordinator and two workers of their own; skipped
+# when Citus is not installed).
 # The cluster is stopped and removed at the end, whatever happens.
 #
 # With --sanitize the server's installation (pg_config --bindir, --pkglibdir,
@@ -481,6 +483,36 @@ else
 			fi
 		done
 		rm -rf "$tdir"
+	fi
+
+	# ---- Citus (test/citus/*.sh start their own coordinator and workers;
+	# each one's plan is "1..0 # SKIP" when Citus is not installed, which
+	# counts as skipped)
+	mapfile -t CITUS < <(find test/citus -maxdepth 1 -name '*.sh' -perm -u+x 2>/dev/null | sort)
+	if wanted citus && [ ${#CITUS[@]} -gt 0 ]; then
+		say "== Citus scripts (test/citus)"
+		for f in "${CITUS[@]}"; do
+			name=${f#test/}
+			quick_skip "$f" "$name" && continue
+			if [ "$SANITIZE" -eq 1 ]; then
+				record "$name (no preload, --sanitize)" 0 0 1 "$SECONDS"
+				continue
+			fi
+			t=$SECONDS
+			log=$LOGS/${name//\//_}
+			timeout -k 10 "$(header_timeout "$f" 600)" "$f" </dev/null >"$log.tap" 2>"$log.err"
+			rc=$?
+			read -r p nf s <<<"$(tap_count "$log.tap")"
+			[ "$rc" -ne 0 ] && [ "$nf" -eq 0 ] && nf=1
+			grep -q '^1\.\.0 # SKIP' "$log.tap" && name+=" ($(sed -n 's/^1\.\.0 # SKIP //p' "$log.tap" | cut -d' ' -f1-4))"
+			record "$name" "$p" "$nf" "$s" "$t"
+			if [ "$nf" -gt 0 ]; then
+				show_tap_failures "$log.tap"
+				[ "$rc" -eq 124 ] && say "  | (timed out)"
+				[ "$rc" -ne 0 ] && say "  | (exit status $rc)"
+				ce_show_tail "$log.err" 20
+			fi
+		done
 	fi
 
 	# ---- the server log: no server process may have crashed on its own

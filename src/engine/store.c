@@ -394,12 +394,128 @@ claim_line(CeQuery *q, const pg_uuid_t *only, LineRow *line, pg_uuid_t *org, pg_
 }
 
 /*
+ * Citus mode (SPEC section 9 "Scale-out"): once chainexec.citus_distribute()
+ * has distributed the lines table, Citus refuses FOR UPDATE SKIP LOCKED on
+ * more than one shard, so the executors find the organizations with due
+ * work (a multi-shard read without locks), then claim with router queries
+ * that name one organization, in turn from the one after the organization
+ * served last.  Checked again every CITUS_RECHECK_MS, so that executors
+ * started before the tables were distributed switch by themselves.
+ */
+#define CITUS_RECHECK_MS 10000
+static int	citus_mode = -1;
+static TimestampTz citus_checked;
+static bool citus_served = false;
+static pg_uuid_t citus_last_org;
+
+static CeQuery q_orgs_with_work = {
+	"SELECT DISTINCT organization_id FROM chainexec.universal_transaction_lines "
+	"WHERE status IN ('ready', 'waiting') AND not_before <= now() "
+	"ORDER BY organization_id LIMIT 10000", 0, {0}};
+static CeQuery q_claim_ready_org = {
+	"SELECT " LINE_COLS " FROM chainexec.universal_transaction_lines l "
+	"WHERE l.organization_id = $1 AND status = 'ready' AND waits_for IS NULL AND not_before <= now() "
+	"AND NOT EXISTS (SELECT FROM chainexec.universal_transactions t WHERE t.in_session "
+	"AND t.organization_id = $1 AND t.id = l.transaction_id) "
+	"ORDER BY priority DESC, not_before LIMIT 1 FOR UPDATE SKIP LOCKED", 1, {UUIDOID}};
+static CeQuery q_claim_waiting_org = {
+	"SELECT " LINE_COLS " FROM chainexec.universal_transaction_lines l "
+	"WHERE l.organization_id = $1 AND status = 'waiting' AND not_before <= now() "
+	"AND NOT EXISTS (SELECT FROM chainexec.universal_transactions t WHERE t.in_session "
+	"AND t.organization_id = $1 AND t.id = l.transaction_id) "
+	"ORDER BY not_before LIMIT 1 FOR UPDATE SKIP LOCKED", 1, {UUIDOID}};
+
+/* Whether chainexec's tables are distributed by Citus (call inside SPI). */
+bool
+ce_citus_mode(void)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	bool		isnull;
+
+	if (citus_mode >= 0 && !TimestampDifferenceExceeds(citus_checked, now, CITUS_RECHECK_MS))
+		return citus_mode == 1;
+	citus_checked = now;
+	citus_mode = 0;
+	if (SPI_execute("SELECT EXISTS (SELECT FROM pg_catalog.pg_extension "
+					"WHERE extname OPERATOR(pg_catalog.=) 'citus')", true, 1) == SPI_OK_SELECT &&
+		SPI_processed == 1 && DatumGetBool(ce_getcol(0, 1, &isnull)) &&
+		SPI_execute("SELECT EXISTS (SELECT FROM pg_catalog.pg_dist_partition WHERE logicalrelid "
+					"OPERATOR(pg_catalog.=) 'chainexec.universal_transaction_lines'::pg_catalog.regclass)",
+					true, 1) == SPI_OK_SELECT &&
+		SPI_processed == 1 && DatumGetBool(ce_getcol(0, 1, &isnull)))
+		citus_mode = 1;
+	return citus_mode == 1;
+}
+
+/* Claim with a router query of organization *o (ready lines first). */
+static bool
+claim_line_org(const pg_uuid_t *o, LineRow *line, pg_uuid_t *org, pg_uuid_t *id)
+{
+	Datum		arg = UUIDPGetDatum((pg_uuid_t *) o);
+	CeQuery    *qs[2] = {&q_claim_ready_org, &q_claim_waiting_org};
+	bool		isnull;
+
+	for (int i = 0; i < 2; i++)
+	{
+		ce_run_query(qs[i], &arg, NULL, false, 1);
+		if (SPI_processed == 0)
+			continue;
+		memcpy(org, DatumGetUUIDP(ce_getcol(0, 1, &isnull)), sizeof(pg_uuid_t));
+		memcpy(id, DatumGetUUIDP(ce_getcol(0, 2, &isnull)), sizeof(pg_uuid_t));
+		line_from_row(0, line);
+		return true;
+	}
+	return false;
+}
+
+/* Citus mode: the organizations with due work, in turn after the last served. */
+static bool
+claim_due_per_org(LineRow *line, pg_uuid_t *org, pg_uuid_t *id)
+{
+	int			n,
+				start = -1;
+	pg_uuid_t  *orgs;
+	bool		isnull;
+
+	ce_run_query(&q_orgs_with_work, NULL, NULL, true, 0);
+	n = (int) SPI_processed;
+	if (n == 0)
+		return false;
+	orgs = palloc(sizeof(pg_uuid_t) * n);
+	for (int i = 0; i < n; i++)
+	{
+		memcpy(&orgs[i], DatumGetUUIDP(ce_getcol(i, 1, &isnull)), sizeof(pg_uuid_t));
+		if (citus_served && start < 0 &&
+			memcmp(&orgs[i], &citus_last_org, sizeof(pg_uuid_t)) > 0)
+			start = i;
+	}
+	if (start < 0)
+		start = 0;
+	for (int k = 0; k < n; k++)
+	{
+		const pg_uuid_t *o = &orgs[(start + k) % n];
+
+		if (claim_line_org(o, line, org, id))
+		{
+			citus_served = true;
+			citus_last_org = *o;
+			pfree(orgs);
+			return true;
+		}
+	}
+	pfree(orgs);
+	return false;
+}
+
+/*
  * Claim one due line: a ready one first, else a waiting one whose timer
  * came due; of any execution, or only of execution only (in *org).
  */
 bool
 ce_claim_due(const pg_uuid_t *only, LineRow *line, pg_uuid_t *org, pg_uuid_t *id)
 {
+	if (only == NULL && ce_citus_mode())
+		return claim_due_per_org(line, org, id);
 	if (only == NULL)
 	{
 		bool		found = false;

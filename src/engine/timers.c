@@ -99,9 +99,16 @@ ce_next_due(const pg_uuid_t *only_execution)
 }
 
 /* End executions past their deadline (status timeout), in the current transaction. */
+static CeQuery q_lock_overdue = {
+	"SELECT FROM chainexec.universal_transactions "
+	"WHERE organization_id = $1 AND id = $2 AND deadline <= now() AND finished_at IS NULL "
+	"AND status IN ('pending', 'running', 'waiting', 'paused') FOR NO KEY UPDATE SKIP LOCKED",
+	2, {UUIDOID, UUIDOID}};
+
 int
 ce_sweep_deadlines_in_xact(void)
 {
+	bool		citus;
 	int			n = 0;
 	uint64		i;
 	int			ret;
@@ -115,7 +122,14 @@ ce_sweep_deadlines_in_xact(void)
 	save_nestlevel = ce_fixed_search_path();
 	GetUserIdAndSecContext(&save_user, &save_sec);
 	SetUserIdAndSecContext(ce_extension_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	ret = SPI_execute("SELECT organization_id, id FROM chainexec.universal_transactions "
+	/* on Citus, a multi-shard query cannot lock: candidates first, then each locked by a router query */
+	citus = ce_citus_mode();
+	ret = SPI_execute(citus ?
+					  "SELECT organization_id, id FROM chainexec.universal_transactions "
+					  "WHERE deadline <= now() AND finished_at IS NULL "
+					  "AND status IN ('pending', 'running', 'waiting', 'paused') "
+					  "ORDER BY deadline LIMIT 100" :
+					  "SELECT organization_id, id FROM chainexec.universal_transactions "
 					  "WHERE deadline <= now() AND finished_at IS NULL "
 					  "AND status IN ('pending', 'running', 'waiting', 'paused') "
 					  "ORDER BY deadline LIMIT 100 FOR NO KEY UPDATE SKIP LOCKED", false, 0);
@@ -130,6 +144,21 @@ ce_sweep_deadlines_in_xact(void)
 			memcpy(&pair[1], DatumGetUUIDP(ce_getcol(i, 2, &isnull)), sizeof(pg_uuid_t));
 			found = lappend(found, pair);
 		}
+	}
+	if (citus)
+	{
+		List	   *locked = NIL;
+
+		foreach(lc, found)
+		{
+			pg_uuid_t  *pair = lfirst(lc);
+			Datum		args[2] = {UUIDPGetDatum(&pair[0]), UUIDPGetDatum(&pair[1])};
+
+			ce_run_query(&q_lock_overdue, args, NULL, false, 1);
+			if (SPI_processed == 1)
+				locked = lappend(locked, pair);
+		}
+		found = locked;
 	}
 	foreach(lc, found)
 	{
