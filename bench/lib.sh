@@ -236,7 +236,7 @@ bench_define_noop()
 # the tables once they have grown: see bench/README.md.
 bench_reset()
 {
-	bq "TRUNCATE chainexec.universal_transaction_lines, chainexec.universal_transactions, bench_hist" >/dev/null
+	bq "TRUNCATE chainexec.step_approvals, chainexec.universal_transaction_lines, chainexec.universal_transactions, bench_hist" >/dev/null
 	if [ "$BENCH_HISTORY" -gt 0 ]; then
 		bq "$(bench_history_sql "$BENCH_HISTORY")" >/dev/null
 		bq "ANALYZE chainexec.universal_transaction_lines, chainexec.universal_transactions" >/dev/null

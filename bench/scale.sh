@@ -154,7 +154,7 @@ bench_install
 bench_cluster_start "$BENCH_WORKERS"
 bench_define_noop bench-noop "$BENCH_CHAIN_STEPS"
 bench_set_sync "$BENCH_SYNC"
-bq "TRUNCATE chainexec.universal_transaction_lines, chainexec.universal_transactions" >/dev/null
+bq "TRUNCATE chainexec.step_approvals, chainexec.universal_transaction_lines, chainexec.universal_transactions" >/dev/null
 settle
 say "synchronous_commit = $BENCH_SYNC, $BENCH_WORKERS executor(s); $BENCH_ROUNDS rounds per size of: pgbench" \
 	"$BENCH_WORKERS client(s) ${BENCH_SECONDS}s, $BENCH_EXECUTIONS executions x $BENCH_CHAIN_STEPS steps, pgbench 1 client," \
@@ -175,7 +175,7 @@ for size in empty inflight both history; do
 			bq "CREATE TABLE bench_keep_h AS SELECT * FROM chainexec.universal_transactions;
 				CREATE TABLE bench_keep_l AS SELECT * FROM chainexec.universal_transaction_lines;" >/dev/null
 			bq "BEGIN;
-				TRUNCATE chainexec.universal_transaction_lines, chainexec.universal_transactions;
+				TRUNCATE chainexec.step_approvals, chainexec.universal_transaction_lines, chainexec.universal_transactions;
 				$(bench_history_sql "$BENCH_SCALE_HISTORY")
 				INSERT INTO chainexec.universal_transactions SELECT * FROM bench_keep_h;
 				INSERT INTO chainexec.universal_transaction_lines SELECT * FROM bench_keep_l;
