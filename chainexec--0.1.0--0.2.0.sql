@@ -2226,6 +2226,59 @@ COMMENT ON FUNCTION chainexec.citus_distribute() IS
 	'on a Citus coordinator, distribute chainexec''s tables by organization_id (colocated with chains and executions) and make the others reference tables; extension owner only; returns one line per table';
 
 /* ------------------------------------------------------------------------
+ * Observability: chainexec.stats (operations), chain_explain and
+ * chain_graph (the shape of a chain or an execution), src/api/stats.c,
+ * explain.c, graph.c
+ * ------------------------------------------------------------------------ */
+
+CREATE FUNCTION chainexec.chain_stats(window_seconds int DEFAULT 60)
+RETURNS TABLE (database text, organization_id uuid, executions_active bigint,
+			   lines_ready bigint, lines_delayed bigint, lines_running bigint,
+			   lines_waiting_external bigint, lines_waiting_timer bigint,
+			   oldest_ready_age_s double precision, timers_due bigint,
+			   transitions_per_s double precision, failures_per_s double precision,
+			   executors_busy int, sessions_busy int, executors int)
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'ce_chain_stats';
+COMMENT ON FUNCTION chainexec.chain_stats(int) IS
+	'the operational numbers of this database per organization, rates over the last window_seconds; superusers, chainexec_admin and pg_monitor see every organization, other roles what row-level security lets them read';
+
+CREATE VIEW chainexec.stats WITH (security_invoker = true) AS
+	SELECT * FROM chainexec.chain_stats(60);
+GRANT SELECT ON chainexec.stats TO PUBLIC;
+COMMENT ON VIEW chainexec.stats IS
+	'operational numbers per database and organization (chain_stats over the last minute): backlog, running and waiting lines, due timers, transitions and failures per second, executor slots busy; superusers, chainexec_admin and pg_monitor see every organization, other roles only what row-level security lets them read';
+COMMENT ON COLUMN chainexec.stats.database IS 'the current database';
+COMMENT ON COLUMN chainexec.stats.organization_id IS 'the tenant; the session''s organization always has a row';
+COMMENT ON COLUMN chainexec.stats.executions_active IS 'executions pending, running, waiting, paused or compensating';
+COMMENT ON COLUMN chainexec.stats.lines_ready IS 'lines ready and due: the backlog an executor would claim now';
+COMMENT ON COLUMN chainexec.stats.lines_delayed IS 'lines ready but not due yet (retry back-off)';
+COMMENT ON COLUMN chainexec.stats.lines_running IS 'lines whose step runs now, in an executor or a CALL chain_run session (shared memory: 0 when the library is not preloaded)';
+COMMENT ON COLUMN chainexec.stats.lines_waiting_external IS 'external steps waiting for chain_step_complete or chain_step_fail';
+COMMENT ON COLUMN chainexec.stats.lines_waiting_timer IS 'wait steps: durable timers';
+COMMENT ON COLUMN chainexec.stats.oldest_ready_age_s IS 'seconds since the oldest ready line came due (0: none)';
+COMMENT ON COLUMN chainexec.stats.timers_due IS 'waiting lines whose timer or timeout is due and not yet taken';
+COMMENT ON COLUMN chainexec.stats.transitions_per_s IS 'lines ended and attempts failed per second over the last minute';
+COMMENT ON COLUMN chainexec.stats.failures_per_s IS 'lines failed and attempts failed (retry scheduled) per second over the last minute';
+COMMENT ON COLUMN chainexec.stats.executors_busy IS 'executor slots running a line of the organization now (shared memory)';
+COMMENT ON COLUMN chainexec.stats.sessions_busy IS 'CALL chain_run sessions running a line of the organization now';
+COMMENT ON COLUMN chainexec.stats.executors IS 'executor slots of the server (chainexec.max_workers; 0 when the library is not preloaded)';
+
+CREATE FUNCTION chainexec.chain_explain(chain_id text, version int DEFAULT NULL)
+RETURNS text
+LANGUAGE c STABLE
+AS 'MODULE_PATHNAME', 'ce_chain_explain';
+COMMENT ON FUNCTION chainexec.chain_explain(text, int) IS
+	'the plan of a chain version (default: the active one, else the latest) as EXPLAIN shows a query: stages of steps that may run at once, dependencies, conditions and skip targets, retries, fallbacks, compensations, the critical path and each step''s estimated duration from its completed runs';
+
+CREATE FUNCTION chainexec.chain_graph(id text, format text DEFAULT 'mermaid')
+RETURNS text
+LANGUAGE c STABLE
+AS 'MODULE_PATHNAME', 'ce_chain_graph';
+COMMENT ON FUNCTION chainexec.chain_graph(text, text) IS
+	'the DAG of a chain (its id) or of an execution (its uuid, with each step''s status and duration) as a Mermaid flowchart (format ''mermaid'') or Graphviz DOT (''dot''), the critical path drawn thick';
+
+/* ------------------------------------------------------------------------
  * Privileges, last (keep this section at the end of the script)
  *
  * The rules of the first section, applied again to everything the

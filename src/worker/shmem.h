@@ -52,4 +52,21 @@ extern long ce_watchdog(long nap);
  * current transaction commits. */
 extern void ce_signal_running_at_commit(const pg_uuid_t *exec);
 
+/* One line that a backend runs now (a copy of its running slot). */
+typedef struct CeRunningLine
+{
+	pid_t		pid;
+	int			line;			/* line_number */
+	pg_uuid_t	execution;
+	bool		executor;		/* an executor, else a chain_run session */
+	bool		in_step;		/* the step's own code runs now */
+} CeRunningLine;
+
+/*
+ * The lines running now (palloc'd copy in *lines), the number of executor
+ * slots (*executors, chainexec.max_workers) and of running executors
+ * (*executors_alive).  Returns the number of lines.
+ */
+extern int	ce_running_lines(CeRunningLine **lines, int *executors, int *executors_alive);
+
 #endif							/* CE_SHMEM_H */

@@ -6,7 +6,7 @@
 --
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
-SELECT plan(93);
+SELECT plan(97);
 
 SELECT has_extension('chainexec', 'chainexec', 'extension chainexec is installed in schema chainexec');
 SELECT has_schema('chainexec');
@@ -83,9 +83,9 @@ SELECT indexes_are('chainexec', 'schedules', ARRAY['schedules_pkey']);
 
 -- Views for people.
 SELECT views_are('chainexec', ARRAY['executions', 'step_runs', 'chain_analytics', 'scheduled_jobs',
-	'circuit_breakers', 'cache_stats', 'limits', 'tasks']);
+	'circuit_breakers', 'cache_stats', 'limits', 'tasks', 'stats']);
 SELECT has_view('chainexec', v, 'view chainexec.' || v || ' exists')
-  FROM unnest(ARRAY['executions', 'step_runs', 'chain_analytics', 'scheduled_jobs', 'circuit_breakers', 'cache_stats']) AS v;
+  FROM unnest(ARRAY['executions', 'step_runs', 'chain_analytics', 'scheduled_jobs', 'circuit_breakers', 'cache_stats', 'stats']) AS v;
 
 -- Versions that are not drafts are guarded by a trigger.
 SELECT has_trigger('chainexec', 'chains', 'chains_guard', 'chains has the chains_guard trigger');
@@ -114,6 +114,9 @@ SELECT has_function('chainexec', 'chain_wait', ARRAY['uuid', 'integer']);
 SELECT has_function('chainexec', 'chain_listen', ARRAY['regrole']);
 SELECT has_function('chainexec', 'chain_unlisten', ARRAY['regrole']);
 SELECT has_function('chainexec', 'chain_rotate_channels', ARRAY[]::name[]);
+SELECT has_function('chainexec', 'chain_explain', ARRAY['text', 'integer']);
+SELECT has_function('chainexec', 'chain_graph', ARRAY['text', 'text']);
+SELECT has_function('chainexec', 'chain_stats', ARRAY['integer']);
 SELECT has_function('chainexec', 'chain_cancel', ARRAY['uuid', 'text']);
 SELECT has_function('chainexec', 'chain_pause', ARRAY['uuid']);
 SELECT has_function('chainexec', 'chain_resume', ARRAY['uuid']);
