@@ -24,6 +24,8 @@ PACKAGES=(
 	libipc-run-perl				# TAP tests with PostgreSQL::Test::Cluster
 	tmux						# the watcher in a real terminal (test/integration/watch_tty.sh)
 	python3-psycopg				# the Python example (examples/python)
+	graphviz					# dot: chain_graph's DOT rendered to SVG (test/integration/observe.sh)
+	python3-yaml				# reads contrib/postgres_exporter.yaml (test/integration/observe.sh)
 )
 
 # installed PKG: whether dpkg has PKG installed.
