@@ -12,7 +12,7 @@
 --
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
-SELECT plan(41);
+SELECT plan(43);
 
 SET LOCAL client_min_messages = warning;
 
@@ -269,7 +269,10 @@ BEGIN
 		 WHERE transaction_id = eid AND status IN ('pending', 'ready', 'waiting', 'running')) THEN
 		RETURN 'a ' || st || ' execution has an open line';
 	END IF;
-	IF st NOT IN ('completed', 'failed', 'cancelled', 'timeout', 'compensated') AND NOT EXISTS (
+	/* A paused execution may have no open line: every step settled while
+	   it was paused (chain_skip_step of the last one), or a step escalated
+	   to a person (its line failed); chain_resume goes on from there. */
+	IF st NOT IN ('completed', 'failed', 'cancelled', 'timeout', 'compensated', 'paused') AND NOT EXISTS (
 		SELECT FROM chainexec.universal_transaction_lines
 		 WHERE transaction_id = eid AND status IN ('pending', 'ready', 'waiting', 'running')) THEN
 		RETURN 'a ' || st || ' execution has no open line';
@@ -371,6 +374,18 @@ SELECT ok((SELECT count(DISTINCT pg_temp.status(execution)) >= 4 FROM rand_log W
 SELECT diag('seed ' || (SELECT outcome FROM rand_log WHERE op = 'seed') || '; first violations: ' ||
 			coalesce((SELECT string_agg(format('#%s %s %s -> %s: %s', seq, execution, op, outcome, violation), '; ')
 						FROM (SELECT * FROM rand_log WHERE violation IS NOT NULL ORDER BY seq LIMIT 5) x), 'none'));
+
+-- A paused execution whose every step was skipped stays paused (nothing
+-- advances while paused); chain_resume then completes it.
+CREATE TEMP TABLE pk AS SELECT chainexec.chain_execute('tap-ctl-rand-b') AS id;
+SELECT chainexec.chain_pause(id) FROM pk;
+SELECT chainexec.chain_skip_step(id, s) FROM pk, generate_series(1, 4) s;
+SELECT is((SELECT pg_temp.status(id) FROM pk), 'paused',
+		  'skipping every step of a paused execution leaves it paused');
+SELECT chainexec.chain_resume(id) FROM pk;
+SELECT pg_temp.run_all(id) FROM pk;
+SELECT is((SELECT pg_temp.status(id) FROM pk), 'completed',
+		  'chain_resume of a paused execution with every step settled completes it');
 
 -- ---------------------------------------------------------------------
 -- The state machine is C: no SQL or PL/pgSQL function writes executions
