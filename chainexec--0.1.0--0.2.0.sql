@@ -2279,6 +2279,139 @@ COMMENT ON FUNCTION chainexec.chain_graph(text, text) IS
 	'the DAG of a chain (its id) or of an execution (its uuid, with each step''s status and duration) as a Mermaid flowchart (format ''mermaid'') or Graphviz DOT (''dot''), the critical path drawn thick';
 
 /* ------------------------------------------------------------------------
+ * Composition (SPEC §9): child executions (steps of type "chain"), forEach
+ * and repeatUntil (src/engine/subchain.c, src/engine/iterate.c)
+ * ------------------------------------------------------------------------ */
+
+/*
+ * A child execution names its parent execution and the parent's line that
+ * waits for it; its metadata says the same ("parent") with its "depth"
+ * and "ancestors".  Deleting a parent (chain_cleanup) deletes its children.
+ */
+ALTER TABLE chainexec.universal_transactions
+	ADD COLUMN parent_id uuid,
+	ADD COLUMN parent_line int,
+	ADD CONSTRAINT universal_transactions_parent_fkey FOREIGN KEY (organization_id, parent_id)
+		REFERENCES chainexec.universal_transactions (organization_id, id) ON DELETE CASCADE;
+COMMENT ON COLUMN chainexec.universal_transactions.parent_id IS
+	'a child execution (started by a step of type "chain"): its parent execution, in the same organization';
+COMMENT ON COLUMN chainexec.universal_transactions.parent_line IS
+	'a child execution: the line of the parent that waits for it';
+/* A parent's children: cancelling them, chain_status, chain_run, cascades. */
+CREATE INDEX universal_transactions_parent
+	ON chainexec.universal_transactions (organization_id, parent_id)
+	WHERE parent_id IS NOT NULL;
+
+/*
+ * Iterations of a forEach or repeatUntil step are lines of their own
+ * (line type "iteration"), whose parent_line is the step's line.
+ */
+ALTER TABLE chainexec.universal_transaction_lines ADD COLUMN iteration int;
+ALTER TABLE chainexec.universal_transaction_lines
+	DROP CONSTRAINT universal_transaction_lines_line_type_check,
+	ADD CONSTRAINT universal_transaction_lines_line_type_check
+		CHECK (line_type IN ('step', 'fallback', 'compensation', 'iteration'));
+COMMENT ON COLUMN chainexec.universal_transaction_lines.iteration IS
+	'iteration lines: the element''s index in the forEach array, or the repetition''s number (from 0)';
+COMMENT ON COLUMN chainexec.universal_transaction_lines.parent_line IS
+	'fallback and compensation lines: the line they stand for; iteration lines: their step''s line';
+/*
+ * The engine reads an execution's step, fallback and compensation lines at
+ * every transition; this index keeps a forEach's thousands of iteration
+ * lines out of that read.
+ */
+CREATE INDEX universal_transaction_lines_steps
+	ON chainexec.universal_transaction_lines (organization_id, transaction_id, line_number)
+	WHERE line_type <> 'iteration';
+
+CREATE OR REPLACE VIEW chainexec.executions WITH (security_invoker = true) AS
+SELECT t.id AS execution_id, t.organization_id, t.chain_id, t.chain_version, t.status,
+	   t.owner, t.priority, t.created_at, t.started_at, t.finished_at,
+	   extract(epoch FROM coalesce(t.finished_at, now()) - t.started_at) * 1000 AS duration_ms,
+	   t.error->>'failure_type' AS failure_type, t.error->>'message' AS error_message,
+	   t.idempotency_key, t.smart_code, t.parent_id AS parent_execution_id
+  FROM chainexec.universal_transactions t;
+
+CREATE OR REPLACE VIEW chainexec.step_runs WITH (security_invoker = true) AS
+SELECT l.transaction_id AS execution_id, l.organization_id, t.chain_id, t.chain_version,
+	   l.line_number, l.line_type, l.step_id, l.step_name, l.status, l.attempt,
+	   l.not_before, l.started_at, l.finished_at, l.duration_ms,
+	   l.error->>'failure_type' AS failure_type, l.error->>'sqlstate' AS sqlstate,
+	   l.error->>'message' AS error_message, l.input, l.output, l.smart_code, l.iteration
+  FROM chainexec.universal_transaction_lines l
+  JOIN chainexec.universal_transactions t ON t.organization_id = l.organization_id AND t.id = l.transaction_id;
+COMMENT ON COLUMN chainexec.executions.parent_execution_id IS
+	'a child execution (a step of type "chain"): its parent execution';
+COMMENT ON COLUMN chainexec.step_runs.iteration IS
+	'iteration lines of a forEach or repeatUntil step: the element''s index or the repetition''s number';
+
+/*
+ * chain_status: the progress counts step lines (a forEach or repeatUntil
+ * step is one step; its share of done iterations moves "percent"), the
+ * current lines say which iteration they are, and "children" lists the
+ * child executions (steps of type "chain") with their status.
+ */
+CREATE OR REPLACE FUNCTION chainexec.chain_status(execution_id uuid)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, chainexec, pg_temp
+AS $$
+DECLARE
+	t chainexec.universal_transactions := chainexec._execution(execution_id);
+	p jsonb;
+	cur jsonb;
+	kids jsonb;
+BEGIN
+	SELECT jsonb_build_object(
+			'completed', count(*) FILTER (WHERE status IN ('completed', 'compensated')),
+			'running', count(*) FILTER (WHERE status IN ('ready', 'running') AND not_before <= now() AND waits_for IS NULL),
+			'waiting', count(*) FILTER (WHERE status = 'waiting' OR (status = 'ready' AND (not_before > now() OR waits_for IS NOT NULL))),
+			'pending', count(*) FILTER (WHERE status = 'pending'),
+			'failed', count(*) FILTER (WHERE status = 'failed'),
+			'skipped', count(*) FILTER (WHERE status = 'skipped'),
+			'cancelled', count(*) FILTER (WHERE status = 'cancelled'),
+			'total', count(*))
+	  INTO p
+	  FROM chainexec.universal_transaction_lines
+	 WHERE organization_id OPERATOR(pg_catalog.=) t.organization_id
+	   AND transaction_id OPERATOR(pg_catalog.=) t.id AND line_type OPERATOR(pg_catalog.=) 'step';
+
+	SELECT coalesce(jsonb_agg(jsonb_build_object('stepId', step_id, 'stepName', step_name, 'status', status,
+												 'attempt', attempt, 'lineType', line_type, 'notBefore', not_before,
+												 'iteration', iteration)
+							  ORDER BY line_number), '[]')
+	  INTO cur
+	  FROM chainexec.universal_transaction_lines
+	 WHERE organization_id OPERATOR(pg_catalog.=) t.organization_id
+	   AND transaction_id OPERATOR(pg_catalog.=) t.id
+	   AND status IN ('ready', 'running', 'waiting');
+
+	SELECT coalesce(jsonb_agg(jsonb_build_object('executionId', c.id, 'chainId', c.chain_id,
+												 'status', c.status, 'line', c.parent_line,
+												 'stepId', (c.metadata->'parent'->>'stepId')::int)
+							  ORDER BY c.created_at, c.id), '[]')
+	  INTO kids
+	  FROM chainexec.universal_transactions c
+	 WHERE c.organization_id OPERATOR(pg_catalog.=) t.organization_id
+	   AND c.parent_id OPERATOR(pg_catalog.=) t.id;
+
+	RETURN jsonb_build_object(
+		'executionId', t.id,
+		'chainId', t.chain_id,
+		'chainVersion', t.chain_version,
+		'status', t.status,
+		'currentSteps', cur,
+		'progress', p OPERATOR(pg_catalog.||) chainexec._progress(t.id),
+		'createdAt', t.created_at,
+		'startedAt', t.started_at,
+		'finishedAt', t.finished_at,
+		'error', t.error,
+		'parentExecutionId', t.parent_id,
+		'children', kids);
+END
+$$;
+
+/* ------------------------------------------------------------------------
  * Privileges, last (keep this section at the end of the script)
  *
  * The rules of the first section, applied again to everything the

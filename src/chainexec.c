@@ -32,6 +32,7 @@ char	   *ce_notify_channel = NULL;
 bool		ce_notify_public = false;
 int			ce_max_context_bytes = 1024 * 1024;
 int			ce_max_crash_attempts = 3;
+int			ce_max_chain_depth = 8;
 int			ce_step_grace_period = 5000;
 char	   *ce_organization_id = NULL;
 static char *ce_internal = NULL;
@@ -168,6 +169,16 @@ CeGucInit(void)
 							&ce_max_crash_attempts,
 							3, 1, 1000,
 							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("chainexec.max_chain_depth",
+							gettext_noop("How deep child executions (steps of type \"chain\") may nest."),
+							gettext_noop("A step that would start a child deeper than this fails with "
+										 "failure type validation_failed; a root execution has depth 0."),
+							&ce_max_chain_depth,
+							8, 1, 64,
+							PGC_SUSET,
 							0,
 							NULL, NULL, NULL);
 

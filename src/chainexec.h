@@ -19,6 +19,7 @@ extern char *ce_notify_channel;		/* chainexec.notify_channel (sighup) */
 extern bool ce_notify_public;		/* chainexec.notify_public (sighup) */
 extern int	ce_max_context_bytes;	/* chainexec.max_context_bytes (userset) */
 extern int	ce_max_crash_attempts;	/* chainexec.max_crash_attempts (sighup) */
+extern int	ce_max_chain_depth;	/* chainexec.max_chain_depth */
 extern int	ce_step_grace_period;	/* chainexec.step_grace_period ms (sighup) */
 extern char *ce_organization_id;	/* chainexec.organization_id (userset) */
 

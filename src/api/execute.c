@@ -32,6 +32,7 @@
 #include "utils/wait_event.h"
 
 #include "chainexec.h"
+#include "compose.h"
 #include "bridge.h"
 #include "plancache.h"
 #include "engine.h"
@@ -219,6 +220,12 @@ static CeQuery q_insert_header = {
 								"WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING id",
 	12, {UUIDOID, TEXTOID, INT4OID, JSONBOID, JSONBOID, OIDOID, INT4OID, TEXTOID, TIMESTAMPTZOID, TEXTOID, JSONBOID, BOOLOID}};
 
+/* A child execution's parent link (subchain.c). */
+static CeQuery q_set_parent = {
+	"UPDATE chainexec.universal_transactions SET parent_id = $3, parent_line = $4 "
+	"WHERE organization_id = $1 AND id = $2",
+	4, {UUIDOID, UUIDOID, UUIDOID, INT4OID}};
+
 static CeQuery q_insert_lines = {
 	"INSERT INTO chainexec.universal_transaction_lines "
 									"(organization_id, transaction_id, line_number, line_type, step_id, step_name, "
@@ -391,7 +398,7 @@ insert_lines(pg_uuid_t *org, pg_uuid_t *id, CePlan *plan, int version, int prior
  */
 static bool
 create_execution(const char *chain_id, Jsonb *input, Jsonb *options, Oid owner,
-				 pg_uuid_t *org, pg_uuid_t *id)
+				 pg_uuid_t *org, pg_uuid_t *id, const CeParentLink *parent)
 {
 	ExecOptions o;
 	int			version;
@@ -407,7 +414,14 @@ create_execution(const char *chain_id, Jsonb *input, Jsonb *options, Oid owner,
 	char		n[14] = "             ";
 
 	parse_options(options, &o);
-	ce_current_org(org);
+	if (parent)
+	{
+		/* a child execution: its parent's organization and priority */
+		*org = parent->org;
+		o.priority = parent->priority;
+	}
+	else
+		ce_current_org(org);
 
 	if (!ce_valid_chain_id(chain_id))
 		ereport(ERROR,
@@ -435,6 +449,18 @@ create_execution(const char *chain_id, Jsonb *input, Jsonb *options, Oid owner,
 		JsonbToCString(&meta, &options->root, VARSIZE(options));
 	else
 		appendStringInfoString(&meta, "{}");
+	if (parent)
+	{
+		/* the parent link (subchain.c); ancestors root first */
+		appendStringInfoString(&meta, ",\"parent\":{\"executionId\":");
+		escape_json(&meta, ce_uuid_to_cstring(&parent->id));
+		appendStringInfo(&meta, ",\"line\":%d,\"stepId\":%d,\"stepName\":", parent->line, parent->step_id);
+		escape_json(&meta, parent->step_name);
+		appendStringInfoString(&meta, ",\"chainId\":");
+		escape_json(&meta, parent->chain_id);
+		appendStringInfo(&meta, "},\"depth\":%d,\"ancestors\":", parent->depth);
+		JsonbToCString(&meta, &parent->ancestors->root, VARSIZE(parent->ancestors));
+	}
 	appendStringInfoChar(&meta, '}');
 
 	v[0] = UUIDPGetDatum(org);
@@ -455,7 +481,8 @@ create_execution(const char *chain_id, Jsonb *input, Jsonb *options, Oid owner,
 		n[8] = 'n';
 	v[9] = CStringGetTextDatum(ce_smart_code("RUN", chain_id, version));
 	v[10] = JsonbPGetDatum(ce_text_to_jsonb(meta.data));
-	v[11] = BoolGetDatum(ce_inline_runner);	/* chain_run drives it (insession.c) */
+	/* chain_run drives it (insession.c); a child, when it drives the parent */
+	v[11] = BoolGetDatum(parent ? parent->in_session : ce_inline_runner);
 	v[12] = TimestampTzGetDatum(start);
 
 	ret = ce_run_query(&q_insert_header, v, n, false, 0);
@@ -470,6 +497,16 @@ create_execution(const char *chain_id, Jsonb *input, Jsonb *options, Oid owner,
 	}
 	memcpy(id, DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)),
 		   sizeof(pg_uuid_t));
+	if (parent)
+	{
+		Datum		pv[4];
+
+		pv[0] = UUIDPGetDatum(org);
+		pv[1] = UUIDPGetDatum(id);
+		pv[2] = UUIDPGetDatum((pg_uuid_t *) &parent->id);
+		pv[3] = Int32GetDatum(parent->line);
+		ce_run_query(&q_set_parent, pv, NULL, false, 0);
+	}
 
 	ready = insert_lines(org, id, plan, version, o.priority, start);
 
@@ -492,6 +529,15 @@ create_execution(const char *chain_id, Jsonb *input, Jsonb *options, Oid owner,
 			ce_wakeup_at_commit();
 	}
 	return true;
+}
+
+void
+ce_execution_create_child(const char *chain_id, Jsonb *input, Oid owner,
+						  const CeParentLink *parent, pg_uuid_t *id)
+{
+	pg_uuid_t	org;
+
+	(void) create_execution(chain_id, input, NULL, owner, &org, id, parent);
 }
 
 /* Create an execution as the caller; shared by chain_execute and chain_run. */
@@ -526,7 +572,7 @@ start_execution(FunctionCallInfo fcinfo, pg_uuid_t *org, pg_uuid_t *id)
 	SetUserIdAndSecContext(ce_extension_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
 	PG_TRY();
 	{
-		created = create_execution(chain_id, input, options, save_user, org, id);
+		created = create_execution(chain_id, input, options, save_user, org, id, NULL);
 	}
 	PG_CATCH();
 	{
@@ -582,12 +628,15 @@ fetch_result(pg_uuid_t *id)
 	return isnull ? NULL : DatumGetJsonbPCopy(d);
 }
 
-/* Status of an execution and whether lines are due now, through SPI. */
+/*
+ * Status of an execution and whether lines of it (or of the children it
+ * waits for, family: ids) are due now, through SPI.
+ */
 static char *
-execution_state(pg_uuid_t *org, pg_uuid_t *id, bool *due_now, bool *any_ready)
+execution_state(pg_uuid_t *org, pg_uuid_t *id, ArrayType *family, bool *due_now, bool *any_ready)
 {
-	Datum		args[2];
-	Oid			types[2] = {UUIDOID, UUIDOID};
+	Datum		args[3];
+	Oid			types[3] = {UUIDOID, UUIDOID, UUIDARRAYOID};
 	int			ret;
 	bool		isnull;
 	char	   *status;
@@ -595,15 +644,16 @@ execution_state(pg_uuid_t *org, pg_uuid_t *id, bool *due_now, bool *any_ready)
 
 	args[0] = UUIDPGetDatum(org);
 	args[1] = UUIDPGetDatum(id);
+	args[2] = PointerGetDatum(family);
 	ret = SPI_execute_with_args("SELECT t.status, "
 								"EXISTS (SELECT FROM chainexec.universal_transaction_lines l "
-								"        WHERE l.organization_id = $1 AND l.transaction_id = $2 "
+								"        WHERE l.organization_id = $1 AND l.transaction_id = ANY($3) "
 								"          AND l.status IN ('ready', 'waiting') AND l.not_before <= clock_timestamp()), "
 								"EXISTS (SELECT FROM chainexec.universal_transaction_lines l "
-								"        WHERE l.organization_id = $1 AND l.transaction_id = $2 "
+								"        WHERE l.organization_id = $1 AND l.transaction_id = ANY($3) "
 								"          AND (l.status = 'ready' OR (l.status = 'waiting' AND l.not_before < 'infinity'))) "
 								"FROM chainexec.universal_transactions t WHERE t.organization_id = $1 AND t.id = $2",
-								2, types, args, NULL, true, 1);
+								3, types, args, NULL, true, 1);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "execution vanished");
 	status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
@@ -642,8 +692,92 @@ inline_xact_begin(void)
  * execution ends or only someone else can move it on.  Leaves SPI
  * connected (non-atomic) in a fresh transaction.
  */
+/* The live executions of the family of root (root first), as an array. */
+static ArrayType *
+family_array(pg_uuid_t *org, pg_uuid_t *root, List **ids)
+{
+	List	   *fam = ce_family(org, root);
+	Datum	   *d = palloc(sizeof(Datum) * (list_length(fam) + 1));
+	ListCell   *lc;
+	int			n = 0;
+
+	d[n++] = UUIDPGetDatum(root);
+	foreach(lc, fam)
+	{
+		if (memcmp(lfirst(lc), root, sizeof(pg_uuid_t)) != 0)
+			d[n++] = UUIDPGetDatum(lfirst(lc));
+	}
+	if (ids)
+	{
+		int			i;
+
+		*ids = NIL;
+		for (i = 1; i < n; i++)
+			*ids = lappend(*ids, DatumGetUUIDP(d[i]));
+	}
+	return construct_array(d, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR);
+}
+
+static bool
+uuid_listed(List *l, pg_uuid_t *u)
+{
+	ListCell   *lc;
+
+	foreach(lc, l)
+		if (memcmp(lfirst(lc), u, sizeof(pg_uuid_t)) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * One transition of each live child execution of the root that this
+ * session drives (steps of type "chain" of a chain_run execution run in
+ * the session too).  Returns whether any did something; *driven collects
+ * the children (session-locked).
+ */
+static bool
+run_children(pg_uuid_t *org, pg_uuid_t *root, List **driven)
+{
+	List	   *kids;
+	ListCell   *lc;
+	bool		any = false;
+	int			level;
+	MemoryContext cxt = CurrentMemoryContext;
+
+	PushActiveSnapshot(GetTransactionSnapshot());
+	level = ce_fixed_search_path();
+	(void) family_array(org, root, &kids);
+	AtEOXact_GUC(false, level);
+	PopActiveSnapshot();
+	foreach(lc, kids)
+	{
+		pg_uuid_t  *kid = lfirst(lc);
+		CeTransitionResult r;
+
+		if (!uuid_listed(*driven, kid))
+		{
+			MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+			pg_uuid_t  *copy = palloc(sizeof(pg_uuid_t));
+
+			memcpy(copy, kid, sizeof(pg_uuid_t));
+			*driven = lappend(*driven, copy);
+			MemoryContextSwitchTo(old);
+			ce_session_drive(copy);
+		}
+		PushActiveSnapshot(GetTransactionSnapshot());
+		r = ce_transition_in_xact(kid, org);
+		PopActiveSnapshot();
+		SPI_commit();
+		inline_xact_begin();
+		MemoryContextSwitchTo(cxt);
+		if (r == CE_TR_DONE)
+			any = true;
+	}
+	return any;
+}
+
 static void
-run_inline(pg_uuid_t *org_p, pg_uuid_t *id_p)
+run_inline(pg_uuid_t *org_p, pg_uuid_t *id_p, List **driven)
 {
 	pg_uuid_t	org = *org_p;
 	pg_uuid_t	id = *id_p;
@@ -670,10 +804,12 @@ run_inline(pg_uuid_t *org_p, pg_uuid_t *id_p)
 		inline_xact_begin();
 		if (r == CE_TR_DONE)
 			continue;
+		if (run_children(&org, &id, driven))
+			continue;
 
 		PushActiveSnapshot(GetTransactionSnapshot());
 		level = ce_fixed_search_path();
-		status = execution_state(&org, &id, &due_now, &any_ready);
+		status = execution_state(&org, &id, family_array(&org, &id, NULL), &due_now, &any_ready);
 		if (status_is_terminal(status) || !any_ready)
 		{
 			AtEOXact_GUC(false, level);
@@ -731,6 +867,7 @@ ce_chain_run(PG_FUNCTION_ARGS)
 	HeapTuple	tuple;
 	MemoryContext callcxt = CurrentMemoryContext;
 	volatile bool driving = false;
+	List	   *volatile driven = NIL;
 	bool		atomic = !(fcinfo->context && IsA(fcinfo->context, CallContext) &&
 						   !castNode(CallContext, fcinfo->context)->atomic);
 
@@ -750,18 +887,26 @@ ce_chain_run(PG_FUNCTION_ARGS)
 			ce_session_drive(&id);
 			driving = true;
 		}
-		run_inline(&org, &id);
+		run_inline(&org, &id, (List **) &driven);
 		if (driving)
 		{
+			ListCell   *lc;
+
 			/* ended, or waits for someone else: the workers go on */
 			ce_session_hand_over(&org, &id);
+			foreach(lc, driven)
+				ce_session_hand_over(&org, lfirst(lc));
 		}
 	}
 	PG_FINALLY();
 	{
+		ListCell   *lc;
+
 		ce_inline_runner = false;
 		if (driving)
 			ce_session_release(&id);
+		foreach(lc, driven)
+			ce_session_release(lfirst(lc));
 	}
 	PG_END_TRY();
 

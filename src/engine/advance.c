@@ -20,6 +20,7 @@
 #include "engine.h"
 #include "engine_int.h"
 #include "flow.h"
+#include "compose.h"
 
 #include "jsonschema.h"
 
@@ -59,6 +60,9 @@ ce_exec_finish(ExecRow *ex, const char *status, Jsonb *output, Jsonb *error)
 		ce_eta_forget(ex);
 	ce_flow_execution_ended(ex);
 	ce_finished_at_commit();
+	/* its children end with it; a child moves its parent on (subchain.c) */
+	ce_children_cancel(ex);
+	ce_child_finished(ex, status, output, error);
 }
 
 /* All non-final lines other than own_line. */
@@ -87,12 +91,13 @@ void
 ce_close_open_lines(ExecRow *ex, int own_line, const char *status)
 {
 	ce_lines_close(ex, open_lines(ex, own_line), status, NULL);
+	ce_iterations_close(ex, status);
 }
 
 static CeQuery q_rollback_candidates = {
-	"SELECT line_number, step_id FROM chainexec.universal_transaction_lines "
+	"SELECT line_number, step_id, line_type FROM chainexec.universal_transaction_lines "
 	"WHERE organization_id = $1 AND transaction_id = $2 AND status = 'completed' "
-	"AND line_type IN ('step', 'fallback') "
+	"AND line_type IN ('step', 'fallback', 'iteration') "
 	"AND ($3 = 0 OR finished_at > (SELECT max(b.finished_at) FROM chainexec.universal_transaction_lines b "
 	"      WHERE b.organization_id = $1 AND b.transaction_id = $2 AND b.step_id = $3 "
 	"        AND b.line_type IN ('step', 'fallback'))) "
@@ -117,6 +122,9 @@ ce_rollback_candidates(ExecRow *ex, int to_step)
 		int			sid = DatumGetInt32(ce_getcol(i, 2, &isnull));
 		CeStep	   *s = ce_plan_step_by_id(ex->plan, sid);
 
+		/* an iterating step is compensated per iteration, not as a whole */
+		if (s && ce_step_iterates(s) && strcmp(ce_getcol_text(i, 3), "step") == 0)
+			continue;
 		if (s && s->rollback_action)
 		{
 			comp = lappend_int(comp, ln);
@@ -176,6 +184,7 @@ ce_fail_execution(ExecRow *ex, const char *status, Jsonb *error, int own_line)
 	List	   *comp = NIL;
 
 	ce_close_open_lines(ex, own_line, "cancelled");
+	ce_children_cancel(ex);
 	if (ex->plan->rollback_enabled && strcmp(status, "failed") == 0)
 		comp = ce_rollback_candidates(ex, 0);
 	if (comp == NIL)
@@ -351,7 +360,8 @@ survey_lines(CePlan *plan, List *lines, Readiness *r)
 		if (li->type != 'c' && is_active(li->status))
 		{
 			r->active++;
-			if (strcmp(li->status, "waiting") == 0)
+			/* a step whose iterations run is running, not waiting */
+			if (strcmp(li->status, "waiting") == 0 && li->iter_count == 0)
 				r->waiting++;
 		}
 	}
@@ -450,6 +460,7 @@ ce_advance(ExecRow *ex, int own_line)
 	if (strcmp(ex->status, "running") != 0 && strcmp(ex->status, "waiting") != 0 &&
 		strcmp(ex->status, "pending") != 0)
 		return;					/* paused, or ended */
+	ce_iterations_advance(ex, lines);
 
 	survey_lines(ex->plan, lines, &r);
 	promote = lines_to_promote(ex->plan, lines, &r);

@@ -77,6 +77,7 @@
 #include "engine.h"
 #include "engine_int.h"
 #include "tasks.h"
+#include "compose.h"
 #include "engine_xact.h"
 #include "resilience.h"
 #include "shmem.h"
@@ -824,6 +825,13 @@ external_result(FunctionCallInfo fcinfo, bool ok, Jsonb *output, char *ftype, ch
 				 errdetail("The step is %s.", line.status),
 				 errhint("Only external steps wait for chain_step_complete() or chain_step_fail().")));
 	step = ce_plan_step_by_id(c.ex.plan, step_id);
+	if (step != NULL && (step->kind == CE_STEP_CHAIN || ce_step_iterates(step)))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("step %d of execution %s waits for its %s", step_id, c.ex.id_s,
+						ce_step_iterates(step) ? "iterations" : "child execution"),
+				 errhint("It completes or fails when %s; chain_cancel() stops it.",
+						 ce_step_iterates(step) ? "its iterations end" : "the child execution ends")));
 	if (step == NULL || step->kind != CE_STEP_EXTERNAL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

@@ -49,6 +49,10 @@ typedef struct ExecRow
 								 * ce_progress_refresh) */
 	CePlan	   *plan;
 	char	   *search_path;	/* the caller's, for the steps */
+	bool		has_parent;		/* a child execution (subchain.c) */
+	pg_uuid_t	parent_id;
+	int			parent_line;
+	bool		ancestors_locked;	/* ce_lock_ancestors done */
 } ExecRow;
 
 /* One claimed line. */
@@ -66,6 +70,8 @@ typedef struct LineRow
 	bool		ran_now;		/* the step ran in this transaction: its
 								 * attempt started at the transaction's start */
 	int			crashes;		/* attempts in a row whose executor died */
+	int			iteration;		/* an iteration line's (compose.h) */
+	bool		no_retry;		/* a failure that is final (iterate.c) */
 } LineRow;
 
 /* A line as advance() sees it. */
@@ -76,6 +82,10 @@ typedef struct LineInfo
 	int			step_id;
 	char	   *status;
 	int			parent_line;
+	/* a waiting forEach or repeatUntil step line: its counters (iterate.c) */
+	int			iter_count;
+	int			iter_done;
+	int			iter_parked;
 } LineInfo;
 
 /*

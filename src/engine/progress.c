@@ -22,6 +22,7 @@
 
 #include "engine.h"
 #include "engine_int.h"
+#include "compose.h"
 
 /* Progress and ETA of the events of the running transition or control call. */
 static int	current_progress = 0;
@@ -202,7 +203,7 @@ compute_progress(ExecRow *ex, List *lines)
 {
 	ListCell   *lc;
 	int			total = 0;
-	int			done = 0;
+	double		done = 0;
 
 	foreach(lc, lines)
 	{
@@ -211,7 +212,9 @@ compute_progress(ExecRow *ex, List *lines)
 		if (li->type != 's')
 			continue;
 		total++;
-		if (strcmp(li->status, "completed") == 0 || strcmp(li->status, "skipped") == 0 ||
+		if (li->iter_count > 0)
+			done += ce_container_fraction(li);	/* its iterations done so far */
+		else if (strcmp(li->status, "completed") == 0 || strcmp(li->status, "skipped") == 0 ||
 			strcmp(li->status, "compensated") == 0)
 			done++;
 		else if (strcmp(li->status, "failed") == 0)
@@ -231,7 +234,7 @@ compute_progress(ExecRow *ex, List *lines)
 				done++;
 		}
 	}
-	return Max(total > 0 ? (done * 100) / total : 100, ex->progress_floor);
+	return Max(total > 0 ? (int) ((done * 100) / total) : 100, ex->progress_floor);
 }
 
 void

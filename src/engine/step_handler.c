@@ -152,14 +152,17 @@ handler_argument(CeStepRun *run)
 	else
 		appendStringInfoString(&buf, "null");
 	appendStringInfoString(&buf, ",\"variables\":");
-	if (step->ninput_vars > 0 && !run->compensation)
 	{
-		Jsonb	   *vars = filter_object(lk->context, step->ninput_vars, step->input_vars);
+		Jsonb	   *vars = lk->context;
 
+		if (step->ninput_vars > 0 && !run->compensation)
+			vars = filter_object(lk->context, step->ninput_vars, step->input_vars);
+		/* an iteration's item and index (and an element's outputs) */
+		if (lk->extra)
+			vars = DatumGetJsonbP(DirectFunctionCall2(jsonb_concat, JsonbPGetDatum(vars),
+													  JsonbPGetDatum(lk->extra)));
 		JsonbToCString(&buf, &vars->root, VARSIZE(vars));
 	}
-	else
-		JsonbToCString(&buf, &lk->context->root, VARSIZE(lk->context));
 	appendStringInfo(&buf, ",\"step\":{\"id\":%d,\"name\":", step->id);
 	escape_json(&buf, step->name);
 	appendStringInfo(&buf, ",\"attempt\":%d},\"execution_id\":", lk->attempt);
@@ -303,6 +306,10 @@ run_template(CeStepRun *run)
 		escape_json(&buf, run->rendered_input);
 		appendStringInfoChar(&buf, '}');
 		lk.extra = ce_text_to_jsonb(buf.data);
+		/* an iteration's item and index stay visible */
+		if (run->lookup->extra)
+			lk.extra = DatumGetJsonbP(DirectFunctionCall2(jsonb_concat, JsonbPGetDatum(run->lookup->extra),
+														 JsonbPGetDatum(lk.extra)));
 	}
 	text = ce_template_render_max(tpl, ce_lookup, &lk, (size_t) ce_max_context_bytes, &len, &err);
 	if (text == NULL && err.code == CE_ERR_LIMIT)

@@ -31,6 +31,7 @@
 #include "plancache.h"
 #include "engine.h"
 #include "engine_int.h"
+#include "compose.h"
 
 static Oid	ext_owner = InvalidOid;
 
@@ -192,7 +193,7 @@ ce_extension_owner(void)
 #define LINE_COLS "organization_id, transaction_id, line_number, line_type, step_id, step_name, " \
 	"status, attempt, coalesce(parent_line, 0), started_at, " \
 	"CASE WHEN error->>'failure_type' = 'worker_crashed' " \
-	"THEN coalesce((error->>'crashes')::int, 0) ELSE 0 END"
+	"THEN coalesce((error->>'crashes')::int, 0) ELSE 0 END, coalesce(iteration, -1)"
 
 /*
  * The dispatch query of the executors (with q_claim_ready_after, the only
@@ -249,7 +250,7 @@ static CeQuery q_header = {
 	"SELECT status, chain_id, chain_version, context, owner::oid, deadline, priority, "
 	"coalesce((metadata->>'saveIntermediateResults')::boolean, true), "
 	"coalesce((metadata->'options'->>'maxRetries')::int, -1), "
-	"coalesce((metadata->>'progressFloor')::int, 0) "
+	"coalesce((metadata->>'progressFloor')::int, 0), parent_id, coalesce(parent_line, 0) "
 	"FROM chainexec.universal_transactions WHERE organization_id = $1 AND id = $2",
 	2, {UUIDOID, UUIDOID}};
 
@@ -291,9 +292,10 @@ static CeQuery q_update_line = {
 	11, {UUIDOID, UUIDOID, INT4OID, TEXTOID, INT4OID, TIMESTAMPTZOID, JSONBOID, JSONBOID, JSONBOID, BOOLOID, BOOLOID}};
 
 static CeQuery q_lines = {
-	"SELECT line_number, line_type, step_id, status, coalesce(parent_line, 0) "
+	"SELECT line_number, line_type, step_id, status, coalesce(parent_line, 0), "
+	"CASE WHEN status = 'waiting' AND line_type = 'step' THEN output->'iterations' END "
 	"FROM chainexec.universal_transaction_lines WHERE organization_id = $1 AND transaction_id = $2 "
-	"ORDER BY line_number",
+	"AND line_type <> 'iteration' ORDER BY line_number",
 	2, {UUIDOID, UUIDOID}};
 
 static CeQuery q_promote = {
@@ -371,6 +373,7 @@ line_from_row(int row, LineRow *line)
 	line->started_at = DatumGetTimestampTz(ce_getcol(row, 10, &line->has_started));
 	line->has_started = !line->has_started;
 	line->crashes = DatumGetInt32(ce_getcol(row, 11, &isnull));
+	line->iteration = DatumGetInt32(ce_getcol(row, 12, &isnull));
 }
 
 static bool
@@ -588,6 +591,15 @@ ce_exec_read_header(ExecRow *ex)
 	ex->save_intermediate = DatumGetBool(ce_getcol(0, 8, &isnull));
 	ex->max_retries = DatumGetInt32(ce_getcol(0, 9, &isnull));
 	ex->progress_floor = DatumGetInt32(ce_getcol(0, 10, &isnull));
+	{
+		/* a child execution's parent (subchain.c) */
+		Datum		p = ce_getcol(0, 11, &isnull);
+
+		ex->has_parent = !isnull;
+		if (!isnull)
+			memcpy(&ex->parent_id, DatumGetUUIDP(p), sizeof(pg_uuid_t));
+		ex->parent_line = DatumGetInt32(ce_getcol(0, 12, &isnull));
+	}
 	ex->org_s = ce_uuid_to_cstring(&ex->org);
 	ex->id_s = ce_uuid_to_cstring(&ex->id);
 }
@@ -598,6 +610,8 @@ ce_exec_lock(ExecRow *ex)
 {
 	Datum		args[2];
 
+	/* a child's ancestors first, root first (compose.h) */
+	ce_lock_ancestors(ex);
 	args[0] = UUIDPGetDatum(&ex->org);
 	args[1] = UUIDPGetDatum(&ex->id);
 	ce_run_query(&q_lock_header, args, NULL, false, 1);
@@ -629,6 +643,7 @@ ce_exec_lines(ExecRow *ex)
 		li->step_id = DatumGetInt32(ce_getcol(i, 3, &isnull));
 		li->status = ce_getcol_text(i, 4);
 		li->parent_line = DatumGetInt32(ce_getcol(i, 5, &isnull));
+		ce_container_counters(ce_getcol_jsonb(i, 6), li);
 		res = lappend(res, li);
 	}
 	return res;

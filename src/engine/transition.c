@@ -58,6 +58,7 @@
 #include "engine_int.h"
 #include "flow.h"
 #include "tasks.h"
+#include "compose.h"
 #include "engine_xact.h"
 #include "inflight.h"
 #include "resilience.h"
@@ -234,7 +235,7 @@ handle_failure(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun *run,
 		(ce_retry_matches(&r, run->failure_type, run->sqlstate) ||
 		 (compensation && ce_retry_compensation_extra(run))) &&
 		strcmp(ex->status, "paused") != 0 &&
-		strcmp(run->failure_type, "worker_crashed") != 0 &&
+		!line->no_retry && strcmp(run->failure_type, "worker_crashed") != 0 &&
 		ce_retry_allowed(ex, run, compensation))
 	{
 		long		delay = ce_retry_delay_ms(&r, attempt);
@@ -260,6 +261,13 @@ handle_failure(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun *run,
 		ce_line_update(ex, line->line_number, &u);
 		ce_advance(ex, line->line_number);
 		ce_exec_emit(ex, "step_failed", step, "failed", attempt);
+		return;
+	}
+
+	/* an iteration: onFailure applies to the element (iterate.c) */
+	if (CE_IS_ITERATION(line))
+	{
+		ce_iteration_failed(ex, line, step, run, attempt, input, err);
 		return;
 	}
 
@@ -325,6 +333,11 @@ handle_success(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun *run,
 	CondAction	act = COND_RUN;
 	int			skip_to = 0;
 
+	if (CE_IS_ITERATION(line) && !compensation)
+	{
+		ce_iteration_succeeded(ex, line, step, run, attempt, input);
+		return;
+	}
 	ce_exec_lock(ex);
 	if (!execution_live(ex, line))
 	{
@@ -481,6 +494,8 @@ line_can_run(ExecRow *ex, LineRow *line, bool compensation)
 		 */
 		if (strcmp(line->status, "waiting") == 0)
 			ce_line_park_timer(ex, line->line_number);
+		else if (CE_IS_ITERATION(line))
+			ce_iteration_park(ex, line);
 		else
 			ce_line_set_status(ex, line->line_number, "pending");
 		return false;
@@ -513,6 +528,8 @@ precondition_decides(ExecRow *ex, LineRow *line, const CeStep *step, CeLookupCtx
 
 	if (step->condition_expr == NULL || step->condition_is_routing)
 		return false;
+	if (CE_IS_ITERATION(line))
+		return false;			/* an iterating step's, once, for all */
 	act = eval_condition(step, lk, &skip_to);
 	if (act == COND_RUN)
 		return false;
@@ -579,6 +596,14 @@ prepare_step(ExecRow *ex, LineRow *line, const CeStep *step, CeLookupCtx *lk,
 		}
 	}
 
+	/* forEach, repeatUntil: the step's line waits for its iterations */
+	if (ce_step_iterates(step) && !CE_IS_ITERATION(line) && strcmp(line->line_type, "step") == 0)
+	{
+		if (!ce_container_start(ex, line, step, lk, run, attempt))
+			handle_failure(ex, line, step, run, attempt, NULL);
+		return true;
+	}
+
 	run->rendered_input = render_input(step, lk, run);
 	if (step->input_tpl && run->rendered_input == NULL)
 	{
@@ -586,6 +611,16 @@ prepare_step(ExecRow *ex, LineRow *line, const CeStep *step, CeLookupCtx *lk,
 		return true;
 	}
 	*input = ce_input_jsonb(run->rendered_input);
+	if (CE_IS_ITERATION(line))
+		*input = ce_iteration_input(lk->extra, *input);
+
+	/* type "chain": a child execution; the line waits for it (subchain.c) */
+	if (step->kind == CE_STEP_CHAIN)
+	{
+		if (!ce_child_start(ex, line, step, lk, run, attempt, *input))
+			handle_failure(ex, line, step, run, attempt, *input);
+		return true;
+	}
 
 	/* the limits it names must have room (flow.c); else it waits, unrun */
 	if (!ce_flow_admit_step(ex, line, step))
@@ -638,6 +673,11 @@ process_line(ExecRow *ex, LineRow *line)
 	ce_step_setup(ex, step, 0, &lk, &run);
 	run.compensation = compensation;
 	run.deadline = ex->has_deadline && !compensation ? ex->deadline : 0;
+	/* an iteration binds {item} and {index}; its compensation its outputs too */
+	if (CE_IS_ITERATION(line))
+		lk.extra = ce_iteration_vars(ex, line);
+	else if (compensation)
+		lk.extra = ce_compensation_vars(ex, line);
 
 	/* A timer that came due: a wait step ends, an external step times out. */
 	if (strcmp(line->status, "waiting") == 0)
@@ -648,6 +688,13 @@ process_line(ExecRow *ex, LineRow *line)
 		{
 			run.ok = true;
 			handle_success(ex, line, step, &run, attempt, NULL);
+		}
+		else if (step->kind == CE_STEP_CHAIN)
+		{
+			ce_child_cancel_for_line(ex, line);
+			ce_step_fail(&run, "execution_timeout", "57014",
+						 "the child execution of step \"%s\" did not end within %d ms", step->name, step->timeout_ms);
+			handle_failure(ex, line, step, &run, attempt, NULL);
 		}
 		else
 		{

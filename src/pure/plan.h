@@ -37,7 +37,8 @@ typedef enum CeStepKind
 	CE_STEP_FUNCTION,			/* alias instruction_set */
 	CE_STEP_TEMPLATE,			/* alias template_processing */
 	CE_STEP_EXTERNAL,			/* alias external_api */
-	CE_STEP_WAIT
+	CE_STEP_WAIT,
+	CE_STEP_CHAIN				/* a child execution (compose_plan.h) */
 } CeStepKind;
 
 typedef enum CeOnFailure
@@ -101,6 +102,7 @@ typedef struct CeCacheConfig
 } CeCacheConfig;
 
 typedef struct CeStep CeStep;
+typedef struct CeCompose CeCompose;
 
 struct CeStep
 {
@@ -149,6 +151,8 @@ struct CeStep
 
 	CeOnFailure on_failure;
 	CeStep	   *fallback;		/* onFailure fallback: the fallbackStep */
+	CeCompose  *compose;		/* type "chain", forEach, repeatUntil
+								 * (compose_plan.h); NULL when none */
 
 	int			timeout_ms;		/* 0 = none */
 	int			wait_ms;		/* kind wait */

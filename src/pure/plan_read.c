@@ -130,7 +130,8 @@ static const char *const plan_step_keys[] = {
 	"parallelExecution", "retryConfig", "rollbackAction", "onFailure",
 	"fallbackStep", "timeoutMs", "waitMs", "maxMemoryMB", "cache",
 	"circuitBreaker", "verificationQuery", "metadata", "requiredRoles",
-	"approvalThreshold", "limits", NULL
+	"approvalThreshold", "limits",
+	"chain", "input", "forEach", "maxConcurrency", "repeatUntil", "maxIterations", NULL
 };
 
 /* Known keys of a "retryConfig" object. */

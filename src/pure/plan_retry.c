@@ -76,6 +76,7 @@ ce_retry_default(CeStepKind kind, CeRetry *r)
 			break;
 		case CE_STEP_FUNCTION:
 		case CE_STEP_WAIT:
+		case CE_STEP_CHAIN:
 			r->maxRetries = 0;
 			break;
 	}

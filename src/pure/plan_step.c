@@ -18,6 +18,7 @@
  *-------------------------------------------------------------------------
  */
 #include "plan_int.h"
+#include "compose_plan.h"
 
 #include <limits.h>
 #include <string.h>
@@ -43,6 +44,8 @@ kind_name(CeStepKind k)
 			return "external";
 		case CE_STEP_WAIT:
 			return "wait";
+		case CE_STEP_CHAIN:
+			return "chain";
 	}
 	return "sql";
 }
@@ -65,6 +68,7 @@ ce_step_kind_from_name(const char *name, CeStepKind *kind)
 		{"external", CE_STEP_EXTERNAL},
 		{"external_api", CE_STEP_EXTERNAL},
 		{"wait", CE_STEP_WAIT},
+		{"chain", CE_STEP_CHAIN},
 	};
 	size_t		i;
 
@@ -267,7 +271,7 @@ parse_step_type(PlanCtx *ctx, const CeJson *js, const char *prefix,
 				   "missing required key \"type\" in step \"%s\"", st->name);
 		plan_strfmt(ctx->err->hint, sizeof(ctx->err->hint),
 					"Valid types are \"sql\", \"function\", \"template\", "
-					"\"external\" and \"wait\".");
+					"\"external\", \"wait\" and \"chain\".");
 		return false;
 	}
 	if (!plan_get_string(ctx, js, "type", prefix, false, &type))
@@ -280,7 +284,7 @@ parse_step_type(PlanCtx *ctx, const CeJson *js, const char *prefix,
 		plan_error(ctx, CE_ERR_INVALID, path, "unknown step type \"%s\"", disp);
 		plan_strfmt(ctx->err->hint, sizeof(ctx->err->hint),
 					"Valid types are \"sql\", \"function\", \"template\", "
-					"\"external\" and \"wait\" (or \"database_operation\", "
+					"\"external\", \"wait\" and \"chain\" (or \"database_operation\", "
 					"\"instruction_set\", \"template_processing\", "
 					"\"external_api\").");
 		return false;
@@ -513,6 +517,7 @@ check_step_kind(PlanCtx *ctx, const CeJson *js, const char *prefix,
 			}
 			break;
 		case CE_STEP_EXTERNAL:
+		case CE_STEP_CHAIN:
 			break;
 	}
 	return true;
@@ -701,6 +706,15 @@ parse_step_failure(PlanCtx *ctx, const CeJson *js, const char *prefix,
 	return true;
 }
 
+/* type "chain", forEach, repeatUntil (compose_plan.c), once onFailure is known */
+static bool
+parse_step_compose(PlanCtx *ctx, const CeJson *js, const char *prefix,
+				   CeStep *st, bool is_fallback)
+{
+	return ce_compose_parse(js, prefix, st->name, st->kind == CE_STEP_CHAIN, is_fallback,
+							st->on_failure == CE_ONFAIL_FALLBACK, &st->compose, ctx->err);
+}
+
 /*
  * Check and compile one step (or fallback step, is_fallback) at JSON path
  * prefix into st.  A new step key goes into plan_step_keys and into the
@@ -741,5 +755,6 @@ plan_parse_step(PlanCtx *ctx, const CeJson *js, const char *prefix,
 	return parse_step_templates(ctx, prefix, st) &&
 		parse_step_rollback(ctx, prefix, st) &&
 		parse_step_condition(ctx, prefix, st) &&
-		parse_step_failure(ctx, js, prefix, st, is_fallback);
+		parse_step_failure(ctx, js, prefix, st, is_fallback) &&
+		parse_step_compose(ctx, js, prefix, st, is_fallback);
 }

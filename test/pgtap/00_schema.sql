@@ -75,10 +75,12 @@ SELECT indexes_are('chainexec', 'templates', ARRAY['templates_pkey', 'templates_
 SELECT indexes_are('chainexec', 'universal_transactions',
 	ARRAY['universal_transactions_pkey', 'universal_transactions_idempotency',
 		  'universal_transactions_by_chain', 'universal_transactions_deadline',
-		  'universal_transactions_finished', 'universal_transactions_in_session']);
+		  'universal_transactions_finished', 'universal_transactions_in_session',
+		  'universal_transactions_parent']);
 SELECT indexes_are('chainexec', 'universal_transaction_lines',
 	ARRAY['universal_transaction_lines_pkey', 'universal_transaction_lines_ready',
-		  'universal_transaction_lines_waiting', 'universal_transaction_lines_waits_for']);
+		  'universal_transaction_lines_waiting', 'universal_transaction_lines_waits_for',
+		  'universal_transaction_lines_steps']);
 SELECT indexes_are('chainexec', 'schedules', ARRAY['schedules_pkey']);
 
 -- Views for people.

@@ -1,0 +1,811 @@
+/*-------------------------------------------------------------------------
+ *
+ * iterate.c
+ *	  Steps that run as iterations: "forEach" (once per element of an
+ *	  array, at most maxConcurrency at once, outputs gathered into arrays
+ *	  in element order) and "repeatUntil" (again and again until an
+ *	  expression over the context holds, at most maxIterations times).
+ *
+ * The step's own line (the container) waits while its iteration lines run;
+ * each iteration is a line of type "iteration" with the element's index
+ * in column iteration, run by the engine like any step line (retries,
+ * timeouts, wait timers, child executions, the sandbox), so that nothing
+ * holds a process between iterations.  A forEach makes all its lines in
+ * one statement when it starts (lines first .. first + count - 1, the
+ * first maxConcurrency ready, the others pending); each iteration that
+ * ends makes the next one ready, in the same transition, so no more than
+ * maxConcurrency ever run at once.  An iteration's outputs stay on its
+ * line (always, whatever saveIntermediateResults says): the context is
+ * written once, when the last iteration ends and one statement gathers
+ * the arrays.  A repeatUntil makes one line per repetition, and merges
+ * each repetition's outputs into the context before it evaluates the
+ * expression.
+ *
+ * onFailure applies to each element (after its retries): "skip" and
+ * "warn" leave a null in the arrays and go on; "fail" cancels the other
+ * elements and fails the step (its container), which fails the execution.
+ * A failed execution compensates every completed element (each
+ * compensation sees the element's item, index and outputs).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/numeric.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
+
+#include "chainexec.h"
+#include "compose.h"
+#include "bridge.h"
+#include "engine.h"
+#include "shmem.h"
+
+/* ---------------------------------------------------------------------
+ * Queries
+ * --------------------------------------------------------------------- */
+
+static CeQuery q_max_line = {
+	"SELECT coalesce(max(line_number), 0) FROM chainexec.universal_transaction_lines "
+	"WHERE organization_id = $1 AND transaction_id = $2",
+	2, {UUIDOID, UUIDOID}};
+
+/* first line, step id, step name, ready count, priority, container, smart code, items */
+static CeQuery q_insert_elements = {
+	"INSERT INTO chainexec.universal_transaction_lines (organization_id, transaction_id, line_number, "
+	"line_type, step_id, step_name, status, priority, parent_line, iteration, input, smart_code) "
+	"SELECT $1, $2, $3 + e.n::int - 1, 'iteration', $4, $5, "
+	"CASE WHEN e.n <= $6 THEN 'ready' ELSE 'pending' END, $7, $8, e.n::int - 1, "
+	"jsonb_build_object('item', e.v, 'index', e.n - 1), $9 "
+	"FROM jsonb_array_elements($10) WITH ORDINALITY AS e(v, n)",
+	10, {UUIDOID, UUIDOID, INT4OID, INT4OID, TEXTOID, INT4OID, INT4OID, INT4OID, TEXTOID, JSONBOID}};
+
+/* line, step id, step name, priority, container, smart code, iteration */
+static CeQuery q_insert_repetition = {
+	"INSERT INTO chainexec.universal_transaction_lines (organization_id, transaction_id, line_number, "
+	"line_type, step_id, step_name, status, priority, parent_line, iteration, input, smart_code) "
+	"VALUES ($1, $2, $3, 'iteration', $4, $5, 'ready', $6, $7, $9, jsonb_build_object('index', $9), $8)",
+	9, {UUIDOID, UUIDOID, INT4OID, INT4OID, TEXTOID, INT4OID, INT4OID, TEXTOID, INT4OID}};
+
+static CeQuery q_container_wait = {
+	"UPDATE chainexec.universal_transaction_lines SET status = 'waiting', attempt = $4, "
+	"not_before = 'infinity', started_at = now(), first_started_at = coalesce(first_started_at, now()), "
+	"finished_at = NULL, duration_ms = NULL, error = NULL, output = $5 "
+	"WHERE organization_id = $1 AND transaction_id = $2 AND line_number = $3",
+	5, {UUIDOID, UUIDOID, INT4OID, INT4OID, JSONBOID}};
+
+#define COUNTER(k) "coalesce((output->'iterations'->>'" k "')::int, 0)"
+static CeQuery q_container_get = {
+	"SELECT step_id, step_name, status, attempt, " COUNTER("first") ", " COUNTER("count") ", "
+	COUNTER("next") ", " COUNTER("done") ", " COUNTER("parked") ", " COUNTER("current") " "
+	"FROM chainexec.universal_transaction_lines "
+	"WHERE organization_id = $1 AND transaction_id = $2 AND line_number = $3 FOR UPDATE",
+	3, {UUIDOID, UUIDOID, INT4OID}};
+
+static CeQuery q_container_set = {
+	"UPDATE chainexec.universal_transaction_lines SET output = jsonb_build_object('iterations', "
+	"jsonb_build_object('first', $4, 'count', $5, 'next', $6, 'done', $7, 'parked', $8, 'current', $9)) "
+	"WHERE organization_id = $1 AND transaction_id = $2 AND line_number = $3",
+	9, {UUIDOID, UUIDOID, INT4OID, INT4OID, INT4OID, INT4OID, INT4OID, INT4OID, INT4OID}};
+
+static CeQuery q_ready_range = {
+	"UPDATE chainexec.universal_transaction_lines SET status = 'ready', not_before = greatest(not_before, now()) "
+	"WHERE organization_id = $1 AND transaction_id = $2 AND line_number >= $3 AND line_number < $4 "
+	"AND line_type = 'iteration' AND status = 'pending'",
+	4, {UUIDOID, UUIDOID, INT4OID, INT4OID}};
+
+static CeQuery q_close_range = {
+	"UPDATE chainexec.universal_transaction_lines l SET status = $5, finished_at = clock_timestamp() "
+	"FROM (SELECT line_number FROM chainexec.universal_transaction_lines "
+	"      WHERE organization_id = $1 AND transaction_id = $2 AND line_number >= $3 AND line_number < $4 "
+	"        AND line_type = 'iteration' AND status IN ('pending', 'ready', 'waiting') "
+	"      FOR UPDATE SKIP LOCKED) s "
+	"WHERE l.organization_id = $1 AND l.transaction_id = $2 AND l.line_number = s.line_number",
+	5, {UUIDOID, UUIDOID, INT4OID, INT4OID, TEXTOID}};
+
+static CeQuery q_close_all = {
+	"UPDATE chainexec.universal_transaction_lines l SET status = $3, finished_at = clock_timestamp() "
+	"FROM (SELECT line_number FROM chainexec.universal_transaction_lines "
+	"      WHERE organization_id = $1 AND transaction_id = $2 "
+	"        AND line_type = 'iteration' AND status IN ('pending', 'ready', 'waiting') "
+	"      FOR UPDATE SKIP LOCKED) s "
+	"WHERE l.organization_id = $1 AND l.transaction_id = $2 AND l.line_number = s.line_number",
+	3, {UUIDOID, UUIDOID, TEXTOID}};
+
+/* status, attempt, input (null: keep), output, error, started now */
+static CeQuery q_record = {
+	"UPDATE chainexec.universal_transaction_lines SET status = $4, attempt = $5, "
+	"input = coalesce($6, input), output = $7, error = $8, "
+	"started_at = CASE WHEN $9 THEN now() ELSE started_at END, "
+	"first_started_at = coalesce(first_started_at, CASE WHEN $9 THEN now() END), "
+	"finished_at = clock_timestamp(), "
+	"duration_ms = extract(epoch FROM clock_timestamp() - "
+	"CASE WHEN $9 THEN now() ELSE coalesce(started_at, clock_timestamp()) END) * 1000 "
+	"WHERE organization_id = $1 AND transaction_id = $2 AND line_number = $3",
+	9, {UUIDOID, UUIDOID, INT4OID, TEXTOID, INT4OID, JSONBOID, JSONBOID, JSONBOID, BOOLOID}};
+
+static CeQuery q_vars = {
+	"SELECT CASE WHEN input ? 'item' THEN jsonb_build_object('item', input->'item', 'index', input->'index') "
+	"ELSE jsonb_build_object('index', input->'index') END "
+	"FROM chainexec.universal_transaction_lines "
+	"WHERE organization_id = $1 AND transaction_id = $2 AND line_number = $3 AND line_type = 'iteration'",
+	3, {UUIDOID, UUIDOID, INT4OID}};
+
+static CeQuery q_compensation_vars = {
+	"SELECT CASE WHEN input ? 'item' THEN jsonb_build_object('item', input->'item', 'index', input->'index') "
+	"ELSE jsonb_build_object('index', input->'index') END || "
+	"CASE WHEN jsonb_typeof(output->'variables') = 'object' THEN output->'variables' ELSE '{}' END "
+	"FROM chainexec.universal_transaction_lines "
+	"WHERE organization_id = $1 AND transaction_id = $2 AND line_number = $3 AND line_type = 'iteration'",
+	3, {UUIDOID, UUIDOID, INT4OID}};
+
+/*
+ * Each output variable as an array in element order (null for an element
+ * that did not complete); with no outputVariables, every key any element
+ * set.
+ */
+static CeQuery q_gather = {
+	"WITH it AS MATERIALIZED (SELECT iteration, CASE WHEN status = 'completed' THEN output->'variables' END AS v "
+	"            FROM chainexec.universal_transaction_lines "
+	"            WHERE organization_id = $1 AND transaction_id = $2 AND line_number >= $3 "
+	"              AND line_number < $3 + $4 AND line_type = 'iteration'), "
+	"keys AS (SELECT k FROM unnest($5::text[]) AS k WHERE cardinality($5) > 0 "
+	"         UNION SELECT jsonb_object_keys(v) FROM it "
+	"         WHERE cardinality($5) = 0 AND jsonb_typeof(v) = 'object') "
+	"SELECT coalesce(jsonb_object_agg(keys.k, "
+	"  (SELECT jsonb_agg(coalesce(it.v -> keys.k, 'null'::jsonb) ORDER BY it.iteration) FROM it)), '{}'::jsonb) "
+	"FROM keys",
+	5, {UUIDOID, UUIDOID, INT4OID, INT4OID, TEXTARRAYOID}};
+
+/* ---------------------------------------------------------------------
+ * Helpers
+ * --------------------------------------------------------------------- */
+
+typedef struct Container
+{
+	int			line_number;
+	int			step_id;
+	char	   *step_name;
+	char	   *status;
+	int			attempt;
+	int			first;			/* forEach: first element's line */
+	int			count;			/* forEach: elements; repeatUntil: maxIterations */
+	int			next;			/* iterations made ready so far */
+	int			done;			/* iterations that ended */
+	int			parked;			/* iterations a pause set back to pending */
+	int			current;		/* repeatUntil: the line of the running one */
+} Container;
+
+static bool
+exec_live(ExecRow *ex)
+{
+	return strcmp(ex->status, "running") == 0 || strcmp(ex->status, "waiting") == 0 ||
+		strcmp(ex->status, "pending") == 0 || strcmp(ex->status, "paused") == 0;
+}
+
+static int
+getint(int row, int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, &isnull);
+
+	return isnull ? 0 : DatumGetInt32(d);
+}
+
+static Jsonb *
+getjsonb(int row, int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, &isnull);
+
+	return isnull ? NULL : DatumGetJsonbPCopy(d);
+}
+
+static void
+pk_args(ExecRow *ex, int line_number, Datum *v)
+{
+	v[0] = UUIDPGetDatum(&ex->org);
+	v[1] = UUIDPGetDatum(&ex->id);
+	v[2] = Int32GetDatum(line_number);
+}
+
+static bool
+container_get(ExecRow *ex, int line_number, Container *c)
+{
+	Datum		v[3];
+
+	pk_args(ex, line_number, v);
+	ce_run_query(&q_container_get, v, NULL, false, 1);
+	if (SPI_processed != 1)
+		return false;
+	memset(c, 0, sizeof(*c));
+	c->line_number = line_number;
+	c->step_id = getint(0, 1);
+	c->step_name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	c->status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+	c->attempt = getint(0, 4);
+	c->first = getint(0, 5);
+	c->count = getint(0, 6);
+	c->next = getint(0, 7);
+	c->done = getint(0, 8);
+	c->parked = getint(0, 9);
+	c->current = getint(0, 10);
+	return true;
+}
+
+static void
+container_set(ExecRow *ex, Container *c)
+{
+	Datum		v[9];
+
+	pk_args(ex, c->line_number, v);
+	v[3] = Int32GetDatum(c->first);
+	v[4] = Int32GetDatum(c->count);
+	v[5] = Int32GetDatum(c->next);
+	v[6] = Int32GetDatum(c->done);
+	v[7] = Int32GetDatum(c->parked);
+	v[8] = Int32GetDatum(c->current);
+	ce_run_query(&q_container_set, v, NULL, false, 0);
+}
+
+static Jsonb *
+counters_jsonb(Container *c)
+{
+	return ce_text_to_jsonb(psprintf("{\"iterations\": {\"first\": %d, \"count\": %d, \"next\": %d, "
+									 "\"done\": %d, \"parked\": %d, \"current\": %d}}",
+									 c->first, c->count, c->next, c->done, c->parked, c->current));
+}
+
+/* Record the end of an iteration's attempt on its line. */
+static void
+record(ExecRow *ex, LineRow *line, const char *status, int attempt, Jsonb *input,
+	   Jsonb *output, Jsonb *error)
+{
+	Datum		v[9];
+	char		n[10] = "         ";
+
+	pk_args(ex, line->line_number, v);
+	v[3] = CStringGetTextDatum(status);
+	v[4] = Int32GetDatum(attempt);
+	v[5] = input ? JsonbPGetDatum(input) : (Datum) 0;
+	n[5] = input ? ' ' : 'n';
+	v[6] = output ? JsonbPGetDatum(output) : (Datum) 0;
+	n[6] = output ? ' ' : 'n';
+	v[7] = error ? JsonbPGetDatum(error) : (Datum) 0;
+	n[7] = error ? ' ' : 'n';
+	v[8] = BoolGetDatum(line->ran_now);
+	ce_run_query(&q_record, v, n, false, 0);
+}
+
+static Jsonb *
+jsonb_cat(Jsonb *a, Jsonb *b)
+{
+	if (a == NULL)
+		return b;
+	if (b == NULL)
+		return a;
+	return DatumGetJsonbP(DirectFunctionCall2(jsonb_concat, JsonbPGetDatum(a), JsonbPGetDatum(b)));
+}
+
+/* The container as a line the engine can record. */
+static void
+container_line(Container *c, LineRow *cl)
+{
+	memset(cl, 0, sizeof(*cl));
+	cl->line_number = c->line_number;
+	cl->line_type = "step";
+	cl->step_id = c->step_id;
+	cl->step_name = c->step_name;
+	cl->status = "waiting";
+	cl->attempt = c->attempt;
+	cl->iteration = -1;
+	cl->ran_now = false;
+}
+
+static void
+container_complete(ExecRow *ex, Container *c, const CeStep *step, Jsonb *outputs)
+{
+	LineRow		cl;
+	CeStepRun	run;
+	CeLookupCtx lk;
+
+	container_line(c, &cl);
+	ce_step_setup(ex, step, c->attempt, &lk, &run);
+	run.ok = true;
+	run.outputs = outputs;
+	ce_line_succeeded(ex, &cl, step, &run, c->attempt);
+}
+
+/* The container fails with run's failure; no retry of the whole. */
+static void
+container_fail(ExecRow *ex, Container *c, const CeStep *step, CeStepRun *failed)
+{
+	LineRow		cl;
+
+	container_line(c, &cl);
+	cl.no_retry = true;
+	ce_line_failed(ex, &cl, step, failed, c->attempt);
+}
+
+static ArrayType *
+output_names(const CeStep *step)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(step->noutput_vars, 1));
+	int			i;
+
+	for (i = 0; i < step->noutput_vars; i++)
+		d[i] = CStringGetTextDatum(step->output_vars[i]);
+	return construct_array(d, step->noutput_vars, TEXTOID, -1, false, TYPALIGN_INT);
+}
+
+static CeQuery q_set_status = {
+	"UPDATE chainexec.universal_transaction_lines SET status = $4 "
+	"WHERE organization_id = $1 AND transaction_id = $2 AND line_number = $3",
+	4, {UUIDOID, UUIDOID, INT4OID, TEXTOID}};
+
+static void
+set_status(ExecRow *ex, int line_number, const char *status)
+{
+	Datum		v[4];
+
+	pk_args(ex, line_number, v);
+	v[3] = CStringGetTextDatum(status);
+	ce_run_query(&q_set_status, v, NULL, false, 0);
+}
+
+/*
+ * Lock the header; false when the execution stopped or paused meanwhile
+ * (the line is then cancelled, or pending until the resume).
+ */
+static bool
+lock_live(ExecRow *ex, LineRow *line)
+{
+	ce_exec_lock(ex);
+	if (strcmp(ex->status, "paused") == 0)
+	{
+		set_status(ex, line->line_number, "pending");
+		return false;
+	}
+	if (!exec_live(ex))
+	{
+		set_status(ex, line->line_number, "cancelled");
+		return false;
+	}
+	return true;
+}
+
+/* ---------------------------------------------------------------------
+ * Starting
+ * --------------------------------------------------------------------- */
+
+bool
+ce_container_start(ExecRow *ex, LineRow *line, const CeStep *step, CeLookupCtx *lk,
+				   CeStepRun *run, int attempt)
+{
+	CeCompose  *cc = step->compose;
+	Container	c;
+	Datum		v[10];
+	bool		isnull;
+	int			first;
+	int			ready;
+
+	memset(&c, 0, sizeof(c));
+	c.line_number = line->line_number;
+	c.step_id = step->id;
+	c.step_name = step->name;
+	c.attempt = attempt;
+
+	if (cc->for_each)
+	{
+		CeValue		val;
+		Jsonb	   *items;
+		int			n;
+
+		if (!ce_lookup(lk, (const char *const *) cc->for_each_path, cc->for_each_npath, &val) ||
+			val.type == CEV_NULL)
+		{
+			ce_step_fail(run, "insufficient_data", "22004",
+						 "\"forEach\" of step \"%s\": variable %s is not set", step->name, cc->for_each);
+			return false;
+		}
+		if (val.type != CEV_JSON || val.len == 0 || val.str[0] != '[')
+		{
+			ce_step_fail(run, "validation_failed", "22023",
+						 "\"forEach\" of step \"%s\": %s is not an array", step->name, cc->for_each);
+			return false;
+		}
+		items = ce_value_to_jsonb(&val);
+		n = JsonContainerSize(&items->root);
+		if (n == 0)
+		{
+			/* nothing to do: each output variable is an empty array */
+			StringInfoData b;
+			int			i;
+
+			initStringInfo(&b);
+			appendStringInfoChar(&b, '{');
+			for (i = 0; i < step->noutput_vars; i++)
+			{
+				if (i > 0)
+					appendStringInfoChar(&b, ',');
+				escape_json(&b, step->output_vars[i]);
+				appendStringInfoString(&b, ":[]");
+			}
+			appendStringInfoChar(&b, '}');
+			run->ok = true;
+			run->outputs = ce_text_to_jsonb(b.data);
+			ce_line_succeeded(ex, line, step, run, attempt);
+			return true;
+		}
+
+		if (!lock_live(ex, line))
+			return true;
+		v[0] = UUIDPGetDatum(&ex->org);
+		v[1] = UUIDPGetDatum(&ex->id);
+		ce_run_query(&q_max_line, v, NULL, false, 1);
+		first = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) + 1;
+		ready = cc->max_concurrency > 0 ? Min(cc->max_concurrency, n) : n;
+		v[2] = Int32GetDatum(first);
+		v[3] = Int32GetDatum(step->id);
+		v[4] = CStringGetTextDatum(step->name);
+		v[5] = Int32GetDatum(ready);
+		v[6] = Int32GetDatum(ex->priority);
+		v[7] = Int32GetDatum(line->line_number);
+		v[8] = CStringGetTextDatum(ce_smart_code("ITERATION", step->name, ex->version));
+		v[9] = JsonbPGetDatum(items);
+		ce_run_query(&q_insert_elements, v, NULL, false, 0);
+		c.first = first;
+		c.count = n;
+		c.next = ready;
+	}
+	else
+	{
+		if (!lock_live(ex, line))
+			return true;
+		v[0] = UUIDPGetDatum(&ex->org);
+		v[1] = UUIDPGetDatum(&ex->id);
+		ce_run_query(&q_max_line, v, NULL, false, 1);
+		first = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) + 1;
+		v[2] = Int32GetDatum(first);
+		v[3] = Int32GetDatum(step->id);
+		v[4] = CStringGetTextDatum(step->name);
+		v[5] = Int32GetDatum(ex->priority);
+		v[6] = Int32GetDatum(line->line_number);
+		v[7] = CStringGetTextDatum(ce_smart_code("ITERATION", step->name, ex->version));
+		v[8] = Int32GetDatum(0);
+		ce_run_query(&q_insert_repetition, v, NULL, false, 0);
+		c.first = first;
+		c.count = cc->max_iterations;
+		c.next = 1;
+		c.current = first;
+		ready = 1;
+	}
+
+	pk_args(ex, line->line_number, v);
+	v[3] = Int32GetDatum(attempt);
+	v[4] = JsonbPGetDatum(counters_jsonb(&c));
+	ce_run_query(&q_container_wait, v, NULL, false, 0);
+	ce_wake_executors(ready);
+	ce_advance(ex, line->line_number);
+	(void) ce_progress_refresh(ex, NULL);
+	ce_exec_emit(ex, "step_started", step, "waiting", attempt);
+	return true;
+}
+
+/* ---------------------------------------------------------------------
+ * Variables
+ * --------------------------------------------------------------------- */
+
+Jsonb *
+ce_iteration_vars(ExecRow *ex, LineRow *line)
+{
+	Datum		v[3];
+
+	if (!CE_IS_ITERATION(line))
+		return NULL;
+	pk_args(ex, line->line_number, v);
+	ce_run_query(&q_vars, v, NULL, true, 1);
+	return SPI_processed == 1 ? getjsonb(0, 1) : NULL;
+}
+
+Jsonb *
+ce_iteration_input(Jsonb *vars, Jsonb *input)
+{
+	return jsonb_cat(vars, input);
+}
+
+Jsonb *
+ce_compensation_vars(ExecRow *ex, LineRow *line)
+{
+	Datum		v[3];
+
+	if (line->parent_line <= 0)
+		return NULL;
+	pk_args(ex, line->parent_line, v);
+	ce_run_query(&q_compensation_vars, v, NULL, true, 1);
+	return SPI_processed == 1 ? getjsonb(0, 1) : NULL;
+}
+
+/* ---------------------------------------------------------------------
+ * Going on
+ * --------------------------------------------------------------------- */
+
+/* Whether the repeatUntil expression holds over the context. */
+static bool
+repeat_done(ExecRow *ex, const CeStep *step, int attempt)
+{
+	CeLookupCtx lk;
+	CeStepRun	run;
+	CeValue		val;
+	CeError		err;
+
+	ce_step_setup(ex, step, attempt, &lk, &run);
+	memset(&err, 0, sizeof(err));
+	return ce_expr_eval(step->compose->repeat_expr, ce_lookup, &lk, &val, &err) &&
+		ce_value_truthy(&val);
+}
+
+/*
+ * An iteration ended (completed, skipped, failed under warn): make the
+ * next ones ready, or end the container.  The header is locked.
+ */
+static void
+container_next(ExecRow *ex, LineRow *line, const CeStep *step)
+{
+	CeCompose  *cc = step->compose;
+	Container	c;
+	Datum		v[10];
+
+	if (!container_get(ex, line->parent_line, &c) || strcmp(c.status, "waiting") != 0)
+		return;					/* the container ended meanwhile */
+	c.done++;
+
+	if (cc->repeat_until)
+	{
+		if (repeat_done(ex, step, c.attempt))
+		{
+			container_set(ex, &c);
+			container_complete(ex, &c, step, NULL);
+			return;
+		}
+		if (c.done >= c.count)
+		{
+			CeStepRun	run;
+			CeLookupCtx lk;
+
+			container_set(ex, &c);
+			ce_step_setup(ex, step, c.attempt, &lk, &run);
+			ce_step_fail(&run, "iterations_exhausted", "54000",
+						 "step \"%s\" ran %d times and its \"repeatUntil\" condition is still false",
+						 step->name, c.done);
+			run.hint = pstrdup("Raise \"maxIterations\", or make the step reach the condition.");
+			container_fail(ex, &c, step, &run);
+			return;
+		}
+		{
+			bool		isnull;
+
+			v[0] = UUIDPGetDatum(&ex->org);
+			v[1] = UUIDPGetDatum(&ex->id);
+			ce_run_query(&q_max_line, v, NULL, false, 1);
+			c.current = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) + 1;
+		}
+		v[2] = Int32GetDatum(c.current);
+		v[3] = Int32GetDatum(step->id);
+		v[4] = CStringGetTextDatum(step->name);
+		v[5] = Int32GetDatum(ex->priority);
+		v[6] = Int32GetDatum(c.line_number);
+		v[7] = CStringGetTextDatum(ce_smart_code("ITERATION", step->name, ex->version));
+		v[8] = Int32GetDatum(c.next);
+		ce_run_query(&q_insert_repetition, v, NULL, false, 0);
+		c.next++;
+		container_set(ex, &c);
+		if (strcmp(ex->status, "paused") != 0)
+			ce_wake_executors(1);
+		return;
+	}
+
+	if (c.done >= c.count)
+	{
+		Jsonb	   *gathered;
+
+		container_set(ex, &c);
+		v[0] = UUIDPGetDatum(&ex->org);
+		v[1] = UUIDPGetDatum(&ex->id);
+		v[2] = Int32GetDatum(c.first);
+		v[3] = Int32GetDatum(c.count);
+		v[4] = PointerGetDatum(output_names(step));
+		ce_run_query(&q_gather, v, NULL, false, 1);
+		gathered = SPI_processed == 1 ? getjsonb(0, 1) : NULL;
+		container_complete(ex, &c, step, gathered);
+		return;
+	}
+	{
+		int			limit = cc->max_concurrency > 0 ? c.done + cc->max_concurrency : c.count;
+		int			next = Min(limit, c.count);
+
+		if (next > c.next && strcmp(ex->status, "paused") != 0)
+		{
+			v[0] = UUIDPGetDatum(&ex->org);
+			v[1] = UUIDPGetDatum(&ex->id);
+			v[2] = Int32GetDatum(c.first + c.next);
+			v[3] = Int32GetDatum(c.first + next);
+			ce_run_query(&q_ready_range, v, NULL, false, 0);
+			ce_wake_executors((int) SPI_processed);
+			c.next = next;
+		}
+		container_set(ex, &c);
+	}
+}
+
+void
+ce_iteration_succeeded(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun *run,
+					   int attempt, Jsonb *input)
+{
+	Jsonb	   *merged = NULL;
+
+	ce_exec_lock(ex);
+	if (!exec_live(ex))
+	{
+		ce_step_rollback(run);
+		record(ex, line, "cancelled", attempt, input, NULL, NULL);
+		return;
+	}
+	if (run->outputs)
+	{
+		CeContextError err;
+
+		/* forEach: checked as a context of its own; repeatUntil: merged */
+		merged = ce_context_merge(step->compose->repeat_until ? ex->context : NULL,
+								  run->outputs, "output",
+								  psprintf("step \"%s\"", step->name), &err);
+		if (merged == NULL)
+		{
+			ce_step_rollback(run);
+			ce_step_fail(run, "validation_failed", err.sqlstate, "%s", err.message);
+			run->detail = err.detail;
+			run->hint = err.hint;
+			ce_line_failed(ex, line, step, run, attempt);
+			return;
+		}
+	}
+	ce_step_release(run);
+	if (step->compose->repeat_until && merged)
+		ce_exec_set_context(ex, merged);
+	record(ex, line, "completed", attempt, input, ce_output_jsonb(run), NULL);
+	(void) ce_progress_refresh(ex, NULL);
+	ce_exec_emit(ex, "step_completed", step, "completed", attempt);
+	container_next(ex, line, step);
+}
+
+void
+ce_iteration_failed(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun *run,
+					int attempt, Jsonb *input, Jsonb *error)
+{
+	Container	c;
+
+	switch (step->on_failure)
+	{
+		case CE_ONFAIL_SKIP:
+			record(ex, line, "skipped", attempt, input, NULL, error);
+			(void) ce_progress_refresh(ex, NULL);
+			ce_exec_emit(ex, "step_skipped", step, "skipped", attempt);
+			container_next(ex, line, step);
+			return;
+		case CE_ONFAIL_WARN:
+			record(ex, line, "failed", attempt, input, NULL, error);
+			(void) ce_progress_refresh(ex, NULL);
+			ce_exec_emit(ex, "step_failed", step, "failed", attempt);
+			container_next(ex, line, step);
+			return;
+		default:
+			record(ex, line, "failed", attempt, input, NULL, error);
+			(void) ce_progress_refresh(ex, NULL);
+			ce_exec_emit(ex, "step_failed", step, "failed", attempt);
+			if (!container_get(ex, line->parent_line, &c) || strcmp(c.status, "waiting") != 0)
+				return;
+			if (step->compose->for_each)
+			{
+				Datum		v[5];
+
+				v[0] = UUIDPGetDatum(&ex->org);
+				v[1] = UUIDPGetDatum(&ex->id);
+				v[2] = Int32GetDatum(c.first);
+				v[3] = Int32GetDatum(c.first + c.count);
+				v[4] = CStringGetTextDatum("cancelled");
+				ce_run_query(&q_close_range, v, NULL, false, 0);
+			}
+			container_fail(ex, &c, step, run);
+			return;
+	}
+}
+
+void
+ce_iteration_park(ExecRow *ex, LineRow *line)
+{
+	Container	c;
+
+	set_status(ex, line->line_number, "pending");
+	if (container_get(ex, line->parent_line, &c))
+	{
+		c.parked++;
+		container_set(ex, &c);
+	}
+}
+
+void
+ce_iterations_advance(ExecRow *ex, List *lines)
+{
+	ListCell   *lc;
+
+	foreach(lc, lines)
+	{
+		LineInfo   *li = lfirst(lc);
+		Container	c;
+		Datum		v[4];
+
+		if (li->type != 's' || li->iter_parked <= 0)
+			continue;
+		if (!container_get(ex, li->line_number, &c))
+			continue;
+		v[0] = UUIDPGetDatum(&ex->org);
+		v[1] = UUIDPGetDatum(&ex->id);
+		if (c.current > 0)
+		{
+			v[2] = Int32GetDatum(c.current);
+			v[3] = Int32GetDatum(c.current + 1);
+		}
+		else
+		{
+			v[2] = Int32GetDatum(c.first);
+			v[3] = Int32GetDatum(c.first + c.next);
+		}
+		ce_run_query(&q_ready_range, v, NULL, false, 0);
+		ce_wake_executors((int) SPI_processed);
+		c.parked = 0;
+		container_set(ex, &c);
+	}
+}
+
+void
+ce_iterations_close(ExecRow *ex, const char *status)
+{
+	Datum		v[3];
+
+	v[0] = UUIDPGetDatum(&ex->org);
+	v[1] = UUIDPGetDatum(&ex->id);
+	v[2] = CStringGetTextDatum(status);
+	ce_run_query(&q_close_all, v, NULL, false, 0);
+}
+
+void
+ce_container_counters(Jsonb *it, LineInfo *li)
+{
+	JsonbValue *v;
+
+	if (it == NULL || !JB_ROOT_IS_OBJECT(it))
+		return;
+	v = getKeyJsonValueFromContainer(&it->root, "count", 5, NULL);
+	if (v && v->type == jbvNumeric)
+		li->iter_count = DatumGetInt32(DirectFunctionCall1(numeric_int4, NumericGetDatum(v->val.numeric)));
+	v = getKeyJsonValueFromContainer(&it->root, "done", 4, NULL);
+	if (v && v->type == jbvNumeric)
+		li->iter_done = DatumGetInt32(DirectFunctionCall1(numeric_int4, NumericGetDatum(v->val.numeric)));
+	v = getKeyJsonValueFromContainer(&it->root, "parked", 6, NULL);
+	if (v && v->type == jbvNumeric)
+		li->iter_parked = DatumGetInt32(DirectFunctionCall1(numeric_int4, NumericGetDatum(v->val.numeric)));
+}
+
+double
+ce_container_fraction(const LineInfo *li)
+{
+	if (li->iter_count <= 0)
+		return 0;
+	return Min((double) li->iter_done / li->iter_count, 0.999);
+}
