@@ -213,6 +213,25 @@ record_step_error(CeStepRun *run, ErrorData *edata, const char *override,
 }
 
 /*
+ * In the PG_CATCH of an internal subtransaction begun in oldcxt under
+ * oldowner: roll it back and return the error, copied into oldcxt (the PL
+ * handlers' idiom).
+ */
+ErrorData *
+ce_step_abort_subxact(MemoryContext oldcxt, ResourceOwner oldowner)
+{
+	ErrorData  *edata;
+
+	MemoryContextSwitchTo(oldcxt);
+	edata = CopyErrorData();
+	FlushErrorState();
+	RollbackAndReleaseCurrentSubTransaction();
+	MemoryContextSwitchTo(oldcxt);
+	CurrentResourceOwner = oldowner;
+	return edata;
+}
+
+/*
  * Run the step in an internal subtransaction as its owner; on success the
  * subtransaction stays open (see step.h).
  */
@@ -321,12 +340,7 @@ ce_step_run(CeStepRun *run)
 			disable_timeout(STATEMENT_TIMEOUT, false);
 		}
 		SetUserIdAndSecContext(save_user, save_sec);
-		MemoryContextSwitchTo(oldcxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
+		edata = ce_step_abort_subxact(oldcxt, oldowner);
 		/* the rollback restored the user, not the session user */
 		ce_step_leave_owner(save_user, save_sec);
 

@@ -77,20 +77,29 @@ static CeQuery q_template = {
 	"ORDER BY t.shared LIMIT 1",
 	4, {UUIDOID, TEXTOID, TEXTOID, INT4OID}};
 
-/* The handler function registered under name for the step's chain version, or InvalidOid. */
-Oid
-ce_step_lookup_handler(const CeStepRun *run, const char *name)
+/*
+ * Run q (q_handler or q_template) for the object registered under name for
+ * the run's chain version; true when there is one (its row in SPI_tuptable).
+ */
+static bool
+lookup_registered(CeQuery *q, const CeStepRun *run, const char *name)
 {
 	Datum		args[4];
-	bool		isnull;
-	int			ret;
 
 	args[0] = UUIDPGetDatum((pg_uuid_t *) &run->org);
 	args[1] = CStringGetTextDatum(name);
 	args[2] = CStringGetTextDatum(run->lookup->chain_id);
 	args[3] = Int32GetDatum(run->lookup->chain_version);
-	ret = ce_run_query(&q_handler, args, NULL, true, 1);
-	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+	return ce_run_query(q, args, NULL, true, 1) == SPI_OK_SELECT && SPI_processed == 1;
+}
+
+/* The handler function registered under name for the step's chain version, or InvalidOid. */
+Oid
+ce_step_lookup_handler(const CeStepRun *run, const char *name)
+{
+	bool		isnull;
+
+	if (!lookup_registered(&q_handler, run, name))
 		return InvalidOid;
 	return DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }
@@ -99,15 +108,7 @@ ce_step_lookup_handler(const CeStepRun *run, const char *name)
 static char *
 lookup_template(const CeStepRun *run, const char *id)
 {
-	Datum		args[4];
-	int			ret;
-
-	args[0] = UUIDPGetDatum((pg_uuid_t *) &run->org);
-	args[1] = CStringGetTextDatum(id);
-	args[2] = CStringGetTextDatum(run->lookup->chain_id);
-	args[3] = Int32GetDatum(run->lookup->chain_version);
-	ret = ce_run_query(&q_template, args, NULL, true, 1);
-	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+	if (!lookup_registered(&q_template, run, id))
 		return NULL;
 	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 }
@@ -386,14 +387,8 @@ ce_step_run_template(CeStepRun *run)
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata;
+		ErrorData  *edata = ce_step_abort_subxact(oldcxt, oldowner);
 
-		MemoryContextSwitchTo(oldcxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
 		run->text = NULL;
 		run->outputs = NULL;
 		ce_step_fail(run, "validation_failed", unpack_sql_state(edata->sqlerrcode),

@@ -12,9 +12,15 @@
 
 #include "postgres.h"
 #include "nodes/pg_list.h"
+#include "utils/resowner.h"
 
 #include "step.h"
 #include "template.h"
+
+/* ---- step.c ---- */
+
+/* In a PG_CATCH: roll back the internal subtransaction, return the error. */
+extern ErrorData *ce_step_abort_subxact(MemoryContext oldcxt, ResourceOwner oldowner);
 
 /* ---- step_sandbox.c ---- */
 
