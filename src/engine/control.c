@@ -178,15 +178,18 @@ static CeQuery q_drop_fallbacks = {
 
 /*
  * Retry one line: a new first attempt.  A line that waited starts again at
- * once (its new timer or deadline comes later than the old one); any other
- * keeps its due time.
+ * once (its new timer or deadline comes later than the old one), and so
+ * does the failed line of a step that waits for an external result ($4):
+ * its due time is the end of a wait that is over (infinity when it had no
+ * timeoutMs).  Any other keeps its due time.
  */
 static CeQuery q_retry_line = {
 	"UPDATE chainexec.universal_transaction_lines SET status = 'pending', attempt = 0, error = NULL, "
 	"finished_at = NULL, duration_ms = NULL, first_started_at = NULL, deadline = NULL, "
-	"not_before = CASE WHEN status = 'waiting' THEN least(coalesce(deadline, not_before), now()) ELSE not_before END "
+	"not_before = CASE WHEN status = 'waiting' OR (status = 'failed' AND $4) "
+	"  THEN least(coalesce(deadline, not_before), now()) ELSE not_before END "
 	"WHERE organization_id = $1 AND transaction_id = $2 AND line_number = $3",
-	3, {UUIDOID, UUIDOID, INT4OID}};
+	4, {UUIDOID, UUIDOID, INT4OID, BOOLOID}};
 
 static CeQuery q_skip_line = {
 	"UPDATE chainexec.universal_transaction_lines SET status = 'skipped', finished_at = clock_timestamp(), "
@@ -605,9 +608,10 @@ ce_chain_retry_step(PG_FUNCTION_ARGS)
 	Ctl			c;
 	LineRow		line;
 	int			step_id = step_arg(fcinfo, 1);
-	Datum		v[3];
+	Datum		v[4];
 	bool		reopened = false;
 	bool		escalated;
+	CeStep	   *step;
 
 	ctl_open(&c, uuid_arg(fcinfo), true, "retry a step of");
 	step_line(&c, step_id, &line);
@@ -629,6 +633,8 @@ ce_chain_retry_step(PG_FUNCTION_ARGS)
 	v[0] = UUIDPGetDatum(&c.ex.org);
 	v[1] = UUIDPGetDatum(&c.ex.id);
 	v[2] = Int32GetDatum(line.line_number);
+	step = ce_plan_step_by_id(c.ex.plan, step_id);
+	v[3] = BoolGetDatum(step != NULL && step->kind == CE_STEP_EXTERNAL && step->instruction_set == NULL);
 	ce_run_query(&q_retry_line, v, NULL, false, 0);
 	if (escalated && ce_escalated_count(&c.ex) == 0)
 	{

@@ -2,8 +2,9 @@
 # test/integration/control.sh: the events and estimates of the control
 # functions, with the executors and a LISTEN client (chainexec_watch).
 #
-# Events sent by chain_pause, chain_resume, chain_skip_step and
-# chain_cancel carry the real attempt and etaMs, as the engine's own do (one
+# Events sent by chain_pause, chain_resume, chain_skip_step, chain_cancel,
+# chain_step_complete, chain_step_fail and chain_retry_step carry the real
+# attempt and etaMs, as the engine's own do (one
 # event builder); etaMs is known at once after a chain's first completion
 # (no cached "no history" answer for a minute); estimates count the time
 # spent in failed attempts and back-offs.
@@ -60,6 +61,16 @@ event()
 	psql -X -A -t -q -v "p=$line" <<<"SELECT coalesce((:'p'::jsonb)->>'$3', 'null')"
 }
 
+# step_event EXECUTION EVENT STEP FIELD: FIELD of the last EVENT of step STEP of EXECUTION.
+step_event()
+{
+	local line
+
+	line=$(grep -F "\"$1\"" "$RAW" | grep -E "\"event\": ?\"$2\"" | grep -E "\"stepId\": ?$3[,} ]" | tail -n 1)
+	[ -z "$line" ] && return 0
+	psql -X -A -t -q -v "p=$line" <<<"SELECT coalesce((:'p'::jsonb)->>'$4', 'null')"
+}
+
 # wait_event EXECUTION EVENT: wait (10 s at most) until EVENT of EXECUTION arrived.
 wait_event()
 {
@@ -77,7 +88,7 @@ wait_line()
 	poll_query_until "SELECT status FROM chainexec.universal_transaction_lines WHERE transaction_id = '$1' AND step_id = $2 ORDER BY line_number DESC LIMIT 1" "$3" 30
 }
 
-plan 12
+plan 19
 
 "$WATCH" --raw -v -t 280 >"$RAW" 2>"$TMP/raw.err" &
 WATCHER=$!
@@ -134,6 +145,23 @@ wait_line "$y" 2 waiting >/dev/null
 psql_q "SELECT chainexec.chain_step_complete('$y', 2, '{\"ok\": true}')" >/dev/null
 wait_event "$y" chain_completed
 is "$(event "$y" step_completed attempt | tail -n 1)" 1 "the step_completed of chain_step_complete carries attempt 1"
+like "$(step_event "$y" step_completed 2 etaMs)" '^[0-9]+$' "and etaMs"
+
+# chain_step_fail, then chain_retry_step of the failed execution
+w=$(start "ctl-ask-$S")
+wait_line "$w" 2 waiting >/dev/null
+psql_q "SELECT chainexec.chain_step_fail('$w', 2, 'business_rule_violation', 'declined')" >/dev/null
+wait_event "$w" chain_failed
+is "$(step_event "$w" step_failed 2 attempt)" 1 "the step_failed of chain_step_fail carries attempt 1"
+like "$(step_event "$w" step_failed 2 etaMs)" '^[0-9]+$' "and etaMs"
+like "$(event "$w" chain_failed etaMs)" '^[0-9]+$' "the chain_failed that follows carries etaMs"
+psql_q "SELECT chainexec.chain_retry_step('$w', 2)" >/dev/null
+wait_event "$w" chain_resumed
+like "$(event "$w" chain_resumed etaMs)" '^[0-9]+$' "the chain_resumed of chain_retry_step carries etaMs"
+wait_line "$w" 2 waiting >/dev/null
+psql_q "SELECT chainexec.chain_step_complete('$w', 2, '{\"ok\": true}')" >/dev/null
+is "$(psql_q "SELECT chainexec.chain_wait('$w', 20000)->>'status'")" completed "the retried execution completes"
+is "$(step_event "$w" step_completed 2 attempt)" 1 "the retried step's step_completed carries attempt 1 (a new first attempt)"
 
 # ---------------------------------------------------------------------------
 # Estimates count failed attempts: a step that fails once and waits out a
