@@ -101,15 +101,6 @@ static CeQuery q_owner = {
 	"SELECT owner::oid FROM chainexec.universal_transactions WHERE organization_id = $1 AND id = $2",
 	2, {UUIDOID, UUIDOID}};
 
-/* The latest step or fallback line of a step; SKIP LOCKED: a running one is not returned. */
-#define STEP_LINE_SQL(lock) \
-	"SELECT line_number, line_type, status, attempt, coalesce(parent_line, 0), step_name " \
-	"FROM chainexec.universal_transaction_lines " \
-	"WHERE organization_id = $1 AND transaction_id = $2 AND step_id = $3 " \
-	"AND line_type IN ('step', 'fallback') ORDER BY line_number DESC LIMIT 1" lock
-static CeQuery q_step_line = {STEP_LINE_SQL(""), 3, {UUIDOID, UUIDOID, INT4OID}};
-static CeQuery q_step_line_lock = {STEP_LINE_SQL(" FOR UPDATE SKIP LOCKED"), 3, {UUIDOID, UUIDOID, INT4OID}};
-
 static CeQuery q_set_status = {
 	"UPDATE chainexec.universal_transactions SET status = $3 WHERE organization_id = $1 AND id = $2",
 	3, {UUIDOID, UUIDOID, TEXTOID}};
@@ -472,33 +463,17 @@ emit_now(Ctl *c, const char *event, const char *status)
 static void
 step_line(Ctl *c, int step_id, LineRow *line)
 {
-	Datum		args[3];
-	bool		isnull;
-
-	args[0] = UUIDPGetDatum(&c->ex.org);
-	args[1] = UUIDPGetDatum(&c->ex.id);
-	args[2] = Int32GetDatum(step_id);
-	ce_run_query(&q_step_line_lock, args, NULL, false, 1);
-	if (SPI_processed == 0)
-	{
-		ce_run_query(&q_step_line, args, NULL, true, 1);
-		if (SPI_processed == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 errmsg("execution %s has no step %d", c->ex.id_s, step_id)));
-		ereport(ERROR,
-				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
-				 errmsg("step %d of execution %s is running", step_id, c->ex.id_s),
-				 errhint("Wait for the attempt to end, or cancel the execution.")));
-	}
 	memset(line, 0, sizeof(*line));
-	line->line_number = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	line->line_type = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-	line->status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
-	line->attempt = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull));
-	line->parent_line = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5, &isnull));
-	line->step_name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 6);
-	line->step_id = step_id;
+	if (ce_step_line(&c->ex, step_id, true, line))
+		return;
+	if (!ce_step_line(&c->ex, step_id, false, line))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("execution %s has no step %d", c->ex.id_s, step_id)));
+	ereport(ERROR,
+			(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+			 errmsg("step %d of execution %s is running", step_id, c->ex.id_s),
+			 errhint("Wait for the attempt to end, or cancel the execution.")));
 }
 
 /* ---------------------------------------------------------------------

@@ -334,6 +334,14 @@ static CeQuery q_set_line_status = {
 	"WHERE organization_id = $1 AND transaction_id = $2 AND line_number = $3",
 	4, {UUIDOID, UUIDOID, INT4OID, TEXTOID}};
 
+/* The latest step or fallback line of a step; SKIP LOCKED: a running one is not returned. */
+#define STEP_LINE_SQL(lock) \
+	"SELECT " LINE_COLS " FROM chainexec.universal_transaction_lines " \
+	"WHERE organization_id = $1 AND transaction_id = $2 AND step_id = $3 " \
+	"AND line_type IN ('step', 'fallback') ORDER BY line_number DESC LIMIT 1" lock
+static CeQuery q_step_line = {STEP_LINE_SQL(""), 3, {UUIDOID, UUIDOID, INT4OID}};
+static CeQuery q_step_line_lock = {STEP_LINE_SQL(" FOR UPDATE SKIP LOCKED"), 3, {UUIDOID, UUIDOID, INT4OID}};
+
 static CeQuery q_claim_line = {
 	"SELECT " LINE_COLS " FROM chainexec.universal_transaction_lines "
 	"WHERE organization_id = $1 AND transaction_id = $2 AND line_number = $3 "
@@ -560,6 +568,25 @@ ce_claim_line_number(const pg_uuid_t *org, const pg_uuid_t *id, int line_number,
 	args[2] = Int32GetDatum(line_number);
 	ce_run_query(&q_claim_line, args, NULL, false, 1);
 	if (SPI_processed != 1)
+		return false;
+	line_from_row(0, line);
+	return true;
+}
+
+/*
+ * The latest step or fallback line of step step_id; with lock, locked, and
+ * none when another transaction holds it (its step is running).
+ */
+bool
+ce_step_line(ExecRow *ex, int step_id, bool lock, LineRow *line)
+{
+	Datum		args[3];
+
+	args[0] = UUIDPGetDatum(&ex->org);
+	args[1] = UUIDPGetDatum(&ex->id);
+	args[2] = Int32GetDatum(step_id);
+	ce_run_query(lock ? &q_step_line_lock : &q_step_line, args, NULL, !lock, 1);
+	if (SPI_processed == 0)
 		return false;
 	line_from_row(0, line);
 	return true;
