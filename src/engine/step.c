@@ -32,6 +32,10 @@
  * Expects: a transaction, SPI connected, CurrentMemoryContext a context
  * that lives until the end of the transition.
  *
+ * The parts: step_sandbox.c (the identity, the hooks, the leftovers check),
+ * step_sql.c (sql steps and SQL rollback actions), step_handler.c (handler
+ * and template steps); step_int.h declares what they share.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
