@@ -623,7 +623,7 @@ GRANT EXECUTE ON FUNCTION chainexec.chain_rotate_channels() TO chainexec_admin;
  * ------------------------------------------------------------------------ */
 
 /*
- * The control functions are C in the engine (src/control.c; its header
+ * The control functions are C in the engine (src/engine/control.c; its header
  * draws their state machine): one copy of events, progress and ETA,
  * closing lines, compensation and context checks, shared with the step
  * transitions.  The PL/pgSQL implementations of 0.1.0 and the C helpers
@@ -697,7 +697,7 @@ BEGIN
 	  FROM chainexec.universal_transaction_lines
 	 WHERE organization_id OPERATOR(pg_catalog.=) t.organization_id
 	   AND transaction_id OPERATOR(pg_catalog.=) t.id
-	   AND status IN ('ready', 'running', 'waiting');
+	   AND status OPERATOR(pg_catalog.=) ANY (chainexec._status_names('line', 'active'));
 
 	RETURN jsonb_build_object(
 		'executionId', t.id,
@@ -2384,7 +2384,7 @@ BEGIN
 	  FROM chainexec.universal_transaction_lines
 	 WHERE organization_id OPERATOR(pg_catalog.=) t.organization_id
 	   AND transaction_id OPERATOR(pg_catalog.=) t.id
-	   AND status IN ('ready', 'running', 'waiting');
+	   AND status OPERATOR(pg_catalog.=) ANY (chainexec._status_names('line', 'active'));
 
 	SELECT coalesce(jsonb_agg(jsonb_build_object('executionId', c.id, 'chainId', c.chain_id,
 												 'status', c.status, 'line', c.parent_line,
@@ -2410,6 +2410,21 @@ BEGIN
 		'children', kids);
 END
 $$;
+
+/* ------------------------------------------------------------------------
+ * Statuses
+ *
+ * The names of the statuses of executions and lines, and their groups,
+ * come from the engine's one table of each (src/engine/status.c): SQL that
+ * asks "is it terminal", "is it active" compares against
+ * chainexec._status_names(kind, group), which the planner folds into a
+ * constant.  The tables' CHECK constraints list the same names (a pgTAP
+ * test holds them equal).
+ * ------------------------------------------------------------------------ */
+CREATE FUNCTION chainexec._status_names(kind text, grp text DEFAULT 'all')
+RETURNS text[] LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'ce_status_names_sql';
+COMMENT ON FUNCTION chainexec._status_names(text, text) IS
+	'internal: the status names of kind execution or line in group all, terminal, live (executions), open or active (lines), from the engine''s table';
 
 /* ------------------------------------------------------------------------
  * Privileges, last (keep this section at the end of the script)

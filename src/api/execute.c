@@ -42,6 +42,7 @@
 #include "jsonschema.h"
 #include "events.h"
 #include "shmem.h"
+#include "status.h"
 #include "step.h"
 
 PG_FUNCTION_INFO_V1(ce_chain_execute);
@@ -374,7 +375,7 @@ insert_lines(pg_uuid_t *org, pg_uuid_t *id, CePlan *plan, int version, int prior
 		d_line[i] = Int32GetDatum(i + 1);
 		d_sid[i] = Int32GetDatum(s->id);
 		d_name[i] = CStringGetTextDatum(s->name);
-		d_status[i] = CStringGetTextDatum(is_ready ? "ready" : "pending");
+		d_status[i] = CStringGetTextDatum(ce_line_status_name(is_ready ? CE_LINE_READY : CE_LINE_PENDING));
 		d_smart[i] = CStringGetTextDatum(ce_smart_code("STEP", s->name, version));
 	}
 	lv[0] = UUIDPGetDatum(org);
@@ -519,7 +520,7 @@ create_execution(const char *chain_id, Jsonb *input, Jsonb *options, Oid owner,
 		ev.owner = owner;
 		ev.execution_id = ce_uuid_to_cstring(id);
 		ev.chain_id = chain_id;
-		ev.status = "pending";
+		ev.status = ce_exec_status_name(CE_EXEC_PENDING);
 		ev.eta_ms = ce_event_wanted(plan->notify, ev.event) ? ce_eta_new_execution(org, chain_id, version) : -1;
 		ce_notify(plan->notify, &ev);
 	}
@@ -664,13 +665,6 @@ execution_state(pg_uuid_t *org, pg_uuid_t *id, ArrayType *family, bool *due_now,
 	return status;
 }
 
-static bool
-status_is_terminal(const char *s)
-{
-	return strcmp(s, "completed") == 0 || strcmp(s, "failed") == 0 || strcmp(s, "cancelled") == 0 ||
-		strcmp(s, "timeout") == 0 || strcmp(s, "compensated") == 0;
-}
-
 /*
  * Begin a transaction of chain_run's loop (SPI_commit has just started
  * it): READ COMMITTED, whatever default_transaction_isolation says, and
@@ -810,7 +804,7 @@ run_inline(pg_uuid_t *org_p, pg_uuid_t *id_p, List **driven)
 		PushActiveSnapshot(GetTransactionSnapshot());
 		level = ce_fixed_search_path();
 		status = execution_state(&org, &id, family_array(&org, &id, NULL), &due_now, &any_ready);
-		if (status_is_terminal(status) || !any_ready)
+		if (ce_exec_status_is_terminal(ce_exec_status_from_name(status)) || !any_ready)
 		{
 			AtEOXact_GUC(false, level);
 			PopActiveSnapshot();
@@ -852,7 +846,7 @@ run_inline(pg_uuid_t *org_p, pg_uuid_t *id_p, List **driven)
  *
  * Runs the execution to its end in this session, one transaction per step
  * transition.  Between transactions it sleeps out back-offs and wait
- * timers holding no snapshot.  Returns early, with status "waiting", when
+ * timers holding no snapshot.  Returns early, with status waiting, when
  * only someone else can move the execution on (an external step).
  */
 Datum

@@ -27,6 +27,7 @@
 #include "utils/uuid.h"
 
 #include "explain.h"
+#include "status.h"
 
 PG_FUNCTION_INFO_V1(ce_chain_graph);
 
@@ -36,34 +37,34 @@ typedef enum GraphFormat
 	GRAPH_DOT
 } GraphFormat;
 
-/* Colours of a status: fill, border. */
+/* Colours of a line's status: fill, border. */
 typedef struct StatusStyle
 {
-	const char *status;
+	CeLineStatus status;
 	const char *fill;
 	const char *stroke;
 } StatusStyle;
 
+/* In the order of Mermaid's classDef lines. */
 static const StatusStyle styles[] = {
-	{"completed", "#d9f2d9", "#2e7d32"},
-	{"failed", "#f8d7da", "#c62828"},
-	{"running", "#d6e9f8", "#1565c0"},
-	{"waiting", "#fff3cd", "#b8860b"},
-	{"ready", "#ffffff", "#1565c0"},
-	{"pending", "#ffffff", "#777777"},
-	{"skipped", "#eeeeee", "#999999"},
-	{"cancelled", "#eeeeee", "#555555"},
-	{"compensated", "#e8dcf5", "#6a1b9a"},
-	{NULL, NULL, NULL}
+	{CE_LINE_COMPLETED, "#d9f2d9", "#2e7d32"},
+	{CE_LINE_FAILED, "#f8d7da", "#c62828"},
+	{CE_LINE_RUNNING, "#d6e9f8", "#1565c0"},
+	{CE_LINE_WAITING, "#fff3cd", "#b8860b"},
+	{CE_LINE_READY, "#ffffff", "#1565c0"},
+	{CE_LINE_PENDING, "#ffffff", "#777777"},
+	{CE_LINE_SKIPPED, "#eeeeee", "#999999"},
+	{CE_LINE_CANCELLED, "#eeeeee", "#555555"},
+	{CE_LINE_COMPENSATED, "#e8dcf5", "#6a1b9a"},
 };
 
 static const StatusStyle *
-style_of(const char *status)
+style_of(CeLineStatus status)
 {
 	int			i;
 
-	for (i = 0; status && styles[i].status; i++)
-		if (strcmp(styles[i].status, status) == 0)
+	for (i = 0; i < lengthof(styles); i++)
+		if (styles[i].status == status)
 			return &styles[i];
 	return NULL;
 }
@@ -173,7 +174,9 @@ drawn(const CeShape *s, const CeShapeStep *ss)
 static void
 emit_node(StringInfo out, GraphFormat f, const CeShape *s, const CeShapeStep *ss, bool fallback)
 {
-	const StatusStyle *st = s->is_execution ? style_of(ss->has_line ? ss->status : "pending") : NULL;
+	/* a step not run is pending; an unknown status has no style */
+	int			ls = ss->has_line ? ce_line_status_lookup(ss->status, strlen(ss->status)) : CE_LINE_PENDING;
+	const StatusStyle *st = s->is_execution && ls >= 0 ? style_of((CeLineStatus) ls) : NULL;
 
 	if (f == GRAPH_DOT)
 	{
@@ -194,7 +197,7 @@ emit_node(StringInfo out, GraphFormat f, const CeShape *s, const CeShapeStep *ss
 		append_escaped(out, f, node_label(s, ss, fallback));
 		appendStringInfo(out, "\"%s\n", fallback ? "/]" : "]");
 		if (st)
-			appendStringInfo(out, "  class s%d %s\n", ss->step->id, st->status);
+			appendStringInfo(out, "  class s%d %s\n", ss->step->id, ce_line_status_name(st->status));
 	}
 }
 
@@ -271,8 +274,8 @@ graph_text(CeShape *s, GraphFormat f)
 		append_escaped(&out, f, title);
 		appendStringInfoString(&out, "\"\n---\nflowchart TD\n");
 		if (s->is_execution)
-			for (i = 0; styles[i].status; i++)
-				appendStringInfo(&out, "  classDef %s fill:%s,stroke:%s\n", styles[i].status,
+			for (i = 0; i < lengthof(styles); i++)
+				appendStringInfo(&out, "  classDef %s fill:%s,stroke:%s\n", ce_line_status_name(styles[i].status),
 								 styles[i].fill, styles[i].stroke);
 	}
 

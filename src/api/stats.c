@@ -51,7 +51,7 @@ PG_FUNCTION_INFO_V1(ce_chain_stats);
  * slot), $2 uuid[]: those of chain_run sessions, $3 the window in seconds,
  * $4 uuid[] and $5 int[]: the execution and line number of every running
  * slot.  The session's organization always has a row.  A running line is
- * still "ready" in its table (its transition commits when the step ends):
+ * still ready in its table (its transition commits when the step ends):
  * it counts as running, not as ready.
  */
 static const char *const q_stats =

@@ -50,6 +50,7 @@
 #include "chainexec.h"
 #include "engine_xact.h"
 #include "executor.h"
+#include "status.h"
 
 /* Longest single sleep, a safety net against lost wake-ups */
 #define CE_WAIT_MAX_NAP_MS		1000
@@ -68,13 +69,23 @@ typedef struct WaitLook
 	char	   *status;			/* in the caller's memory context */
 } WaitLook;
 
-static const char *const terminal_statuses[] = {
-	"completed", "failed", "cancelled", "timeout", "compensated"
-};
-
-static bool status_is_terminal(const char *status);
 static void wait_look(SPIPlanPtr plan, Datum id, MemoryContext cxt, WaitLook *look);
 static Datum wait_result(Datum id, bool *isnull);
+
+/* The arguments of chain_wait and chain_await: an execution id, a time limit >= 0. */
+static void
+wait_check_args(bool id_is_null, bool has_timeout, int64 timeout_ms)
+{
+	if (id_is_null)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("execution id must not be null")));
+	if (has_timeout && timeout_ms < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("\"timeout_ms\" must not be negative"),
+				 errhint("Pass NULL to wait without a time limit.")));
+}
 
 /*
  * Refuse to wait without a time limit for an execution that nothing would
@@ -113,22 +124,6 @@ wait_nap(bool has_timeout, TimestampTz deadline)
 }
 
 /*
- * Whether an execution status means the execution has ended.
- */
-static bool
-status_is_terminal(const char *status)
-{
-	int			i;
-
-	for (i = 0; i < lengthof(terminal_statuses); i++)
-	{
-		if (strcmp(status, terminal_statuses[i]) == 0)
-			return true;
-	}
-	return false;
-}
-
-/*
  * Read the execution's header row (as the caller, so row-level security
  * applies) with a fresh snapshot; copies the status into cxt.
  */
@@ -159,7 +154,7 @@ wait_look(SPIPlanPtr plan, Datum id, MemoryContext cxt, WaitLook *look)
 
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
 	look->status = MemoryContextStrdup(cxt, isnull ? "" : TextDatumGetCString(d));
-	look->terminal = status_is_terminal(look->status);
+	look->terminal = ce_exec_status_is_terminal(ce_exec_status_from_name(look->status));
 
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
 	look->created_now = !isnull && DatumGetBool(d);
@@ -210,15 +205,7 @@ ce_chain_wait(PG_FUNCTION_ARGS)
 	Datum		result;
 	bool		isnull;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("execution id must not be null")));
-	if (has_timeout && timeout_ms < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("\"timeout_ms\" must not be negative"),
-				 errhint("Pass NULL to wait without a time limit.")));
+	wait_check_args(PG_ARGISNULL(0), has_timeout, timeout_ms);
 
 	id = PG_GETARG_DATUM(0);
 	id_text = DatumGetCString(DirectFunctionCall1(uuid_out, id));
@@ -339,15 +326,7 @@ ce_chain_await(PG_FUNCTION_ARGS)
 				 errmsg("chain_await cannot run inside a transaction block"),
 				 errdetail("chain_await commits between its looks at the execution."),
 				 errhint("Call it outside BEGIN ... COMMIT, or use chainexec.chain_wait().")));
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("execution id must not be null")));
-	if (has_timeout && timeout_ms < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("\"timeout_ms\" must not be negative"),
-				 errhint("Pass NULL to wait without a time limit.")));
+	wait_check_args(PG_ARGISNULL(0), has_timeout, timeout_ms);
 	memcpy(&id, PG_GETARG_UUID_P(0), sizeof(id));
 	id_text = DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&id)));
 	if (has_timeout)
@@ -383,7 +362,7 @@ ce_chain_await(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
 					 errmsg("execution %s does not exist", id_text)));
 		status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-		if (status_is_terminal(status))
+		if (ce_exec_status_is_terminal(ce_exec_status_from_name(status)))
 			break;
 		if (!has_timeout)
 			wait_check_served(id_text, status);

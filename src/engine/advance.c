@@ -53,10 +53,10 @@ ce_wake_executors(int nready)
  * version's step averages stale.
  */
 void
-ce_exec_finish(ExecRow *ex, const char *status, Jsonb *output, Jsonb *error)
+ce_exec_finish(ExecRow *ex, CeExecStatus status, Jsonb *output, Jsonb *error)
 {
 	ce_exec_write_end(ex, status, output, error);
-	if (strcmp(status, "completed") == 0)
+	if (status == CE_EXEC_COMPLETED)
 		ce_eta_forget(ex);
 	ce_flow_execution_ended(ex);
 	ce_finished_at_commit();
@@ -79,8 +79,7 @@ open_lines(ExecRow *ex, int own_line)
 
 		if (li->line_number == own_line)
 			continue;
-		if (strcmp(li->status, "pending") == 0 || strcmp(li->status, "ready") == 0 ||
-			strcmp(li->status, "waiting") == 0)
+		if (ce_line_status_is_open(li->status))
 			res = lappend_int(res, li->line_number);
 	}
 	return res;
@@ -88,7 +87,7 @@ open_lines(ExecRow *ex, int own_line)
 
 /* Close the open lines of the execution (not own_line, not locked by others). */
 void
-ce_close_open_lines(ExecRow *ex, int own_line, const char *status)
+ce_close_open_lines(ExecRow *ex, int own_line, CeLineStatus status)
 {
 	ce_lines_close(ex, open_lines(ex, own_line), status, NULL);
 	ce_iterations_close(ex, status);
@@ -155,8 +154,8 @@ ce_start_compensation(ExecRow *ex, List *comp, Jsonb *error)
 	ListCell   *lc;
 	int			i = 0;
 
-	ce_exec_set_status_error(ex, "compensating", error);
-	ex->status = "compensating";
+	ce_exec_set_status_error(ex, CE_EXEC_COMPENSATING, error);
+	ex->status = CE_EXEC_COMPENSATING;
 
 	/* one compensation line per completed step, in reverse completion order */
 	for (lc = list_head(comp); lc != NULL; lc = lnext(comp, lnext(comp, lc)))
@@ -164,33 +163,33 @@ ce_start_compensation(ExecRow *ex, List *comp, Jsonb *error)
 		int			ln = lfirst_int(lc);
 		int			sid = lfirst_int(lnext(comp, lc));
 
-		ce_line_insert(ex, "compensation", ce_plan_step_by_id(ex->plan, sid), i == 0 ? "ready" : "pending", ln);
+		ce_line_insert(ex, "compensation", ce_plan_step_by_id(ex->plan, sid), i == 0 ? CE_LINE_READY : CE_LINE_PENDING, ln);
 		i++;
 	}
 	v[0] = UUIDPGetDatum(&ex->org);
 	v[1] = UUIDPGetDatum(&ex->id);
 	ce_run_query(&q_compensation_keep_due, v, NULL, false, 0);
 	ce_wake_executors(1);
-	ce_exec_emit(ex, "compensation_started", NULL, "compensating", 0);
+	ce_exec_emit(ex, "compensation_started", CE_EXEC_COMPENSATING);
 }
 
 /*
- * The execution failed (status "failed", or "timeout").  Cancels its other
+ * The execution failed (status failed, or timeout).  Cancels its other
  * open lines and either starts compensation or ends it.
  */
 void
-ce_fail_execution(ExecRow *ex, const char *status, Jsonb *error, int own_line)
+ce_fail_execution(ExecRow *ex, CeExecStatus status, Jsonb *error, int own_line)
 {
 	List	   *comp = NIL;
 
-	ce_close_open_lines(ex, own_line, "cancelled");
+	ce_close_open_lines(ex, own_line, CE_LINE_CANCELLED);
 	ce_children_cancel(ex);
-	if (ex->plan->rollback_enabled && strcmp(status, "failed") == 0)
+	if (ex->plan->rollback_enabled && status == CE_EXEC_FAILED)
 		comp = ce_rollback_candidates(ex, 0);
 	if (comp == NIL)
 	{
 		ce_exec_finish(ex, status, NULL, error);
-		ce_exec_emit(ex, strcmp(status, "timeout") == 0 ? "chain_timeout" : "chain_failed", NULL, status, 0);
+		ce_exec_emit(ex, status == CE_EXEC_TIMEOUT ? "chain_timeout" : "chain_failed", status);
 		return;
 	}
 	ce_start_compensation(ex, comp, error);
@@ -232,7 +231,7 @@ complete_execution(ExecRow *ex, int own_line)
 									  psprintf("success condition \"%s\" is false", cond),
 									  NULL, NULL, 0);
 
-		ce_fail_execution(ex, "failed", err, own_line);
+		ce_fail_execution(ex, CE_EXEC_FAILED, err, own_line);
 		return;
 	}
 	if (ex->plan->output_schema)
@@ -242,28 +241,13 @@ complete_execution(ExecRow *ex, int own_line)
 		output = ce_cejson_to_jsonb(ce_schema_filter(ex->plan->output_schema, ctx));
 	}
 	ce_progress_complete();
-	ce_exec_finish(ex, "completed", output, NULL);
-	ce_exec_emit(ex, "chain_completed", NULL, "completed", 0);
+	ce_exec_finish(ex, CE_EXEC_COMPLETED, output, NULL);
+	ce_exec_emit(ex, "chain_completed", CE_EXEC_COMPLETED);
 }
 
 /* ---------------------------------------------------------------------
  * Readiness
  * --------------------------------------------------------------------- */
-
-bool
-ce_line_status_final(const char *status)
-{
-	return strcmp(status, "completed") == 0 || strcmp(status, "skipped") == 0 ||
-		strcmp(status, "failed") == 0 || strcmp(status, "cancelled") == 0 ||
-		strcmp(status, "compensated") == 0;
-}
-
-static bool
-is_active(const char *status)
-{
-	return strcmp(status, "ready") == 0 || strcmp(status, "waiting") == 0 ||
-		strcmp(status, "running") == 0;
-}
 
 static CeQuery q_compensation_error = {
 	"UPDATE chainexec.universal_transactions t "
@@ -292,11 +276,11 @@ advance_compensation(ExecRow *ex, List *lines)
 
 		if (li->type != 'c')
 			continue;
-		if (is_active(li->status))
+		if (ce_line_status_is_active(li->status))
 			return;				/* one at a time; still running */
-		if (strcmp(li->status, "failed") == 0)
+		if (li->status == CE_LINE_FAILED)
 			any_failed = true;
-		if (strcmp(li->status, "pending") == 0 && next == 0)
+		if (li->status == CE_LINE_PENDING && next == 0)
 			next = li->line_number;
 	}
 	if (next)
@@ -314,9 +298,9 @@ advance_compensation(ExecRow *ex, List *lines)
 		v[1] = UUIDPGetDatum(&ex->id);
 		ce_run_query(&q_compensation_error, v, NULL, false, 0);
 	}
-	ce_exec_finish(ex, any_failed ? "failed" : "compensated", NULL, NULL);
-	ce_exec_emit(ex, "compensation_completed", NULL, any_failed ? "failed" : "compensated", 0);
-	ce_exec_emit(ex, "chain_failed", NULL, any_failed ? "failed" : "compensated", 0);
+	ce_exec_finish(ex, any_failed ? CE_EXEC_FAILED : CE_EXEC_COMPENSATED, NULL, NULL);
+	ce_exec_emit(ex, "compensation_completed", ex->status);
+	ce_exec_emit(ex, "chain_failed", ex->status);
 }
 
 /* What ce_advance learns from the lines of an execution. */
@@ -357,11 +341,11 @@ survey_lines(CePlan *plan, List *lines, Readiness *r)
 						r->by_step[i] = li;
 			}
 		}
-		if (li->type != 'c' && is_active(li->status))
+		if (li->type != 'c' && ce_line_status_is_active(li->status))
 		{
 			r->active++;
 			/* a step whose iterations run is running, not waiting */
-			if (strcmp(li->status, "waiting") == 0 && li->iter_count == 0)
+			if (li->status == CE_LINE_WAITING && li->iter_count == 0)
 				r->waiting++;
 		}
 	}
@@ -371,19 +355,19 @@ survey_lines(CePlan *plan, List *lines, Readiness *r)
 
 		if (li == NULL)
 			continue;
-		r->finished[i] = ce_line_status_final(li->status);
-		if (r->finished[i] && strcmp(li->status, "failed") == 0)
+		r->finished[i] = ce_line_status_is_terminal(li->status);
+		if (r->finished[i] && li->status == CE_LINE_FAILED)
 		{
 			/* a step replaced by its fallback finishes with the fallback */
 			foreach(lc, lines)
 			{
 				LineInfo   *fl = lfirst(lc);
 
-				if (fl->type == 'f' && fl->parent_line == li->line_number && !ce_line_status_final(fl->status))
+				if (fl->type == 'f' && fl->parent_line == li->line_number && !ce_line_status_is_terminal(fl->status))
 					r->finished[i] = false;
 			}
 		}
-		if (strcmp(li->status, "pending") == 0)
+		if (li->status == CE_LINE_PENDING)
 			r->pending++;
 	}
 }
@@ -404,7 +388,7 @@ lines_to_promote(CePlan *plan, List *lines, Readiness *r)
 	{
 		LineInfo   *li = lfirst(lc);
 
-		if (li->type != 'f' || strcmp(li->status, "pending") != 0)
+		if (li->type != 'f' || li->status != CE_LINE_PENDING)
 			continue;
 		if (plan->max_concurrency > 0 && r->active >= plan->max_concurrency)
 		{
@@ -422,7 +406,7 @@ lines_to_promote(CePlan *plan, List *lines, Readiness *r)
 		int			k;
 		bool		ok = true;
 
-		if (li == NULL || strcmp(li->status, "pending") != 0)
+		if (li == NULL || li->status != CE_LINE_PENDING)
 			continue;
 		for (k = 0; k < s->npreds; k++)
 			if (!r->finished[s->preds[k]])
@@ -452,13 +436,12 @@ ce_advance(ExecRow *ex, int own_line)
 
 	ce_progress_from_lines(ex, lines);
 
-	if (strcmp(ex->status, "compensating") == 0)
+	if (ex->status == CE_EXEC_COMPENSATING)
 	{
 		advance_compensation(ex, lines);
 		return;
 	}
-	if (strcmp(ex->status, "running") != 0 && strcmp(ex->status, "waiting") != 0 &&
-		strcmp(ex->status, "pending") != 0)
+	if (!ce_exec_status_is_live(ex->status))
 		return;					/* paused, or ended */
 	ce_iterations_advance(ex, lines);
 
@@ -478,13 +461,13 @@ ce_advance(ExecRow *ex, int own_line)
 	if (r.active == 0)
 	{
 		/* pending lines whose predecessors can never finish */
-		ce_fail_execution(ex, "failed",
+		ce_fail_execution(ex, CE_EXEC_FAILED,
 						  ce_error_jsonb("system_error", "55000", "no step can run: the remaining steps wait for steps that did not finish",
 										 NULL, NULL, 0), own_line);
 		return;
 	}
-	if (r.waiting == r.active && strcmp(ex->status, "waiting") != 0)
-		ce_exec_set_status(ex, "waiting");
-	else if (r.waiting < r.active && strcmp(ex->status, "running") != 0)
-		ce_exec_set_status(ex, "running");
+	if (r.waiting == r.active && ex->status != CE_EXEC_WAITING)
+		ce_exec_set_status(ex, CE_EXEC_WAITING);
+	else if (r.waiting < r.active && ex->status != CE_EXEC_RUNNING)
+		ce_exec_set_status(ex, CE_EXEC_RUNNING);
 }

@@ -82,7 +82,7 @@ extern void ce_iteration_park(ExecRow *ex, LineRow *line);
 extern void ce_iterations_advance(ExecRow *ex, List *lines);
 
 /* Close the open iteration lines of the execution (not locked by others). */
-extern void ce_iterations_close(ExecRow *ex, const char *status);
+extern void ce_iterations_close(ExecRow *ex, CeLineStatus status);
 
 /* A container's counters (output->'iterations') into li. */
 extern void ce_container_counters(Jsonb *iterations, LineInfo *li);
@@ -133,7 +133,7 @@ extern void ce_child_cancel_for_line(ExecRow *ex, LineRow *line);
  * on (completed: the child's outputs; otherwise its failure).
  */
 extern void ce_children_cancel(ExecRow *ex);
-extern void ce_child_finished(ExecRow *ex, const char *status, Jsonb *output, Jsonb *error);
+extern void ce_child_finished(ExecRow *ex, CeExecStatus status, Jsonb *output, Jsonb *error);
 
 /* Lock the headers of the execution's ancestors, root first (once). */
 extern void ce_lock_ancestors(ExecRow *ex);

@@ -79,6 +79,7 @@
 #include "tasks.h"
 #include "compose.h"
 #include "engine_xact.h"
+#include "failure.h"
 #include "resilience.h"
 #include "shmem.h"
 
@@ -317,21 +318,21 @@ ctl_close(Ctl *c)
 }
 
 static bool
-is(const Ctl *c, const char *status)
+is(const Ctl *c, CeExecStatus status)
 {
-	return strcmp(c->ex.status, status) == 0;
+	return c->ex.status == status;
 }
 
 static bool
 is_live(const Ctl *c)
 {
-	return is(c, "pending") || is(c, "running") || is(c, "waiting");
+	return ce_exec_status_is_live(c->ex.status);
 }
 
 static bool
 is_stopped(const Ctl *c)
 {
-	return is(c, "failed") || is(c, "cancelled") || is(c, "timeout");
+	return is(c, CE_EXEC_FAILED) || is(c, CE_EXEC_CANCELLED) || is(c, CE_EXEC_TIMEOUT);
 }
 
 static List *
@@ -360,15 +361,15 @@ refuse(Ctl *c, const char *verb)
 {
 	const char *hint;
 
-	if (is(c, "completed"))
+	if (is(c, CE_EXEC_COMPLETED))
 		hint = "Start a new execution with chain_execute(), or undo it with chain_rollback().";
-	else if (is(c, "compensating") || is(c, "compensated") || is_stopped(c))
+	else if (is(c, CE_EXEC_COMPENSATING) || is(c, CE_EXEC_COMPENSATED) || is_stopped(c))
 		hint = "Its compensation has started: it can only be compensated further, with chain_rollback().";
 	else
 		hint = "See the state machine of the control functions in the README.";
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			 errmsg("cannot %s execution %s: it is %s%s", verb, c->ex.id_s, c->ex.status,
+			 errmsg("cannot %s execution %s: it is %s%s", verb, c->ex.id_s, ce_exec_status_name(c->ex.status),
 					is_stopped(c) ? " and its compensation has started" : ""),
 			 errhint("%s", hint)));
 }
@@ -433,30 +434,30 @@ reopen(Ctl *c, bool failed_too, const char *verb)
 	v[0] = UUIDPGetDatum(&c->ex.org);
 	v[1] = UUIDPGetDatum(&c->ex.id);
 	ce_run_query(&q_reopen, v, NULL, false, 0);
-	c->ex.status = "running";
+	c->ex.status = CE_EXEC_RUNNING;
 	reopen_lines(c, failed_too, 0);
 	if (failed_too)
 		ce_run_query(&q_drop_fallbacks, v, NULL, false, 0);
 }
 
 static void
-set_status(Ctl *c, const char *status)
+set_status(Ctl *c, CeExecStatus status)
 {
 	Datum		v[3];
 
 	v[0] = UUIDPGetDatum(&c->ex.org);
 	v[1] = UUIDPGetDatum(&c->ex.id);
-	v[2] = CStringGetTextDatum(status);
+	v[2] = CStringGetTextDatum(ce_exec_status_name(status));
 	ce_run_query(&q_set_status, v, NULL, false, 0);
-	c->ex.status = pstrdup(status);
+	c->ex.status = status;
 }
 
 /* An execution-level event, with progress and ETA of now. */
 static void
-emit_now(Ctl *c, const char *event, const char *status)
+emit_now(Ctl *c, const char *event, CeExecStatus status)
 {
 	(void) ce_progress_refresh(&c->ex, NULL);
-	ce_exec_emit(&c->ex, event, NULL, status, 0);
+	ce_exec_emit(&c->ex, event, status);
 }
 
 /* The latest line of a step, locked (error if running or missing). */
@@ -488,27 +489,27 @@ ce_chain_cancel(PG_FUNCTION_ARGS)
 	bool		done = false;
 
 	ctl_open(&c, uuid_arg(fcinfo), true, "cancel");
-	if (is_live(&c) || is(&c, "paused") || is(&c, "compensating"))
+	if (is_live(&c) || is(&c, CE_EXEC_PAUSED) || is(&c, CE_EXEC_COMPENSATING))
 	{
-		char	   *reason = PG_ARGISNULL(1) ? "cancelled" : text_to_cstring(PG_GETARG_TEXT_PP(1));
+		char	   *reason = PG_ARGISNULL(1) ? CE_FAILURE_CANCELLED : text_to_cstring(PG_GETARG_TEXT_PP(1));
 		Jsonb	   *cause = NULL;
 		List	   *comp = NIL;
 
 		/* an escalated execution given up: compensated, the escalated step as the cause */
-		if (is(&c, "paused") && c.ex.plan->rollback_enabled && ce_escalated_count(&c.ex) > 0)
+		if (is(&c, CE_EXEC_PAUSED) && c.ex.plan->rollback_enabled && ce_escalated_count(&c.ex) > 0)
 			cause = ce_escalated_cause(&c.ex);
-		ce_close_open_lines(&c.ex, 0, "cancelled");
+		ce_close_open_lines(&c.ex, 0, CE_LINE_CANCELLED);
 		if (cause)
 			comp = ce_rollback_candidates(&c.ex, 0);
 		if (comp != NIL)
 		{
-			emit_now(&c, "chain_cancelled", "compensating");
+			emit_now(&c, "chain_cancelled", CE_EXEC_COMPENSATING);
 			ce_start_compensation(&c.ex, comp, cause);
 		}
 		else
 		{
-			ce_exec_finish(&c.ex, "cancelled", NULL, ce_error_jsonb("cancelled", "57014", reason, NULL, NULL, 0));
-			emit_now(&c, "chain_cancelled", "cancelled");
+			ce_exec_finish(&c.ex, CE_EXEC_CANCELLED, NULL, ce_error_jsonb(CE_FAILURE_CANCELLED, "57014", reason, NULL, NULL, 0));
+			emit_now(&c, "chain_cancelled", CE_EXEC_CANCELLED);
 		}
 		ce_signal_running_at_commit(&c.ex.id);
 		done = true;
@@ -525,18 +526,18 @@ ce_chain_pause(PG_FUNCTION_ARGS)
 	Datum		v[2];
 
 	ctl_open(&c, uuid_arg(fcinfo), true, "pause");
-	if (is(&c, "paused"))
+	if (is(&c, CE_EXEC_PAUSED))
 	{
 		ctl_close(&c);
 		PG_RETURN_BOOL(false);
 	}
 	if (!is_live(&c))
 		refuse(&c, "pause");
-	set_status(&c, "paused");
+	set_status(&c, CE_EXEC_PAUSED);
 	v[0] = UUIDPGetDatum(&c.ex.org);
 	v[1] = UUIDPGetDatum(&c.ex.id);
 	ce_run_query(&q_pause_lines, v, NULL, false, 0);
-	emit_now(&c, "chain_paused", "paused");
+	emit_now(&c, "chain_paused", CE_EXEC_PAUSED);
 	ctl_close(&c);
 	PG_RETURN_BOOL(true);
 }
@@ -553,11 +554,11 @@ ce_chain_resume(PG_FUNCTION_ARGS)
 		ctl_close(&c);
 		PG_RETURN_BOOL(false);
 	}
-	if (is(&c, "paused"))
+	if (is(&c, CE_EXEC_PAUSED))
 	{
 		Datum		v[2];
 
-		set_status(&c, "running");
+		set_status(&c, CE_EXEC_RUNNING);
 		/* escalated steps are retried */
 		ce_escalated_reopen(&c.ex);
 		v[0] = UUIDPGetDatum(&c.ex.org);
@@ -590,8 +591,8 @@ ce_chain_retry_step(PG_FUNCTION_ARGS)
 
 	ctl_open(&c, uuid_arg(fcinfo), true, "retry a step of");
 	step_line(&c, step_id, &line);
-	escalated = is(&c, "paused") && ce_escalated_count(&c.ex) > 0;
-	if (strcmp(line.status, "completed") == 0 || strcmp(line.status, "compensated") == 0)
+	escalated = is(&c, CE_EXEC_PAUSED) && ce_escalated_count(&c.ex) > 0;
+	if (line.status == CE_LINE_COMPLETED || line.status == CE_LINE_COMPENSATED)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("step %d of execution %s has completed", step_id, c.ex.id_s),
@@ -601,7 +602,7 @@ ce_chain_retry_step(PG_FUNCTION_ARGS)
 		reopen(&c, false, "retry a step of");
 		reopened = true;
 	}
-	else if (is_live(&c) || is(&c, "paused"))
+	else if (is_live(&c) || is(&c, CE_EXEC_PAUSED))
 		keep_progress(&c);
 	else
 		refuse(&c, "retry a step of");
@@ -614,10 +615,10 @@ ce_chain_retry_step(PG_FUNCTION_ARGS)
 	if (escalated && ce_escalated_count(&c.ex) == 0)
 	{
 		/* the last escalated step settled: the execution goes on */
-		set_status(&c, "running");
+		set_status(&c, CE_EXEC_RUNNING);
 		reopened = true;
 	}
-	if (!is(&c, "paused"))
+	if (!is(&c, CE_EXEC_PAUSED))
 		ce_advance(&c.ex, 0);
 	if (reopened)
 		emit_now(&c, "chain_resumed", c.ex.status);
@@ -641,18 +642,19 @@ ce_chain_skip_step(PG_FUNCTION_ARGS)
 
 	ctl_open(&c, uuid_arg(fcinfo), true, "skip a step of");
 	step_line(&c, step_id, &line);
-	escalated = is(&c, "paused") && ce_escalated_count(&c.ex) > 0;
-	if (strcmp(line.status, "completed") == 0 || strcmp(line.status, "skipped") == 0 ||
-		strcmp(line.status, "compensated") == 0)
+	escalated = is(&c, CE_EXEC_PAUSED) && ce_escalated_count(&c.ex) > 0;
+	if (line.status == CE_LINE_COMPLETED || line.status == CE_LINE_SKIPPED ||
+		line.status == CE_LINE_COMPENSATED)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("step %d of execution %s is already %s", step_id, c.ex.id_s, line.status)));
+				 errmsg("step %d of execution %s is already %s", step_id, c.ex.id_s,
+						ce_line_status_name(line.status))));
 	if (output)
 		merged = ce_context_merge_or_error(c.ex.context, output, "output",
 										   psprintf("step \"%s\"", line.step_name));
 	if (is_stopped(&c))
 		reopen(&c, false, "skip a step of");
-	else if (!is_live(&c) && !is(&c, "paused"))
+	else if (!is_live(&c) && !is(&c, CE_EXEC_PAUSED))
 		refuse(&c, "skip a step of");
 
 	v[0] = UUIDPGetDatum(&c.ex.org);
@@ -675,14 +677,14 @@ ce_chain_skip_step(PG_FUNCTION_ARGS)
 		ce_exec_set_context(&c.ex, merged);
 	step = ce_plan_step_by_id(c.ex.plan, step_id);
 	(void) ce_progress_refresh(&c.ex, NULL);
-	ce_exec_emit(&c.ex, "step_skipped", step, "skipped", line.attempt);
+	ce_step_emit(&c.ex, "step_skipped", step, CE_LINE_SKIPPED, line.attempt);
 	if (escalated && ce_escalated_count(&c.ex) == 0)
 	{
 		/* the last escalated step settled: the execution goes on */
-		set_status(&c, "running");
-		emit_now(&c, "chain_resumed", "running");
+		set_status(&c, CE_EXEC_RUNNING);
+		emit_now(&c, "chain_resumed", CE_EXEC_RUNNING);
 	}
-	if (!is(&c, "paused"))
+	if (!is(&c, CE_EXEC_PAUSED))
 		ce_advance(&c.ex, 0);
 	ctl_close(&c);
 	PG_RETURN_BOOL(true);
@@ -697,7 +699,7 @@ ce_chain_rollback(PG_FUNCTION_ARGS)
 	int			to_step = PG_ARGISNULL(1) ? 0 : PG_GETARG_INT32(1);
 
 	ctl_open(&c, uuid_arg(fcinfo), true, "roll back");
-	if (is(&c, "compensating") || is(&c, "compensated"))
+	if (is(&c, CE_EXEC_COMPENSATING) || is(&c, CE_EXEC_COMPENSATED))
 	{
 		ctl_close(&c);
 		PG_RETURN_BOOL(false);
@@ -715,13 +717,13 @@ ce_chain_rollback(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
 					 errmsg("execution %s has no step %d", c.ex.id_s, to_step)));
 	}
-	ce_close_open_lines(&c.ex, 0, "cancelled");
+	ce_close_open_lines(&c.ex, 0, CE_LINE_CANCELLED);
 	ce_signal_running_at_commit(&c.ex.id);
 	comp = ce_rollback_candidates(&c.ex, to_step);
 	if (comp == NIL)
 	{
-		ce_exec_finish(&c.ex, "compensated", NULL, NULL);
-		emit_now(&c, "compensation_completed", "compensated");
+		ce_exec_finish(&c.ex, CE_EXEC_COMPENSATED, NULL, NULL);
+		emit_now(&c, "compensation_completed", CE_EXEC_COMPENSATED);
 	}
 	else
 	{
@@ -799,11 +801,11 @@ external_result(FunctionCallInfo fcinfo, bool ok, Jsonb *output, char *ftype, ch
 	task = ce_task_check_caller(&c.ex, ce_plan_step_by_id(c.ex.plan, step_id), step_id, caller,
 								c.may_control, ok);
 	step_line(&c, step_id, &line);
-	if (strcmp(line.status, "waiting") != 0)
+	if (line.status != CE_LINE_WAITING)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("step %d of execution %s is not waiting for a result", step_id, c.ex.id_s),
-				 errdetail("The step is %s.", line.status),
+				 errdetail("The step is %s.", ce_line_status_name(line.status)),
 				 errhint("Only external steps wait for chain_step_complete() or chain_step_fail().")));
 	step = ce_plan_step_by_id(c.ex.plan, step_id);
 	if (step != NULL && (step->kind == CE_STEP_CHAIN || ce_step_iterates(step)))
@@ -972,8 +974,8 @@ ce_progress_sql(PG_FUNCTION_ARGS)
 
 	ctl_open(&c, uuid_arg(fcinfo), false, NULL);
 	percent = ce_progress_refresh(&c.ex, &eta);
-	finished = !is_live(&c) && !is(&c, "paused") && !is(&c, "compensating");
-	if (is(&c, "completed"))
+	finished = !is_live(&c) && !is(&c, CE_EXEC_PAUSED) && !is(&c, CE_EXEC_COMPENSATING);
+	if (is(&c, CE_EXEC_COMPLETED))
 		percent = 100;
 	old = MemoryContextSwitchTo(callcxt);
 	result = ce_text_to_jsonb(psprintf("{\"percent\": %d, \"etaMs\": %s}", percent,

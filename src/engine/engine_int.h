@@ -26,6 +26,7 @@
 #include "utils/uuid.h"
 
 #include "plan.h"
+#include "status.h"
 #include "step.h"
 
 /* The execution header as a transition sees it. */
@@ -35,7 +36,7 @@ typedef struct ExecRow
 	pg_uuid_t	id;
 	char	   *org_s;
 	char	   *id_s;
-	char	   *status;
+	CeExecStatus status;
 	char	   *chain_id;
 	int			version;
 	Jsonb	   *context;
@@ -62,7 +63,7 @@ typedef struct LineRow
 	char	   *line_type;
 	int			step_id;
 	char	   *step_name;
-	char	   *status;
+	CeLineStatus status;
 	int			attempt;
 	int			parent_line;
 	TimestampTz started_at;
@@ -80,7 +81,7 @@ typedef struct LineInfo
 	int			line_number;
 	char		type;			/* s(tep), f(allback), c(ompensation) */
 	int			step_id;
-	char	   *status;
+	CeLineStatus status;
 	int			parent_line;
 	/* a waiting forEach or repeatUntil step line: its counters (iterate.c) */
 	int			iter_count;
@@ -110,7 +111,7 @@ extern bool ce_in_step_of(const pg_uuid_t *id);
 /* A change of a line (ce_line_update). */
 typedef struct CeLineUpdate
 {
-	const char *status;
+	CeLineStatus status;
 	int			attempt;
 	bool		has_not_before;
 	TimestampTz not_before;		/* when has_not_before; else kept */
@@ -147,20 +148,20 @@ extern List *ce_exec_lines(ExecRow *ex);	/* LineInfo *, by line number */
 
 /* Writing lines. */
 extern void ce_line_update(ExecRow *ex, int line_number, CeLineUpdate *u);
-extern void ce_line_set_status(ExecRow *ex, int line_number, const char *status);
+extern void ce_line_set_status(ExecRow *ex, int line_number, CeLineStatus status);
 extern void ce_line_insert(ExecRow *ex, const char *type, const CeStep *step,
-						   const char *status, int parent_line);
+						   CeLineStatus status, int parent_line);
 extern void ce_line_park_timer(ExecRow *ex, int line_number);
 /* Close lines (not locked by others) with a final status. */
-extern void ce_lines_close(ExecRow *ex, List *line_numbers, const char *status, Jsonb *error);
+extern void ce_lines_close(ExecRow *ex, List *line_numbers, CeLineStatus status, Jsonb *error);
 extern void ce_lines_promote(ExecRow *ex, List *line_numbers);
 extern void ce_fail_line_plain(const pg_uuid_t *org, const pg_uuid_t *id, int line_number,
 							   Jsonb *error);
 
 /* Writing the header. */
-extern void ce_exec_set_status(ExecRow *ex, const char *status);
-extern void ce_exec_set_status_error(ExecRow *ex, const char *status, Jsonb *error);
-extern void ce_exec_write_end(ExecRow *ex, const char *status, Jsonb *output, Jsonb *error);
+extern void ce_exec_set_status(ExecRow *ex, CeExecStatus status);
+extern void ce_exec_set_status_error(ExecRow *ex, CeExecStatus status, Jsonb *error);
+extern void ce_exec_write_end(ExecRow *ex, CeExecStatus status, Jsonb *output, Jsonb *error);
 
 /* ---- advance.c: readiness and the end ---- */
 
@@ -171,16 +172,14 @@ extern void ce_exec_write_end(ExecRow *ex, const char *status, Jsonb *output, Js
 extern void ce_advance(ExecRow *ex, int own_line);
 
 /* Close the open (pending, ready, waiting) lines not locked by others. */
-extern void ce_close_open_lines(ExecRow *ex, int own_line, const char *status);
+extern void ce_close_open_lines(ExecRow *ex, int own_line, CeLineStatus status);
 
 /* Record the end of the execution (status, output, error). */
-extern void ce_exec_finish(ExecRow *ex, const char *status, Jsonb *output, Jsonb *error);
+extern void ce_exec_finish(ExecRow *ex, CeExecStatus status, Jsonb *output, Jsonb *error);
 
 /* The execution failed or timed out: compensate, or end it. */
-extern void ce_fail_execution(ExecRow *ex, const char *status, Jsonb *error, int own_line);
+extern void ce_fail_execution(ExecRow *ex, CeExecStatus status, Jsonb *error, int own_line);
 
-/* Whether a line's status is final. */
-extern bool ce_line_status_final(const char *status);
 
 /* Wake n executors at commit (not when chain_run drives the execution). */
 extern void ce_wake_executors(int n);
@@ -216,9 +215,15 @@ extern void ce_progress_complete(void);
 /* A backend's step averages of ex's chain version are stale. */
 extern void ce_eta_forget(ExecRow *ex);
 
-/* Queue an event (the chain's notify setting applies). */
-extern void ce_exec_emit(ExecRow *ex, const char *event, const CeStep *step,
-						 const char *status, int attempt);
+/*
+ * Queue an event of the execution, or of one of its steps with its line's
+ * status and attempt (the chain's notify setting applies).
+ */
+extern void ce_exec_emit(ExecRow *ex, const char *event, CeExecStatus status);
+extern void ce_step_emit(ExecRow *ex, const char *event, const CeStep *step,
+						 CeLineStatus status, int attempt);
+extern void ce_step_emit_state(ExecRow *ex, const char *event, const CeStep *step,
+							   const char *state, int attempt);
 
 /* ---- context.c ---- */
 

@@ -244,8 +244,8 @@ ce_notify_send(const pg_uuid_t *org, Oid owner, const char *event, const char *p
  * ce_progress_refresh (progress.c), queued under the chain's notify
  * setting.
  */
-void
-ce_exec_emit(ExecRow *ex, const char *event, const CeStep *step, const char *status, int attempt)
+static void
+emit(ExecRow *ex, const char *event, const CeStep *step, const char *status, int attempt)
 {
 	CeEvent		ev;
 	long		eta;
@@ -263,4 +263,23 @@ ce_exec_emit(ExecRow *ex, const char *event, const CeStep *step, const char *sta
 	ev.progress = ce_progress_current(&eta);
 	ev.eta_ms = strcmp(event, "chain_completed") == 0 ? 0 : eta;
 	ce_notify(ex->plan->notify, &ev);
+}
+
+void
+ce_exec_emit(ExecRow *ex, const char *event, CeExecStatus status)
+{
+	emit(ex, event, NULL, ce_exec_status_name(status), 0);
+}
+
+void
+ce_step_emit(ExecRow *ex, const char *event, const CeStep *step, CeLineStatus status, int attempt)
+{
+	emit(ex, event, step, ce_line_status_name(status), attempt);
+}
+
+/* An event of a step whose status is not its line's (a circuit breaker's state). */
+void
+ce_step_emit_state(ExecRow *ex, const char *event, const CeStep *step, const char *state, int attempt)
+{
+	emit(ex, event, step, state, attempt);
 }

@@ -226,7 +226,7 @@ ce_flow_admit_execution(ExecRow *ex, LineRow *line)
 	Datum		v[4];
 	char	   *key;
 
-	if (ex->plan == NULL || ex->plan->concurrency_limit <= 0 || strcmp(ex->status, "pending") != 0 ||
+	if (ex->plan == NULL || ex->plan->concurrency_limit <= 0 || ex->status != CE_EXEC_PENDING ||
 		strcmp(line->line_type, "compensation") == 0)
 		return true;
 	v[0] = UUIDPGetDatum(&ex->org);

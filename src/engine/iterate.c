@@ -172,7 +172,7 @@ typedef struct Container
 	int			line_number;
 	int			step_id;
 	char	   *step_name;
-	char	   *status;
+	CeLineStatus status;
 	int			attempt;
 	int			first;			/* forEach: first element's line */
 	int			count;			/* forEach: elements; repeatUntil: maxIterations */
@@ -185,8 +185,7 @@ typedef struct Container
 static bool
 exec_live(ExecRow *ex)
 {
-	return strcmp(ex->status, "running") == 0 || strcmp(ex->status, "waiting") == 0 ||
-		strcmp(ex->status, "pending") == 0 || strcmp(ex->status, "paused") == 0;
+	return ce_exec_status_is_live(ex->status) || ex->status == CE_EXEC_PAUSED;
 }
 
 static int
@@ -228,7 +227,7 @@ container_get(ExecRow *ex, int line_number, Container *c)
 	c->line_number = line_number;
 	c->step_id = getint(0, 1);
 	c->step_name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-	c->status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+	c->status = ce_line_status_from_name(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3));
 	c->attempt = getint(0, 4);
 	c->first = getint(0, 5);
 	c->count = getint(0, 6);
@@ -264,14 +263,14 @@ counters_jsonb(Container *c)
 
 /* Record the end of an iteration's attempt on its line. */
 static void
-record(ExecRow *ex, LineRow *line, const char *status, int attempt, Jsonb *input,
+record(ExecRow *ex, LineRow *line, CeLineStatus status, int attempt, Jsonb *input,
 	   Jsonb *output, Jsonb *error)
 {
 	Datum		v[9];
 	char		n[10] = "         ";
 
 	pk_args(ex, line->line_number, v);
-	v[3] = CStringGetTextDatum(status);
+	v[3] = CStringGetTextDatum(ce_line_status_name(status));
 	v[4] = Int32GetDatum(attempt);
 	v[5] = input ? JsonbPGetDatum(input) : (Datum) 0;
 	n[5] = input ? ' ' : 'n';
@@ -302,7 +301,7 @@ container_line(Container *c, LineRow *cl)
 	cl->line_type = "step";
 	cl->step_id = c->step_id;
 	cl->step_name = c->step_name;
-	cl->status = "waiting";
+	cl->status = CE_LINE_WAITING;
 	cl->attempt = c->attempt;
 	cl->iteration = -1;
 	cl->ran_now = false;
@@ -350,12 +349,12 @@ static CeQuery q_set_status = {
 	4, {UUIDOID, UUIDOID, INT4OID, TEXTOID}};
 
 static void
-set_status(ExecRow *ex, int line_number, const char *status)
+set_status(ExecRow *ex, int line_number, CeLineStatus status)
 {
 	Datum		v[4];
 
 	pk_args(ex, line_number, v);
-	v[3] = CStringGetTextDatum(status);
+	v[3] = CStringGetTextDatum(ce_line_status_name(status));
 	ce_run_query(&q_set_status, v, NULL, false, 0);
 }
 
@@ -367,14 +366,14 @@ static bool
 lock_live(ExecRow *ex, LineRow *line)
 {
 	ce_exec_lock(ex);
-	if (strcmp(ex->status, "paused") == 0)
+	if (ex->status == CE_EXEC_PAUSED)
 	{
-		set_status(ex, line->line_number, "pending");
+		set_status(ex, line->line_number, CE_LINE_PENDING);
 		return false;
 	}
 	if (!exec_live(ex))
 	{
-		set_status(ex, line->line_number, "cancelled");
+		set_status(ex, line->line_number, CE_LINE_CANCELLED);
 		return false;
 	}
 	return true;
@@ -494,7 +493,7 @@ ce_container_start(ExecRow *ex, LineRow *line, const CeStep *step, CeLookupCtx *
 	ce_wake_executors(ready);
 	ce_advance(ex, line->line_number);
 	(void) ce_progress_refresh(ex, NULL);
-	ce_exec_emit(ex, "step_started", step, "waiting", attempt);
+	ce_step_emit(ex, "step_started", step, CE_LINE_WAITING, attempt);
 	return true;
 }
 
@@ -562,7 +561,7 @@ container_next(ExecRow *ex, LineRow *line, const CeStep *step)
 	Container	c;
 	Datum		v[10];
 
-	if (!container_get(ex, line->parent_line, &c) || strcmp(c.status, "waiting") != 0)
+	if (!container_get(ex, line->parent_line, &c) || c.status != CE_LINE_WAITING)
 		return;					/* the container ended meanwhile */
 	c.done++;
 
@@ -606,7 +605,7 @@ container_next(ExecRow *ex, LineRow *line, const CeStep *step)
 		ce_run_query(&q_insert_repetition, v, NULL, false, 0);
 		c.next++;
 		container_set(ex, &c);
-		if (strcmp(ex->status, "paused") != 0)
+		if (ex->status != CE_EXEC_PAUSED)
 			ce_wake_executors(1);
 		return;
 	}
@@ -630,7 +629,7 @@ container_next(ExecRow *ex, LineRow *line, const CeStep *step)
 		int			limit = cc->max_concurrency > 0 ? c.done + cc->max_concurrency : c.count;
 		int			next = Min(limit, c.count);
 
-		if (next > c.next && strcmp(ex->status, "paused") != 0)
+		if (next > c.next && ex->status != CE_EXEC_PAUSED)
 		{
 			v[0] = UUIDPGetDatum(&ex->org);
 			v[1] = UUIDPGetDatum(&ex->id);
@@ -654,7 +653,7 @@ ce_iteration_succeeded(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun
 	if (!exec_live(ex))
 	{
 		ce_step_rollback(run);
-		record(ex, line, "cancelled", attempt, input, NULL, NULL);
+		record(ex, line, CE_LINE_CANCELLED, attempt, input, NULL, NULL);
 		return;
 	}
 	if (run->outputs)
@@ -678,9 +677,9 @@ ce_iteration_succeeded(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun
 	ce_step_release(run);
 	if (step->compose->repeat_until && merged)
 		ce_exec_set_context(ex, merged);
-	record(ex, line, "completed", attempt, input, ce_output_jsonb(run), NULL);
+	record(ex, line, CE_LINE_COMPLETED, attempt, input, ce_output_jsonb(run), NULL);
 	(void) ce_progress_refresh(ex, NULL);
-	ce_exec_emit(ex, "step_completed", step, "completed", attempt);
+	ce_step_emit(ex, "step_completed", step, CE_LINE_COMPLETED, attempt);
 	container_next(ex, line, step);
 }
 
@@ -693,22 +692,22 @@ ce_iteration_failed(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun *r
 	switch (step->on_failure)
 	{
 		case CE_ONFAIL_SKIP:
-			record(ex, line, "skipped", attempt, input, NULL, error);
+			record(ex, line, CE_LINE_SKIPPED, attempt, input, NULL, error);
 			(void) ce_progress_refresh(ex, NULL);
-			ce_exec_emit(ex, "step_skipped", step, "skipped", attempt);
+			ce_step_emit(ex, "step_skipped", step, CE_LINE_SKIPPED, attempt);
 			container_next(ex, line, step);
 			return;
 		case CE_ONFAIL_WARN:
-			record(ex, line, "failed", attempt, input, NULL, error);
+			record(ex, line, CE_LINE_FAILED, attempt, input, NULL, error);
 			(void) ce_progress_refresh(ex, NULL);
-			ce_exec_emit(ex, "step_failed", step, "failed", attempt);
+			ce_step_emit(ex, "step_failed", step, CE_LINE_FAILED, attempt);
 			container_next(ex, line, step);
 			return;
 		default:
-			record(ex, line, "failed", attempt, input, NULL, error);
+			record(ex, line, CE_LINE_FAILED, attempt, input, NULL, error);
 			(void) ce_progress_refresh(ex, NULL);
-			ce_exec_emit(ex, "step_failed", step, "failed", attempt);
-			if (!container_get(ex, line->parent_line, &c) || strcmp(c.status, "waiting") != 0)
+			ce_step_emit(ex, "step_failed", step, CE_LINE_FAILED, attempt);
+			if (!container_get(ex, line->parent_line, &c) || c.status != CE_LINE_WAITING)
 				return;
 			if (step->compose->for_each)
 			{
@@ -718,7 +717,7 @@ ce_iteration_failed(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun *r
 				v[1] = UUIDPGetDatum(&ex->id);
 				v[2] = Int32GetDatum(c.first);
 				v[3] = Int32GetDatum(c.first + c.count);
-				v[4] = CStringGetTextDatum("cancelled");
+				v[4] = CStringGetTextDatum(ce_line_status_name(CE_LINE_CANCELLED));
 				ce_run_query(&q_close_range, v, NULL, false, 0);
 			}
 			container_fail(ex, &c, step, run);
@@ -731,7 +730,7 @@ ce_iteration_park(ExecRow *ex, LineRow *line)
 {
 	Container	c;
 
-	set_status(ex, line->line_number, "pending");
+	set_status(ex, line->line_number, CE_LINE_PENDING);
 	if (container_get(ex, line->parent_line, &c))
 	{
 		c.parked++;
@@ -774,13 +773,13 @@ ce_iterations_advance(ExecRow *ex, List *lines)
 }
 
 void
-ce_iterations_close(ExecRow *ex, const char *status)
+ce_iterations_close(ExecRow *ex, CeLineStatus status)
 {
 	Datum		v[3];
 
 	v[0] = UUIDPGetDatum(&ex->org);
 	v[1] = UUIDPGetDatum(&ex->id);
-	v[2] = CStringGetTextDatum(status);
+	v[2] = CStringGetTextDatum(ce_line_status_name(status));
 	ce_run_query(&q_close_all, v, NULL, false, 0);
 }
 

@@ -181,7 +181,7 @@ compute_eta(ExecRow *ex, List *lines)
 		LineInfo   *li = lfirst(lc);
 		int			k;
 
-		if (li->type != 's' || ce_line_status_final(li->status))
+		if (li->type != 's' || ce_line_status_is_terminal(li->status))
 			continue;
 		for (k = 0; k < e->n; k++)
 			if (e->step_ids[k] == li->step_id)
@@ -214,10 +214,10 @@ compute_progress(ExecRow *ex, List *lines)
 		total++;
 		if (li->iter_count > 0)
 			done += ce_container_fraction(li);	/* its iterations done so far */
-		else if (strcmp(li->status, "completed") == 0 || strcmp(li->status, "skipped") == 0 ||
-			strcmp(li->status, "compensated") == 0)
+		else if (li->status == CE_LINE_COMPLETED || li->status == CE_LINE_SKIPPED ||
+			li->status == CE_LINE_COMPENSATED)
 			done++;
-		else if (strcmp(li->status, "failed") == 0)
+		else if (li->status == CE_LINE_FAILED)
 		{
 			CeStep	   *s = ex->plan ? ce_plan_step_by_id(ex->plan, li->step_id) : NULL;
 			bool		past = s && s->on_failure == CE_ONFAIL_WARN;

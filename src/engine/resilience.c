@@ -124,8 +124,8 @@ ce_resil_events(ExecRow *ex, const CeStep *step, CeResilState *rs, int attempt)
 {
 	if (rs->event == NULL)
 		return;
-	ce_exec_emit(ex, rs->event, step,
-				 strcmp(rs->event, "circuit_opened") == 0 ? "open" : "closed", attempt);
+	ce_step_emit_state(ex, rs->event, step,
+					   strcmp(rs->event, "circuit_opened") == 0 ? "open" : "closed", attempt);
 	rs->event = NULL;
 }
 

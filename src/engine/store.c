@@ -375,7 +375,7 @@ line_from_row(int row, LineRow *line)
 	line->line_type = ce_getcol_text(row, 4);
 	line->step_id = DatumGetInt32(ce_getcol(row, 5, &isnull));
 	line->step_name = ce_getcol_text(row, 6);
-	line->status = ce_getcol_text(row, 7);
+	line->status = ce_line_status_from_name(ce_getcol_text(row, 7));
 	line->attempt = DatumGetInt32(ce_getcol(row, 8, &isnull));
 	line->parent_line = DatumGetInt32(ce_getcol(row, 9, &isnull));
 	line->started_at = DatumGetTimestampTz(ce_getcol(row, 10, &line->has_started));
@@ -607,7 +607,7 @@ ce_exec_read_header(ExecRow *ex)
 	ce_run_query(&q_header, args, NULL, false, 1);
 	if (SPI_processed != 1)
 		elog(ERROR, "execution %s has lines but no header", ce_uuid_to_cstring(&ex->id));
-	ex->status = ce_getcol_text(0, 1);
+	ex->status = ce_exec_status_from_name(ce_getcol_text(0, 1));
 	ex->chain_id = ce_getcol_text(0, 2);
 	ex->version = DatumGetInt32(ce_getcol(0, 3, &isnull));
 	ex->context = ce_getcol_jsonb(0, 4);
@@ -644,7 +644,7 @@ ce_exec_lock(ExecRow *ex)
 	ce_run_query(&q_lock_header, args, NULL, false, 1);
 	if (SPI_processed != 1)
 		elog(ERROR, "execution %s vanished", ex->id_s);
-	ex->status = ce_getcol_text(0, 1);
+	ex->status = ce_exec_status_from_name(ce_getcol_text(0, 1));
 	ex->context = ce_getcol_jsonb(0, 2);
 }
 
@@ -668,7 +668,7 @@ ce_exec_lines(ExecRow *ex)
 		t = ce_getcol_text(i, 2);
 		li->type = t[0];
 		li->step_id = DatumGetInt32(ce_getcol(i, 3, &isnull));
-		li->status = ce_getcol_text(i, 4);
+		li->status = ce_line_status_from_name(ce_getcol_text(i, 4));
 		li->parent_line = DatumGetInt32(ce_getcol(i, 5, &isnull));
 		ce_container_counters(ce_getcol_jsonb(i, 6), li);
 		res = lappend(res, li);
@@ -689,7 +689,7 @@ ce_line_update(ExecRow *ex, int line_number, CeLineUpdate *u)
 	v[0] = UUIDPGetDatum(&ex->org);
 	v[1] = UUIDPGetDatum(&ex->id);
 	v[2] = Int32GetDatum(line_number);
-	v[3] = CStringGetTextDatum(u->status);
+	v[3] = CStringGetTextDatum(ce_line_status_name(u->status));
 	v[4] = Int32GetDatum(u->attempt);
 	v[5] = TimestampTzGetDatum(u->not_before);
 	if (!u->has_not_before)
@@ -703,27 +703,27 @@ ce_line_update(ExecRow *ex, int line_number, CeLineUpdate *u)
 }
 
 void
-ce_line_set_status(ExecRow *ex, int line_number, const char *status)
+ce_line_set_status(ExecRow *ex, int line_number, CeLineStatus status)
 {
 	Datum		v[4];
 
 	v[0] = UUIDPGetDatum(&ex->org);
 	v[1] = UUIDPGetDatum(&ex->id);
 	v[2] = Int32GetDatum(line_number);
-	v[3] = CStringGetTextDatum(status);
+	v[3] = CStringGetTextDatum(ce_line_status_name(status));
 	ce_run_query(&q_set_line_status, v, NULL, false, 0);
 }
 
 void
-ce_exec_set_status(ExecRow *ex, const char *status)
+ce_exec_set_status(ExecRow *ex, CeExecStatus status)
 {
 	Datum		v[3];
 
 	v[0] = UUIDPGetDatum(&ex->org);
 	v[1] = UUIDPGetDatum(&ex->id);
-	v[2] = CStringGetTextDatum(status);
+	v[2] = CStringGetTextDatum(ce_exec_status_name(status));
 	ce_run_query(&q_set_status, v, NULL, false, 0);
-	ex->status = pstrdup(status);
+	ex->status = status;
 }
 
 ArrayType *
@@ -741,7 +741,7 @@ ce_int_array(List *ints)
 
 /* Close lines (not our own, not locked by others) with a final status. */
 void
-ce_lines_close(ExecRow *ex, List *line_numbers, const char *status, Jsonb *error)
+ce_lines_close(ExecRow *ex, List *line_numbers, CeLineStatus status, Jsonb *error)
 {
 	Datum		v[5];
 	char		n[6] = "     ";
@@ -751,13 +751,13 @@ ce_lines_close(ExecRow *ex, List *line_numbers, const char *status, Jsonb *error
 	v[0] = UUIDPGetDatum(&ex->org);
 	v[1] = UUIDPGetDatum(&ex->id);
 	v[2] = PointerGetDatum(ce_int_array(line_numbers));
-	v[3] = CStringGetTextDatum(status);
+	v[3] = CStringGetTextDatum(ce_line_status_name(status));
 	v[4] = ce_jsonb_datum_or_null(error, &n[4]);
 	ce_run_query(&q_close_lines, v, n, false, 0);
 }
 
 void
-ce_line_insert(ExecRow *ex, const char *type, const CeStep *step, const char *status, int parent_line)
+ce_line_insert(ExecRow *ex, const char *type, const CeStep *step, CeLineStatus status, int parent_line)
 {
 	Datum		v[9];
 	char		n[10] = "         ";
@@ -767,7 +767,7 @@ ce_line_insert(ExecRow *ex, const char *type, const CeStep *step, const char *st
 	v[2] = CStringGetTextDatum(type);
 	v[3] = Int32GetDatum(step->id);
 	v[4] = CStringGetTextDatum(step->name);
-	v[5] = CStringGetTextDatum(status);
+	v[5] = CStringGetTextDatum(ce_line_status_name(status));
 	v[6] = Int32GetDatum(ex->priority);
 	v[7] = Int32GetDatum(parent_line);
 	v[8] = CStringGetTextDatum(ce_smart_code(strcmp(type, "compensation") == 0 ? "COMPENSATION" : "STEP",
@@ -835,30 +835,30 @@ ce_line_park_timer(ExecRow *ex, int line_number)
 
 /* Write the end of the execution: status, output, error (NULL: kept). */
 void
-ce_exec_write_end(ExecRow *ex, const char *status, Jsonb *output, Jsonb *error)
+ce_exec_write_end(ExecRow *ex, CeExecStatus status, Jsonb *output, Jsonb *error)
 {
 	Datum		v[5];
 	char		n[6] = "     ";
 
 	v[0] = UUIDPGetDatum(&ex->org);
 	v[1] = UUIDPGetDatum(&ex->id);
-	v[2] = CStringGetTextDatum(status);
+	v[2] = CStringGetTextDatum(ce_exec_status_name(status));
 	v[3] = ce_jsonb_datum_or_null(output, &n[3]);
 	v[4] = ce_jsonb_datum_or_null(error, &n[4]);
 	ce_run_query(&q_finish_exec, v, n, false, 0);
-	ex->status = pstrdup(status);
+	ex->status = status;
 }
 
 /* Set the execution's status and, when given, its error. */
 void
-ce_exec_set_status_error(ExecRow *ex, const char *status, Jsonb *error)
+ce_exec_set_status_error(ExecRow *ex, CeExecStatus status, Jsonb *error)
 {
 	Datum		v[4];
 	char		n[5] = "    ";
 
 	v[0] = UUIDPGetDatum(&ex->org);
 	v[1] = UUIDPGetDatum(&ex->id);
-	v[2] = CStringGetTextDatum(status);
+	v[2] = CStringGetTextDatum(ce_exec_status_name(status));
 	v[3] = ce_jsonb_datum_or_null(error, &n[3]);
 	ce_run_query(&q_exec_error, v, n, false, 0);
 }

@@ -266,8 +266,7 @@ child_input(const CeStep *step, CeLookupCtx *lk, CeStepRun *run)
 static bool
 exec_live(ExecRow *ex)
 {
-	return strcmp(ex->status, "running") == 0 || strcmp(ex->status, "waiting") == 0 ||
-		strcmp(ex->status, "pending") == 0 || strcmp(ex->status, "paused") == 0;
+	return ce_exec_status_is_live(ex->status) || ex->status == CE_EXEC_PAUSED;
 }
 
 static CeQuery q_set_line_status = {
@@ -276,14 +275,14 @@ static CeQuery q_set_line_status = {
 	4, {UUIDOID, UUIDOID, INT4OID, TEXTOID}};
 
 static void
-set_line_status(ExecRow *ex, int line_number, const char *status)
+set_line_status(ExecRow *ex, int line_number, CeLineStatus status)
 {
 	Datum		v[4];
 
 	v[0] = UUIDPGetDatum(&ex->org);
 	v[1] = UUIDPGetDatum(&ex->id);
 	v[2] = Int32GetDatum(line_number);
-	v[3] = CStringGetTextDatum(status);
+	v[3] = CStringGetTextDatum(ce_line_status_name(status));
 	ce_run_query(&q_set_line_status, v, NULL, false, 0);
 }
 
@@ -349,14 +348,14 @@ ce_child_start(ExecRow *ex, LineRow *line, const CeStep *step, CeLookupCtx *lk,
 		return false;
 
 	ce_exec_lock(ex);
-	if (strcmp(ex->status, "paused") == 0)
+	if (ex->status == CE_EXEC_PAUSED)
 	{
-		set_line_status(ex, line->line_number, "pending");
+		set_line_status(ex, line->line_number, CE_LINE_PENDING);
 		return true;
 	}
 	if (!exec_live(ex))
 	{
-		set_line_status(ex, line->line_number, "cancelled");
+		set_line_status(ex, line->line_number, CE_LINE_CANCELLED);
 		return true;
 	}
 
@@ -418,7 +417,7 @@ ce_child_start(ExecRow *ex, LineRow *line, const CeStep *step, CeLookupCtx *lk,
 	ce_run_query(&q_wait_child, v, NULL, false, 0);
 	ce_advance(ex, line->line_number);
 	(void) ce_progress_refresh(ex, NULL);
-	ce_exec_emit(ex, "step_started", step, "waiting", attempt);
+	ce_step_emit(ex, "step_started", step, CE_LINE_WAITING, attempt);
 	return true;
 }
 
@@ -436,13 +435,13 @@ cancel_one(const pg_uuid_t *org, const pg_uuid_t *id, const char *reason)
 	c.id = *id;
 	ce_exec_read(&c);
 	ce_exec_lock(&c);
-	if (!exec_live(&c) && strcmp(c.status, "compensating") != 0)
+	if (!exec_live(&c) && c.status != CE_EXEC_COMPENSATING)
 		return;
-	ce_close_open_lines(&c, 0, "cancelled");
-	ce_exec_finish(&c, "cancelled", NULL, ce_error_jsonb("cancelled", "57014", reason, NULL, NULL, 0));
+	ce_close_open_lines(&c, 0, CE_LINE_CANCELLED);
+	ce_exec_finish(&c, CE_EXEC_CANCELLED, NULL, ce_error_jsonb(CE_FAILURE_CANCELLED, "57014", reason, NULL, NULL, 0));
 	ce_signal_running_at_commit(&c.id);
 	(void) ce_progress_refresh(&c, NULL);
-	ce_exec_emit(&c, "chain_cancelled", NULL, "cancelled", 0);
+	ce_exec_emit(&c, "chain_cancelled", CE_EXEC_CANCELLED);
 }
 
 static List *
@@ -494,7 +493,7 @@ ce_children_cancel(ExecRow *ex)
 		return;
 	foreach(lc, ids)
 		cancel_one(&ex->org, lfirst(lc), psprintf("parent execution %s ended (%s)", ex->id_s,
-												  ex->status));
+												  ce_exec_status_name(ex->status)));
 	/* the events that follow are the parent's */
 	(void) ce_progress_refresh(ex, NULL);
 }
@@ -529,7 +528,7 @@ ce_child_cancel_for_line(ExecRow *ex, LineRow *line)
  * --------------------------------------------------------------------- */
 
 void
-ce_child_finished(ExecRow *ex, const char *status, Jsonb *output, Jsonb *error)
+ce_child_finished(ExecRow *ex, CeExecStatus status, Jsonb *output, Jsonb *error)
 {
 	ExecRow		p;
 	LineRow		pl;
@@ -561,7 +560,7 @@ ce_child_finished(ExecRow *ex, const char *status, Jsonb *output, Jsonb *error)
 	pl.line_type = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	pl.step_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 	pl.step_name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
-	pl.status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4);
+	pl.status = ce_line_status_from_name(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4));
 	pl.attempt = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5, &isnull));
 	pl.parent_line = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 6, &isnull));
 	pl.iteration = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 7, &isnull));
@@ -569,7 +568,7 @@ ce_child_finished(ExecRow *ex, const char *status, Jsonb *output, Jsonb *error)
 	if (step == NULL)
 		return;
 	ce_step_setup(&p, step, pl.attempt, &lk, &run);
-	if (strcmp(status, "completed") == 0)
+	if (status == CE_EXEC_COMPLETED)
 	{
 		Jsonb	   *out = output ? output : ex->context;
 
@@ -610,12 +609,12 @@ ce_child_finished(ExecRow *ex, const char *status, Jsonb *output, Jsonb *error)
 				message = pnstrdup(jv->val.string.val, jv->val.string.len);
 		}
 		if (ftype == NULL)
-			ftype = strcmp(status, "timeout") == 0 ? "execution_timeout" :
-				strcmp(status, "cancelled") == 0 ? "cancelled" : "validation_failed";
+			ftype = status == CE_EXEC_TIMEOUT ? "execution_timeout" :
+				status == CE_EXEC_CANCELLED ? CE_FAILURE_CANCELLED : "validation_failed";
 		if (sqlstate == NULL)
-			sqlstate = strcmp(status, "timeout") == 0 || strcmp(status, "cancelled") == 0 ? "57014" : "P0001";
+			sqlstate = status == CE_EXEC_TIMEOUT || status == CE_EXEC_CANCELLED ? "57014" : "P0001";
 		ce_step_fail(&run, ftype, sqlstate, "child execution %s of chain \"%s\" ended %s%s%s",
-					 ex->id_s, ex->chain_id, status, message ? ": " : "", message ? message : "");
+					 ex->id_s, ex->chain_id, ce_exec_status_name(status), message ? ": " : "", message ? message : "");
 		ce_line_failed(&p, &pl, step, &run, pl.attempt);
 	}
 	/* the events that follow are the child's */

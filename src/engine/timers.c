@@ -171,7 +171,7 @@ ce_sweep_deadlines_in_xact(void)
 		ce_exec_read_header(&ex);
 		ex.plan = ce_plan_get(&ex.org, ex.chain_id, ex.version);
 		ce_progress_refresh(&ex, NULL);
-		ce_fail_execution(&ex, "timeout",
+		ce_fail_execution(&ex, CE_EXEC_TIMEOUT,
 					   ce_error_jsonb("execution_timeout", "57014", "execution exceeded its maximum execution time",
 								   NULL, NULL, 0), 0);
 		/* interrupt steps still running, once this commits */

@@ -150,20 +150,19 @@ skip_to_step(ExecRow *ex, int from_index, int target_id)
 			LineInfo   *li = lfirst(lc);
 
 			if (li->type == 's' && li->step_id == plan->steps[i].id &&
-				(strcmp(li->status, "pending") == 0 || strcmp(li->status, "ready") == 0))
+				(li->status == CE_LINE_PENDING || li->status == CE_LINE_READY))
 				skip = lappend_int(skip, li->line_number);
 		}
 	}
-	ce_lines_close(ex, skip, "skipped", NULL);
+	ce_lines_close(ex, skip, CE_LINE_SKIPPED, NULL);
 }
 
 static bool
 execution_live(ExecRow *ex, LineRow *line)
 {
-	if (strcmp(ex->status, "compensating") == 0)
+	if (ex->status == CE_EXEC_COMPENSATING)
 		return strcmp(line->line_type, "compensation") == 0;
-	return strcmp(ex->status, "running") == 0 || strcmp(ex->status, "waiting") == 0 ||
-		strcmp(ex->status, "pending") == 0 || strcmp(ex->status, "paused") == 0;
+	return ce_exec_status_is_live(ex->status) || ex->status == CE_EXEC_PAUSED;
 }
 
 static int
@@ -188,7 +187,7 @@ close_interrupted(ExecRow *ex, LineRow *line, int attempt, Jsonb *input, Jsonb *
 	CeLineUpdate	u;
 
 	memset(&u, 0, sizeof(u));
-	u.status = "cancelled";
+	u.status = CE_LINE_CANCELLED;
 	u.attempt = attempt;
 	u.input = input;
 	u.error = error;
@@ -217,7 +216,7 @@ handle_failure(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun *run,
 	{
 		/* the execution's deadline cut the step short (chain_run has no sweep) */
 		close_interrupted(ex, line, attempt, input, err);
-		ce_fail_execution(ex, "timeout",
+		ce_fail_execution(ex, CE_EXEC_TIMEOUT,
 					   ce_error_jsonb("execution_timeout", "57014", "execution exceeded its maximum execution time",
 								   NULL, NULL, 0), line->line_number);
 		return;
@@ -234,7 +233,7 @@ handle_failure(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun *run,
 	if (attempt <= r.maxRetries &&
 		(ce_retry_matches(&r, run->failure_type, run->sqlstate) ||
 		 (compensation && ce_retry_compensation_extra(run))) &&
-		strcmp(ex->status, "paused") != 0 &&
+		ex->status != CE_EXEC_PAUSED &&
 		!line->no_retry && strcmp(run->failure_type, "worker_crashed") != 0 &&
 		ce_retry_allowed(ex, run, compensation))
 	{
@@ -244,23 +243,23 @@ handle_failure(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun *run,
 			delay = ce_retry_delay_random_ms(&r, ce_random_fraction());
 		else if (r.jitter && delay > 0)
 			delay = (long) (delay * (1.0 + (ce_random_fraction() - 0.5) * 0.5));
-		u.status = "ready";
+		u.status = CE_LINE_READY;
 		u.has_not_before = true;
 		u.not_before = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), delay);
 		u.finished = false;
 		ce_line_update(ex, line->line_number, &u);
 		ce_advance(ex, line->line_number);
-		ce_exec_emit(ex, "step_retry_scheduled", step, "ready", attempt);
+		ce_step_emit(ex, "step_retry_scheduled", step, CE_LINE_READY, attempt);
 		return;
 	}
 
 	if (compensation)
 	{
-		u.status = "failed";
+		u.status = CE_LINE_FAILED;
 		u.finished = true;
 		ce_line_update(ex, line->line_number, &u);
 		ce_advance(ex, line->line_number);
-		ce_exec_emit(ex, "step_failed", step, "failed", attempt);
+		ce_step_emit(ex, "step_failed", step, CE_LINE_FAILED, attempt);
 		return;
 	}
 
@@ -274,50 +273,50 @@ handle_failure(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun *run,
 	switch (step->on_failure)
 	{
 		case CE_ONFAIL_WARN:
-			u.status = "failed";
+			u.status = CE_LINE_FAILED;
 			u.finished = true;
 			ce_line_update(ex, line->line_number, &u);
 			ce_advance(ex, line->line_number);
-			ce_exec_emit(ex, "step_failed", step, "failed", attempt);
+			ce_step_emit(ex, "step_failed", step, CE_LINE_FAILED, attempt);
 			break;
 		case CE_ONFAIL_SKIP:
-			u.status = "skipped";
+			u.status = CE_LINE_SKIPPED;
 			u.finished = true;
 			ce_line_update(ex, line->line_number, &u);
 			ce_advance(ex, line->line_number);
-			ce_exec_emit(ex, "step_skipped", step, "skipped", attempt);
+			ce_step_emit(ex, "step_skipped", step, CE_LINE_SKIPPED, attempt);
 			break;
 		case CE_ONFAIL_ESCALATE:
 			/* for a person: the line failed, the execution paused */
-			u.status = "failed";
+			u.status = CE_LINE_FAILED;
 			u.error = ce_escalated_error(err);
 			u.finished = true;
 			ce_line_update(ex, line->line_number, &u);
-			ce_exec_set_status(ex, "paused");
+			ce_exec_set_status(ex, CE_EXEC_PAUSED);
 			ce_progress_refresh(ex, NULL);
-			ce_exec_emit(ex, "step_escalated", step, "failed", attempt);
+			ce_step_emit(ex, "step_escalated", step, CE_LINE_FAILED, attempt);
 			break;
 		case CE_ONFAIL_FALLBACK:
 			if (step->fallback && strcmp(line->line_type, "fallback") != 0)
 			{
-				u.status = "failed";
+				u.status = CE_LINE_FAILED;
 				u.finished = true;
 				ce_line_update(ex, line->line_number, &u);
-				ce_line_insert(ex, "fallback", step->fallback, "ready", line->line_number);
+				ce_line_insert(ex, "fallback", step->fallback, CE_LINE_READY, line->line_number);
 				ce_wake_executors(1);
 				ce_advance(ex, line->line_number);
-				ce_exec_emit(ex, "step_failed", step, "failed", attempt);
+				ce_step_emit(ex, "step_failed", step, CE_LINE_FAILED, attempt);
 				break;
 			}
 			/* FALLTHROUGH */
 		case CE_ONFAIL_FAIL:
 		default:
-			u.status = "failed";
+			u.status = CE_LINE_FAILED;
 			u.finished = true;
 			ce_line_update(ex, line->line_number, &u);
 			ce_progress_refresh(ex, NULL);
-			ce_exec_emit(ex, "step_failed", step, "failed", attempt);
-			ce_fail_execution(ex, "failed", ce_execution_error(err, step), line->line_number);
+			ce_step_emit(ex, "step_failed", step, CE_LINE_FAILED, attempt);
+			ce_fail_execution(ex, CE_EXEC_FAILED, ce_execution_error(err, step), line->line_number);
 			break;
 	}
 }
@@ -385,7 +384,7 @@ handle_success(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun *run,
 		ce_exec_set_context(ex, merged);
 
 	memset(&u, 0, sizeof(u));
-	u.status = "completed";
+	u.status = CE_LINE_COMPLETED;
 	u.attempt = attempt;
 	u.input = input;
 	u.started = line->ran_now;
@@ -396,9 +395,9 @@ handle_success(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun *run,
 	if (compensation)
 	{
 		if (line->parent_line > 0)
-			ce_line_set_status(ex, line->parent_line, "compensated");
+			ce_line_set_status(ex, line->parent_line, CE_LINE_COMPENSATED);
 		ce_advance(ex, line->line_number);
-		ce_exec_emit(ex, "step_completed", step, "compensated", attempt);
+		ce_step_emit(ex, "step_completed", step, CE_LINE_COMPENSATED, attempt);
 		return;
 	}
 
@@ -407,8 +406,8 @@ handle_success(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun *run,
 	if (act == COND_FAIL)
 	{
 		ce_progress_refresh(ex, NULL);
-		ce_exec_emit(ex, "step_completed", step, "completed", attempt);
-		ce_fail_execution(ex, "failed",
+		ce_step_emit(ex, "step_completed", step, CE_LINE_COMPLETED, attempt);
+		ce_fail_execution(ex, CE_EXEC_FAILED,
 					   ce_execution_error(ce_error_jsonb("business_rule_violation", "P0001",
 												   psprintf("condition of step \"%s\" failed the execution", step->name),
 												   NULL, NULL, 0), step),
@@ -416,7 +415,7 @@ handle_success(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun *run,
 		return;
 	}
 	ce_advance(ex, line->line_number);
-	ce_exec_emit(ex, "step_completed", step, "completed", attempt);
+	ce_step_emit(ex, "step_completed", step, CE_LINE_COMPLETED, attempt);
 }
 
 /* Put a step line into the waiting state (wait timer or external step). */
@@ -426,7 +425,7 @@ start_waiting(ExecRow *ex, LineRow *line, const CeStep *step, int attempt, char 
 	CeLineUpdate	u;
 
 	memset(&u, 0, sizeof(u));
-	u.status = "waiting";
+	u.status = CE_LINE_WAITING;
 	u.attempt = attempt;
 	u.started = true;
 	u.has_not_before = true;
@@ -448,7 +447,7 @@ start_waiting(ExecRow *ex, LineRow *line, const CeStep *step, int attempt, char 
 	ce_task_start(ex, line, step);
 	ce_exec_lock(ex);
 	ce_advance(ex, line->line_number);
-	ce_exec_emit(ex, "step_started", step, "waiting", attempt);
+	ce_step_emit(ex, "step_started", step, CE_LINE_WAITING, attempt);
 }
 
 static char *
@@ -482,22 +481,22 @@ line_can_run(ExecRow *ex, LineRow *line, bool compensation)
 {
 	if (!execution_live(ex, line))
 	{
-		ce_line_set_status(ex, line->line_number, "cancelled");
+		ce_line_set_status(ex, line->line_number, CE_LINE_CANCELLED);
 		return false;
 	}
-	if (strcmp(ex->status, "paused") == 0)
+	if (ex->status == CE_EXEC_PAUSED)
 	{
 		/*
 		 * Paused: a ready line waits for chain_resume; a timer that came due
 		 * keeps its due time aside, and completes (or times out) at once on
 		 * resume, as the same attempt.
 		 */
-		if (strcmp(line->status, "waiting") == 0)
+		if (line->status == CE_LINE_WAITING)
 			ce_line_park_timer(ex, line->line_number);
 		else if (CE_IS_ITERATION(line))
 			ce_iteration_park(ex, line);
 		else
-			ce_line_set_status(ex, line->line_number, "pending");
+			ce_line_set_status(ex, line->line_number, CE_LINE_PENDING);
 		return false;
 	}
 	if (ex->has_deadline && ex->deadline <= GetCurrentTimestamp() && !compensation)
@@ -505,8 +504,8 @@ line_can_run(ExecRow *ex, LineRow *line, bool compensation)
 		ce_exec_lock(ex);
 		if (execution_live(ex, line))
 		{
-			ce_line_set_status(ex, line->line_number, "cancelled");
-			ce_fail_execution(ex, "timeout",
+			ce_line_set_status(ex, line->line_number, CE_LINE_CANCELLED);
+			ce_fail_execution(ex, CE_EXEC_TIMEOUT,
 							  ce_error_jsonb("execution_timeout", "57014", "execution exceeded its maximum execution time",
 											 NULL, NULL, 0), line->line_number);
 		}
@@ -536,7 +535,7 @@ precondition_decides(ExecRow *ex, LineRow *line, const CeStep *step, CeLookupCtx
 	ce_exec_lock(ex);
 	if (!execution_live(ex, line))
 	{
-		ce_line_set_status(ex, line->line_number, "cancelled");
+		ce_line_set_status(ex, line->line_number, CE_LINE_CANCELLED);
 		return true;
 	}
 	memset(&u, 0, sizeof(u));
@@ -548,19 +547,19 @@ precondition_decides(ExecRow *ex, LineRow *line, const CeStep *step, CeLookupCtx
 										 psprintf("condition of step \"%s\" failed the execution", step->name),
 										 NULL, NULL, 0);
 
-		u.status = "failed";
+		u.status = CE_LINE_FAILED;
 		u.error = err;
 		ce_line_update(ex, line->line_number, &u);
-		ce_exec_emit(ex, "step_failed", step, "failed", attempt);
-		ce_fail_execution(ex, "failed", ce_execution_error(err, step), line->line_number);
+		ce_step_emit(ex, "step_failed", step, CE_LINE_FAILED, attempt);
+		ce_fail_execution(ex, CE_EXEC_FAILED, ce_execution_error(err, step), line->line_number);
 		return true;
 	}
-	u.status = "skipped";
+	u.status = CE_LINE_SKIPPED;
 	ce_line_update(ex, line->line_number, &u);
 	if (act == COND_SKIP_TO)
 		skip_to_step(ex, step_index(ex->plan, step), skip_to);
 	ce_advance(ex, line->line_number);
-	ce_exec_emit(ex, "step_skipped", step, "skipped", attempt);
+	ce_step_emit(ex, "step_skipped", step, CE_LINE_SKIPPED, attempt);
 	return true;
 }
 
@@ -680,7 +679,7 @@ process_line(ExecRow *ex, LineRow *line)
 		lk.extra = ce_compensation_vars(ex, line);
 
 	/* A timer that came due: a wait step ends, an external step times out. */
-	if (strcmp(line->status, "waiting") == 0)
+	if (line->status == CE_LINE_WAITING)
 	{
 		attempt = line->attempt;
 		lk.attempt = attempt;
@@ -891,7 +890,7 @@ ce_transition_fail_line(const pg_uuid_t *org, const pg_uuid_t *id, int line_numb
 			if (step == NULL)
 				elog(ERROR, "step %d of chain \"%s\" version %d not found",
 					 line.step_id, ex.chain_id, ex.version);
-			attempt = strcmp(line.status, "waiting") == 0 ? line.attempt : line.attempt + 1;
+			attempt = line.status == CE_LINE_WAITING ? line.attempt : line.attempt + 1;
 			memset(&run, 0, sizeof(run));
 			run.step = step;
 			run.plan = ex.plan;

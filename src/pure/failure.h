@@ -27,6 +27,12 @@ typedef enum CeFailureClass
 extern const char *ce_failure_type_for_sqlstate(const char *sqlstate,
 												 bool step_timeout);
 
+/*
+ * The failure type of the error of an execution (or a step) that was
+ * cancelled, and the message of chain_cancel without a reason.
+ */
+#define CE_FAILURE_CANCELLED "cancelled"
+
 /* Whether a failure type is transient (retried when no retryOnErrors). */
 extern bool ce_failure_is_transient(const char *failure_type);
 
