@@ -32,9 +32,11 @@ static long current_eta = -1;
  * ETA: from the average time each step took, first attempt to end (failed
  * attempts and back-offs included), in this chain version's last 20
  * completed executions.  Cached per backend for a minute; an answer of "no
- * history yet" is asked again after a second, and a backend forgets its
- * answer when it completes an execution of the chain itself, so that the
- * first completion is used at once.
+ * history yet" is asked again after a second, and forgotten at once when
+ * the backend completes an execution of the chain itself, so that the first
+ * completion is used at once.  (A known answer is kept for its minute: asking
+ * again after every completion cost an aggregate over 20 executions' lines
+ * per execution, about a tenth of the executors' time.)
  */
 
 typedef struct EtaKey
@@ -85,7 +87,7 @@ ce_eta_forget(ExecRow *ex)
 		return;
 	eta_key(ex, &key);
 	e = hash_search(eta_cache, &key, HASH_FIND, NULL);
-	if (e)
+	if (e && e->n == 0)
 		e->fetched = 0;
 }
 
