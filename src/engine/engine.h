@@ -95,7 +95,7 @@ typedef struct CeQuery
 {
 	const char *sql;
 	int			nargs;
-	Oid			types[12];
+	Oid			types[16];
 	struct _SPI_plan *plan;
 } CeQuery;
 

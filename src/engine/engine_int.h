@@ -54,6 +54,7 @@ typedef struct ExecRow
 	pg_uuid_t	parent_id;
 	int			parent_line;
 	bool		ancestors_locked;	/* ce_lock_ancestors done */
+	bool		header_read;	/* the claim read the header (ce_claim_next) */
 } ExecRow;
 
 /* One claimed line. */
@@ -155,6 +156,13 @@ extern void ce_line_park_timer(ExecRow *ex, int line_number);
 /* Close lines (not locked by others) with a final status. */
 extern void ce_lines_close(ExecRow *ex, List *line_numbers, CeLineStatus status, Jsonb *error);
 extern void ce_lines_promote(ExecRow *ex, List *line_numbers);
+/* A step's completion and new context, written with the promotion (store.c). */
+extern void ce_line_complete(ExecRow *ex, int line_number, CeLineUpdate *u, Jsonb *context);
+extern void ce_store_hold_begin(void);
+extern void ce_store_hold_end(void);
+extern void ce_store_hold_reset(void);
+extern bool ce_store_take_promoted(pg_uuid_t *org, pg_uuid_t *id, int *line_number);
+extern bool ce_claim_next(ExecRow *ex, int line_number, bool own_session, LineRow *line);
 extern void ce_fail_line_plain(const pg_uuid_t *org, const pg_uuid_t *id, int line_number,
 							   Jsonb *error);
 

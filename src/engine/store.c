@@ -80,6 +80,30 @@ plans_ready(SPIPlanPtr plan, uint64 *generation)
 }
 
 /*
+ * A step's completion held back (ce_line_complete): the line's new values,
+ * the execution's new context (null: unchanged), written together with the
+ * promotion of the next lines (ce_lines_promote) in one statement,
+ * q_write_step.  Every other query of the store writes it first (store_flush),
+ * so nothing reads around it; ce_exec_lines reads around it by giving the
+ * line its new status.  Held only inside a transition (ce_store_hold_begin
+ * .. ce_store_hold_end), never past it.
+ */
+static struct
+{
+	bool		valid;
+	pg_uuid_t	org;
+	pg_uuid_t	id;
+	int			line_number;
+	CeLineStatus status;
+	Datum		v[13];
+	char		n[14];
+}			pending;
+static bool hold_writes = false;
+static CeQuery q_lines;
+static CeQuery q_write_step;
+static void store_flush(void);
+
+/*
  * Execute a query prepared once per backend.
  *
  * Every query here finds its rows through a key or a partial index.  A
@@ -105,6 +129,9 @@ ce_run_query(CeQuery *q, Datum *values, const char *nulls, bool read_only, long 
 	uint64		generation = 0;
 	uint64		after;
 
+	/* a held-back write goes first, so that no query reads around it */
+	if (pending.valid && q != &q_lines && q != &q_write_step)
+		store_flush();
 	if (q->plan == NULL)
 	{
 		/*
@@ -246,12 +273,15 @@ static CeQuery q_claim_waiting_exec = {
 	"AND (not_before <= now() OR " PAST_DEADLINE ") "
 	"ORDER BY not_before LIMIT 1 FOR UPDATE SKIP LOCKED", 2, {UUIDOID, UUIDOID}};
 
+/* The header as a transition reads it (header_from_row). */
+#define HEADER_COLS "status, chain_id, chain_version, context, owner::oid, deadline, priority, " \
+	"coalesce((metadata->>'saveIntermediateResults')::boolean, true), " \
+	"coalesce((metadata->'options'->>'maxRetries')::int, -1), " \
+	"coalesce((metadata->>'progressFloor')::int, 0), parent_id, coalesce(parent_line, 0)"
+#define HEADER_NCOLS 12
+
 static CeQuery q_header = {
-	"SELECT status, chain_id, chain_version, context, owner::oid, deadline, priority, "
-	"coalesce((metadata->>'saveIntermediateResults')::boolean, true), "
-	"coalesce((metadata->'options'->>'maxRetries')::int, -1), "
-	"coalesce((metadata->>'progressFloor')::int, 0), parent_id, coalesce(parent_line, 0) "
-	"FROM chainexec.universal_transactions WHERE organization_id = $1 AND id = $2",
+	"SELECT " HEADER_COLS " FROM chainexec.universal_transactions WHERE organization_id = $1 AND id = $2",
 	2, {UUIDOID, UUIDOID}};
 
 static CeQuery q_lock_header = {
@@ -303,6 +333,27 @@ static CeQuery q_promote = {
 	"WHERE organization_id = $1 AND transaction_id = $2 AND line_number = ANY($3) AND status = 'pending'",
 	3, {UUIDOID, UUIDOID, INT4ARRAYOID}};
 
+/*
+ * A step's line completed, the execution's context ($12, null: unchanged)
+ * and the next lines made ready ($13): the writes of a transition in one
+ * statement (see pending).  The three touch different rows.
+ */
+static CeQuery q_write_step = {
+	"WITH line AS (UPDATE chainexec.universal_transaction_lines SET status = $4, attempt = $5, "
+	"not_before = coalesce($6, not_before), input = coalesce($7, input), output = $8, error = $9, "
+	"started_at = CASE WHEN $10 THEN now() ELSE started_at END, "
+	"first_started_at = coalesce(first_started_at, CASE WHEN $10 THEN now() END), "
+	"finished_at = CASE WHEN $11 THEN clock_timestamp() ELSE NULL END, "
+	"duration_ms = CASE WHEN $11 THEN extract(epoch FROM clock_timestamp() - "
+	"CASE WHEN $10 THEN now() ELSE coalesce(started_at, clock_timestamp()) END) * 1000 ELSE NULL END "
+	"WHERE organization_id = $1 AND transaction_id = $2 AND line_number = $3 RETURNING 1), "
+	"header AS (UPDATE chainexec.universal_transactions SET context = $12 "
+	"WHERE organization_id = $1 AND id = $2 AND $12 IS NOT NULL RETURNING 1) "
+	"UPDATE chainexec.universal_transaction_lines SET status = 'ready', not_before = greatest(not_before, now()) "
+	"WHERE organization_id = $1 AND transaction_id = $2 AND line_number = ANY($13) AND status = 'pending'",
+	13, {UUIDOID, UUIDOID, INT4OID, TEXTOID, INT4OID, TIMESTAMPTZOID, JSONBOID, JSONBOID, JSONBOID, BOOLOID,
+		BOOLOID, JSONBOID, INT4ARRAYOID}};
+
 /* Lines of other transitions change only with SKIP LOCKED. */
 static CeQuery q_close_lines = {
 	"UPDATE chainexec.universal_transaction_lines l SET status = $4, finished_at = clock_timestamp(), "
@@ -347,6 +398,27 @@ static CeQuery q_claim_line = {
 	"WHERE organization_id = $1 AND transaction_id = $2 AND line_number = $3 "
 	"AND status IN ('ready', 'waiting') FOR UPDATE SKIP LOCKED", 3, {UUIDOID, UUIDOID, INT4OID}};
 
+/*
+ * The line this backend's last transition made ready, with its execution's
+ * header (HEADER_COLS) read in the same statement: the next step of an
+ * execution claimed without the dispatch query (ce_claim_next).  The same
+ * conditions as the dispatch query's; $4: the caller drives the execution
+ * in its session (chain_run), else its lines are not the executors'.
+ * "waits_for IS NULL" is a column (free), tested by the caller: in the
+ * WHERE clause (even outside the subquery, where the planner pushes it
+ * down), the conditions imply the predicate of the small ready index, and
+ * the planner scans that index for the organization instead of using the
+ * primary key.
+ */
+static CeQuery q_claim_next = {
+	"SELECT l.*, h.* FROM (SELECT " LINE_COLS ", waits_for IS NULL AS free "
+	"FROM chainexec.universal_transaction_lines "
+	"WHERE organization_id = $1 AND transaction_id = $2 AND line_number = $3 "
+	"AND status = 'ready' AND not_before <= now() FOR UPDATE SKIP LOCKED) l, "
+	"(SELECT " HEADER_COLS " FROM chainexec.universal_transactions "
+	"WHERE organization_id = $1 AND id = $2 AND ($4 OR NOT in_session)) h",
+	4, {UUIDOID, UUIDOID, INT4OID, BOOLOID}};
+
 static CeQuery q_fail_line_plain = {
 	"UPDATE chainexec.universal_transaction_lines SET status = 'failed', attempt = attempt + 1, "
 	"error = $4, finished_at = clock_timestamp() "
@@ -382,6 +454,35 @@ line_from_row(int row, LineRow *line)
 	line->has_started = !line->has_started;
 	line->crashes = DatumGetInt32(ce_getcol(row, 11, &isnull));
 	line->iteration = DatumGetInt32(ce_getcol(row, 12, &isnull));
+}
+
+/* Row row of SPI_tuptable, HEADER_COLS from column col0 + 1, into ex. */
+static void
+header_from_row(int row, int col0, ExecRow *ex)
+{
+	bool		isnull;
+	Datum		p;
+
+	ex->status = ce_exec_status_from_name(ce_getcol_text(row, col0 + 1));
+	ex->chain_id = ce_getcol_text(row, col0 + 2);
+	ex->version = DatumGetInt32(ce_getcol(row, col0 + 3, &isnull));
+	ex->context = ce_getcol_jsonb(row, col0 + 4);
+	ex->owner = DatumGetObjectId(ce_getcol(row, col0 + 5, &isnull));
+	ex->deadline = DatumGetTimestampTz(ce_getcol(row, col0 + 6, &isnull));
+	ex->has_deadline = !isnull;
+	ex->priority = DatumGetInt32(ce_getcol(row, col0 + 7, &isnull));
+	ex->save_intermediate = DatumGetBool(ce_getcol(row, col0 + 8, &isnull));
+	ex->max_retries = DatumGetInt32(ce_getcol(row, col0 + 9, &isnull));
+	ex->progress_floor = DatumGetInt32(ce_getcol(row, col0 + 10, &isnull));
+	/* a child execution's parent (subchain.c) */
+	p = ce_getcol(row, col0 + 11, &isnull);
+	ex->has_parent = !isnull;
+	if (!isnull)
+		memcpy(&ex->parent_id, DatumGetUUIDP(p), sizeof(pg_uuid_t));
+	ex->parent_line = DatumGetInt32(ce_getcol(row, col0 + 12, &isnull));
+	ex->org_s = ce_uuid_to_cstring(&ex->org);
+	ex->id_s = ce_uuid_to_cstring(&ex->id);
+	ex->header_read = true;
 }
 
 static bool
@@ -574,6 +675,29 @@ ce_claim_line_number(const pg_uuid_t *org, const pg_uuid_t *id, int line_number,
 }
 
 /*
+ * Claim line line_number of execution ex->id (org and id set) if it is due
+ * for the executors (or, with own_session, for the session driving it),
+ * and read its header in the same statement (ex->header_read).
+ */
+bool
+ce_claim_next(ExecRow *ex, int line_number, bool own_session, LineRow *line)
+{
+	Datum		args[4];
+	bool		isnull;
+
+	args[0] = UUIDPGetDatum(&ex->org);
+	args[1] = UUIDPGetDatum(&ex->id);
+	args[2] = Int32GetDatum(line_number);
+	args[3] = BoolGetDatum(own_session);
+	ce_run_query(&q_claim_next, args, NULL, false, 1);
+	if (SPI_processed != 1 || !DatumGetBool(ce_getcol(0, 13, &isnull)))
+		return false;
+	line_from_row(0, line);
+	header_from_row(0, 13, ex);
+	return true;
+}
+
+/*
  * The latest step or fallback line of step step_id; with lock, locked, and
  * none when another transaction holds it (its step is running).
  */
@@ -600,35 +724,13 @@ void
 ce_exec_read_header(ExecRow *ex)
 {
 	Datum		args[2];
-	bool		isnull;
 
 	args[0] = UUIDPGetDatum(&ex->org);
 	args[1] = UUIDPGetDatum(&ex->id);
 	ce_run_query(&q_header, args, NULL, false, 1);
 	if (SPI_processed != 1)
 		elog(ERROR, "execution %s has lines but no header", ce_uuid_to_cstring(&ex->id));
-	ex->status = ce_exec_status_from_name(ce_getcol_text(0, 1));
-	ex->chain_id = ce_getcol_text(0, 2);
-	ex->version = DatumGetInt32(ce_getcol(0, 3, &isnull));
-	ex->context = ce_getcol_jsonb(0, 4);
-	ex->owner = DatumGetObjectId(ce_getcol(0, 5, &isnull));
-	ex->deadline = DatumGetTimestampTz(ce_getcol(0, 6, &isnull));
-	ex->has_deadline = !isnull;
-	ex->priority = DatumGetInt32(ce_getcol(0, 7, &isnull));
-	ex->save_intermediate = DatumGetBool(ce_getcol(0, 8, &isnull));
-	ex->max_retries = DatumGetInt32(ce_getcol(0, 9, &isnull));
-	ex->progress_floor = DatumGetInt32(ce_getcol(0, 10, &isnull));
-	{
-		/* a child execution's parent (subchain.c) */
-		Datum		p = ce_getcol(0, 11, &isnull);
-
-		ex->has_parent = !isnull;
-		if (!isnull)
-			memcpy(&ex->parent_id, DatumGetUUIDP(p), sizeof(pg_uuid_t));
-		ex->parent_line = DatumGetInt32(ce_getcol(0, 12, &isnull));
-	}
-	ex->org_s = ce_uuid_to_cstring(&ex->org);
-	ex->id_s = ce_uuid_to_cstring(&ex->id);
+	header_from_row(0, 0, ex);
 }
 
 /* Take the header's row lock; refresh status and context. */
@@ -671,6 +773,10 @@ ce_exec_lines(ExecRow *ex)
 		li->status = ce_line_status_from_name(ce_getcol_text(i, 4));
 		li->parent_line = DatumGetInt32(ce_getcol(i, 5, &isnull));
 		ce_container_counters(ce_getcol_jsonb(i, 6), li);
+		/* a completion held back (see pending) */
+		if (pending.valid && li->line_number == pending.line_number &&
+			memcmp(&pending.id, &ex->id, sizeof(pg_uuid_t)) == 0)
+			li->status = pending.status;
 		res = lappend(res, li);
 	}
 	return res;
@@ -680,12 +786,11 @@ ce_exec_lines(ExecRow *ex)
  * Writing
  * --------------------------------------------------------------------- */
 
-void
-ce_line_update(ExecRow *ex, int line_number, CeLineUpdate *u)
+/* The first 11 arguments of q_update_line and q_write_step. */
+static void
+line_update_args(ExecRow *ex, int line_number, CeLineUpdate *u, Datum *v, char *n)
 {
-	Datum		v[11];
-	char		n[12] = "           ";
-
+	memset(n, ' ', 11);
 	v[0] = UUIDPGetDatum(&ex->org);
 	v[1] = UUIDPGetDatum(&ex->id);
 	v[2] = Int32GetDatum(line_number);
@@ -699,7 +804,116 @@ ce_line_update(ExecRow *ex, int line_number, CeLineUpdate *u)
 	v[8] = ce_jsonb_datum_or_null(u->error, &n[8]);
 	v[9] = BoolGetDatum(u->started);
 	v[10] = BoolGetDatum(u->finished);
+}
+
+void
+ce_line_update(ExecRow *ex, int line_number, CeLineUpdate *u)
+{
+	Datum		v[11];
+	char		n[12];
+
+	line_update_args(ex, line_number, u, v, n);
+	n[11] = '\0';
 	ce_run_query(&q_update_line, v, n, false, 0);
+}
+
+/*
+ * A step's line completed with u, and the execution's context (NULL:
+ * unchanged): held back to be written with the next lines' promotion when
+ * inside a transition (see pending), else written now.
+ */
+void
+ce_line_complete(ExecRow *ex, int line_number, CeLineUpdate *u, Jsonb *context)
+{
+	if (!hold_writes)
+	{
+		if (context)
+			ce_exec_set_context(ex, context);
+		ce_line_update(ex, line_number, u);
+		return;
+	}
+	if (pending.valid)
+		store_flush();
+	line_update_args(ex, line_number, u, pending.v, pending.n);
+	pending.v[11] = ce_jsonb_datum_or_null(context, &pending.n[11]);
+	pending.v[12] = PointerGetDatum(ce_int_array(NIL));
+	pending.n[12] = ' ';
+	pending.n[13] = '\0';
+	pending.org = ex->org;
+	pending.id = ex->id;
+	pending.line_number = line_number;
+	pending.status = u->status;
+	pending.valid = true;
+	if (context)
+		ex->context = context;
+}
+
+/* Write the completion held back, with the lines to promote (or none). */
+static void
+write_pending(ArrayType *promote)
+{
+	pending.valid = false;
+	if (promote)
+		pending.v[12] = PointerGetDatum(promote);
+	ce_run_query(&q_write_step, pending.v, pending.n, false, 0);
+}
+
+static void
+store_flush(void)
+{
+	if (pending.valid)
+		write_pending(NULL);
+}
+
+/*
+ * Inside a transition: completions may be held back (ce_line_complete)
+ * until ce_store_hold_end, which writes what is left; after an error,
+ * ce_store_hold_reset forgets it (the transaction is rolled back).
+ */
+void
+ce_store_hold_begin(void)
+{
+	pending.valid = false;
+	hold_writes = true;
+}
+
+void
+ce_store_hold_end(void)
+{
+	store_flush();
+	hold_writes = false;
+}
+
+void
+ce_store_hold_reset(void)
+{
+	pending.valid = false;
+	hold_writes = false;
+}
+
+/*
+ * The first line this backend's last promotion made ready: an executor (or
+ * chain_run) claims the next step of the execution it just moved on
+ * without the dispatch query (ce_claim_next).  Taking it forgets it.
+ */
+static struct
+{
+	bool		valid;
+	pg_uuid_t	org;
+	pg_uuid_t	id;
+	int			line_number;
+}			promoted;
+
+bool
+ce_store_take_promoted(pg_uuid_t *org, pg_uuid_t *id, int *line_number)
+{
+	if (!promoted.valid)
+		return false;
+	promoted.valid = false;
+	*org = promoted.org;
+	*id = promoted.id;
+	*line_number = promoted.line_number;
+	return true;
 }
 
 void
@@ -815,6 +1029,18 @@ ce_lines_promote(ExecRow *ex, List *line_numbers)
 {
 	Datum		v[3];
 
+	if (line_numbers == NIL)
+		return;
+	promoted.valid = true;
+	promoted.org = ex->org;
+	promoted.id = ex->id;
+	promoted.line_number = linitial_int(line_numbers);
+	if (pending.valid && memcmp(&pending.id, &ex->id, sizeof(pg_uuid_t)) == 0 &&
+		memcmp(&pending.org, &ex->org, sizeof(pg_uuid_t)) == 0)
+	{
+		write_pending(ce_int_array(line_numbers));
+		return;
+	}
 	v[0] = UUIDPGetDatum(&ex->org);
 	v[1] = UUIDPGetDatum(&ex->id);
 	v[2] = PointerGetDatum(ce_int_array(line_numbers));
