@@ -34,6 +34,8 @@ int			ce_max_context_bytes = 1024 * 1024;
 int			ce_max_crash_attempts = 3;
 int			ce_max_chain_depth = 8;
 int			ce_step_grace_period = 5000;
+int			ce_group_commit = 1;
+int			ce_group_commit_window = 5;
 char	   *ce_organization_id = NULL;
 static char *ce_internal = NULL;
 bool		ce_preloaded = false;
@@ -189,6 +191,27 @@ CeGucInit(void)
 										 "the executor and the attempt counts as worker_crashed."),
 							&ce_step_grace_period,
 							5000, 100, 24 * 60 * 60 * 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("chainexec.group_commit",
+							gettext_noop("Most step transitions an executor commits in one transaction; 1 commits each alone."),
+							gettext_noop("Each transition of a group runs in a subtransaction of its own and stays "
+										 "all-or-nothing; the group commits once, so a WAL flush serves them all, "
+										 "and each waits for the group's commit."),
+							&ce_group_commit,
+							1, 1, 16,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("chainexec.group_commit_window",
+							gettext_noop("Time after which a group of step transitions starts no new one and commits."),
+							gettext_noop("The first transition of a group waits at most this long, plus the last "
+										 "transition, for its commit."),
+							&ce_group_commit_window,
+							5, 0, 1000,
 							PGC_SIGHUP,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);

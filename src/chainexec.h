@@ -21,6 +21,8 @@ extern int	ce_max_context_bytes;	/* chainexec.max_context_bytes (userset) */
 extern int	ce_max_crash_attempts;	/* chainexec.max_crash_attempts (sighup) */
 extern int	ce_max_chain_depth;	/* chainexec.max_chain_depth */
 extern int	ce_step_grace_period;	/* chainexec.step_grace_period ms (sighup) */
+extern int	ce_group_commit;		/* chainexec.group_commit (sighup) */
+extern int	ce_group_commit_window;	/* chainexec.group_commit_window ms (sighup) */
 extern char *ce_organization_id;	/* chainexec.organization_id (userset) */
 
 /* True when the library was loaded by shared_preload_libraries. */

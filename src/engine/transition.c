@@ -57,6 +57,7 @@
 #include "engine.h"
 #include "engine_int.h"
 #include "flow.h"
+#include "group.h"
 #include "tasks.h"
 #include "compose.h"
 #include "engine_xact.h"
@@ -661,6 +662,9 @@ process_line(ExecRow *ex, LineRow *line)
 	step = ce_plan_step_by_id(plan, line->step_id);
 	if (step == NULL)
 		elog(ERROR, "step %d of chain \"%s\" version %d not found", line->step_id, ex->chain_id, ex->version);
+	/* in a grouped commit, a line that must not join the group waits (group.c) */
+	if (!ce_group_admits(ex, line, step))
+		return;
 
 	pgstat_report_activity(STATE_RUNNING, psprintf("chainexec: %s/%s %s (execution %s)",
 												   ex->chain_id, step->name,

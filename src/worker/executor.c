@@ -9,7 +9,10 @@
  *	 - waits, if need be, for the chainexec extension to be installed
  *	   (the first to notice says so once in the log);
  *	 - calls ce_transition() while it finds a due line — each call claims
- *	   one line with SKIP LOCKED, runs it and commits (engine.c);
+ *	   one line with SKIP LOCKED, runs it and commits (engine.c); with
+ *	   chainexec.group_commit above 1, ce_transition_group() runs several
+ *	   transitions of different executions and commits them together
+ *	   (group.c);
  *	 - sweeps executions past their deadline, and hands over those whose
  *	   chain_run session is gone (insession.c), at most once per
  *	   chainexec.poll_interval across all executors;
@@ -65,6 +68,7 @@
 #include "chainexec.h"
 #include "engine.h"
 #include "executor.h"
+#include "group.h"
 #include "inflight.h"
 #include "insession.h"
 #include "shmem.h"
@@ -140,6 +144,8 @@ executor_recover_from_error(void)
 	pgstat_report_wait_end();
 	ce_running_clear();
 	ce_inflight_end();
+	/* a group that threw: its next transitions run alone (group.c) */
+	ce_group_after_error(ce_group_commit);
 	if (recovering)
 	{
 		/* the others must not wait for a recovery that failed */
@@ -512,7 +518,8 @@ ce_executor_main(Datum main_arg)
 
 		for (;;)
 		{
-			CeTransitionResult r = ce_transition(NULL);
+			CeTransitionResult r = ce_transition_group(ce_group_commit,
+													   ce_group_commit_window);
 
 			if (r == CE_TR_GONE)
 				extension_ready = false;	/* dropped: wait for it */
