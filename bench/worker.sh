@@ -27,6 +27,13 @@
 #      chain in one session (no executor takes part): the median time the
 #      client saw per call, against the same baseline as (c).
 # and once per synchronous_commit setting, pgbench with 4 clients.
+# With synchronous_commit = on, for each executor count, BENCH_ROUNDS more
+# rounds of (a), (b), (d) and (c) with chainexec.group_commit = BENCH_GROUP
+# (default 8; 1 or empty skips them) and chainexec.group_commit_window =
+# BENCH_GROUP_WINDOW (default: the setting's default): the "grouped N" rows, target >= 2.0 x pgbench for throughput;
+# each round also says how many steps one commit of the executors carried
+# (from pg_stat_database.xact_commit, less the client's own transactions)
+# and so how long a group kept its first transition waiting for its commit.
 #
 # Each round's chainexec figure is divided by the baseline measured next to
 # it; the machine's load changes from one minute to the next, so the
@@ -57,6 +64,9 @@ BENCH_SYNC=${BENCH_SYNC:-on off}
 BENCH_WORKERS=${BENCH_WORKERS:-1 2}
 BENCH_EXECUTIONS=${BENCH_EXECUTIONS:-1000}
 BENCH_LAT_RUNS=${BENCH_LAT_RUNS:-50}
+BENCH_GROUP=${BENCH_GROUP-8}
+BENCH_GROUP_WINDOW=${BENCH_GROUP_WINDOW:-}
+CLIENT_XACTS=0
 BENCH_CHAIN_STEPS=10
 BENCH_BATCH=10
 
@@ -66,6 +76,7 @@ wait_all_finished()
 	local timeout=$1 start=$SECONDS left
 
 	while :; do
+		CLIENT_XACTS=$((CLIENT_XACTS + 1))
 		left=$(bq "SELECT count(*) FROM chainexec.universal_transactions WHERE finished_at IS NULL")
 		[ "$left" = 0 ] && return 0
 		[ $((SECONDS - start)) -ge "$timeout" ] && die "$left executions still unfinished after ${timeout}s"
@@ -99,18 +110,33 @@ warm_up()
 	done | "$CE_PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -o /dev/null
 }
 
-# throughput: part (b); sets TP_STEPS_S, TP_SECS, TP_PRODUCER_SECS.
+# commits: transactions committed in the database so far (pg_stat_database,
+# flushed by the executors at most a second late).
+commits()
+{
+	bq "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+}
+
+# throughput: part (b); sets TP_STEPS_S, TP_SECS, TP_PRODUCER_SECS, and
+# TP_PER_COMMIT (steps per commit of the executors, approximately).
 throughput()
 {
-	local txns=$((BENCH_EXECUTIONS / BENCH_BATCH)) out
+	local txns=$((BENCH_EXECUTIONS / BENCH_BATCH)) out c0 c1
 
 	bench_reset
 	warm_up
+	sleep 1.1
+	c0=$(commits)
+	CLIENT_XACTS=0
 	echo "SELECT chainexec.chain_execute('bench-noop', '{\"phase\": \"throughput\"}') FROM generate_series(1, $BENCH_BATCH);" \
 		>"$BENCH_TMP/produce.sql"
 	out=$("$CE_PGBIN/pgbench" -n -M prepared -f "$BENCH_TMP/produce.sql" -c 1 -j 1 -t "$txns" 2>&1) ||
 		{ printf '%s\n' "$out" >&2; die "starting the executions failed"; }
 	wait_all_finished 1800
+	sleep 1.1
+	c1=$(commits)
+	# the client's: the producer's, the polls, the first commits() query
+	TP_PER_COMMIT=$(calc "$BENCH_EXECUTIONS * $BENCH_CHAIN_STEPS / ($c1 - $c0 - $txns - $CLIENT_XACTS - 1)" 2)
 	check_completed
 	read -r TP_SECS TP_PRODUCER_SECS n <<<"$(bq "SELECT extract(epoch FROM max(finished_at) - min(created_at)),
 			extract(epoch FROM max(created_at) - min(created_at)), count(*)
@@ -194,6 +220,72 @@ verdict()
 	awk -v v="$1" -v l="$3" -v op="$2" 'BEGIN { ok = (op == ">=") ? (v >= l) : (v <= l); print ok ? "yes" : "NO" }'
 }
 
+# bench_set_group N: chainexec.group_commit = N (a reload).
+bench_set_group()
+{
+	local n=$1 i
+
+	bq "ALTER SYSTEM SET chainexec.group_commit = $n" >/dev/null
+	if [ -n "$BENCH_GROUP_WINDOW" ] && [ "$n" -gt 1 ]; then
+		bq "ALTER SYSTEM SET chainexec.group_commit_window = '$BENCH_GROUP_WINDOW'" >/dev/null
+	else
+		bq "ALTER SYSTEM RESET chainexec.group_commit_window" >/dev/null
+	fi
+	bq "SELECT pg_reload_conf()" >/dev/null
+	for i in $(seq 1 100); do
+		[ "$(bq "SHOW chainexec.group_commit")" = "$n" ] && { sleep 0.2; return 0; }
+		sleep 0.05
+	done
+	die "chainexec.group_commit did not become $n"
+}
+
+# grouped W: the rounds with chainexec.group_commit = BENCH_GROUP, W executors
+# against W pgbench clients (synchronous_commit = on); adds the rows.
+grouped()
+{
+	local w=$1 round r tps ratios= all= bases= lat_ratios= lat_bases= per= group_ms= med base lat_med
+
+	bench_set_group "$BENCH_GROUP"
+	say "  chainexec.group_commit = $BENCH_GROUP, window $(bq "SHOW chainexec.group_commit_window"):"
+	rm -f "$BENCH_TMP/lat_cli" "$BENCH_TMP/lat_srv"
+	for round in $(seq 1 "$BENCH_ROUNDS"); do
+		bench_reset
+		bench_pgbench "$BENCH_TMP/update_insert_notify.sql" "$w" "$BENCH_SECONDS"
+		tps=$PGB_TPS
+		throughput
+		r=$(calc "$TP_STEPS_S / $tps" 3)
+		ratios+="$r"$'\n' all+="$TP_STEPS_S"$'\n' bases+="$tps"$'\n' per+="$TP_PER_COMMIT"$'\n'
+		# an executor's group lasts (steps per commit) / (its steps per second)
+		group_ms+="$(calc "$TP_PER_COMMIT * 1000 * $w / $TP_STEPS_S" 2)"$'\n'
+		say "  round $round: (a) pgbench $w client(s): $(calc "$tps" 0) TPS;" \
+			"(b) grouped: $BENCH_EXECUTIONS x $BENCH_CHAIN_STEPS steps in $(calc "$TP_SECS" 2)s = $TP_STEPS_S steps/s," \
+			"about $TP_PER_COMMIT steps per commit; ratio $r"
+		bench_reset
+		bench_pgbench "$BENCH_TMP/update_insert_notify.sql" 1 "$BENCH_SECONDS"
+		base=$(calc "$PGB_LAT_MS * $BENCH_CHAIN_STEPS" 3)
+		latency
+		r=$(calc "$LAT_CLI_MED / $base" 3)
+		lat_ratios+="$r"$'\n' lat_bases+="$base"$'\n'
+		say "           (c) grouped, one execution at a time: median client $LAT_CLI_MED ms" \
+			"against $base ms; ratio $r"
+	done
+	bench_set_group 1
+	med=$(calc "$(printf '%s' "$all" | median)" 0)
+	base=$(calc "$(printf '%s' "$bases" | median)" 0)
+	r=$(calc "$(printf '%s' "$ratios" | median)" 2)
+	say "  grouped, median of rounds: $med steps/s vs $base TPS, ratio $r; $(printf '%s' "$per" | median) steps per commit," \
+		"so a group kept its first transition about $(printf '%s' "$group_ms" | median) ms from its commit"
+	say ""
+	ratio_rows+=("$(printf '%-18s %9s %14s %12s %7s %8s %4s' "on grouped $BENCH_GROUP" "$w" "$med" "$base" \
+		"$r" ">= 2.00" "$(verdict "$r" ">=" 2.00)")")
+	row on "throughput, grouped $BENCH_GROUP, $w executor(s)" "$med steps/s" "$base TPS" "$r" ">= 2.00" \
+		"$(verdict "$r" ">=" 2.00)"
+	read -r _ lat_med _ _ <<<"$(bench_stats <"$BENCH_TMP/lat_cli")"
+	row on "latency median (client), grouped $BENCH_GROUP" "$lat_med ms" "$(printf '%s' "$lat_bases" | median) ms" \
+		"$(calc "$(printf '%s' "$lat_ratios" | median)" 2)" "<= 1.00" \
+		"$(verdict "$(printf '%s' "$lat_ratios" | median)" "<=" 1.00)"
+}
+
 say "chainexec worker benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
 say "machine: $(bench_machine)"
 say "load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -274,6 +366,9 @@ for sync in $BENCH_SYNC; do
 			"$(calc "$srv_p95 / $lat_base_med" 2)" "" ""
 		row "$sync" "in session, chain_run median (client)" "$ins_med ms" "$lat_base_med ms" \
 			"$ins_ratio" "" ""
+		if [ "$sync" = on ] && [ "${BENCH_GROUP:-1}" -gt 1 ]; then
+			grouped "$w"
+		fi
 	done
 	bench_reset
 	bench_pgbench "$BENCH_TMP/update_insert_notify.sql" 4 "$BENCH_SECONDS"
