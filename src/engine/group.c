@@ -28,17 +28,23 @@
  *	   deadlock or lock failure between groups: the transition is rolled
  *	   back without counting an attempt and runs again alone;
  *	 - the executor is asked to stop or to reload its configuration.
+ * An error at the group's commit (the NOTIFY queue full, say: steps
+ * cannot leave deferred triggers, step.c) rolls back the whole group:
+ * every line stays due, none is blamed, and the executor's next
+ * chainexec.group_commit transitions run alone (ce_group_after_error), so
+ * that a line whose commit fails is found and recorded as without groups.
  *
  * Which lines run alone (first of a group that takes nobody else):
  * steps that run a handler (kind function, a template or external step
  * with instructions, a handler rollbackAction), because a handler may
  * act outside the database and a crash of the group would make it act
  * again for a line that had finished; steps that name limits (their
- * places and tokens would be held for the whole group).  A line of an
- * execution already in the group never joins it: the execution's header
- * is locked by the earlier transition until the group commits, so a
- * chain_cancel of that execution could not interrupt the later step, and
- * each execution keeps one transition per commit.
+ * places and tokens would be held for the whole group); a line whose last
+ * attempt ended its executor (it would take the group down again).  A
+ * line of an execution already in the group never joins it: the
+ * execution's header is locked by the earlier transition until the group
+ * commits, so a chain_cancel of that execution could not interrupt the
+ * later step, and each execution keeps one transition per commit.
  *
  * A cancel (chain_cancel) interrupts only the step it was sent to: the
  * running slot names the line running now, and a step clears a cancel
@@ -104,6 +110,9 @@ static int	solo_left = 0;
 static bool
 line_groupable(const LineRow *line, const CeStep *step)
 {
+	/* its last attempt ended its executor: it must not take a group along */
+	if (line->crashes > 0)
+		return false;
 	if (strcmp(line->line_type, "compensation") == 0)
 		return !step->rollback_is_handler;
 	if (step->nlimits > 0)
@@ -189,6 +198,8 @@ group_one(MemoryContext errcxt, ErrorData **error)
 	/* the claim of the previous transition is settled */
 	(void) ce_transition_take_claim(&org, &id, &line_number);
 	group.deferred = false;
+	/* a cancel that arrived between steps is for none (executor.c) */
+	QueryCancelPending = false;
 
 	SetCurrentStatementStartTimestamp();
 	BeginInternalSubTransaction(NULL);
@@ -288,6 +299,15 @@ ce_transition_group(int max, int window_ms)
 			break;
 	}
 	group.active = false;
+	if (error == NULL)
+	{
+		pg_uuid_t	org;
+		pg_uuid_t	id;
+		int			line_number;
+
+		/* a failed commit is no line's doing: ce_group_after_error */
+		(void) ce_transition_take_claim(&org, &id, &line_number);
+	}
 	ce_engine_xact_commit(&xact);
 	pgstat_report_stat(false);
 	if (error != NULL)

@@ -24,7 +24,7 @@ set -u
 S=$$
 FX=public.gc_fx_$S
 LOG=public.gc_log_$S
-CHAINS="'gc-three-$S', 'gc-fail-$S', 'gc-fast-$S', 'gc-slow-$S', 'gc-handler-$S'"
+CHAINS="'gc-three-$S', 'gc-fail-$S', 'gc-fast-$S', 'gc-slow-$S', 'gc-handler-$S', 'gc-txn-$S'"
 
 cleanup()
 {
@@ -39,6 +39,7 @@ cleanup()
 		DELETE FROM chainexec.handlers WHERE name = 'gc_handler_$S';
 		DROP FUNCTION IF EXISTS public.gc_handler_$S(jsonb);
 		DROP FUNCTION IF EXISTS public.gc_log_$S();
+		DROP PROCEDURE IF EXISTS public.gc_commit_$S(uuid);
 		DROP TABLE IF EXISTS $FX, $LOG;
 	EOF
 }
@@ -63,7 +64,7 @@ sqlstep()
 	echo "{\"id\": $1, \"name\": \"s$1\", \"type\": \"sql\", ${3:+$3, }\"outputVariables\": [\"s$1\"], \"sql\": \"$2\"}"
 }
 
-plan 15
+plan 17
 
 psql_q "CREATE EXTENSION IF NOT EXISTS chainexec" >/dev/null 2>&1 || bail_out "could not create the extension chainexec"
 poll_query_until "SELECT count(*) >= 2 FROM pg_stat_activity WHERE backend_type = 'chainexec executor'" t 30 >/dev/null ||
@@ -133,6 +134,26 @@ is "$(psql_q "SELECT count(DISTINCT f.xid) > 0 FROM $LOG f
 	WHERE f.status = 'failed' AND EXISTS (SELECT FROM $LOG o WHERE o.xid = f.xid AND o.status = 'completed'
 		AND o.execution_id <> f.execution_id)")" t \
 	"a failed step's line was recorded in a transaction that also committed other executions' steps"
+
+# ---- a step that tries to end the transaction fails alone (as without groups)
+psql -X -q -v ON_ERROR_STOP=1 >/dev/null <<-EOF || bail_out "could not create the procedure"
+	CREATE PROCEDURE public.gc_commit_$S(e uuid) LANGUAGE plpgsql AS
+		\$\$ BEGIN INSERT INTO $FX VALUES (e, 1, txid_current()); COMMIT; END \$\$;
+EOF
+define "gc-txn-$S" "[$(sqlstep 1 "CALL public.gc_commit_$S({chain.execution_id}::uuid)")]" || bail_out "could not define gc-txn-$S"
+psql_q "SELECT count(chainexec.chain_execute(CASE WHEN g % 4 = 0 THEN 'gc-txn-$S' ELSE 'gc-three-$S' END, '{\"phase\": 2}'))
+	FROM generate_series(1, 16) g" >/dev/null
+poll_query_until "SELECT count(*) FROM chainexec.universal_transactions WHERE input->>'phase' = '2'
+	AND chain_id IN ('gc-txn-$S', 'gc-three-$S') AND finished_at IS NOT NULL" 16 60 >/dev/null
+is "$(psql_q "SELECT string_agg(chain_id || ' ' || status || ' ' || coalesce(error, '') || ' ' || n, ', ' ORDER BY chain_id)
+	FROM (SELECT t.chain_id, t.status, t.error->>'sqlstate' AS error, count(*) AS n FROM chainexec.universal_transactions t
+		WHERE t.input->>'phase' = '2' AND t.chain_id IN ('gc-txn-$S', 'gc-three-$S') GROUP BY 1, 2, 3) s")" \
+	"gc-three-$S completed  12, gc-txn-$S failed 2D000 4" \
+	"a step whose procedure COMMITs fails with 2D000; the executions grouped with it complete"
+is "$(psql_q "SELECT count(*) FILTER (WHERE t.chain_id = 'gc-txn-$S') || ' ' || count(*) FILTER (WHERE t.chain_id = 'gc-three-$S')
+	FROM $FX f JOIN chainexec.universal_transactions t ON t.id = f.execution_id
+	WHERE t.input->>'phase' = '2' AND t.chain_id IN ('gc-txn-$S', 'gc-three-$S')")" "0 36" \
+	"its effect was rolled back; the others' 36 effects exist once each"
 
 # ---- a handler step runs in a transaction of its own
 psql -X -q -v ON_ERROR_STOP=1 >/dev/null <<-EOF || bail_out "could not register the handler"
