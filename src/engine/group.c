@@ -21,7 +21,9 @@
  *	   transition starts then; the one running finishes): the locks of
  *	   its first transition are held that long, plus the last transition;
  *	 - the line claimed next must not join it (ce_group_admits): that
- *	   claim is undone and the line runs first in the next transaction;
+ *	   claim is undone and the line runs first in the next transaction
+ *	   (this is also how a group ends when the next due line, in priority
+ *	   order, is the next step of an execution already in it);
  *	 - an error is thrown out of a transition: it is rolled back alone,
  *	   the others commit, and the error is thrown again for the executor
  *	   to record on the line, as after ce_transition; or the error was a
