@@ -27,7 +27,7 @@
 #      chain in one session (no executor takes part): the median time the
 #      client saw per call, against the same baseline as (c).
 # and once per synchronous_commit setting, pgbench with 4 clients.
-# With synchronous_commit = on, for each executor count, BENCH_ROUNDS more
+# With synchronous_commit = on, for the last executor count, BENCH_ROUNDS more
 # rounds of (a), (b), (d) and (c) with chainexec.group_commit = BENCH_GROUP
 # (default 8; 1 or empty skips them) and chainexec.group_commit_window =
 # BENCH_GROUP_WINDOW (default: the setting's default): the "grouped N" rows, target >= 2.0 x pgbench for throughput;
@@ -366,7 +366,7 @@ for sync in $BENCH_SYNC; do
 			"$(calc "$srv_p95 / $lat_base_med" 2)" "" ""
 		row "$sync" "in session, chain_run median (client)" "$ins_med ms" "$lat_base_med ms" \
 			"$ins_ratio" "" ""
-		if [ "$sync" = on ] && [ "${BENCH_GROUP:-1}" -gt 1 ]; then
+		if [ "$sync" = on ] && [ "${BENCH_GROUP:-1}" -gt 1 ] && [ "$w" = "${BENCH_WORKERS##* }" ]; then
 			grouped "$w"
 		fi
 	done
