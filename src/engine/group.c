@@ -202,6 +202,13 @@ group_one(MemoryContext errcxt, ErrorData **error)
 	group.deferred = false;
 	/* a cancel that arrived between steps is for none (executor.c) */
 	QueryCancelPending = false;
+	/*
+	 * The line the previous transition made ready is that execution's next
+	 * step, which must not join the group: claim by the dispatch query
+	 * instead (the group's first transition still follows on, store.c).
+	 */
+	if (group.n > 0)
+		(void) ce_store_take_promoted(&org, &id, &line_number);
 
 	SetCurrentStatementStartTimestamp();
 	BeginInternalSubTransaction(NULL);
