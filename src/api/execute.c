@@ -409,7 +409,6 @@ create_execution(const char *chain_id, Jsonb *input, Jsonb *options, Oid owner,
 	StringInfoData meta;
 	int			ret;
 	bool		isnull;
-	int			i;
 	int			ready = 0;
 	Datum		v[13];
 	char		n[14] = "             ";
@@ -511,24 +510,8 @@ create_execution(const char *chain_id, Jsonb *input, Jsonb *options, Oid owner,
 
 	ready = insert_lines(org, id, plan, version, o.priority, start);
 
-	{
-		CeEvent		ev;
-
-		memset(&ev, 0, sizeof(ev));
-		ev.event = "chain_started";
-		ev.org = org;
-		ev.owner = owner;
-		ev.execution_id = ce_uuid_to_cstring(id);
-		ev.chain_id = chain_id;
-		ev.status = ce_exec_status_name(CE_EXEC_PENDING);
-		ev.eta_ms = ce_event_wanted(plan->notify, ev.event) ? ce_eta_new_execution(org, chain_id, version) : -1;
-		ce_notify(plan->notify, &ev);
-	}
-	if (!ce_inline_runner)
-	{
-		for (i = 0; i < ready; i++)
-			ce_wakeup_at_commit();
-	}
+	ce_emit_chain_started(org, owner, id, chain_id, version, plan->notify);
+	ce_wake_executors(ready);
 	return true;
 }
 

@@ -87,6 +87,9 @@ extern int	ce_sweep_deadlines_in_xact(void);
 /* True while chain_run drives an execution in this session (no wake-ups). */
 extern bool ce_inline_runner;
 
+/* Wake n executors at commit (not when chain_run drives the execution). */
+extern void ce_wake_executors(int n);
+
 /*
  * A bookkeeping query of chainexec, prepared once per backend with a
  * generic plan and kept; ce_run_query() executes it through SPI.

@@ -189,9 +189,6 @@ extern void ce_exec_finish(ExecRow *ex, CeExecStatus status, Jsonb *output, Json
 extern void ce_fail_execution(ExecRow *ex, CeExecStatus status, Jsonb *error, int own_line);
 
 
-/* Wake n executors at commit (not when chain_run drives the execution). */
-extern void ce_wake_executors(int n);
-
 /*
  * Completed step and fallback lines whose step has a rollbackAction,
  * newest first, as pairs (line number, step id); with to_step > 0 only

@@ -29,6 +29,7 @@
 #include "utils/memutils.h"
 
 #include "channels.h"
+#include "engine.h"
 #include "engine_int.h"
 #include "events.h"
 
@@ -282,4 +283,25 @@ void
 ce_step_emit_state(ExecRow *ex, const char *event, const CeStep *step, const char *state, int attempt)
 {
 	emit(ex, event, step, state, attempt);
+}
+
+/*
+ * chain_started, sent by chain_execute: progress 0, and the ETA of a new
+ * execution of the chain version (asked only when the event is wanted).
+ */
+void
+ce_emit_chain_started(const pg_uuid_t *org, Oid owner, const pg_uuid_t *id,
+					  const char *chain_id, int version, CeNotify notify)
+{
+	CeEvent		ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.event = "chain_started";
+	ev.org = org;
+	ev.owner = owner;
+	ev.execution_id = ce_uuid_to_cstring(id);
+	ev.chain_id = chain_id;
+	ev.status = ce_exec_status_name(CE_EXEC_PENDING);
+	ev.eta_ms = ce_event_wanted(notify, ev.event) ? ce_eta_new_execution(org, chain_id, version) : -1;
+	ce_notify(notify, &ev);
 }

@@ -40,4 +40,8 @@ extern void ce_notify(CeNotify level, const CeEvent *ev);
 extern void ce_notify_send(const pg_uuid_t *org, Oid owner, const char *event,
 						   const char *payload);
 
+/* chain_started of a new execution (chain_execute). */
+extern void ce_emit_chain_started(const pg_uuid_t *org, Oid owner, const pg_uuid_t *id,
+								  const char *chain_id, int version, CeNotify notify);
+
 #endif							/* CE_EVENTS_H */
