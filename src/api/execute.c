@@ -35,6 +35,7 @@
 #include "compose.h"
 #include "bridge.h"
 #include "plancache.h"
+#include "procedure.h"
 #include "engine.h"
 #include "engine_xact.h"
 #include "insession.h"
@@ -838,22 +839,12 @@ ce_chain_run(PG_FUNCTION_ARGS)
 	pg_uuid_t	org;
 	pg_uuid_t	id;
 	Jsonb	   *result = NULL;
-	TupleDesc	tupdesc;
-	Datum		value;
-	bool		isnull = false;
-	HeapTuple	tuple;
 	MemoryContext callcxt = CurrentMemoryContext;
 	volatile bool driving = false;
 	List	   *volatile driven = NIL;
-	bool		atomic = !(fcinfo->context && IsA(fcinfo->context, CallContext) &&
-						   !castNode(CallContext, fcinfo->context)->atomic);
 
-	if (atomic)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_TRANSACTION_STATE),
-				 errmsg("chain_run cannot run inside a transaction block"),
-				 errdetail("chain_run commits after every step."),
-				 errhint("Call it outside BEGIN ... COMMIT, or start the chain with chainexec.chain_execute().")));
+	ce_procedure_check_nonatomic(fcinfo, "chain_run", "chain_run commits after every step.",
+								 "Call it outside BEGIN ... COMMIT, or start the chain with chainexec.chain_execute().");
 
 	ce_inline_runner = true;
 	PG_TRY();
@@ -890,20 +881,7 @@ ce_chain_run(PG_FUNCTION_ARGS)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	result = fetch_result(&id);
 	PopActiveSnapshot();
-
-	MemoryContextSwitchTo(callcxt);
-	if (result)
-		result = DatumGetJsonbPCopy(JsonbPGetDatum(result));
-	SPI_finish();
-	MemoryContextSwitchTo(callcxt);
-
-	tupdesc = CreateTemplateTupleDesc(1);
-	TupleDescInitEntry(tupdesc, (AttrNumber) 1, "result", JSONBOID, -1, 0);
-	tupdesc = BlessTupleDesc(tupdesc);
-	value = result ? JsonbPGetDatum(result) : (Datum) 0;
-	isnull = (result == NULL);
-	tuple = heap_form_tuple(tupdesc, &value, &isnull);
-	PG_RETURN_DATUM(HeapTupleGetDatum(tuple));
+	PG_RETURN_DATUM(ce_procedure_result(callcxt, result));
 }
 
 /*

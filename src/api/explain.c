@@ -79,7 +79,11 @@ static const char *const q_lines =
 int
 ce_shape_path_begin(void)
 {
-	int			level = NewGUCNestLevel();
+	int			level;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	level = NewGUCNestLevel();
 
 	(void) set_config_option("search_path", "pg_catalog, chainexec, pg_temp", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
@@ -90,6 +94,19 @@ void
 ce_shape_path_end(int level)
 {
 	AtEOXact_GUC(true, level);
+}
+
+text *
+ce_shape_result(int level, const char *txt, MemoryContext outer)
+{
+	text	   *result;
+
+	ce_shape_path_end(level);
+	result = (text *) MemoryContextAlloc(outer, VARHDRSZ + strlen(txt));
+	SET_VARSIZE(result, VARHDRSZ + strlen(txt));
+	memcpy(VARDATA(result), txt, strlen(txt));
+	SPI_finish();
+	return result;
 }
 
 char *
@@ -774,8 +791,6 @@ ce_chain_explain(PG_FUNCTION_ARGS)
 	int			version = 0;
 	MemoryContext outer = CurrentMemoryContext;
 	CeShape    *s;
-	char	   *txt;
-	text	   *result;
 	int			level;
 
 	if (PG_ARGISNULL(0))
@@ -793,15 +808,7 @@ ce_chain_explain(PG_FUNCTION_ARGS)
 					 errhint("Leave it out (NULL) for the active version.")));
 	}
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
 	level = ce_shape_path_begin();
 	s = ce_shape_chain(chain_id, version);
-	txt = explain_text(s);
-	ce_shape_path_end(level);
-	result = (text *) MemoryContextAlloc(outer, VARHDRSZ + strlen(txt));
-	SET_VARSIZE(result, VARHDRSZ + strlen(txt));
-	memcpy(VARDATA(result), txt, strlen(txt));
-	SPI_finish();
-	PG_RETURN_TEXT_P(result);
+	PG_RETURN_TEXT_P(ce_shape_result(level, explain_text(s), outer));
 }

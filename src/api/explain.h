@@ -102,8 +102,13 @@ extern CeShape *ce_shape_execution(const pg_uuid_t *execution);
 /* Duration for people: "850 ms", "12.3 s", "4 min 5 s". */
 extern char *ce_shape_duration(double ms);
 
-/* Begin/end the fixed search_path ("pg_catalog, chainexec, pg_temp"). */
+/*
+ * Connect to SPI and set the fixed search_path ("pg_catalog, chainexec,
+ * pg_temp"); end it.  ce_shape_result ends it too, and returns txt as a
+ * text in outer after SPI_finish.
+ */
 extern int	ce_shape_path_begin(void);
 extern void ce_shape_path_end(int level);
+extern text *ce_shape_result(int level, const char *txt, MemoryContext outer);
 
 #endif							/* CE_EXPLAIN_H */

@@ -358,8 +358,6 @@ ce_chain_graph(PG_FUNCTION_ARGS)
 	GraphFormat f;
 	MemoryContext outer = CurrentMemoryContext;
 	CeShape    *s = NULL;
-	char	   *txt;
-	text	   *result;
 	int			level;
 	Datum		u;
 
@@ -379,8 +377,6 @@ ce_chain_graph(PG_FUNCTION_ARGS)
 				 errmsg("unknown graph format \"%s\"", fmt),
 				 errhint("Use 'mermaid' (the default) or 'dot' (Graphviz: dot -Tsvg).")));
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
 	level = ce_shape_path_begin();
 	/* an execution id when it reads as a uuid and the caller sees one */
 	if (looks_like_uuid(id))
@@ -396,11 +392,5 @@ ce_chain_graph(PG_FUNCTION_ARGS)
 	}
 	if (s == NULL)
 		s = ce_shape_chain(id, 0);
-	txt = graph_text(s, f);
-	ce_shape_path_end(level);
-	result = (text *) MemoryContextAlloc(outer, VARHDRSZ + strlen(txt));
-	SET_VARSIZE(result, VARHDRSZ + strlen(txt));
-	memcpy(VARDATA(result), txt, strlen(txt));
-	SPI_finish();
-	PG_RETURN_TEXT_P(result);
+	PG_RETURN_TEXT_P(ce_shape_result(level, graph_text(s, f), outer));
 }

@@ -184,8 +184,6 @@ ce_chain_stats(PG_FUNCTION_ARGS)
 	dbname = get_database_name(MyDatabaseId);
 	all = stats_sees_all();
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
 	level = ce_shape_path_begin();
 	GetUserIdAndSecContext(&save_user, &save_sec);
 	if (all)

@@ -50,6 +50,7 @@
 #include "chainexec.h"
 #include "engine_xact.h"
 #include "executor.h"
+#include "procedure.h"
 #include "status.h"
 
 /* Longest single sleep, a safety net against lost wake-ups */
@@ -72,19 +73,34 @@ typedef struct WaitLook
 static void wait_look(SPIPlanPtr plan, Datum id, MemoryContext cxt, WaitLook *look);
 static Datum wait_result(Datum id, bool *isnull);
 
-/* The arguments of chain_wait and chain_await: an execution id, a time limit >= 0. */
-static void
-wait_check_args(bool id_is_null, bool has_timeout, int64 timeout_ms)
+/* The arguments of chain_wait and chain_await */
+typedef struct WaitArgs
 {
-	if (id_is_null)
+	pg_uuid_t	id;
+	char	   *id_text;
+	bool		has_timeout;
+	TimestampTz deadline;		/* when has_timeout */
+} WaitArgs;
+
+/* Read and check the arguments: an execution id, a time limit >= 0. */
+static void
+wait_args(FunctionCallInfo fcinfo, WaitArgs *a)
+{
+	int32		timeout_ms = PG_ARGISNULL(1) ? 0 : PG_GETARG_INT32(1);
+
+	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("execution id must not be null")));
-	if (has_timeout && timeout_ms < 0)
+	if (timeout_ms < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("\"timeout_ms\" must not be negative"),
 				 errhint("Pass NULL to wait without a time limit.")));
+	memcpy(&a->id, PG_GETARG_UUID_P(0), sizeof(a->id));
+	a->id_text = DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&a->id)));
+	a->has_timeout = !PG_ARGISNULL(1);
+	a->deadline = a->has_timeout ? TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms) : 0;
 }
 
 /*
@@ -110,13 +126,13 @@ wait_check_served(const char *id_text, const char *status)
  * CE_WAIT_POLL_MS when there is no shared memory to be woken through.
  */
 static long
-wait_nap(bool has_timeout, TimestampTz deadline)
+wait_nap(const WaitArgs *a)
 {
 	long		nap = CE_WAIT_MAX_NAP_MS;
 
-	if (has_timeout)
+	if (a->has_timeout)
 	{
-		nap = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
+		nap = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), a->deadline);
 		if (nap <= 0)
 			return 0;
 	}
@@ -192,11 +208,8 @@ wait_result(Datum id, bool *isnull)
 Datum
 ce_chain_wait(PG_FUNCTION_ARGS)
 {
+	WaitArgs	a;
 	Datum		id;
-	char	   *id_text;
-	bool		has_timeout = !PG_ARGISNULL(1);
-	int32		timeout_ms = has_timeout ? PG_GETARG_INT32(1) : 0;
-	TimestampTz deadline = 0;
 	Oid			argtypes[1] = {UUIDOID};
 	SPIPlanPtr	plan;
 	MemoryContext loop_context;
@@ -205,12 +218,8 @@ ce_chain_wait(PG_FUNCTION_ARGS)
 	Datum		result;
 	bool		isnull;
 
-	wait_check_args(PG_ARGISNULL(0), has_timeout, timeout_ms);
-
-	id = PG_GETARG_DATUM(0);
-	id_text = DatumGetCString(DirectFunctionCall1(uuid_out, id));
-	if (has_timeout)
-		deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms);
+	wait_args(fcinfo, &a);
+	id = UUIDPGetDatum(&a.id);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "chain_wait: SPI_connect failed");
@@ -243,7 +252,7 @@ ce_chain_wait(PG_FUNCTION_ARGS)
 		if (!look.found)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 errmsg("execution %s does not exist", id_text)));
+					 errmsg("execution %s does not exist", a.id_text)));
 		if (look.terminal)
 			break;
 
@@ -255,27 +264,27 @@ ce_chain_wait(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("cannot wait for execution %s created in the current transaction",
-							id_text),
+							a.id_text),
 					 errhint("Commit the transaction that called chain_execute() first.")));
 		if (look.in_current_xact)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("cannot wait for execution %s changed in the current transaction",
-							id_text),
+							a.id_text),
 					 errdetail("The execution is locked until the transaction ends."),
 					 errhint("Commit the transaction first.")));
 		if (IsolationUsesXactSnapshot())
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_TRANSACTION_STATE),
-					 errmsg("cannot wait for execution %s in a %s transaction", id_text,
+					 errmsg("cannot wait for execution %s in a %s transaction", a.id_text,
 							XactIsoLevel == XACT_SERIALIZABLE ? "SERIALIZABLE" : "REPEATABLE READ"),
 					 errdetail("The execution is %s, and the transaction's snapshot would never show it end.",
 							   look.status),
 					 errhint("Call chain_wait() in a READ COMMITTED transaction.")));
-		if (!has_timeout)
-			wait_check_served(id_text, look.status);
+		if (!a.has_timeout)
+			wait_check_served(a.id_text, look.status);
 
-		nap = wait_nap(has_timeout, deadline);
+		nap = wait_nap(&a);
 		if (nap <= 0)
 			break;
 
@@ -306,31 +315,16 @@ PG_FUNCTION_INFO_V1(ce_chain_await);
 Datum
 ce_chain_await(PG_FUNCTION_ARGS)
 {
-	pg_uuid_t	id;
-	char	   *id_text;
-	bool		has_timeout = !PG_ARGISNULL(1);
-	int32		timeout_ms = has_timeout ? PG_GETARG_INT32(1) : 0;
-	TimestampTz deadline = 0;
+	WaitArgs	a;
 	MemoryContext callcxt = CurrentMemoryContext;
 	Oid			argtypes[1] = {UUIDOID};
 	Datum		result;
 	bool		isnull;
-	TupleDesc	tupdesc;
-	HeapTuple	tuple;
-	bool		atomic = !(fcinfo->context && IsA(fcinfo->context, CallContext) &&
-						   !castNode(CallContext, fcinfo->context)->atomic);
 
-	if (atomic)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_TRANSACTION_STATE),
-				 errmsg("chain_await cannot run inside a transaction block"),
-				 errdetail("chain_await commits between its looks at the execution."),
-				 errhint("Call it outside BEGIN ... COMMIT, or use chainexec.chain_wait().")));
-	wait_check_args(PG_ARGISNULL(0), has_timeout, timeout_ms);
-	memcpy(&id, PG_GETARG_UUID_P(0), sizeof(id));
-	id_text = DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&id)));
-	if (has_timeout)
-		deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms);
+	ce_procedure_check_nonatomic(fcinfo, "chain_await",
+								 "chain_await commits between its looks at the execution.",
+								 "Call it outside BEGIN ... COMMIT, or use chainexec.chain_wait().");
+	wait_args(fcinfo, &a);
 
 	SPI_connect_ext(SPI_OPT_NONATOMIC);
 	SPI_commit();
@@ -348,7 +342,7 @@ ce_chain_await(PG_FUNCTION_ARGS)
 
 		/* Read the counter first: a finish after it wakes the sleep below. */
 		generation = ce_finished_generation();
-		values[0] = UUIDPGetDatum(&id);
+		values[0] = UUIDPGetDatum(&a.id);
 		PushActiveSnapshot(GetTransactionSnapshot());
 		rc = SPI_execute_with_args("SELECT status FROM chainexec.universal_transactions"
 								   " WHERE organization_id OPERATOR(pg_catalog.=) chainexec.current_organization()"
@@ -360,13 +354,13 @@ ce_chain_await(PG_FUNCTION_ARGS)
 		if (SPI_processed == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 errmsg("execution %s does not exist", id_text)));
+					 errmsg("execution %s does not exist", a.id_text)));
 		status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 		if (ce_exec_status_is_terminal(ce_exec_status_from_name(status)))
 			break;
-		if (!has_timeout)
-			wait_check_served(id_text, status);
-		nap = wait_nap(has_timeout, deadline);
+		if (!a.has_timeout)
+			wait_check_served(a.id_text, status);
+		nap = wait_nap(&a);
 		if (nap <= 0)
 			break;
 
@@ -376,18 +370,8 @@ ce_chain_await(PG_FUNCTION_ARGS)
 	}
 
 	PushActiveSnapshot(GetTransactionSnapshot());
-	result = wait_result(UUIDPGetDatum(&id), &isnull);
+	result = wait_result(UUIDPGetDatum(&a.id), &isnull);
 	PopActiveSnapshot();
-	MemoryContextSwitchTo(callcxt);
-	if (!isnull)
-		result = PointerGetDatum(DatumGetJsonbPCopy(result));
-	SPI_finish();
-	MemoryContextSwitchTo(callcxt);
-
-	tupdesc = CreateTemplateTupleDesc(1);
-	TupleDescInitEntry(tupdesc, (AttrNumber) 1, "result", JSONBOID, -1, 0);
-	tupdesc = BlessTupleDesc(tupdesc);
-	tuple = heap_form_tuple(tupdesc, &result, &isnull);
-	PG_RETURN_DATUM(HeapTupleGetDatum(tuple));
+	PG_RETURN_DATUM(ce_procedure_result(callcxt, isnull ? NULL : DatumGetJsonbP(result)));
 }
 

@@ -219,6 +219,23 @@ ce_context_merge_or_error(Jsonb *context, Jsonb *vars, const char *kind, const c
 	return merged;
 }
 
+Jsonb *
+ce_context_merge_outputs(Jsonb *context, const CeStep *step, CeStepRun *run)
+{
+	CeContextError err;
+	Jsonb	   *merged = ce_context_merge(context, run->outputs, "output",
+										  psprintf("step \"%s\"", step->name), &err);
+
+	if (merged == NULL)
+	{
+		ce_step_rollback(run);
+		ce_step_fail(run, "validation_failed", err.sqlstate, "%s", err.message);
+		run->detail = err.detail;
+		run->hint = err.hint;
+	}
+	return merged;
+}
+
 /* ---------------------------------------------------------------------
  * What a step sees, and what its line keeps
  * --------------------------------------------------------------------- */

@@ -777,8 +777,6 @@ ce_chain_rollback_plan(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(result);
 }
 
-static Jsonb *declared_outputs(const CeStep *step, Jsonb *out);
-
 /*
  * chain_step_complete and chain_step_fail: the result of an external step
  * that waits, recorded as the engine records an attempt's (outputs merged,
@@ -824,7 +822,7 @@ external_result(FunctionCallInfo fcinfo, bool ok, Jsonb *output, char *ftype, ch
 	if (ok)
 	{
 		run.ok = true;
-		run.outputs = declared_outputs(step, output);
+		run.outputs = ce_step_declared_outputs(step, output);
 		if (task)
 		{
 			/* an approval: the step completes with the threshold's */
@@ -845,38 +843,6 @@ external_result(FunctionCallInfo fcinfo, bool ok, Jsonb *output, char *ftype, ch
 		ce_line_failed(&c.ex, &line, step, &run, line.attempt);
 	}
 	ctl_close(&c);
-}
-
-/* The declared outputVariables of out (all of it when none are declared). */
-static Jsonb *
-declared_outputs(const CeStep *step, Jsonb *out)
-{
-	StringInfoData b;
-	int			i;
-	bool		first = true;
-
-	if (step == NULL || step->noutput_vars == 0)
-		return out;
-	initStringInfo(&b);
-	appendStringInfoChar(&b, '{');
-	for (i = 0; i < step->noutput_vars; i++)
-	{
-		JsonbValue *v = getKeyJsonValueFromContainer(&out->root, step->output_vars[i],
-													 strlen(step->output_vars[i]), NULL);
-		Jsonb	   *vj;
-
-		if (v == NULL)
-			continue;
-		vj = JsonbValueToJsonb(v);
-		if (!first)
-			appendStringInfoChar(&b, ',');
-		first = false;
-		escape_json(&b, step->output_vars[i]);
-		appendStringInfoChar(&b, ':');
-		JsonbToCString(&b, &vj->root, VARSIZE(vj));
-	}
-	appendStringInfoChar(&b, '}');
-	return ce_text_to_jsonb(b.data);
 }
 
 /* chain_step_complete(execution_id uuid, step int, output jsonb DEFAULT '{}') RETURNS boolean */

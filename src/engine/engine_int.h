@@ -232,6 +232,13 @@ extern void ce_step_emit_state(ExecRow *ex, const char *event, const CeStep *ste
 
 /* ---- context.c ---- */
 
+/*
+ * A step's outputs merged into context (NULL: checked as a context of
+ * their own); NULL when they do not fit, with the step rolled back and
+ * run's failure (validation_failed) set.
+ */
+extern Jsonb *ce_context_merge_outputs(Jsonb *context, const CeStep *step, CeStepRun *run);
+
 /* The variables a step sees (step NULL: the execution's own). */
 extern void ce_lookup_init(ExecRow *ex, const CeStep *step, int attempt, CeLookupCtx *lk);
 

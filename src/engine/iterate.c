@@ -57,14 +57,15 @@ static CeQuery q_max_line = {
 	2, {UUIDOID, UUIDOID}};
 
 /* first line, step id, step name, ready count, priority, container, smart code, items */
+/* (both inserts) line, step id, step name, priority, container, smart code; then ready, elements */
 static CeQuery q_insert_elements = {
 	"INSERT INTO chainexec.universal_transaction_lines (organization_id, transaction_id, line_number, "
 	"line_type, step_id, step_name, status, priority, parent_line, iteration, input, smart_code) "
 	"SELECT $1, $2, $3 + e.n::int - 1, 'iteration', $4, $5, "
-	"CASE WHEN e.n <= $6 THEN 'ready' ELSE 'pending' END, $7, $8, e.n::int - 1, "
-	"jsonb_build_object('item', e.v, 'index', e.n - 1), $9 "
+	"CASE WHEN e.n <= $9 THEN 'ready' ELSE 'pending' END, $6, $7, e.n::int - 1, "
+	"jsonb_build_object('item', e.v, 'index', e.n - 1), $8 "
 	"FROM jsonb_array_elements($10) WITH ORDINALITY AS e(v, n)",
-	10, {UUIDOID, UUIDOID, INT4OID, INT4OID, TEXTOID, INT4OID, INT4OID, INT4OID, TEXTOID, JSONBOID}};
+	10, {UUIDOID, UUIDOID, INT4OID, INT4OID, TEXTOID, INT4OID, INT4OID, TEXTOID, INT4OID, JSONBOID}};
 
 /* line, step id, step name, priority, container, smart code, iteration */
 static CeQuery q_insert_repetition = {
@@ -100,6 +101,7 @@ static CeQuery q_ready_range = {
 	"AND line_type = 'iteration' AND status = 'pending'",
 	4, {UUIDOID, UUIDOID, INT4OID, INT4OID}};
 
+/* the open iteration lines numbered from $3 to before $4 */
 static CeQuery q_close_range = {
 	"UPDATE chainexec.universal_transaction_lines l SET status = $5, finished_at = clock_timestamp() "
 	"FROM (SELECT line_number FROM chainexec.universal_transaction_lines "
@@ -108,15 +110,6 @@ static CeQuery q_close_range = {
 	"      FOR UPDATE SKIP LOCKED) s "
 	"WHERE l.organization_id = $1 AND l.transaction_id = $2 AND l.line_number = s.line_number",
 	5, {UUIDOID, UUIDOID, INT4OID, INT4OID, TEXTOID}};
-
-static CeQuery q_close_all = {
-	"UPDATE chainexec.universal_transaction_lines l SET status = $3, finished_at = clock_timestamp() "
-	"FROM (SELECT line_number FROM chainexec.universal_transaction_lines "
-	"      WHERE organization_id = $1 AND transaction_id = $2 "
-	"        AND line_type = 'iteration' AND status IN ('pending', 'ready', 'waiting') "
-	"      FOR UPDATE SKIP LOCKED) s "
-	"WHERE l.organization_id = $1 AND l.transaction_id = $2 AND l.line_number = s.line_number",
-	3, {UUIDOID, UUIDOID, TEXTOID}};
 
 /* status, attempt, input (null: keep), output, error, started now */
 static CeQuery q_record = {
@@ -282,6 +275,46 @@ record(ExecRow *ex, LineRow *line, CeLineStatus status, int attempt, Jsonb *inpu
 	ce_run_query(&q_record, v, n, false, 0);
 }
 
+/* Close the open iteration lines numbered from first to before end. */
+static void
+close_iterations(ExecRow *ex, int first, int end, CeLineStatus status)
+{
+	Datum		v[5];
+
+	v[0] = UUIDPGetDatum(&ex->org);
+	v[1] = UUIDPGetDatum(&ex->id);
+	v[2] = Int32GetDatum(first);
+	v[3] = Int32GetDatum(end);
+	v[4] = CStringGetTextDatum(ce_line_status_name(status));
+	ce_run_query(&q_close_range, v, NULL, false, 0);
+}
+
+/* The number of a line added after the execution's last. */
+static int
+next_line_number(ExecRow *ex)
+{
+	Datum		v[2];
+
+	v[0] = UUIDPGetDatum(&ex->org);
+	v[1] = UUIDPGetDatum(&ex->id);
+	ce_run_query(&q_max_line, v, NULL, false, 1);
+	return getint(0, 1) + 1;
+}
+
+/* $1 to $8 of q_insert_elements and q_insert_repetition */
+static void
+iteration_args(ExecRow *ex, const CeStep *step, int container, int first, Datum *v)
+{
+	v[0] = UUIDPGetDatum(&ex->org);
+	v[1] = UUIDPGetDatum(&ex->id);
+	v[2] = Int32GetDatum(first);
+	v[3] = Int32GetDatum(step->id);
+	v[4] = CStringGetTextDatum(step->name);
+	v[5] = Int32GetDatum(ex->priority);
+	v[6] = Int32GetDatum(container);
+	v[7] = CStringGetTextDatum(ce_smart_code("ITERATION", step->name, ex->version));
+}
+
 static Jsonb *
 jsonb_cat(Jsonb *a, Jsonb *b)
 {
@@ -343,21 +376,6 @@ output_names(const CeStep *step)
 	return construct_array(d, step->noutput_vars, TEXTOID, -1, false, TYPALIGN_INT);
 }
 
-static CeQuery q_set_status = {
-	"UPDATE chainexec.universal_transaction_lines SET status = $4 "
-	"WHERE organization_id = $1 AND transaction_id = $2 AND line_number = $3",
-	4, {UUIDOID, UUIDOID, INT4OID, TEXTOID}};
-
-static void
-set_status(ExecRow *ex, int line_number, CeLineStatus status)
-{
-	Datum		v[4];
-
-	pk_args(ex, line_number, v);
-	v[3] = CStringGetTextDatum(ce_line_status_name(status));
-	ce_run_query(&q_set_status, v, NULL, false, 0);
-}
-
 /*
  * Lock the header; false when the execution stopped or paused meanwhile
  * (the line is then cancelled, or pending until the resume).
@@ -368,12 +386,12 @@ lock_live(ExecRow *ex, LineRow *line)
 	ce_exec_lock(ex);
 	if (ex->status == CE_EXEC_PAUSED)
 	{
-		set_status(ex, line->line_number, CE_LINE_PENDING);
+		ce_line_set_status(ex, line->line_number, CE_LINE_PENDING);
 		return false;
 	}
 	if (!exec_live(ex))
 	{
-		set_status(ex, line->line_number, CE_LINE_CANCELLED);
+		ce_line_set_status(ex, line->line_number, CE_LINE_CANCELLED);
 		return false;
 	}
 	return true;
@@ -390,7 +408,6 @@ ce_container_start(ExecRow *ex, LineRow *line, const CeStep *step, CeLookupCtx *
 	CeCompose  *cc = step->compose;
 	Container	c;
 	Datum		v[10];
-	bool		isnull;
 	int			first;
 	int			ready;
 
@@ -445,18 +462,10 @@ ce_container_start(ExecRow *ex, LineRow *line, const CeStep *step, CeLookupCtx *
 
 		if (!lock_live(ex, line))
 			return true;
-		v[0] = UUIDPGetDatum(&ex->org);
-		v[1] = UUIDPGetDatum(&ex->id);
-		ce_run_query(&q_max_line, v, NULL, false, 1);
-		first = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) + 1;
+		first = next_line_number(ex);
 		ready = cc->max_concurrency > 0 ? Min(cc->max_concurrency, n) : n;
-		v[2] = Int32GetDatum(first);
-		v[3] = Int32GetDatum(step->id);
-		v[4] = CStringGetTextDatum(step->name);
-		v[5] = Int32GetDatum(ready);
-		v[6] = Int32GetDatum(ex->priority);
-		v[7] = Int32GetDatum(line->line_number);
-		v[8] = CStringGetTextDatum(ce_smart_code("ITERATION", step->name, ex->version));
+		iteration_args(ex, step, line->line_number, first, v);
+		v[8] = Int32GetDatum(ready);
 		v[9] = JsonbPGetDatum(items);
 		ce_run_query(&q_insert_elements, v, NULL, false, 0);
 		c.first = first;
@@ -467,16 +476,8 @@ ce_container_start(ExecRow *ex, LineRow *line, const CeStep *step, CeLookupCtx *
 	{
 		if (!lock_live(ex, line))
 			return true;
-		v[0] = UUIDPGetDatum(&ex->org);
-		v[1] = UUIDPGetDatum(&ex->id);
-		ce_run_query(&q_max_line, v, NULL, false, 1);
-		first = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) + 1;
-		v[2] = Int32GetDatum(first);
-		v[3] = Int32GetDatum(step->id);
-		v[4] = CStringGetTextDatum(step->name);
-		v[5] = Int32GetDatum(ex->priority);
-		v[6] = Int32GetDatum(line->line_number);
-		v[7] = CStringGetTextDatum(ce_smart_code("ITERATION", step->name, ex->version));
+		first = next_line_number(ex);
+		iteration_args(ex, step, line->line_number, first, v);
 		v[8] = Int32GetDatum(0);
 		ce_run_query(&q_insert_repetition, v, NULL, false, 0);
 		c.first = first;
@@ -587,20 +588,8 @@ container_next(ExecRow *ex, LineRow *line, const CeStep *step)
 			container_fail(ex, &c, step, &run);
 			return;
 		}
-		{
-			bool		isnull;
-
-			v[0] = UUIDPGetDatum(&ex->org);
-			v[1] = UUIDPGetDatum(&ex->id);
-			ce_run_query(&q_max_line, v, NULL, false, 1);
-			c.current = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) + 1;
-		}
-		v[2] = Int32GetDatum(c.current);
-		v[3] = Int32GetDatum(step->id);
-		v[4] = CStringGetTextDatum(step->name);
-		v[5] = Int32GetDatum(ex->priority);
-		v[6] = Int32GetDatum(c.line_number);
-		v[7] = CStringGetTextDatum(ce_smart_code("ITERATION", step->name, ex->version));
+		c.current = next_line_number(ex);
+		iteration_args(ex, step, c.line_number, c.current, v);
 		v[8] = Int32GetDatum(c.next);
 		ce_run_query(&q_insert_repetition, v, NULL, false, 0);
 		c.next++;
@@ -658,18 +647,10 @@ ce_iteration_succeeded(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun
 	}
 	if (run->outputs)
 	{
-		CeContextError err;
-
 		/* forEach: checked as a context of its own; repeatUntil: merged */
-		merged = ce_context_merge(step->compose->repeat_until ? ex->context : NULL,
-								  run->outputs, "output",
-								  psprintf("step \"%s\"", step->name), &err);
+		merged = ce_context_merge_outputs(step->compose->repeat_until ? ex->context : NULL, step, run);
 		if (merged == NULL)
 		{
-			ce_step_rollback(run);
-			ce_step_fail(run, "validation_failed", err.sqlstate, "%s", err.message);
-			run->detail = err.detail;
-			run->hint = err.hint;
 			ce_line_failed(ex, line, step, run, attempt);
 			return;
 		}
@@ -710,16 +691,7 @@ ce_iteration_failed(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun *r
 			if (!container_get(ex, line->parent_line, &c) || c.status != CE_LINE_WAITING)
 				return;
 			if (step->compose->for_each)
-			{
-				Datum		v[5];
-
-				v[0] = UUIDPGetDatum(&ex->org);
-				v[1] = UUIDPGetDatum(&ex->id);
-				v[2] = Int32GetDatum(c.first);
-				v[3] = Int32GetDatum(c.first + c.count);
-				v[4] = CStringGetTextDatum(ce_line_status_name(CE_LINE_CANCELLED));
-				ce_run_query(&q_close_range, v, NULL, false, 0);
-			}
+				close_iterations(ex, c.first, c.first + c.count, CE_LINE_CANCELLED);
 			container_fail(ex, &c, step, run);
 			return;
 	}
@@ -730,7 +702,7 @@ ce_iteration_park(ExecRow *ex, LineRow *line)
 {
 	Container	c;
 
-	set_status(ex, line->line_number, CE_LINE_PENDING);
+	ce_line_set_status(ex, line->line_number, CE_LINE_PENDING);
 	if (container_get(ex, line->parent_line, &c))
 	{
 		c.parked++;
@@ -775,12 +747,7 @@ ce_iterations_advance(ExecRow *ex, List *lines)
 void
 ce_iterations_close(ExecRow *ex, CeLineStatus status)
 {
-	Datum		v[3];
-
-	v[0] = UUIDPGetDatum(&ex->org);
-	v[1] = UUIDPGetDatum(&ex->id);
-	v[2] = CStringGetTextDatum(ce_line_status_name(status));
-	ce_run_query(&q_close_all, v, NULL, false, 0);
+	close_iterations(ex, 0, PG_INT32_MAX, status);
 }
 
 void

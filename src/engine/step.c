@@ -69,6 +69,15 @@ ce_step_fail(CeStepRun *run, const char *failure_type, const char *sqlstate,
 	run->message = pstrdup(buf);
 }
 
+void
+ce_step_fail_template(CeStepRun *run, const CeError *err)
+{
+	if (err->code == CE_ERR_MISSING_VAR)
+		ce_step_fail(run, "insufficient_data", "22004", "%s", err->message);
+	else
+		ce_step_fail(run, "validation_failed", ce_errcode_sqlstate(err->code), "%s", err->message);
+}
+
 static void
 set_step_guc(const char *name, const char *value)
 {
@@ -118,10 +127,7 @@ choose_action(CeStepRun *run, const CeTemplate **sql_tpl, CeValue **vals,
 		*vals = palloc0(sizeof(CeValue) * Max(n, 1));
 		if (!ce_template_params(*sql_tpl, ce_lookup, run->lookup, *vals, &err))
 		{
-			if (err.code == CE_ERR_MISSING_VAR)
-				ce_step_fail(run, "insufficient_data", "22004", "%s", err.message);
-			else
-				ce_step_fail(run, "validation_failed", ce_errcode_sqlstate(err.code), "%s", err.message);
+			ce_step_fail_template(run, &err);
 			return false;
 		}
 	}

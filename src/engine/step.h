@@ -68,8 +68,17 @@ extern void ce_step_rollback(CeStepRun *run);
 extern void ce_step_fail(CeStepRun *run, const char *failure_type,
 						 const char *sqlstate, const char *fmt,...) pg_attribute_printf(4, 5);
 
+/*
+ * A template's error as the run's failure: a variable that is not set is
+ * insufficient_data (22004), any other error validation_failed.
+ */
+extern void ce_step_fail_template(CeStepRun *run, const CeError *err);
+
 /* Steps run in a background executor's session (set by the executor). */
 extern bool ce_step_isolated_session;
+
+/* The declared outputVariables of out (all of it when none are declared). */
+extern Jsonb *ce_step_declared_outputs(const CeStep *step, Jsonb *out);
 
 /* Install the step sandbox's hooks (from _PG_init). */
 extern void CeStepInit(void);

@@ -62,6 +62,12 @@ filter_object(Jsonb *obj, int nnames, char **names)
 	return ce_text_to_jsonb(buf.data);
 }
 
+Jsonb *
+ce_step_declared_outputs(const CeStep *step, Jsonb *out)
+{
+	return step == NULL ? out : filter_object(out, step->noutput_vars, step->output_vars);
+}
+
 static CeQuery q_handler = {
 	"SELECT h.fn::oid FROM chainexec.chains c, chainexec.handlers h "
 	"WHERE c.organization_id = $1 AND c.chain_id = $3 AND c.version = $4 "
@@ -322,10 +328,7 @@ run_template(CeStepRun *run)
 	}
 	if (text == NULL)
 	{
-		if (err.code == CE_ERR_MISSING_VAR)
-			ce_step_fail(run, "insufficient_data", "22004", "%s", err.message);
-		else
-			ce_step_fail(run, "validation_failed", ce_errcode_sqlstate(err.code), "%s", err.message);
+		ce_step_fail_template(run, &err);
 		return;
 	}
 	if (len > (size_t) ce_max_context_bytes)

@@ -48,6 +48,7 @@
 #include "engine.h"
 #include "failure.h"
 #include "shmem.h"
+#include "step_int.h"
 #include "template.h"
 
 /* Set while this backend cancels a child for its parent's line itself. */
@@ -178,10 +179,7 @@ render_input(const CeJson *v, CeLookupCtx *lk, StringInfo out, CeStepRun *run, c
 				text = t ? ce_template_render_max(t, ce_lookup, lk, (size_t) ce_max_context_bytes, &len, &err) : NULL;
 				if (text == NULL)
 				{
-					if (err.code == CE_ERR_MISSING_VAR)
-						ce_step_fail(run, "insufficient_data", "22004", "%s", err.message);
-					else
-						ce_step_fail(run, "validation_failed", ce_errcode_sqlstate(err.code), "%s", err.message);
+					ce_step_fail_template(run, &err);
 					return false;
 				}
 				escape_json(out, text);
@@ -269,23 +267,6 @@ exec_live(ExecRow *ex)
 	return ce_exec_status_is_live(ex->status) || ex->status == CE_EXEC_PAUSED;
 }
 
-static CeQuery q_set_line_status = {
-	"UPDATE chainexec.universal_transaction_lines SET status = $4 "
-	"WHERE organization_id = $1 AND transaction_id = $2 AND line_number = $3",
-	4, {UUIDOID, UUIDOID, INT4OID, TEXTOID}};
-
-static void
-set_line_status(ExecRow *ex, int line_number, CeLineStatus status)
-{
-	Datum		v[4];
-
-	v[0] = UUIDPGetDatum(&ex->org);
-	v[1] = UUIDPGetDatum(&ex->id);
-	v[2] = Int32GetDatum(line_number);
-	v[3] = CStringGetTextDatum(ce_line_status_name(status));
-	ce_run_query(&q_set_line_status, v, NULL, false, 0);
-}
-
 /*
  * Create the child in a subtransaction; false with run's failure set when
  * it cannot start (the error's SQLSTATE classified as a step's would be).
@@ -309,15 +290,9 @@ create_child(ExecRow *ex, LineRow *line, const CeStep *step, Jsonb *input,
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata;
+		ErrorData  *edata = ce_step_abort_subxact(oldcxt, oldowner);
 		char		sqlstate[6];
 
-		MemoryContextSwitchTo(oldcxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
 		strlcpy(sqlstate, unpack_sql_state(edata->sqlerrcode), sizeof(sqlstate));
 		ce_step_fail(run, ce_failure_type_for_sqlstate(sqlstate, false), sqlstate,
 					 "child execution of chain \"%s\" could not start: %s",
@@ -350,12 +325,12 @@ ce_child_start(ExecRow *ex, LineRow *line, const CeStep *step, CeLookupCtx *lk,
 	ce_exec_lock(ex);
 	if (ex->status == CE_EXEC_PAUSED)
 	{
-		set_line_status(ex, line->line_number, CE_LINE_PENDING);
+		ce_line_set_status(ex, line->line_number, CE_LINE_PENDING);
 		return true;
 	}
 	if (!exec_live(ex))
 	{
-		set_line_status(ex, line->line_number, CE_LINE_CANCELLED);
+		ce_line_set_status(ex, line->line_number, CE_LINE_CANCELLED);
 		return true;
 	}
 

@@ -348,17 +348,10 @@ handle_success(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun *run,
 
 	if (run->outputs && !compensation)
 	{
-		CeContextError err;
-
 		/* undeclared outputs (row columns, a handler's keys) may name "chain" */
-		merged = ce_context_merge(ex->context, run->outputs, "output",
-								  psprintf("step \"%s\"", step->name), &err);
+		merged = ce_context_merge_outputs(ex->context, step, run);
 		if (merged == NULL)
 		{
-			ce_step_rollback(run);
-			ce_step_fail(run, "validation_failed", err.sqlstate, "%s", err.message);
-			run->detail = err.detail;
-			run->hint = err.hint;
 			/* the header is locked already; handle_failure relocks cheaply */
 			handle_failure(ex, line, step, run, attempt, input);
 			return;
