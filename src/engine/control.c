@@ -1,10 +1,12 @@
 /*-------------------------------------------------------------------------
  *
  * control.c
- *	  The control functions: chain_cancel, chain_pause, chain_resume,
- *	  chain_retry_step, chain_skip_step, chain_rollback,
- *	  chain_rollback_plan, chain_step_complete, chain_step_fail and
- *	  chain_cleanup, in C, on the engine's own bookkeeping (engine_int.h):
+ *	  The control functions that change an execution's course:
+ *	  chain_cancel, chain_pause, chain_resume, chain_retry_step,
+ *	  chain_skip_step, chain_rollback, chain_rollback_plan and
+ *	  chain_cleanup, and the opening of every control call (control_int.h;
+ *	  external.c records the results of external steps), in C, on the
+ *	  engine's own bookkeeping (engine_int.h):
  *	  one event builder, one progress/ETA computation, one way to close
  *	  open lines, to compensate and to merge a context.
  *
@@ -74,6 +76,7 @@
 #include "utils/timestamp.h"
 
 #include "control.h"
+#include "control_int.h"
 #include "engine.h"
 #include "engine_int.h"
 #include "tasks.h"
@@ -90,8 +93,6 @@ PG_FUNCTION_INFO_V1(ce_chain_retry_step);
 PG_FUNCTION_INFO_V1(ce_chain_skip_step);
 PG_FUNCTION_INFO_V1(ce_chain_rollback);
 PG_FUNCTION_INFO_V1(ce_chain_rollback_plan);
-PG_FUNCTION_INFO_V1(ce_chain_step_complete);
-PG_FUNCTION_INFO_V1(ce_chain_step_fail);
 PG_FUNCTION_INFO_V1(ce_chain_cleanup);
 
 /* ---------------------------------------------------------------------
@@ -209,17 +210,9 @@ static CeQuery q_cleanup = {
  * Opening a control call
  * --------------------------------------------------------------------- */
 
-typedef struct Ctl
-{
-	ExecRow		ex;
-	CeBookkeeping bk;
-	List	   *lines;			/* LineInfo *, read on demand */
-	bool		may_control;	/* the caller controls the execution (owner
-								 * or chainexec_admin), not only its tasks */
-} Ctl;
 
-static Datum
-uuid_arg(FunctionCallInfo fcinfo)
+Datum
+ce_ctl_uuid_arg(FunctionCallInfo fcinfo)
 {
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -228,8 +221,8 @@ uuid_arg(FunctionCallInfo fcinfo)
 	return PG_GETARG_DATUM(0);
 }
 
-static int
-step_arg(FunctionCallInfo fcinfo, int n)
+int
+ce_ctl_step_arg(FunctionCallInfo fcinfo, int n)
 {
 	if (PG_ARGISNULL(n))
 		ereport(ERROR,
@@ -254,12 +247,9 @@ may_control(Oid caller, Oid owner)
  * the call changes anything).  A step may not change its own execution.
  */
 static void
-ctl_open_as(Ctl *c, Datum id, bool change, const char *verb, bool decider);
-
-static void
 ctl_open(Ctl *c, Datum id, bool change, const char *verb)
 {
-	ctl_open_as(c, id, change, verb, false);
+	ce_ctl_open_as(c, id, change, verb, false);
 }
 
 /*
@@ -267,8 +257,8 @@ ctl_open(Ctl *c, Datum id, bool change, const char *verb)
  * execution but may decide on one of its tasks (tasks.c checks that next,
  * before anything of the execution is shown): c->may_control says which.
  */
-static void
-ctl_open_as(Ctl *c, Datum id, bool change, const char *verb, bool decider)
+void
+ce_ctl_open_as(Ctl *c, Datum id, bool change, const char *verb, bool decider)
 {
 	Oid			caller = GetUserId();
 	Datum		args[2];
@@ -310,8 +300,8 @@ ctl_open_as(Ctl *c, Datum id, bool change, const char *verb, bool decider)
 		ce_exec_lock(&c->ex);
 }
 
-static void
-ctl_close(Ctl *c)
+void
+ce_ctl_close(Ctl *c)
 {
 	ce_bookkeeping_end(&c->bk);
 	SPI_finish();
@@ -461,8 +451,8 @@ emit_now(Ctl *c, const char *event, CeExecStatus status)
 }
 
 /* The latest line of a step, locked (error if running or missing). */
-static void
-step_line(Ctl *c, int step_id, LineRow *line)
+void
+ce_ctl_step_line(Ctl *c, int step_id, LineRow *line)
 {
 	memset(line, 0, sizeof(*line));
 	if (ce_step_line(&c->ex, step_id, true, line))
@@ -488,7 +478,7 @@ ce_chain_cancel(PG_FUNCTION_ARGS)
 	Ctl			c;
 	bool		done = false;
 
-	ctl_open(&c, uuid_arg(fcinfo), true, "cancel");
+	ctl_open(&c, ce_ctl_uuid_arg(fcinfo), true, "cancel");
 	if (is_live(&c) || is(&c, CE_EXEC_PAUSED) || is(&c, CE_EXEC_COMPENSATING))
 	{
 		char	   *reason = PG_ARGISNULL(1) ? CE_FAILURE_CANCELLED : text_to_cstring(PG_GETARG_TEXT_PP(1));
@@ -514,7 +504,7 @@ ce_chain_cancel(PG_FUNCTION_ARGS)
 		ce_signal_running_at_commit(&c.ex.id);
 		done = true;
 	}
-	ctl_close(&c);
+	ce_ctl_close(&c);
 	PG_RETURN_BOOL(done);
 }
 
@@ -525,10 +515,10 @@ ce_chain_pause(PG_FUNCTION_ARGS)
 	Ctl			c;
 	Datum		v[2];
 
-	ctl_open(&c, uuid_arg(fcinfo), true, "pause");
+	ctl_open(&c, ce_ctl_uuid_arg(fcinfo), true, "pause");
 	if (is(&c, CE_EXEC_PAUSED))
 	{
-		ctl_close(&c);
+		ce_ctl_close(&c);
 		PG_RETURN_BOOL(false);
 	}
 	if (!is_live(&c))
@@ -538,7 +528,7 @@ ce_chain_pause(PG_FUNCTION_ARGS)
 	v[1] = UUIDPGetDatum(&c.ex.id);
 	ce_run_query(&q_pause_lines, v, NULL, false, 0);
 	emit_now(&c, "chain_paused", CE_EXEC_PAUSED);
-	ctl_close(&c);
+	ce_ctl_close(&c);
 	PG_RETURN_BOOL(true);
 }
 
@@ -548,10 +538,10 @@ ce_chain_resume(PG_FUNCTION_ARGS)
 {
 	Ctl			c;
 
-	ctl_open(&c, uuid_arg(fcinfo), true, "resume");
+	ctl_open(&c, ce_ctl_uuid_arg(fcinfo), true, "resume");
 	if (is_live(&c))
 	{
-		ctl_close(&c);
+		ce_ctl_close(&c);
 		PG_RETURN_BOOL(false);
 	}
 	if (is(&c, CE_EXEC_PAUSED))
@@ -573,7 +563,7 @@ ce_chain_resume(PG_FUNCTION_ARGS)
 		refuse(&c, "resume");
 	ce_advance(&c.ex, 0);
 	emit_now(&c, "chain_resumed", c.ex.status);
-	ctl_close(&c);
+	ce_ctl_close(&c);
 	PG_RETURN_BOOL(true);
 }
 
@@ -583,14 +573,14 @@ ce_chain_retry_step(PG_FUNCTION_ARGS)
 {
 	Ctl			c;
 	LineRow		line;
-	int			step_id = step_arg(fcinfo, 1);
+	int			step_id = ce_ctl_step_arg(fcinfo, 1);
 	Datum		v[4];
 	bool		reopened = false;
 	bool		escalated;
 	CeStep	   *step;
 
-	ctl_open(&c, uuid_arg(fcinfo), true, "retry a step of");
-	step_line(&c, step_id, &line);
+	ctl_open(&c, ce_ctl_uuid_arg(fcinfo), true, "retry a step of");
+	ce_ctl_step_line(&c, step_id, &line);
 	escalated = is(&c, CE_EXEC_PAUSED) && ce_escalated_count(&c.ex) > 0;
 	if (line.status == CE_LINE_COMPLETED || line.status == CE_LINE_COMPENSATED)
 		ereport(ERROR,
@@ -622,7 +612,7 @@ ce_chain_retry_step(PG_FUNCTION_ARGS)
 		ce_advance(&c.ex, 0);
 	if (reopened)
 		emit_now(&c, "chain_resumed", c.ex.status);
-	ctl_close(&c);
+	ce_ctl_close(&c);
 	PG_RETURN_BOOL(true);
 }
 
@@ -632,7 +622,7 @@ ce_chain_skip_step(PG_FUNCTION_ARGS)
 {
 	Ctl			c;
 	LineRow		line;
-	int			step_id = step_arg(fcinfo, 1);
+	int			step_id = ce_ctl_step_arg(fcinfo, 1);
 	Jsonb	   *output = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
 	Jsonb	   *merged = NULL;
 	Datum		v[4];
@@ -640,8 +630,8 @@ ce_chain_skip_step(PG_FUNCTION_ARGS)
 	CeStep	   *step;
 	bool		escalated;
 
-	ctl_open(&c, uuid_arg(fcinfo), true, "skip a step of");
-	step_line(&c, step_id, &line);
+	ctl_open(&c, ce_ctl_uuid_arg(fcinfo), true, "skip a step of");
+	ce_ctl_step_line(&c, step_id, &line);
 	escalated = is(&c, CE_EXEC_PAUSED) && ce_escalated_count(&c.ex) > 0;
 	if (line.status == CE_LINE_COMPLETED || line.status == CE_LINE_SKIPPED ||
 		line.status == CE_LINE_COMPENSATED)
@@ -686,7 +676,7 @@ ce_chain_skip_step(PG_FUNCTION_ARGS)
 	}
 	if (!is(&c, CE_EXEC_PAUSED))
 		ce_advance(&c.ex, 0);
-	ctl_close(&c);
+	ce_ctl_close(&c);
 	PG_RETURN_BOOL(true);
 }
 
@@ -698,10 +688,10 @@ ce_chain_rollback(PG_FUNCTION_ARGS)
 	List	   *comp;
 	int			to_step = PG_ARGISNULL(1) ? 0 : PG_GETARG_INT32(1);
 
-	ctl_open(&c, uuid_arg(fcinfo), true, "roll back");
+	ctl_open(&c, ce_ctl_uuid_arg(fcinfo), true, "roll back");
 	if (is(&c, CE_EXEC_COMPENSATING) || is(&c, CE_EXEC_COMPENSATED))
 	{
-		ctl_close(&c);
+		ce_ctl_close(&c);
 		PG_RETURN_BOOL(false);
 	}
 	if (!PG_ARGISNULL(1))
@@ -730,7 +720,7 @@ ce_chain_rollback(PG_FUNCTION_ARGS)
 		(void) ce_progress_refresh(&c.ex, NULL);
 		ce_start_compensation(&c.ex, comp, NULL);
 	}
-	ctl_close(&c);
+	ce_ctl_close(&c);
 	PG_RETURN_BOOL(true);
 }
 
@@ -749,7 +739,7 @@ ce_chain_rollback_plan(PG_FUNCTION_ARGS)
 	Datum		result;
 	MemoryContext callcxt = CurrentMemoryContext;
 
-	ctl_open(&c, uuid_arg(fcinfo), false, NULL);
+	ctl_open(&c, ce_ctl_uuid_arg(fcinfo), false, NULL);
 	comp = ce_rollback_candidates(&c.ex, 0);
 	lines = palloc(sizeof(Datum) * (list_length(comp) / 2 + 1));
 	actions = palloc(sizeof(Datum) * (list_length(comp) / 2 + 1));
@@ -773,122 +763,8 @@ ce_chain_rollback_plan(PG_FUNCTION_ARGS)
 		result = datumCopy(result, false, -1);
 		MemoryContextSwitchTo(old);
 	}
-	ctl_close(&c);
+	ce_ctl_close(&c);
 	PG_RETURN_DATUM(result);
-}
-
-/*
- * chain_step_complete and chain_step_fail: the result of an external step
- * that waits, recorded as the engine records an attempt's (outputs merged,
- * or retry and onFailure), in the caller's transaction.
- */
-static void
-external_result(FunctionCallInfo fcinfo, bool ok, Jsonb *output, char *ftype, char *message)
-{
-	Ctl			c;
-	LineRow		line;
-	CeStep	   *step;
-	CeStepRun	run;
-	CeLookupCtx lk;
-	int			step_id = step_arg(fcinfo, 1);
-	Oid			caller = GetUserId();
-	bool		task;
-
-	ctl_open_as(&c, uuid_arg(fcinfo), true, ok ? "complete a step of" : "fail a step of", true);
-	/* requiredRoles decide who may; else the owner and chainexec_admin */
-	task = ce_task_check_caller(&c.ex, ce_plan_step_by_id(c.ex.plan, step_id), step_id, caller,
-								c.may_control, ok);
-	step_line(&c, step_id, &line);
-	if (line.status != CE_LINE_WAITING)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("step %d of execution %s is not waiting for a result", step_id, c.ex.id_s),
-				 errdetail("The step is %s.", ce_line_status_name(line.status)),
-				 errhint("Only external steps wait for chain_step_complete() or chain_step_fail().")));
-	step = ce_plan_step_by_id(c.ex.plan, step_id);
-	if (step != NULL && (step->kind == CE_STEP_CHAIN || ce_step_iterates(step)))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("step %d of execution %s waits for its %s", step_id, c.ex.id_s,
-						ce_step_iterates(step) ? "iterations" : "child execution"),
-				 errhint("It completes or fails when %s; chain_cancel() stops it.",
-						 ce_step_iterates(step) ? "its iterations end" : "the child execution ends")));
-	if (step == NULL || step->kind != CE_STEP_EXTERNAL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("step %d of execution %s is not an external step", step_id, c.ex.id_s)));
-
-	ce_step_setup(&c.ex, step, line.attempt, &lk, &run);
-	if (ok)
-	{
-		run.ok = true;
-		run.outputs = ce_step_declared_outputs(step, output);
-		if (task)
-		{
-			/* an approval: the step completes with the threshold's */
-			run.outputs = ce_task_approve(&c.ex, &line, step, caller, run.outputs);
-			if (run.outputs == NULL)
-			{
-				ctl_close(&c);
-				return;
-			}
-		}
-		ce_line_succeeded(&c.ex, &line, step, &run, line.attempt);
-	}
-	else
-	{
-		if (task)
-			ce_task_reject(&c.ex, &line, caller, message);
-		ce_step_fail(&run, ftype, NULL, "%s", message);
-		ce_line_failed(&c.ex, &line, step, &run, line.attempt);
-	}
-	ctl_close(&c);
-}
-
-/* chain_step_complete(execution_id uuid, step int, output jsonb DEFAULT '{}') RETURNS boolean */
-Datum
-ce_chain_step_complete(PG_FUNCTION_ARGS)
-{
-	Jsonb	   *out = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
-
-	(void) uuid_arg(fcinfo);
-	(void) step_arg(fcinfo, 1);
-	if (out)
-	{
-		/*
-		 * The same check as every context write, before anything changes
-		 * (the caller's mistake is the caller's error, not the step's).
-		 * Only the declared outputs are kept, and checked again on merge.
-		 */
-		(void) ce_context_merge_or_error(NULL, out, "output", "an external step");
-	}
-	else
-		out = ce_text_to_jsonb("{}");
-	external_result(fcinfo, true, out, NULL, NULL);
-	PG_RETURN_BOOL(true);
-}
-
-/* chain_step_fail(execution_id uuid, step int, failure_type text, message text DEFAULT NULL) RETURNS boolean */
-Datum
-ce_chain_step_fail(PG_FUNCTION_ARGS)
-{
-	char	   *ftype = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
-	const char *p;
-	bool		valid = ftype != NULL && ftype[0] != '\0' && strlen(ftype) <= 63;
-
-	(void) uuid_arg(fcinfo);
-	(void) step_arg(fcinfo, 1);
-	for (p = ftype; valid && *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_'))
-			valid = false;
-	if (!valid)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid failure type \"%s\"", ftype ? ftype : ""),
-				 errhint("A failure type has 1 to 63 characters among a-z, 0-9 and \"_\", such as \"api_timeout\".")));
-	external_result(fcinfo, false, NULL, ftype,
-					PG_ARGISNULL(3) ? ftype : text_to_cstring(PG_GETARG_TEXT_PP(3)));
-	PG_RETURN_BOOL(true);
 }
 
 /* chain_cleanup(older_than interval) RETURNS bigint */
@@ -938,7 +814,7 @@ ce_progress_sql(PG_FUNCTION_ARGS)
 	MemoryContext callcxt = CurrentMemoryContext;
 	MemoryContext old;
 
-	ctl_open(&c, uuid_arg(fcinfo), false, NULL);
+	ctl_open(&c, ce_ctl_uuid_arg(fcinfo), false, NULL);
 	percent = ce_progress_refresh(&c.ex, &eta);
 	finished = !is_live(&c) && !is(&c, CE_EXEC_PAUSED) && !is(&c, CE_EXEC_COMPENSATING);
 	if (is(&c, CE_EXEC_COMPLETED))
@@ -947,6 +823,6 @@ ce_progress_sql(PG_FUNCTION_ARGS)
 	result = ce_text_to_jsonb(psprintf("{\"percent\": %d, \"etaMs\": %s}", percent,
 									   finished ? "0" : eta < 0 ? "null" : psprintf("%ld", eta)));
 	MemoryContextSwitchTo(old);
-	ctl_close(&c);
+	ce_ctl_close(&c);
 	PG_RETURN_JSONB_P(result);
 }

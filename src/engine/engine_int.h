@@ -230,6 +230,26 @@ extern void ce_step_emit(ExecRow *ex, const char *event, const CeStep *step,
 extern void ce_step_emit_state(ExecRow *ex, const char *event, const CeStep *step,
 							   const char *state, int attempt);
 
+/* ---- route.c ---- */
+
+/* What a step's condition decides: run it, skip it, fail it, skip to a step. */
+typedef enum CondAction
+{
+	COND_RUN,
+	COND_SKIP,
+	COND_FAIL,
+	COND_SKIP_TO
+} CondAction;
+
+/*
+ * Evaluate the step's condition: true runs it, false skips it, and the
+ * strings "continue", "skip", "fail", "skip_to_step_N" (*skip_to = N).
+ */
+extern CondAction ce_eval_condition(const CeStep *step, CeLookupCtx *lk, int *skip_to);
+
+/* Skip every pending or ready step line after step index from_index, up to the step target_id. */
+extern void ce_skip_to_step(ExecRow *ex, int from_index, int target_id);
+
 /* ---- context.c ---- */
 
 /*

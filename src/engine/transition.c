@@ -33,6 +33,7 @@
  *	 events.c		the event builder and NOTIFY
  *	 timers.c		next due time, deadline sweep, crash records
  *	 step*.c		running one step (step.h)
+ *	 route.c		a step's condition and skip targets
  *	 control.c		the control functions, on the same bookkeeping
  *
  *-------------------------------------------------------------------------
@@ -83,79 +84,6 @@ bool
 ce_in_step_of(const pg_uuid_t *id)
 {
 	return in_step && memcmp(&step_execution, id, sizeof(pg_uuid_t)) == 0;
-}
-
-/* ---------------------------------------------------------------------
- * Conditions
- * --------------------------------------------------------------------- */
-
-typedef enum CondAction
-{
-	COND_RUN,
-	COND_SKIP,
-	COND_FAIL,
-	COND_SKIP_TO
-} CondAction;
-
-static CondAction
-eval_condition(const CeStep *step, CeLookupCtx *lk, int *skip_to)
-{
-	CeValue		v;
-	CeError		err;
-
-	memset(&err, 0, sizeof(err));
-	if (!ce_expr_eval(step->condition_expr, ce_lookup, lk, &v, &err))
-		return COND_FAIL;
-	if (v.type == CEV_STRING)
-	{
-		char	   *s = pnstrdup(v.str, v.len);
-
-		if (strcmp(s, "continue") == 0)
-			return COND_RUN;
-		if (strcmp(s, "skip") == 0)
-			return COND_SKIP;
-		if (strcmp(s, "fail") == 0)
-			return COND_FAIL;
-		if (strncmp(s, "skip_to_step_", 13) == 0)
-		{
-			*skip_to = atoi(s + 13);
-			return COND_SKIP_TO;
-		}
-	}
-	return ce_value_truthy(&v) ? COND_RUN : COND_SKIP;
-}
-
-/*
- * Skip every not-yet-finished step line between step index from (exclusive
- * unless include_from) and the step with id target (exclusive).
- */
-static void
-skip_to_step(ExecRow *ex, int from_index, int target_id)
-{
-	CePlan	   *plan = ex->plan;
-	List	   *lines = ce_exec_lines(ex);
-	List	   *skip = NIL;
-	int			i;
-	int			target = -1;
-	ListCell   *lc;
-
-	for (i = 0; i < plan->nsteps; i++)
-		if (plan->steps[i].id == target_id)
-			target = i;
-	if (target < 0)
-		return;
-	for (i = from_index + 1; i < target; i++)
-	{
-		foreach(lc, lines)
-		{
-			LineInfo   *li = lfirst(lc);
-
-			if (li->type == 's' && li->step_id == plan->steps[i].id &&
-				(li->status == CE_LINE_PENDING || li->status == CE_LINE_READY))
-				skip = lappend_int(skip, li->line_number);
-		}
-	}
-	ce_lines_close(ex, skip, CE_LINE_SKIPPED, NULL);
 }
 
 static bool
@@ -365,7 +293,7 @@ handle_success(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun *run,
 
 		ce_lookup_init(ex, step, attempt, &lk);
 		lk.extra = run->outputs;
-		act = eval_condition(step, &lk, &skip_to);
+		act = ce_eval_condition(step, &lk, &skip_to);
 	}
 
 	ce_step_release(run);
@@ -404,7 +332,7 @@ handle_success(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun *run,
 	}
 
 	if (act == COND_SKIP_TO && step_index(ex->plan, step) >= 0)
-		skip_to_step(ex, step_index(ex->plan, step), skip_to);
+		ce_skip_to_step(ex, step_index(ex->plan, step), skip_to);
 	if (act == COND_FAIL)
 	{
 		ce_progress_refresh(ex, NULL);
@@ -531,7 +459,7 @@ precondition_decides(ExecRow *ex, LineRow *line, const CeStep *step, CeLookupCtx
 		return false;
 	if (CE_IS_ITERATION(line))
 		return false;			/* an iterating step's, once, for all */
-	act = eval_condition(step, lk, &skip_to);
+	act = ce_eval_condition(step, lk, &skip_to);
 	if (act == COND_RUN)
 		return false;
 	ce_exec_lock(ex);
@@ -559,7 +487,7 @@ precondition_decides(ExecRow *ex, LineRow *line, const CeStep *step, CeLookupCtx
 	u.status = CE_LINE_SKIPPED;
 	ce_line_update(ex, line->line_number, &u);
 	if (act == COND_SKIP_TO)
-		skip_to_step(ex, step_index(ex->plan, step), skip_to);
+		ce_skip_to_step(ex, step_index(ex->plan, step), skip_to);
 	ce_advance(ex, line->line_number);
 	ce_step_emit(ex, "step_skipped", step, CE_LINE_SKIPPED, attempt);
 	return true;

@@ -4,6 +4,9 @@
  *	  Attempts in flight, recorded where they survive the executor's death
  *	  and the server's crash-restart (see inflight.c).
  *
+ * The engine owns this interface (a transition records the attempt it
+ * runs); the worker layer implements and recovers it (src/worker/inflight.c).
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef CE_INFLIGHT_H

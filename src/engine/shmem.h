@@ -5,6 +5,11 @@
  *	  backend runs which line (for cancellation and status), and a condition
  *	  variable that chain_wait sleeps on.
  *
+ * The engine owns this interface (transitions wake executors, signal
+ * running steps, mark their running slot); the worker layer implements it
+ * (src/worker/shmem.c, running.c, running_list.c), so that nothing in
+ * src/engine includes a header of src/worker.
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef CE_SHMEM_H
