@@ -17,7 +17,8 @@
 #                              preloaded (combines with the options above)
 #
 # Steps: install what is missing (scripts/bootstrap.sh); make, make install
-# with -Werror; unit tests (make -C test/unit); start a throwaway cluster
+# with -Werror; unit tests (make -C test/unit) and the layout rules
+# (scripts/check_layout.sh); start a throwaway cluster
 # (scripts/cluster.sh, settings test/chainexec.conf); pg_regress (make
 # installcheck, database contrib_regression); CREATE EXTENSION chainexec in
 # chainexec_test and the pgTAP suites test/pgtap/*.sql (and test/pgtap/*/*.sql)
@@ -318,6 +319,25 @@ if wanted unit && [ -d test/unit ]; then
 		grep -E 'FAIL|error' "$log" | head -n 60 | sed 's/^/  | /'
 		[ -n "$counts" ] || ce_show_tail "$log" 40
 	fi
+fi
+
+# The rules of the source layout (file and function sizes, no include
+# circle between directories, status names only in their table).
+if wanted unit; then
+	say "== layout (scripts/check_layout.sh)"
+	t=$SECONDS
+	log=$LOGS/layout.log
+	"$CE_REPO/scripts/check_layout.sh" >"$log" 2>&1
+	rc=$?
+	counts=$(sed -n 's/^layout: \([0-9][0-9]*\) passed, \([0-9][0-9]*\) failed.*/\1 \2/p' "$log" | tail -n 1)
+	if [ -n "$counts" ]; then
+		read -r p f <<<"$counts"
+		[ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && f=1
+	else
+		p=0 f=1
+	fi
+	record "layout" "$p" "$f" 0 "$t"
+	[ "$f" -gt 0 ] && grep -E '^(not ok|#)' "$log" | head -n 40 | sed 's/^/  | /'
 fi
 
 # ---------------------------------------------------------------------------
