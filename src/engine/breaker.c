@@ -47,21 +47,20 @@
 #define BREAKER_ROW \
 	"b.organization_id = $1 AND b.scope::oid = " SCOPE " AND b.key = $4"
 
-static CeQuery q_peek = {
-	"SELECT b.state, coalesce(b.next_probe_at <= now(), false) "
-	"FROM chainexec.circuit_breaker_state b WHERE " BREAKER_ROW,
-	4, {UUIDOID, TEXTOID, INT4OID, TEXTOID}};
+#define BREAKER_ARGS 4, {UUIDOID, TEXTOID, INT4OID, TEXTOID}
+#define BREAKER_STATE \
+	"SELECT b.state, coalesce(b.next_probe_at <= now(), false) " \
+	"FROM chainexec.circuit_breaker_state b WHERE " BREAKER_ROW
+
+static CeQuery q_peek = {BREAKER_STATE, BREAKER_ARGS};
 
 /* A probe holds the row: SKIP LOCKED tells that one is running. */
-static CeQuery q_lock = {
-	"SELECT b.state, coalesce(b.next_probe_at <= now(), false) "
-	"FROM chainexec.circuit_breaker_state b WHERE " BREAKER_ROW " FOR UPDATE SKIP LOCKED",
-	4, {UUIDOID, TEXTOID, INT4OID, TEXTOID}};
+static CeQuery q_lock = {BREAKER_STATE " FOR UPDATE SKIP LOCKED", BREAKER_ARGS};
 
 static CeQuery q_half_open = {
 	"UPDATE chainexec.circuit_breaker_state b SET state = 'half_open', probe_successes = 0, "
 	"changed_at = now() WHERE " BREAKER_ROW,
-	4, {UUIDOID, TEXTOID, INT4OID, TEXTOID}};
+	BREAKER_ARGS};
 
 static CeQuery q_create = {
 	"INSERT INTO chainexec.circuit_breaker_state (organization_id, scope, key) "

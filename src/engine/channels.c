@@ -45,6 +45,7 @@
 #include "channels.h"
 #include "bridge.h"
 #include "engine.h"
+#include "plancache.h"
 
 /* Hex digits of the digest in a channel name (128 bits). */
 #define CE_DIGEST_HEX 32
@@ -138,7 +139,6 @@ static void
 prepare_cache(void)
 {
 	char		prefix[NAMEDATALEN];
-	HASHCTL		ctl;
 
 	if (!callback_registered)
 	{
@@ -167,12 +167,7 @@ prepare_cache(void)
 	load_secret();
 	strlcpy(cache_prefix, prefix, sizeof(cache_prefix));
 
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = sizeof(ChannelKey);
-	ctl.entrysize = sizeof(ChannelEntry);
-	ctl.hcxt = CacheMemoryContext;
-	channel_cache = hash_create("chainexec event channels", 64, &ctl,
-								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	channel_cache = ce_cache_create("chainexec event channels", sizeof(ChannelKey), sizeof(ChannelEntry));
 }
 
 /* Compute a channel's name with the cached secret and prefix. */

@@ -78,6 +78,18 @@ plan_cache_drop(void)
 	plan_cache_stale = false;
 }
 
+HTAB *
+ce_cache_create(const char *name, Size keysize, Size entrysize)
+{
+	HASHCTL		ctl;
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = keysize;
+	ctl.entrysize = entrysize;
+	ctl.hcxt = CacheMemoryContext;
+	return hash_create(name, 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
 CePlan *
 ce_plan_get(const pg_uuid_t *org, const char *chain_id, int version)
 {
@@ -104,16 +116,8 @@ ce_plan_get(const pg_uuid_t *org, const char *chain_id, int version)
 	}
 	if (plan_cache == NULL)
 	{
-		HASHCTL		ctl;
-
 		chains_relid = get_relname_relid("chains", get_namespace_oid("chainexec", false));
-
-		memset(&ctl, 0, sizeof(ctl));
-		ctl.keysize = sizeof(PlanKey);
-		ctl.entrysize = sizeof(PlanEntry);
-		ctl.hcxt = CacheMemoryContext;
-		plan_cache = hash_create("chainexec plan cache", 64, &ctl,
-								 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		plan_cache = ce_cache_create("chainexec plan cache", sizeof(PlanKey), sizeof(PlanEntry));
 	}
 	memset(&key, 0, sizeof(key));
 	memcpy(&key.org, org, sizeof(pg_uuid_t));

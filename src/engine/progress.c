@@ -21,6 +21,7 @@
 #include "utils/timestamp.h"
 
 #include "engine.h"
+#include "plancache.h"
 #include "engine_int.h"
 #include "compose.h"
 
@@ -102,16 +103,7 @@ step_averages(ExecRow *ex)
 	uint64		i;
 
 	if (eta_cache == NULL)
-	{
-		HASHCTL		ctl;
-
-		memset(&ctl, 0, sizeof(ctl));
-		ctl.keysize = sizeof(EtaKey);
-		ctl.entrysize = sizeof(EtaEntry);
-		ctl.hcxt = CacheMemoryContext;
-		eta_cache = hash_create("chainexec step averages", 64, &ctl,
-								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	}
+		eta_cache = ce_cache_create("chainexec step averages", sizeof(EtaKey), sizeof(EtaEntry));
 	eta_key(ex, &key);
 	e = hash_search(eta_cache, &key, HASH_ENTER, &found);
 	if (found && e->fetched > now - (e->n > 0 ? 60 : 1) * USECS_PER_SEC)

@@ -64,11 +64,15 @@ static CeQuery q_failure = {
 	"AND jsonb_typeof(error) = 'object'",
 	2, {UUIDOID, UUIDOID}};
 
+/* Run q with the execution's keys as $1 and $2. */
 static void
-exec_args(ExecRow *ex, Datum *v)
+exec_query(ExecRow *ex, CeQuery *q, int limit)
 {
+	Datum		v[2];
+
 	v[0] = UUIDPGetDatum(&ex->org);
 	v[1] = UUIDPGetDatum(&ex->id);
+	ce_run_query(q, v, NULL, false, limit);
 }
 
 static int
@@ -132,16 +136,13 @@ ce_resil_events(ExecRow *ex, const CeStep *step, CeResilState *rs, int attempt)
 bool
 ce_retry_allowed(ExecRow *ex, CeStepRun *run, bool compensation)
 {
-	Datum		v[2];
-
 	if (compensation)
 		return true;
 	if (run->failure_type && strcmp(run->failure_type, "circuit_open") == 0)
 		return false;
 	if (ex->plan->retry_budget < 0)
 		return true;
-	exec_args(ex, v);
-	ce_run_query(&q_retries_used, v, NULL, false, 1);
+	exec_query(ex, &q_retries_used, 1);
 	return int_result() < ex->plan->retry_budget;
 }
 
@@ -161,38 +162,26 @@ ce_escalated_error(Jsonb *error)
 int
 ce_escalated_count(ExecRow *ex)
 {
-	Datum		v[2];
-
-	exec_args(ex, v);
-	ce_run_query(&q_escalated_count, v, NULL, false, 1);
+	exec_query(ex, &q_escalated_count, 1);
 	return int_result();
 }
 
 void
 ce_escalated_reopen(ExecRow *ex)
 {
-	Datum		v[2];
-
-	exec_args(ex, v);
-	ce_run_query(&q_escalated_reopen, v, NULL, false, 0);
+	exec_query(ex, &q_escalated_reopen, 0);
 }
 
 Jsonb *
 ce_escalated_cause(ExecRow *ex)
 {
-	Datum		v[2];
-
-	exec_args(ex, v);
-	ce_run_query(&q_escalated_cause, v, NULL, false, 1);
+	exec_query(ex, &q_escalated_cause, 1);
 	return jsonb_result();
 }
 
 Jsonb *
 ce_compensation_failure(ExecRow *ex)
 {
-	Datum		v[2];
-
-	exec_args(ex, v);
-	ce_run_query(&q_failure, v, NULL, false, 1);
+	exec_query(ex, &q_failure, 1);
 	return jsonb_result();
 }

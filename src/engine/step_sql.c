@@ -18,6 +18,7 @@
 
 #include "utils/lsyscache.h"
 
+#include "plancache.h"
 #include "step_int.h"
 
 /* Prepared statements of sql steps and SQL rollback actions, per backend. */
@@ -94,16 +95,7 @@ get_sql_plan(const CeTemplate *tpl)
 	int			nargs;
 
 	if (sql_plans == NULL)
-	{
-		HASHCTL		ctl;
-
-		memset(&ctl, 0, sizeof(ctl));
-		ctl.keysize = sizeof(SqlPlanKey);
-		ctl.entrysize = sizeof(SqlPlanEntry);
-		ctl.hcxt = CacheMemoryContext;
-		sql_plans = hash_create("chainexec sql plans", 64, &ctl,
-								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	}
+		sql_plans = ce_cache_create("chainexec sql plans", sizeof(SqlPlanKey), sizeof(SqlPlanEntry));
 	memset(&key, 0, sizeof(key));
 	key.tpl = tpl;
 	e = hash_search(sql_plans, &key, HASH_FIND, NULL);

@@ -202,18 +202,13 @@ handle_failure(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun *run,
 	switch (step->on_failure)
 	{
 		case CE_ONFAIL_WARN:
-			u.status = CE_LINE_FAILED;
-			u.finished = true;
-			ce_line_update(ex, line->line_number, &u);
-			ce_advance(ex, line->line_number);
-			ce_step_emit(ex, "step_failed", step, CE_LINE_FAILED, attempt);
-			break;
 		case CE_ONFAIL_SKIP:
-			u.status = CE_LINE_SKIPPED;
+			/* the execution goes on: the line failed (warn) or is skipped */
+			u.status = step->on_failure == CE_ONFAIL_SKIP ? CE_LINE_SKIPPED : CE_LINE_FAILED;
 			u.finished = true;
 			ce_line_update(ex, line->line_number, &u);
 			ce_advance(ex, line->line_number);
-			ce_step_emit(ex, "step_skipped", step, CE_LINE_SKIPPED, attempt);
+			ce_step_emit(ex, u.status == CE_LINE_SKIPPED ? "step_skipped" : "step_failed", step, u.status, attempt);
 			break;
 		case CE_ONFAIL_ESCALATE:
 			/* for a person: the line failed, the execution paused */

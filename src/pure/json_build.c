@@ -177,6 +177,16 @@ cejson_to_string(const CeJson *v)
 	return b.data;
 }
 
+/* A zeroed value of type t. */
+static CeJson *
+value_of(CeJsonType t)
+{
+	CeJson	   *v = ce_alloc(sizeof(CeJson));
+
+	v->type = t;
+	return v;
+}
+
 /*
  * cejson_new
  *		A new value of the given type: null, false, 0, "", [] or {}.
@@ -204,9 +214,8 @@ cejson_new(CeJsonType type)
 CeJson *
 cejson_new_string(const char *s, size_t len)
 {
-	CeJson	   *v = ce_alloc(sizeof(CeJson));
+	CeJson	   *v = value_of(CEJ_STRING);
 
-	v->type = CEJ_STRING;
 	v->str = ce_strndup(s ? s : "", s ? len : 0);
 	v->len = s ? len : 0;
 	return v;
@@ -220,9 +229,8 @@ cejson_new_string(const char *s, size_t len)
 CeJson *
 cejson_new_number(double d)
 {
-	CeJson	   *v = ce_alloc(sizeof(CeJson));
+	CeJson	   *v = value_of(CEJ_NUMBER);
 
-	v->type = CEJ_NUMBER;
 	v->number = d;
 	if (d >= -9223372036854775808.0 && d < 9223372036854775808.0 &&
 		(double) (long long) d == d)
@@ -240,9 +248,8 @@ cejson_new_number(double d)
 CeJson *
 cejson_new_integer(long long i)
 {
-	CeJson	   *v = ce_alloc(sizeof(CeJson));
+	CeJson	   *v = value_of(CEJ_NUMBER);
 
-	v->type = CEJ_NUMBER;
 	v->number = (double) i;
 	v->is_integer = true;
 	v->integer = i;
@@ -256,9 +263,8 @@ cejson_new_integer(long long i)
 CeJson *
 cejson_new_bool(bool b)
 {
-	CeJson	   *v = ce_alloc(sizeof(CeJson));
+	CeJson	   *v = value_of(CEJ_BOOL);
 
-	v->type = CEJ_BOOL;
 	v->boolean = b;
 	return v;
 }

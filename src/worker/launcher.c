@@ -81,6 +81,23 @@ static bool launcher_start_executor(int index, Oid dbid);
 static long launcher_tend_executors(void);
 
 /*
+ * A worker of the chainexec library running function, of type type
+ * (pg_stat_activity.backend_type), connected to a database, started once
+ * recovery has finished and restarted after restart seconds.
+ */
+static void
+describe_worker(BackgroundWorker *worker, const char *function, const char *type, int restart)
+{
+	memset(worker, 0, sizeof(*worker));
+	worker->bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker->bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker->bgw_restart_time = restart;
+	snprintf(worker->bgw_library_name, BGW_MAXLEN, "chainexec");
+	snprintf(worker->bgw_function_name, BGW_MAXLEN, "%s", function);
+	snprintf(worker->bgw_type, BGW_MAXLEN, "%s", type);
+}
+
+/*
  * Register the launcher.  Called from _PG_init under
  * shared_preload_libraries; with chainexec.max_workers = 0 there is
  * nothing to launch.
@@ -93,14 +110,8 @@ CeLauncherRegister(void)
 	if (ce_max_workers <= 0)
 		return;
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = CE_LAUNCHER_RESTART_S;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "chainexec");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "ce_launcher_main");
+	describe_worker(&worker, "ce_launcher_main", "chainexec launcher", CE_LAUNCHER_RESTART_S);
 	snprintf(worker.bgw_name, BGW_MAXLEN, "chainexec launcher");
-	snprintf(worker.bgw_type, BGW_MAXLEN, "chainexec launcher");
 	worker.bgw_main_arg = (Datum) 0;
 	worker.bgw_notify_pid = 0;
 	RegisterBackgroundWorker(&worker);
@@ -184,14 +195,8 @@ launcher_start_executor(int index, Oid dbid)
 	MemoryContext oldcxt;
 	bool		ok;
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = BGW_NEVER_RESTART;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "chainexec");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "ce_executor_main");
+	describe_worker(&worker, "ce_executor_main", "chainexec executor", BGW_NEVER_RESTART);
 	snprintf(worker.bgw_name, BGW_MAXLEN, "chainexec executor %d", index + 1);
-	snprintf(worker.bgw_type, BGW_MAXLEN, "chainexec executor");
 	worker.bgw_main_arg = Int32GetDatum(index);
 	memcpy(worker.bgw_extra, &dbid, sizeof(Oid));
 	worker.bgw_notify_pid = MyProcPid;
