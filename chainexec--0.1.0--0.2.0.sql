@@ -423,6 +423,7 @@ AS $$
 DECLARE
 	p pg_catalog.pg_proc;
 	org uuid := chainexec.current_organization();
+	ts timestamptz := pg_catalog.now();	/* a value: Citus refuses functions in DO UPDATE SET */
 BEGIN
 	IF name IS NULL OR fn IS NULL THEN
 		RAISE EXCEPTION 'handler name and function must not be null' USING ERRCODE = 'null_value_not_allowed';
@@ -458,7 +459,7 @@ BEGIN
 	INSERT INTO chainexec.handlers AS h (organization_id, name, fn, registered_by, shared)
 	VALUES (org, name, fn, caller, shared)
 	ON CONFLICT ON CONSTRAINT handlers_pkey
-	DO UPDATE SET fn = EXCLUDED.fn, shared = EXCLUDED.shared, registered_at = now();
+	DO UPDATE SET fn = EXCLUDED.fn, shared = EXCLUDED.shared, registered_at = ts;
 END
 $$;
 
@@ -477,6 +478,7 @@ SET search_path = pg_catalog, chainexec, pg_temp
 AS $$
 DECLARE
 	org uuid := chainexec.current_organization();
+	ts timestamptz := pg_catalog.now();	/* a value: Citus refuses functions in DO UPDATE SET */
 BEGIN
 	IF template_id IS NULL OR body IS NULL THEN
 		RAISE EXCEPTION 'template id and body must not be null' USING ERRCODE = 'null_value_not_allowed';
@@ -503,7 +505,7 @@ BEGIN
 	INSERT INTO chainexec.templates AS t (organization_id, template_id, body, registered_by, shared)
 	VALUES (org, template_id, body, caller, shared)
 	ON CONFLICT ON CONSTRAINT templates_pkey
-	DO UPDATE SET body = EXCLUDED.body, shared = EXCLUDED.shared, registered_at = now();
+	DO UPDATE SET body = EXCLUDED.body, shared = EXCLUDED.shared, registered_at = ts;
 END
 $$;
 
@@ -1577,14 +1579,20 @@ SET search_path = pg_catalog, chainexec, pg_temp
 AS $$
 DECLARE
 	n bigint;
+	org uuid := chainexec.current_organization();
+	scopes regrole[];
 BEGIN
 	IF p_key IS NULL THEN
 		RAISE EXCEPTION 'circuit breaker key must not be null' USING ERRCODE = 'null_value_not_allowed';
 	END IF;
-	/* the caller's organization, and the breakers of the roles it may act for */
+	/*
+	 * The caller's organization, and the breakers of the roles it may act
+	 * for, found first (Citus refuses a function of a row's column in a DELETE).
+	 */
+	SELECT pg_catalog.array_agg(DISTINCT b.scope) INTO scopes FROM chainexec.circuit_breaker_state b
+	 WHERE b.organization_id = org AND b.key = p_key AND chainexec._role_may(caller, b.scope);
 	DELETE FROM chainexec.circuit_breaker_state b
-	 WHERE b.organization_id = chainexec.current_organization() AND b.key = p_key
-	   AND chainexec._role_may(caller, b.scope);
+	 WHERE b.organization_id = org AND b.key = p_key AND b.scope = ANY (scopes);
 	GET DIAGNOSTICS n = ROW_COUNT;
 	RETURN n > 0;
 END
@@ -1597,15 +1605,24 @@ SET search_path = pg_catalog, chainexec, pg_temp
 AS $$
 DECLARE
 	n bigint;
+	org uuid := chainexec.current_organization();
+	owners regrole[];
 BEGIN
 	IF p_chain_id IS NULL THEN
 		RAISE EXCEPTION 'chain id must not be null' USING ERRCODE = 'null_value_not_allowed';
 	END IF;
-	/* the caller's organization; the entries of the roles it may act for */
-	DELETE FROM chainexec.step_cache c
-	 WHERE c.organization_id = chainexec.current_organization() AND c.chain_id = p_chain_id
+	/*
+	 * The caller's organization; the entries of the roles it may act for,
+	 * found first (Citus refuses a function of a row's column in a DELETE).
+	 */
+	SELECT pg_catalog.array_agg(DISTINCT c.owner) INTO owners FROM chainexec.step_cache c
+	 WHERE c.organization_id = org AND c.chain_id = p_chain_id
 	   AND (p_step_name IS NULL OR c.step_name = p_step_name)
 	   AND chainexec._role_may(caller, c.owner);
+	DELETE FROM chainexec.step_cache c
+	 WHERE c.organization_id = org AND c.chain_id = p_chain_id
+	   AND (p_step_name IS NULL OR c.step_name = p_step_name)
+	   AND c.owner = ANY (owners);
 	GET DIAGNOSTICS n = ROW_COUNT;
 	RETURN n;
 END
@@ -1797,6 +1814,9 @@ DECLARE
 	org		uuid := chainexec.current_organization();
 	lname	text := _chain_set_limit.name;
 	old_max	int;
+	/* values: Citus refuses volatile functions, and stable ones in CASE, in an UPDATE */
+	clock	timestamptz := pg_catalog.clock_timestamp();
+	ts		timestamptz := pg_catalog.now();
 BEGIN
 	IF NOT pg_catalog.pg_has_role(caller::pg_catalog.oid, 'chainexec_admin'::pg_catalog.name, 'MEMBER') THEN
 		RAISE EXCEPTION 'permission denied to set limit "%"', lname
@@ -1844,14 +1864,14 @@ BEGIN
 			   tokens = CASE WHEN _chain_set_limit.per_second IS NULL THEN NULL
 							 ELSE least(coalesce(l.tokens, _chain_set_limit.burst), _chain_set_limit.burst) END,
 			   refilled_at = CASE WHEN _chain_set_limit.per_second IS NULL THEN NULL
-								  ELSE coalesce(l.refilled_at, clock_timestamp()) END,
-			   next_try = NULL, updated_at = now()
+								  ELSE coalesce(l.refilled_at, clock) END,
+			   next_try = NULL, updated_at = ts
 		 WHERE l.organization_id = org AND l.name = lname;
 	ELSE
 		INSERT INTO chainexec.flow_limits (organization_id, name, max_concurrent, per_second, burst,
 										   tokens, refilled_at, created_by)
 		VALUES (org, lname, max_concurrent, per_second, burst,
-				burst, CASE WHEN per_second IS NOT NULL THEN clock_timestamp() END, caller);
+				burst, CASE WHEN per_second IS NOT NULL THEN clock END, caller);
 	END IF;
 	/* places: those beyond max_concurrent no longer count; removed unless held right now */
 	DELETE FROM chainexec.flow_limit_slots s
@@ -2170,6 +2190,8 @@ DECLARE
 	todo regclass[];
 	done regclass[] := '{}';
 	progress boolean;
+	pol record;
+	newqual text;
 BEGIN
 	IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'citus') THEN
 		RAISE EXCEPTION 'the citus extension is not installed in this database'
@@ -2182,9 +2204,25 @@ BEGIN
 			USING ERRCODE = 'insufficient_privilege';
 	END IF;
 	PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', 'on', true);
-	DROP POLICY lines_read ON chainexec.universal_transaction_lines;
-	CREATE POLICY lines_read ON chainexec.universal_transaction_lines FOR SELECT
-		USING (chainexec.org_visible(organization_id) AND chainexec._line_visible(organization_id, transaction_id));
+	/*
+	 * Every policy whose subquery asks whether the row's execution is
+	 * visible (lines_read, step_approvals_read, ...) gets the same test
+	 * through _line_visible(); any other subquery is left for Citus to
+	 * refuse, with its own message.
+	 */
+	FOR pol IN SELECT p.tablename, p.policyname, p.permissive, p.cmd, p.roles, p.qual
+				 FROM pg_catalog.pg_policies p
+				WHERE p.schemaname OPERATOR(pg_catalog.=) 'chainexec'
+				  AND p.qual OPERATOR(pg_catalog.~) 'EXISTS \( SELECT\s+FROM (?:chainexec\.)?universal_transactions t' LOOP
+		newqual := pg_catalog.regexp_replace(pol.qual,
+			'EXISTS \( SELECT\s+FROM (?:chainexec\.)?universal_transactions t\s+WHERE \(\(t\.organization_id = (\w+)\.organization_id\) AND \(t\.id = \1\.transaction_id\)\)\)',
+			'chainexec._line_visible(organization_id, transaction_id)', 'g');
+		EXECUTE pg_catalog.format('DROP POLICY %I ON chainexec.%I', pol.policyname, pol.tablename);
+		EXECUTE pg_catalog.format('CREATE POLICY %I ON chainexec.%I AS %s FOR %s TO %s USING (%s)',
+			pol.policyname, pol.tablename, pol.permissive, pol.cmd,
+			(SELECT pg_catalog.string_agg(CASE WHEN r OPERATOR(pg_catalog.=) 'public' THEN 'PUBLIC' ELSE pg_catalog.quote_ident(r) END, ', ')
+			   FROM pg_catalog.unnest(pol.roles) r), newqual);
+	END LOOP;
 	SELECT pg_catalog.array_agg(c.oid::regclass ORDER BY c.relname) INTO todo
 	  FROM pg_catalog.pg_class c
 	 WHERE c.relnamespace OPERATOR(pg_catalog.=) 'chainexec'::regnamespace AND c.relkind OPERATOR(pg_catalog.=) 'r'
@@ -2192,6 +2230,9 @@ BEGIN
 	WHILE pg_catalog.cardinality(todo) OPERATOR(pg_catalog.>) 0 LOOP
 		progress := false;
 		FOREACH rel IN ARRAY todo LOOP
+			/* chains first: the other distributed tables are colocated with it */
+			CONTINUE WHEN rel OPERATOR(pg_catalog.<>) 'chainexec.chains'::regclass
+				AND 'chainexec.chains'::regclass OPERATOR(pg_catalog.=) ANY (todo);
 			/* referenced tables first: every foreign key must point at a table already done */
 			CONTINUE WHEN EXISTS (SELECT FROM pg_catalog.pg_constraint k
 								  WHERE k.conrelid OPERATOR(pg_catalog.=) rel AND k.contype OPERATOR(pg_catalog.=) 'f'

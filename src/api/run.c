@@ -119,6 +119,23 @@ inline_xact_begin(void)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("extension \"chainexec\" was dropped while chain_run was running")));
+
+	/*
+	 * On Citus, the nodes that run a query for this session see its
+	 * organization only through a SET LOCAL, which Citus sends along
+	 * (citus.propagate_set_commands = 'local'); chain_run cannot be called
+	 * in a transaction block, so the organization is a session setting:
+	 * set it again, locally, in each of chain_run's transactions.
+	 */
+	if (ce_organization_id && ce_organization_id[0] && ce_citus_mode())
+	{
+		char	   *cmd = psprintf("SET LOCAL chainexec.organization_id = %s",
+								   quote_literal_cstr(ce_organization_id));
+
+		if (SPI_execute(cmd, false, 0) != SPI_OK_UTILITY)
+			elog(ERROR, "could not set chainexec.organization_id locally");
+		pfree(cmd);
+	}
 }
 
 /*

@@ -92,7 +92,8 @@ extern void ce_wake_executors(int n);
 
 /*
  * A bookkeeping query of chainexec, prepared once per backend with a
- * generic plan and kept; ce_run_query() executes it through SPI.
+ * generic plan (on Citus, a plan of the plan cache's choice) and kept;
+ * ce_run_query() executes it through SPI.
  */
 typedef struct CeQuery
 {
@@ -100,7 +101,14 @@ typedef struct CeQuery
 	int			nargs;
 	Oid			types[16];
 	struct _SPI_plan *plan;
+	bool		citus;			/* plan prepared in Citus mode */
+	int			extra;			/* parameters added to the plan (clock) */
 } CeQuery;
+
+/* Whether chainexec's tables are distributed by Citus (SPI connected). */
+extern bool ce_citus_mode(void);
+/* The last answer of ce_citus_mode in this process (no query). */
+extern bool ce_citus_mode_known(void);
 
 extern int	ce_run_query(CeQuery *q, Datum *values, const char *nulls,
 						 bool read_only, long count);

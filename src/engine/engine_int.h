@@ -135,7 +135,6 @@ extern ArrayType *ce_int_array(List *ints);
 extern void ce_extension_owner_forget(void);
 
 /* Claim a due line (see store.c); false: none. */
-extern bool ce_citus_mode(void);
 extern bool ce_claim_due(const pg_uuid_t *only, LineRow *line, pg_uuid_t *org, pg_uuid_t *id);
 extern bool ce_step_line(ExecRow *ex, int step_id, bool lock, LineRow *line);
 extern bool ce_claim_line_number(const pg_uuid_t *org, const pg_uuid_t *id, int line_number,

@@ -26,6 +26,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "miscadmin.h"
 #include "catalog/pg_extension.h"
 #include "commands/extension.h"
 #include "storage/lmgr.h"
@@ -34,6 +35,7 @@
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
+#include "engine.h"
 #include "engine_xact.h"
 
 /* The extension's oid when last seen (InvalidOid: not yet, or gone). */
@@ -132,22 +134,49 @@ ce_lock_extension(bool *changed)
  * when the extension is not installed.  Sets *changed as
  * ce_lock_extension does.
  */
+/* Commit the transaction of x, ending its block if it has one. */
+static void
+xact_end(CeXact *x)
+{
+	if (x->block)
+		(void) EndTransactionBlock(false);
+	CommitTransactionCommand();
+}
+
 bool
 ce_engine_xact_begin(CeXact *x, bool *changed)
 {
 	x->caller = CurrentMemoryContext;
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
+
+	/*
+	 * On Citus, a background worker's transaction is a transaction block,
+	 * as after BEGIN: Citus opens a transaction on the nodes it queries
+	 * (and so keeps the row locks of a claim, SELECT ... FOR UPDATE, until
+	 * the commit) only inside a block, a procedure or a function call; in
+	 * a bare transaction each remote query commits by itself.  Once Citus
+	 * mode is known (ce_citus_mode_known); claims are refused until then
+	 * (ce_claim_due).
+	 */
+	x->block = IsBackgroundWorker && ce_citus_mode_known();
+	if (x->block)
+	{
+		BeginTransactionBlock();
+		CommitTransactionCommand();
+		StartTransactionCommand();
+	}
 	ce_xact_read_committed();
 	if (!ce_lock_extension(changed))
 	{
-		CommitTransactionCommand();
+		xact_end(x);
 		MemoryContextSwitchTo(x->caller);
 		return false;
 	}
 	PushActiveSnapshot(GetTransactionSnapshot());
 	return true;
 }
+
 
 /*
  * Commit a transaction begun by ce_engine_xact_begin and return to the
@@ -157,6 +186,6 @@ void
 ce_engine_xact_commit(CeXact *x)
 {
 	PopActiveSnapshot();
-	CommitTransactionCommand();
+	xact_end(x);
 	MemoryContextSwitchTo(x->caller);
 }

@@ -26,6 +26,7 @@ extern bool ce_lock_extension(bool *changed);
 typedef struct CeXact
 {
 	MemoryContext caller;		/* CurrentMemoryContext when it began */
+	bool		block;			/* a transaction block (Citus) */
 } CeXact;
 
 extern bool ce_engine_xact_begin(CeXact *x, bool *changed);

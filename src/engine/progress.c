@@ -58,14 +58,19 @@ typedef struct EtaEntry
 
 static HTAB *eta_cache = NULL;
 
+/*
+ * Both tables filtered by the organization: on Citus, a router query to
+ * the organization's shards (a filter on the subquery alone leaves the
+ * lines of every shard to read).
+ */
 static CeQuery q_step_averages = {
 	"SELECT l.step_id, avg(extract(epoch FROM l.finished_at - coalesce(l.first_started_at, l.started_at)) * 1000)::float8 "
 	"FROM (SELECT organization_id, id FROM chainexec.universal_transactions "
 	"      WHERE organization_id = $1 AND chain_id = $2 AND chain_version = $3 AND status = 'completed' "
 	"      ORDER BY created_at DESC LIMIT 20) t "
 	"JOIN chainexec.universal_transaction_lines l ON l.organization_id = t.organization_id AND l.transaction_id = t.id "
-	"WHERE l.line_type = 'step' AND l.status = 'completed' AND l.finished_at IS NOT NULL "
-	"AND l.started_at IS NOT NULL "
+	"WHERE l.organization_id = $1 AND l.line_type = 'step' AND l.status = 'completed' "
+	"AND l.finished_at IS NOT NULL AND l.started_at IS NOT NULL "
 	"GROUP BY l.step_id",
 	3, {UUIDOID, TEXTOID, INT4OID}};
 

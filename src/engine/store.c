@@ -15,14 +15,18 @@
  */
 #include "postgres.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <signal.h>
 
+#include "access/xact.h"
+#include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "executor/spi_priv.h"
 
 #include "pgstat.h"
 
+#include "lib/stringinfo.h"
 #include "utils/builtins.h"
 
 #include "utils/plancache.h"
@@ -104,6 +108,62 @@ static CeQuery q_write_step;
 static void store_flush(void);
 
 /*
+ * Citus mode: the text of q with its clock readings bound as parameters.
+ *
+ * Citus refuses, in an INSERT ... ON CONFLICT or UPDATE of a distributed
+ * table, any VOLATILE function (clock_timestamp()) and any non-IMMUTABLE
+ * one inside CASE or COALESCE (now() in "coalesce(started_at, now())"),
+ * even when the statement goes to one shard.  So each "clock_timestamp()"
+ * of the text becomes $(nargs+1) and each "now()" $(nargs+2), both
+ * timestamptz, which ce_run_query binds to the clock and to the start of
+ * the transaction: the values those functions would return, read once per
+ * statement on the node that runs it.  Sets *extra to the number of
+ * parameters added (0 or 2).
+ */
+static char *
+citus_query_text(const CeQuery *q, int *extra)
+{
+	static const struct
+	{
+		const char *fn;
+		int			arg;
+	}			clocks[] = {
+		{"pg_catalog.clock_timestamp()", 1}, {"clock_timestamp()", 1},
+		{"pg_catalog.now()", 2}, {"now()", 2},
+	};
+	StringInfoData buf;
+	const char *p = q->sql;
+
+	*extra = 0;
+	initStringInfo(&buf);
+	while (*p)
+	{
+		bool		matched = false;
+
+		/* only at the start of a name */
+		if (p == q->sql || !(isalnum((unsigned char) p[-1]) || p[-1] == '_' || p[-1] == '.'))
+		{
+			for (int i = 0; i < lengthof(clocks); i++)
+			{
+				size_t		len = strlen(clocks[i].fn);
+
+				if (strncmp(p, clocks[i].fn, len) == 0)
+				{
+					appendStringInfo(&buf, "$%d::timestamptz", q->nargs + clocks[i].arg);
+					*extra = 2;
+					p += len;
+					matched = true;
+					break;
+				}
+			}
+		}
+		if (!matched)
+			appendStringInfoChar(&buf, *p++);
+	}
+	return buf.data;
+}
+
+/*
  * Execute a query prepared once per backend.
  *
  * Every query here finds its rows through a key or a partial index.  A
@@ -120,6 +180,10 @@ static void store_flush(void);
  * no valid plan yet; if an invalidation made the plan again meanwhile
  * (it arrives while the execution takes its locks), the query is prepared
  * again before its next use, under the setting.
+ *
+ * On Citus (ce_citus_mode) the query is prepared as Citus can run it:
+ * its clock readings as parameters (citus_query_text), and with the plan
+ * cache's choice of plan rather than a generic one.
  */
 int
 ce_run_query(CeQuery *q, Datum *values, const char *nulls, bool read_only, long count)
@@ -128,23 +192,69 @@ ce_run_query(CeQuery *q, Datum *values, const char *nulls, bool read_only, long 
 	int			level = -1;
 	uint64		generation = 0;
 	uint64		after;
+	Datum		cvalues[lengthof(q->types) + 2];
+	char		cnulls[lengthof(q->types) + 2];
 
 	/* a held-back write goes first, so that no query reads around it */
 	if (pending.valid && q != &q_lines && q != &q_write_step)
 		store_flush();
+	if (q->plan != NULL && !plans_ready(q->plan, &generation) && q->citus != ce_citus_mode())
+	{
+		/* the tables were distributed (or undistributed) since: prepare again */
+		SPI_freeplan(q->plan);
+		q->plan = NULL;
+	}
 	if (q->plan == NULL)
 	{
 		/*
 		 * A generic plan: these queries' plans do not depend on their
 		 * parameters, and a custom plan for each call (as the plan cache
 		 * chooses for "= ANY($n)") costs more than the query.
+		 *
+		 * Not on Citus: Citus plans a query that it pulls through the
+		 * coordinator (INSERT ... SELECT FROM unnest($n)) only with the
+		 * parameters' values, and refuses a generic plan of it ("could
+		 * not create distributed plan").  There the plan cache chooses:
+		 * Citus makes the generic plan of such a query cost the most, so
+		 * it gets a custom plan, and a router query keeps its generic plan
+		 * (the shard is found at execution).
 		 */
-		SPIPlanPtr	p = SPI_prepare_cursor(q->sql, q->nargs, q->types, CURSOR_OPT_GENERIC_PLAN);
+		bool		citus = ce_citus_mode();
+		SPIPlanPtr	p;
 
+		if (citus)
+		{
+			Oid			types[lengthof(q->types) + 2];
+			char	   *sql = citus_query_text(q, &q->extra);
+
+			memcpy(types, q->types, sizeof(Oid) * q->nargs);
+			types[q->nargs] = TIMESTAMPTZOID;
+			types[q->nargs + 1] = TIMESTAMPTZOID;
+			p = SPI_prepare_cursor(sql, q->nargs + q->extra, types, 0);
+			pfree(sql);
+		}
+		else
+		{
+			q->extra = 0;
+			p = SPI_prepare_cursor(q->sql, q->nargs, q->types, CURSOR_OPT_GENERIC_PLAN);
+		}
 		if (p == NULL)
 			elog(ERROR, "could not prepare chainexec query: %s", SPI_result_code_string(SPI_result));
 		SPI_keepplan(p);
 		q->plan = p;
+		q->citus = citus;
+	}
+	if (q->extra > 0)
+	{
+		if (q->nargs > 0)
+			memcpy(cvalues, values, sizeof(Datum) * q->nargs);
+		memset(cnulls, ' ', sizeof(cnulls));
+		if (nulls != NULL && q->nargs > 0)
+			memcpy(cnulls, nulls, q->nargs);
+		cvalues[q->nargs] = TimestampTzGetDatum(GetCurrentTimestamp());
+		cvalues[q->nargs + 1] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+		values = cvalues;
+		nulls = cnulls;
 	}
 	if (!plans_ready(q->plan, &generation))
 	{
@@ -559,6 +669,12 @@ ce_citus_mode(void)
 	return citus_mode == 1;
 }
 
+bool
+ce_citus_mode_known(void)
+{
+	return citus_mode == 1;
+}
+
 /* Claim with a router query of organization *o (ready lines first). */
 static bool
 claim_line_org(const pg_uuid_t *o, LineRow *line, pg_uuid_t *org, pg_uuid_t *id)
@@ -627,7 +743,16 @@ bool
 ce_claim_due(const pg_uuid_t *only, LineRow *line, pg_uuid_t *org, pg_uuid_t *id)
 {
 	if (only == NULL && ce_citus_mode())
+	{
+		/*
+		 * A worker's claim holds its lock only inside a transaction block
+		 * (ce_engine_xact_begin): not in the first transaction after Citus
+		 * mode was found.
+		 */
+		if (IsBackgroundWorker && !IsTransactionBlock())
+			return false;
 		return claim_due_per_org(line, org, id);
+	}
 	if (only == NULL)
 	{
 		bool		found = false;

@@ -188,6 +188,24 @@ executor_note_failed_line(void)
 					 errdetail("The line stays as it is.")));
 		}
 	}
+	else if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_CONNECTION_EXCEPTION ||
+			 edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN ||
+			 edata->sqlerrcode == ERRCODE_CRASH_SHUTDOWN ||
+			 edata->sqlerrcode == ERRCODE_CANNOT_CONNECT_NOW)
+	{
+		/*
+		 * Another node went away or restarts (on Citus, the node of a
+		 * shard): the transaction rolls back and the line is as it was
+		 * before the claim, for a claim again once the node is back.
+		 * Not the line's fault: no failure is recorded.
+		 */
+		if (ce_transition_take_claim(&org, &id, &line_number))
+			ereport(LOG,
+					(errmsg("chainexec executor leaves line %d of execution %s for a later claim",
+							line_number, DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&id)))),
+					 errdetail("Its transition lost a connection or a node (SQLSTATE %s).",
+							   unpack_sql_state(edata->sqlerrcode))));
+	}
 	else if (ce_transition_take_claim(&org, &id, &line_number))
 	{
 		failed_line.pending = true;
