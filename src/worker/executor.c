@@ -167,6 +167,26 @@ executor_recover_from_error(void)
  * the loop records it (executor_record_failed_line).  An error while
  * recording one moves to the next stage instead.
  */
+/*
+ * Whether an XX000 error is a connection lost mid-query: Citus reports
+ * those with libpq's message and SQLSTATE XX000.
+ */
+static bool
+lost_connection_message(const char *msg)
+{
+	static const char *const lost[] = {
+		"server closed the connection unexpectedly", "SSL SYSCALL error", "invalid socket",
+		"connection to the remote node", "terminating connection", "could not connect",
+	};
+
+	if (msg == NULL)
+		return false;
+	for (int i = 0; i < lengthof(lost); i++)
+		if (strstr(msg, lost[i]) != NULL)
+			return true;
+	return false;
+}
+
 static void
 executor_note_failed_line(void)
 {
@@ -191,7 +211,8 @@ executor_note_failed_line(void)
 	else if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_CONNECTION_EXCEPTION ||
 			 edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN ||
 			 edata->sqlerrcode == ERRCODE_CRASH_SHUTDOWN ||
-			 edata->sqlerrcode == ERRCODE_CANNOT_CONNECT_NOW)
+			 edata->sqlerrcode == ERRCODE_CANNOT_CONNECT_NOW ||
+			 (edata->sqlerrcode == ERRCODE_INTERNAL_ERROR && lost_connection_message(edata->message)))
 	{
 		/*
 		 * Another node went away or restarts (on Citus, the node of a

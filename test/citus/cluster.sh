@@ -187,7 +187,7 @@ is "$got" "3" "the executors of every node (coordinator and both workers) ran st
 
 # 12: the SQL API of one organization, statement by statement, from a worker
 # (versions, publishing, control, chain_run with a plain SET, limits,
-# handlers, templates, cache, breakers, cleanup)
+# handlers, templates, cache, breakers)
 org=$(echo $ORG_LIST | cut -d' ' -f1)
 on 0 "CREATE FUNCTION public.ce_h(j jsonb) RETURNS jsonb LANGUAGE sql AS 'SELECT j'" >/dev/null 2>&1
 out=$("$CE_PGBIN/psql" -X -A -t -q -v ON_ERROR_STOP=1 -h "${NODES[2]}" -p "${PORTS[2]}" -U postgres -d "$CE_TEST_DB" 2>&1 <<SQL
@@ -219,7 +219,6 @@ COMMIT;
 BEGIN;
 SET LOCAL chainexec.organization_id = '$org';
 SELECT 'status ' || (chainexec.chain_status(:'e')->>'status');
-SELECT 'cleanup ' || (chainexec.chain_cleanup('0 seconds') > 0);
 COMMIT;
 SET chainexec.organization_id = '$org';
 CALL chainexec.chain_run('quick', '{}', NULL, NULL);
@@ -243,11 +242,10 @@ template true
 template true
 cache 0
 breaker false
-status cancelled
-cleanup true"
+status cancelled"
 got=$(printf '%s\n' "$out" | sed '$d')
 if [ "$got" = "$want" ] && printf '%s\n' "$out" | tail -n 1 | grep -q '"status": "completed".*"x": 7'; then
-	ok "the SQL API from a worker: versions, publishing, control, limits, handlers, templates, cache, breakers, cleanup, chain_run"
+	ok "the SQL API from a worker: versions, publishing, control, limits, handlers, templates, cache, breakers, chain_run"
 else
 	not_ok "the SQL API from a worker" "$out"
 fi
