@@ -418,18 +418,28 @@ static CeQuery q_exec_error = {
 	"WHERE organization_id = $1 AND id = $2",
 	4, {UUIDOID, UUIDOID, TEXTOID, JSONBOID}};
 
-/* status, attempt, not_before (null: keep), input, output, error,
- * started (bool), finished (bool) */
-static CeQuery q_update_line = {
-	"UPDATE chainexec.universal_transaction_lines SET status = $4, attempt = $5, "
-	"not_before = coalesce($6, not_before), input = coalesce($7, input), output = $8, error = $9, "
-	"started_at = CASE WHEN $10 THEN now() ELSE started_at END, "
-	"first_started_at = coalesce(first_started_at, CASE WHEN $10 THEN now() END), "
-	"finished_at = CASE WHEN $11 THEN clock_timestamp() ELSE NULL END, "
-	"duration_ms = CASE WHEN $11 THEN extract(epoch FROM clock_timestamp() - "
-	"CASE WHEN $10 THEN now() ELSE coalesce(started_at, clock_timestamp()) END) * 1000 ELSE NULL END "
-	"WHERE organization_id = $1 AND transaction_id = $2 AND line_number = $3",
-	11, {UUIDOID, UUIDOID, INT4OID, TEXTOID, INT4OID, TIMESTAMPTZOID, JSONBOID, JSONBOID, JSONBOID, BOOLOID, BOOLOID}};
+/*
+ * A line's update: status $4, attempt $5, not_before $6 (null: keep), input
+ * $7, output $8, error $9, started $10 (bool), finished $11 (bool).
+ */
+#define UPDATE_LINE_SQL \
+	"UPDATE chainexec.universal_transaction_lines SET status = $4, attempt = $5, " \
+	"not_before = coalesce($6, not_before), input = coalesce($7, input), output = $8, error = $9, " \
+	"started_at = CASE WHEN $10 THEN now() ELSE started_at END, " \
+	"first_started_at = coalesce(first_started_at, CASE WHEN $10 THEN now() END), " \
+	"finished_at = CASE WHEN $11 THEN clock_timestamp() ELSE NULL END, " \
+	"duration_ms = CASE WHEN $11 THEN extract(epoch FROM clock_timestamp() - " \
+	"CASE WHEN $10 THEN now() ELSE coalesce(started_at, clock_timestamp()) END) * 1000 ELSE NULL END " \
+	"WHERE organization_id = $1 AND transaction_id = $2 AND line_number = $3"
+#define UPDATE_LINE_TYPES UUIDOID, UUIDOID, INT4OID, TEXTOID, INT4OID, TIMESTAMPTZOID, JSONBOID, JSONBOID, \
+	JSONBOID, BOOLOID, BOOLOID
+
+/* Make the pending lines of array param ready (their due time kept, at least now). */
+#define PROMOTE_SQL(param) \
+	"UPDATE chainexec.universal_transaction_lines SET status = 'ready', not_before = greatest(not_before, now()) " \
+	"WHERE organization_id = $1 AND transaction_id = $2 AND line_number = ANY(" param ") AND status = 'pending'"
+
+static CeQuery q_update_line = {UPDATE_LINE_SQL, 11, {UPDATE_LINE_TYPES}};
 
 static CeQuery q_lines = {
 	"SELECT line_number, line_type, step_id, status, coalesce(parent_line, 0), "
@@ -438,10 +448,7 @@ static CeQuery q_lines = {
 	"AND line_type <> 'iteration' ORDER BY line_number",
 	2, {UUIDOID, UUIDOID}};
 
-static CeQuery q_promote = {
-	"UPDATE chainexec.universal_transaction_lines SET status = 'ready', not_before = greatest(not_before, now()) "
-	"WHERE organization_id = $1 AND transaction_id = $2 AND line_number = ANY($3) AND status = 'pending'",
-	3, {UUIDOID, UUIDOID, INT4ARRAYOID}};
+static CeQuery q_promote = {PROMOTE_SQL("$3"), 3, {UUIDOID, UUIDOID, INT4ARRAYOID}};
 
 /*
  * A step's line completed, the execution's context ($12, null: unchanged)
@@ -449,20 +456,11 @@ static CeQuery q_promote = {
  * statement (see pending).  The three touch different rows.
  */
 static CeQuery q_write_step = {
-	"WITH line AS (UPDATE chainexec.universal_transaction_lines SET status = $4, attempt = $5, "
-	"not_before = coalesce($6, not_before), input = coalesce($7, input), output = $8, error = $9, "
-	"started_at = CASE WHEN $10 THEN now() ELSE started_at END, "
-	"first_started_at = coalesce(first_started_at, CASE WHEN $10 THEN now() END), "
-	"finished_at = CASE WHEN $11 THEN clock_timestamp() ELSE NULL END, "
-	"duration_ms = CASE WHEN $11 THEN extract(epoch FROM clock_timestamp() - "
-	"CASE WHEN $10 THEN now() ELSE coalesce(started_at, clock_timestamp()) END) * 1000 ELSE NULL END "
-	"WHERE organization_id = $1 AND transaction_id = $2 AND line_number = $3 RETURNING 1), "
+	"WITH line AS (" UPDATE_LINE_SQL " RETURNING 1), "
 	"header AS (UPDATE chainexec.universal_transactions SET context = $12 "
 	"WHERE organization_id = $1 AND id = $2 AND $12 IS NOT NULL RETURNING 1) "
-	"UPDATE chainexec.universal_transaction_lines SET status = 'ready', not_before = greatest(not_before, now()) "
-	"WHERE organization_id = $1 AND transaction_id = $2 AND line_number = ANY($13) AND status = 'pending'",
-	13, {UUIDOID, UUIDOID, INT4OID, TEXTOID, INT4OID, TIMESTAMPTZOID, JSONBOID, JSONBOID, JSONBOID, BOOLOID,
-		BOOLOID, JSONBOID, INT4ARRAYOID}};
+	PROMOTE_SQL("$13"),
+	13, {UPDATE_LINE_TYPES, JSONBOID, INT4ARRAYOID}};
 
 /* Lines of other transitions change only with SKIP LOCKED. */
 static CeQuery q_close_lines = {
