@@ -190,7 +190,10 @@ c0=$(cpu_ticks "${PIDS1[@]}")
 sleep 5
 c1=$(cpu_ticks "${PIDS1[@]}")
 diag "CPU ticks used by the executors in 5 s with $((NEXT + NWAIT)) executions waiting: $((c1 - c0))"
-if [ $((c1 - c0)) -le 5 ]; then
+# An executor that polls or spins uses hundreds of ticks in 5 s; idle ones
+# use a few, more on a loaded machine (6 to 9 seen under load): 20 ticks
+# (4 % of one core) tells the two apart without failing on noise.
+if [ $((c1 - c0)) -le 20 ]; then
 	ok "executors stay idle while $((NEXT + NWAIT)) executions wait ($((c1 - c0)) ticks in 5 s)"
 else
 	not_ok "executors stay idle while $((NEXT + NWAIT)) executions wait" "$((c1 - c0)) ticks in 5 s"
