@@ -277,6 +277,10 @@ extern void ce_line_failed(ExecRow *ex, LineRow *line, const CeStep *step,
 /* Write the context of the execution (ex->context becomes it). */
 extern void ce_exec_set_context(ExecRow *ex, Jsonb *context);
 
+/* timers.c: count an attempt whose executor died, on a line this transition claimed */
+extern bool ce_record_orphan(const pg_uuid_t *org, const pg_uuid_t *execution,
+							 LineRow *line);
+
 /* The error object of an execution or line. */
 extern Jsonb *ce_error_jsonb(const char *failure_type, const char *sqlstate,
 							 const char *message, const char *detail,

@@ -25,6 +25,15 @@ extern void ce_inflight_begin(const pg_uuid_t *org, const pg_uuid_t *execution,
 extern void ce_inflight_end(void);
 
 /*
+ * A claimed line's attempt that an executor left when it exited mid-step,
+ * not recorded yet (numbered after after_attempt): true, with its number
+ * and start, once (see inflight.c).
+ */
+extern bool ce_inflight_take_orphan(const pg_uuid_t *org, const pg_uuid_t *execution,
+									int line, int after_attempt, int *attempt,
+									TimestampTz *started_at);
+
+/*
  * Executor start: record the attempts dead executors left in our slot, or
  * in every slot (all_slots: the start-up recovery, before any executor
  * claims work).

@@ -29,6 +29,7 @@
 #include "flow.h"
 #include "engine_xact.h"
 
+#include "inflight.h"
 #include "shmem.h"
 
 /* ---------------------------------------------------------------------
@@ -262,12 +263,43 @@ static CeQuery q_record_crash = {
 	"  AND l.line_number = c.line_number RETURNING c.crashes, c.step_name",
 	6, {UUIDOID, UUIDOID, INT4OID, INT4OID, TIMESTAMPTZOID, INT4OID}};
 
+/*
+ * Run q_record_crash (SPI connected, as the extension's owner).  Returns
+ * the count of attempts in a row that ended their executor, or 0 when the
+ * record changed nothing (the attempt committed, was counted already, or
+ * the line is locked by another transaction).
+ */
+static int
+record_crash(const pg_uuid_t *org, const pg_uuid_t *execution, int line, int attempt,
+			 TimestampTz started_at)
+{
+	Datum		v[6];
+	bool		isnull;
+	int			crashes;
+
+	v[0] = UUIDPGetDatum((pg_uuid_t *) org);
+	v[1] = UUIDPGetDatum((pg_uuid_t *) execution);
+	v[2] = Int32GetDatum(line);
+	v[3] = Int32GetDatum(attempt);
+	v[4] = TimestampTzGetDatum(started_at);
+	v[5] = Int32GetDatum(ce_max_crash_attempts);
+	ce_run_query(&q_record_crash, v, NULL, false, 0);
+	if (SPI_processed != 1)
+		return 0;
+	crashes = DatumGetInt32(ce_getcol(0, 1, &isnull));
+	ereport(LOG,
+			(errmsg("chainexec: the executor running attempt %d of step \"%s\" of execution %s died",
+					attempt, ce_getcol_text(0, 2), ce_uuid_to_cstring(execution)),
+			 errdetail("It is attempt %d in a row to end its executor; the step fails after %d (chainexec.max_crash_attempts).",
+					   crashes, ce_max_crash_attempts)));
+	return crashes;
+}
+
 void
 ce_record_crash(const pg_uuid_t *org, const pg_uuid_t *execution, int line, int attempt,
 				TimestampTz started_at)
 {
 	CeXact		xact;
-	Datum		v[6];
 	Oid			save_user;
 	int			save_sec;
 	int			save_nestlevel;
@@ -278,26 +310,34 @@ ce_record_crash(const pg_uuid_t *org, const pg_uuid_t *execution, int line, int 
 	save_nestlevel = ce_fixed_search_path();
 	GetUserIdAndSecContext(&save_user, &save_sec);
 	SetUserIdAndSecContext(ce_extension_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	v[0] = UUIDPGetDatum((pg_uuid_t *) org);
-	v[1] = UUIDPGetDatum((pg_uuid_t *) execution);
-	v[2] = Int32GetDatum(line);
-	v[3] = Int32GetDatum(attempt);
-	v[4] = TimestampTzGetDatum(started_at);
-	v[5] = Int32GetDatum(ce_max_crash_attempts);
-	ce_run_query(&q_record_crash, v, NULL, false, 0);
-	if (SPI_processed == 1)
-	{
-		bool		isnull;
-		int			crashes = DatumGetInt32(ce_getcol(0, 1, &isnull));
-
-		ereport(LOG,
-				(errmsg("chainexec: the executor running attempt %d of step \"%s\" of execution %s died",
-						attempt, ce_getcol_text(0, 2), ce_uuid_to_cstring(execution)),
-				 errdetail("It is attempt %d in a row to end its executor; the step fails after %d (chainexec.max_crash_attempts).",
-						   crashes, ce_max_crash_attempts)));
-	}
+	(void) record_crash(org, execution, line, attempt, started_at);
 	AtEOXact_GUC(false, save_nestlevel);
 	SetUserIdAndSecContext(save_user, save_sec);
 	SPI_finish();
 	ce_engine_xact_commit(&xact);
+}
+
+/*
+ * The same inside a transition that has claimed (locked) the line, as the
+ * extension's owner: an attempt whose executor exited after the line was
+ * free again, before the replacement executor swept its record
+ * (ce_inflight_take_orphan), is counted before the line runs again.
+ * Updates the line's attempt and count; false when there was none.
+ */
+bool
+ce_record_orphan(const pg_uuid_t *org, const pg_uuid_t *execution, LineRow *line)
+{
+	int			attempt;
+	TimestampTz started_at;
+	int			crashes;
+
+	if (!ce_inflight_take_orphan(org, execution, line->line_number, line->attempt,
+								 &attempt, &started_at))
+		return false;
+	crashes = record_crash(org, execution, line->line_number, attempt, started_at);
+	if (crashes == 0)
+		return false;
+	line->attempt = Max(line->attempt + 1, attempt);
+	line->crashes = crashes;
+	return true;
 }

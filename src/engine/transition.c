@@ -44,16 +44,12 @@
 #include <signal.h>
 
 #include "catalog/namespace.h"
-
 #include "executor/spi.h"
-
 #include "pgstat.h"
-
 #include "utils/snapmgr.h"
 
 #include "chainexec.h"
 #include "compat.h"
-
 #include "plancache.h"
 #include "engine.h"
 #include "engine_int.h"
@@ -571,6 +567,9 @@ process_line(ExecRow *ex, LineRow *line)
 	Jsonb	   *input = NULL;
 	CeResilState rs;
 
+	/* an attempt whose executor exited mid-step, not counted yet: first that */
+	if (ce_record_orphan(&ex->org, &ex->id, line) && line->crashes < ce_max_crash_attempts)
+		return;					/* it waits for its back-off */
 	if (!ex->header_read)
 		ce_exec_read_header(ex);
 	plan = ce_plan_get(&ex->org, ex->chain_id, ex->version);

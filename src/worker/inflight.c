@@ -27,6 +27,19 @@
  * memory does not).  An operating system crash may lose the last record;
  * then that one attempt is not counted.
  *
+ * The record has a second copy in the executor's shared-memory slot
+ * (shmem_int.h).  An executor that exits mid-attempt without taking the
+ * server down (a FATAL: pg_terminate_backend, a termination request) marks
+ * it orphaned on its way out, while its transaction still holds the line;
+ * the line is then free at once, but the replacement executor starts
+ * seconds later.  Whoever claims the line meanwhile (another executor, or
+ * a session in chain_run) finds the orphaned attempt
+ * (ce_inflight_take_orphan) and counts it before running the step again,
+ * so that every executor's death counts once and the line fails at
+ * exactly chainexec.max_crash_attempts.  (A SIGKILL or a crash restarts
+ * the server: shared memory is new, and the sweep of every slot at start
+ * goes before any claim.)
+ *
  * Slots are indexed by executor number.  After a server start or
  * crash-restart, the executor that claims the start-up recovery sweeps
  * every slot (also those of a server that had more executors) before any
@@ -46,10 +59,12 @@
 #include "miscadmin.h"
 #include "port/pg_crc32c.h"
 #include "storage/fd.h"
+#include "storage/lwlock.h"
 #include "utils/timestamp.h"
 
 #include "chainexec.h"
 #include "inflight.h"
+#include "shmem_int.h"
 
 #define CE_INFLIGHT_FILE	"chainexec.inflight"
 #define CE_INFLIGHT_MAGIC	0x43454946	/* "CEIF" */
@@ -128,6 +143,18 @@ ce_inflight_begin(const pg_uuid_t *org, const pg_uuid_t *execution, int line, in
 	r.crc = record_crc(&r);
 	if (write_slot(inflight_slot, &r))
 		inflight_set = true;
+	if (ce_shared != NULL && inflight_slot < ce_shared->nexecutors)
+	{
+		CeExecutorSlot *slot = &ce_shared->executors[inflight_slot];
+
+		/* no lock: others read it only once orphaned (under the lock) */
+		slot->attempt_org = *org;
+		slot->attempt_execution = *execution;
+		slot->attempt_line = line;
+		slot->attempt_number = attempt;
+		slot->attempt_started = r.started_at;
+		slot->attempt_set = true;
+	}
 }
 
 /*
@@ -140,9 +167,77 @@ ce_inflight_end(void)
 
 	if (inflight_fd < 0 || !inflight_set)
 		return;
+	if (ce_shared != NULL && inflight_slot < ce_shared->nexecutors)
+		ce_shared->executors[inflight_slot].attempt_set = false;
 	memset(&r, 0, sizeof(r));
 	(void) write_slot(inflight_slot, &r);
 	inflight_set = false;
+}
+
+/*
+ * Forget the orphaned attempts of executor slot `slot` (or of every slot:
+ * slot < 0) in shared memory: they are recorded.
+ */
+static void
+clear_orphans(int slot)
+{
+	int			i;
+
+	if (ce_shared == NULL)
+		return;
+	LWLockAcquire(ce_shared->lock, LW_EXCLUSIVE);
+	for (i = 0; i < ce_shared->nexecutors; i++)
+	{
+		CeExecutorSlot *s = &ce_shared->executors[i];
+
+		if (slot >= 0 && i != slot)
+			continue;
+		if (s->attempt_orphaned)
+			pg_atomic_fetch_sub_u32(&ce_shared->orphans, 1);
+		s->attempt_orphaned = false;
+		s->attempt_set = false;
+	}
+	LWLockRelease(ce_shared->lock);
+}
+
+/*
+ * An attempt of a line that a transition has just claimed (locked), left
+ * orphaned by an executor that exited running it and not recorded yet:
+ * one numbered after `after_attempt`, the line's attempt.  Takes it (no
+ * one else will count it from shared memory) and returns true with its
+ * number and start.  One atomic read when no executor left one.
+ */
+bool
+ce_inflight_take_orphan(const pg_uuid_t *org, const pg_uuid_t *execution, int line,
+						int after_attempt, int *attempt, TimestampTz *started_at)
+{
+	bool		found = false;
+	int			i;
+
+	if (ce_shared == NULL)
+		return false;
+	pg_memory_barrier();
+	if (pg_atomic_read_u32(&ce_shared->orphans) == 0)
+		return false;
+	LWLockAcquire(ce_shared->lock, LW_EXCLUSIVE);
+	for (i = 0; i < ce_shared->nexecutors && !found; i++)
+	{
+		CeExecutorSlot *s = &ce_shared->executors[i];
+
+		if (!s->attempt_orphaned || s->attempt_line != line ||
+			s->attempt_number <= after_attempt ||
+			memcmp(&s->attempt_execution, execution, sizeof(pg_uuid_t)) != 0 ||
+			memcmp(&s->attempt_org, org, sizeof(pg_uuid_t)) != 0)
+			continue;
+		*attempt = s->attempt_number;
+		*started_at = s->attempt_started;
+		s->attempt_orphaned = false;
+		s->attempt_set = false;
+		pg_atomic_fetch_sub_u32(&ce_shared->orphans, 1);
+		found = true;
+	}
+	LWLockRelease(ce_shared->lock);
+	return found;
 }
 
 /*
@@ -184,4 +279,12 @@ ce_inflight_recover(bool all_slots,
 			record(&r.org, &r.execution, r.line, r.attempt, r.started_at);
 	}
 	inflight_set = false;
+
+	/*
+	 * Recorded now (a record made twice changes nothing).  Cleared after
+	 * the records, not before: a record finds the line locked only when a
+	 * transition claimed it, and that transition takes the orphan right
+	 * after its claim, well within the time of the record's query.
+	 */
+	clear_orphans(all_slots ? -1 : inflight_slot);
 }

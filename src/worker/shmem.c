@@ -142,6 +142,7 @@ ce_shmem_startup(void)
 		ce_shared->extension_logged = CE_EXTENSION_READY;
 		ce_shared->last_sweep = 0;
 		pg_atomic_init_u64(&ce_shared->generation, 0);
+		pg_atomic_init_u32(&ce_shared->orphans, 0);
 		ConditionVariableInit(&ce_shared->finished_cv);
 		ce_shared->nexecutors = ce_max_workers;
 		ce_shared->nrunning = CE_RUNNING_SLOTS();
@@ -697,6 +698,19 @@ ce_shmem_exit(int code, Datum arg)
 	if (my_executor_slot >= 0 &&
 		ce_shared->executors[my_executor_slot].pid == MyProcPid)
 	{
+		CeExecutorSlot *slot = &ce_shared->executors[my_executor_slot];
+
+		/*
+		 * Exiting mid-attempt (a FATAL, such as a termination request, in
+		 * a step): the transaction is still open, so the line is still
+		 * locked; whoever claims it next finds the attempt here before the
+		 * replacement executor sweeps its record (inflight.c).
+		 */
+		if (slot->attempt_set && !slot->attempt_orphaned)
+		{
+			slot->attempt_orphaned = true;
+			pg_atomic_fetch_add_u32(&ce_shared->orphans, 1);
+		}
 		ce_shared->executors[my_executor_slot].pid = 0;
 		ce_shared->executors[my_executor_slot].latch = NULL;
 		ce_shared->executors[my_executor_slot].idle = false;

@@ -41,6 +41,20 @@ typedef struct CeExecutorSlot
 	pid_t		pid;			/* 0 when no executor holds the slot */
 	Latch	   *latch;			/* its process latch */
 	bool		idle;			/* sleeping for lack of work (a hint) */
+
+	/*
+	 * The attempt it runs, as in its slot of the in-flight file
+	 * (inflight.c): written by the executor alone while it lives; marked
+	 * orphaned, under the lock, when it exits mid-attempt (before its
+	 * transaction's locks are released); cleared when recorded.
+	 */
+	bool		attempt_set;
+	bool		attempt_orphaned;
+	pg_uuid_t	attempt_org;
+	pg_uuid_t	attempt_execution;
+	int			attempt_line;
+	int			attempt_number;
+	TimestampTz attempt_started;
 } CeExecutorSlot;
 
 /* One backend running one line (a step or compensation) */
@@ -70,6 +84,7 @@ typedef struct CeSharedState
 	TimestampTz last_sweep;		/* last deadline sweep by any executor */
 	pg_atomic_uint64 generation;	/* bumped when an execution ends */
 	ConditionVariable finished_cv;	/* broadcast after such a commit */
+	pg_atomic_uint32 orphans;	/* executor slots with attempt_orphaned */
 	int			nexecutors;
 	int			nrunning;
 	CeExecutorSlot executors[FLEXIBLE_ARRAY_MEMBER];

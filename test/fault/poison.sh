@@ -8,7 +8,9 @@
 #  - the step terminates its own executor (SELECT pg_terminate_backend(
 #    pg_backend_pid()), a FATAL: the launcher starts a new executor; the
 #    server does not restart), in a superuser-owned execution; an unrelated
-#    execution started after it completes meanwhile;
+#    execution started after it completes meanwhile; the step runs exactly
+#    3 times although the other executor may claim the line before the
+#    dead one's replacement starts;
 #  - the executor is killed with SIGKILL mid-step (the postmaster then
 #    restarts every process, as after an OOM kill or a crashing function);
 #  - the server stops with "pg_ctl stop -m immediate" mid-step and starts
@@ -28,6 +30,7 @@ TERM_CHAIN=po-term-$S
 SLEEP_CHAIN=po-sleep-$S
 OK_CHAIN=po-ok-$S
 EFFECTS=public.po_effects_$S
+RUNS=public.po_runs_$S
 
 cleanup()
 {
@@ -37,6 +40,7 @@ cleanup()
 		SET chainexec.internal = on;
 		DELETE FROM chainexec.chains WHERE chain_id IN ('$TERM_CHAIN', '$SLEEP_CHAIN', '$OK_CHAIN');
 		DROP TABLE IF EXISTS $EFFECTS;
+		DROP SEQUENCE IF EXISTS $RUNS;
 	EOF
 }
 trap cleanup EXIT
@@ -85,7 +89,7 @@ check_batch()
 		"$1: all $n ordinary executions completed, every step's effect exactly once"
 }
 
-plan 16
+plan 17
 
 psql_q "CREATE EXTENSION IF NOT EXISTS chainexec" >/dev/null 2>&1 || bail_out "could not create the extension chainexec"
 is "$(psql_q 'SHOW restart_after_crash')" on "restart_after_crash is on"
@@ -93,7 +97,8 @@ is "$(psql_q 'SHOW chainexec.max_crash_attempts')" 3 "chainexec.max_crash_attemp
 poll_query_until "SELECT count(*) >= 2 FROM pg_stat_activity WHERE backend_type = 'chainexec executor'" t 60 >/dev/null ||
 	bail_out "the executors are not running"
 
-psql_q "CREATE TABLE $EFFECTS (execution_id uuid, step int, PRIMARY KEY (execution_id, step))" >/dev/null ||
+psql_q "CREATE TABLE $EFFECTS (execution_id uuid, step int, PRIMARY KEY (execution_id, step));
+	CREATE SEQUENCE $RUNS" >/dev/null ||
 	bail_out "could not create the effects table"
 okstep()
 {
@@ -102,7 +107,7 @@ okstep()
 }
 psql_q "SELECT chainexec.chain_define('{\"id\": \"$OK_CHAIN\", \"steps\": [$(okstep 1), $(okstep 2)]}', true)" >/dev/null &&
 psql_q "SELECT chainexec.chain_define('{\"id\": \"$TERM_CHAIN\", \"steps\": [{\"id\": 1, \"name\": \"poison\", \"type\": \"sql\",
-	\"sql\": \"SELECT pg_terminate_backend(pg_backend_pid())\"}, {\"id\": 2, \"name\": \"after\", \"type\": \"sql\", \"sql\": \"SELECT 1 AS one\"}]}', true)" >/dev/null &&
+	\"sql\": \"SELECT nextval(''$RUNS''), pg_terminate_backend(pg_backend_pid())\"}, {\"id\": 2, \"name\": \"after\", \"type\": \"sql\", \"sql\": \"SELECT 1 AS one\"}]}', true)" >/dev/null &&
 psql_q "SELECT chainexec.chain_define('{\"id\": \"$SLEEP_CHAIN\", \"steps\": [{\"id\": 1, \"name\": \"sleeper\", \"type\": \"sql\",
 	\"sql\": \"SELECT pg_sleep(600)\"}]}', true)" >/dev/null ||
 	bail_out "could not define the chains"
@@ -117,6 +122,11 @@ got=$(psql_q "SELECT chainexec.chain_wait('$poison', 60000)->>'status'")
 is "$got" failed "the execution whose step terminates its executor fails"
 is "$(line "$poison")" "failed|3|worker_crashed|t" \
 	"its line: failed at attempt 3 with worker_crashed, started_at and finished_at set"
+# nextval is not rolled back: the sequence counts the step's runs.  The
+# line is free again as soon as an executor has died, before its
+# replacement starts: the other executor claims it and counts the death
+# first (inflight.c), so each death counts once.
+is "$(psql_q "SELECT last_value FROM $RUNS")" 3 "the step ran exactly 3 times (each death counted once, by whoever claimed the line next)"
 is "$(psql_q "SELECT error->>'failure_type' || ':' || (error->>'sqlstate') FROM chainexec.universal_transactions WHERE id = '$poison'")" \
 	"worker_crashed:57P02" "the execution's error says worker_crashed"
 is "$(psql_q "SELECT status FROM chainexec.universal_transaction_lines WHERE transaction_id = '$poison' AND line_number = 2")" \
