@@ -25,9 +25,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 
 MAX_FILE=900
 # file:reason; every entry is a debt to pay, not a licence
-OVER_LIMIT=(
-	"src/engine/store.c:grew with the single-statement transitions (4ff8628); to split by concern (claiming and reading; writing and held-back writes)"
-)
+OVER_LIMIT=()
 MAX_FUNC=150
 DIRS="pure engine api worker"
 n=0

@@ -134,7 +134,27 @@ extern Datum ce_jsonb_datum_or_null(Jsonb *j, char *nullflag);
 extern ArrayType *ce_int_array(List *ints);
 extern void ce_extension_owner_forget(void);
 
-/* Claim a due line (see store.c); false: none. */
+/*
+ * The columns of a line and of a header as the store and the claims read
+ * them (ce_line_from_row: LINE_COLS from column 1; ce_header_from_row:
+ * HEADER_COLS from column col0 + 1).
+ */
+/* The last column: attempts in a row whose executor died (ce_record_crash). */
+#define LINE_COLS "organization_id, transaction_id, line_number, line_type, step_id, step_name, " \
+	"status, attempt, coalesce(parent_line, 0), started_at, " \
+	"CASE WHEN error->>'failure_type' = 'worker_crashed' " \
+	"THEN coalesce((error->>'crashes')::int, 0) ELSE 0 END, coalesce(iteration, -1)"
+
+/* The header as a transition reads it (ce_header_from_row). */
+#define HEADER_COLS "status, chain_id, chain_version, context, owner::oid, deadline, priority, " \
+	"coalesce((metadata->>'saveIntermediateResults')::boolean, true), " \
+	"coalesce((metadata->'options'->>'maxRetries')::int, -1), " \
+	"coalesce((metadata->>'progressFloor')::int, 0), parent_id, coalesce(parent_line, 0)"
+#define HEADER_NCOLS 12
+extern void ce_line_from_row(int row, LineRow *line);
+extern void ce_header_from_row(int row, int col0, ExecRow *ex);
+
+/* Claim a due line (claim.c); false: none. */
 extern bool ce_claim_due(const pg_uuid_t *only, LineRow *line, pg_uuid_t *org, pg_uuid_t *id);
 extern bool ce_step_line(ExecRow *ex, int step_id, bool lock, LineRow *line);
 extern bool ce_claim_line_number(const pg_uuid_t *org, const pg_uuid_t *id, int line_number,

@@ -326,70 +326,6 @@ ce_extension_owner(void)
  * Queries
  * --------------------------------------------------------------------- */
 
-/* The last column: attempts in a row whose executor died (ce_record_crash). */
-#define LINE_COLS "organization_id, transaction_id, line_number, line_type, step_id, step_name, " \
-	"status, attempt, coalesce(parent_line, 0), started_at, " \
-	"CASE WHEN error->>'failure_type' = 'worker_crashed' " \
-	"THEN coalesce((error->>'crashes')::int, 0) ELSE 0 END, coalesce(iteration, -1)"
-
-/*
- * The dispatch query of the executors (with q_claim_ready_after, the only
- * queries that claim ready lines of any execution): never a line of an
- * execution that a chain_run session drives (insession.c), nor one that
- * waits for a place of a limit (flow.c).  Organizations in turn: an
- * executor claims from the organization after the one it served last
- * (q_claim_ready_after), and starts again from the first when there is
- * none; within an organization, by priority, then due time.  A variant for
- * one organization is the same query with "organization_id = $1".
- */
-static CeQuery q_claim_ready = {
-	"SELECT " LINE_COLS " FROM chainexec.universal_transaction_lines l "
-	"WHERE status = 'ready' AND waits_for IS NULL AND not_before <= now() "
-	"AND NOT EXISTS (SELECT FROM chainexec.universal_transactions t WHERE t.in_session "
-	"AND t.organization_id = l.organization_id AND t.id = l.transaction_id) "
-	"ORDER BY organization_id, priority DESC, not_before LIMIT 1 FOR UPDATE SKIP LOCKED", 0, {0}};
-static CeQuery q_claim_ready_after = {
-	"SELECT " LINE_COLS " FROM chainexec.universal_transaction_lines l "
-	"WHERE status = 'ready' AND waits_for IS NULL AND not_before <= now() AND organization_id > $1 "
-	"AND NOT EXISTS (SELECT FROM chainexec.universal_transactions t WHERE t.in_session "
-	"AND t.organization_id = l.organization_id AND t.id = l.transaction_id) "
-	"ORDER BY organization_id, priority DESC, not_before LIMIT 1 FOR UPDATE SKIP LOCKED", 1, {UUIDOID}};
-
-/* The organization this backend's dispatch served last. */
-static bool dispatch_served = false;
-static pg_uuid_t dispatch_last_org;
-/*
- * Claims within one execution (chain_run, _run_one) also take a line that
- * is not due yet once the execution is past its deadline, so that the
- * transition ends it (status timeout): chain_run has no deadline sweep.
- */
-#define PAST_DEADLINE "EXISTS (SELECT FROM chainexec.universal_transactions t " \
-	"WHERE t.organization_id = $1 AND t.id = $2 AND t.deadline <= now() " \
-	"AND t.status IN ('pending', 'running', 'waiting'))"
-static CeQuery q_claim_ready_exec = {
-	"SELECT " LINE_COLS " FROM chainexec.universal_transaction_lines "
-	"WHERE organization_id = $1 AND transaction_id = $2 AND status = 'ready' AND waits_for IS NULL "
-	"AND (not_before <= now() OR " PAST_DEADLINE ") "
-	"ORDER BY priority DESC, not_before LIMIT 1 FOR UPDATE SKIP LOCKED", 2, {UUIDOID, UUIDOID}};
-static CeQuery q_claim_waiting = {
-	"SELECT " LINE_COLS " FROM chainexec.universal_transaction_lines l "
-	"WHERE status = 'waiting' AND not_before <= now() "
-	"AND NOT EXISTS (SELECT FROM chainexec.universal_transactions t WHERE t.in_session "
-	"AND t.organization_id = l.organization_id AND t.id = l.transaction_id) "
-	"ORDER BY not_before LIMIT 1 FOR UPDATE SKIP LOCKED", 0, {0}};
-static CeQuery q_claim_waiting_exec = {
-	"SELECT " LINE_COLS " FROM chainexec.universal_transaction_lines "
-	"WHERE organization_id = $1 AND transaction_id = $2 AND status = 'waiting' "
-	"AND (not_before <= now() OR " PAST_DEADLINE ") "
-	"ORDER BY not_before LIMIT 1 FOR UPDATE SKIP LOCKED", 2, {UUIDOID, UUIDOID}};
-
-/* The header as a transition reads it (header_from_row). */
-#define HEADER_COLS "status, chain_id, chain_version, context, owner::oid, deadline, priority, " \
-	"coalesce((metadata->>'saveIntermediateResults')::boolean, true), " \
-	"coalesce((metadata->'options'->>'maxRetries')::int, -1), " \
-	"coalesce((metadata->>'progressFloor')::int, 0), parent_id, coalesce(parent_line, 0)"
-#define HEADER_NCOLS 12
-
 static CeQuery q_header = {
 	"SELECT " HEADER_COLS " FROM chainexec.universal_transactions WHERE organization_id = $1 AND id = $2",
 	2, {UUIDOID, UUIDOID}};
@@ -493,40 +429,6 @@ static CeQuery q_set_line_status = {
 	"WHERE organization_id = $1 AND transaction_id = $2 AND line_number = $3",
 	4, {UUIDOID, UUIDOID, INT4OID, TEXTOID}};
 
-/* The latest step or fallback line of a step; SKIP LOCKED: a running one is not returned. */
-#define STEP_LINE_SQL(lock) \
-	"SELECT " LINE_COLS " FROM chainexec.universal_transaction_lines " \
-	"WHERE organization_id = $1 AND transaction_id = $2 AND step_id = $3 " \
-	"AND line_type IN ('step', 'fallback') ORDER BY line_number DESC LIMIT 1" lock
-static CeQuery q_step_line = {STEP_LINE_SQL(""), 3, {UUIDOID, UUIDOID, INT4OID}};
-static CeQuery q_step_line_lock = {STEP_LINE_SQL(" FOR UPDATE SKIP LOCKED"), 3, {UUIDOID, UUIDOID, INT4OID}};
-
-static CeQuery q_claim_line = {
-	"SELECT " LINE_COLS " FROM chainexec.universal_transaction_lines "
-	"WHERE organization_id = $1 AND transaction_id = $2 AND line_number = $3 "
-	"AND status IN ('ready', 'waiting') FOR UPDATE SKIP LOCKED", 3, {UUIDOID, UUIDOID, INT4OID}};
-
-/*
- * The line this backend's last transition made ready, with its execution's
- * header (HEADER_COLS) read in the same statement: the next step of an
- * execution claimed without the dispatch query (ce_claim_next).  The same
- * conditions as the dispatch query's; $4: the caller drives the execution
- * in its session (chain_run), else its lines are not the executors'.
- * "waits_for IS NULL" is a column (free), tested by the caller: in the
- * WHERE clause (even outside the subquery, where the planner pushes it
- * down), the conditions imply the predicate of the small ready index, and
- * the planner scans that index for the organization instead of using the
- * primary key.
- */
-static CeQuery q_claim_next = {
-	"SELECT l.*, h.* FROM (SELECT " LINE_COLS ", waits_for IS NULL AS free "
-	"FROM chainexec.universal_transaction_lines "
-	"WHERE organization_id = $1 AND transaction_id = $2 AND line_number = $3 "
-	"AND status = 'ready' AND not_before <= now() FOR UPDATE SKIP LOCKED) l, "
-	"(SELECT " HEADER_COLS " FROM chainexec.universal_transactions "
-	"WHERE organization_id = $1 AND id = $2 AND ($4 OR NOT in_session)) h",
-	4, {UUIDOID, UUIDOID, INT4OID, BOOLOID}};
-
 static CeQuery q_fail_line_plain = {
 	"UPDATE chainexec.universal_transaction_lines SET status = 'failed', attempt = attempt + 1, "
 	"error = $4, finished_at = clock_timestamp() "
@@ -546,8 +448,8 @@ static CeQuery q_fail_exec_plain = {
  * --------------------------------------------------------------------- */
 
 /* Row row of SPI_tuptable, of LINE_COLS, as a claimed line. */
-static void
-line_from_row(int row, LineRow *line)
+void
+ce_line_from_row(int row, LineRow *line)
 {
 	bool		isnull;
 
@@ -565,8 +467,8 @@ line_from_row(int row, LineRow *line)
 }
 
 /* Row row of SPI_tuptable, HEADER_COLS from column col0 + 1, into ex. */
-static void
-header_from_row(int row, int col0, ExecRow *ex)
+void
+ce_header_from_row(int row, int col0, ExecRow *ex)
 {
 	bool		isnull;
 	Datum		p;
@@ -593,252 +495,6 @@ header_from_row(int row, int col0, ExecRow *ex)
 	ex->header_read = true;
 }
 
-static bool
-claim_line(CeQuery *q, const pg_uuid_t *only, LineRow *line, pg_uuid_t *org, pg_uuid_t *id)
-{
-	Datum		args[2];
-	bool		isnull;
-
-	if (only)
-	{
-		args[0] = UUIDPGetDatum(org);
-		args[1] = UUIDPGetDatum((pg_uuid_t *) only);
-	}
-	ce_run_query(q, only ? args : NULL, NULL, false, 1);
-	if (SPI_processed == 0)
-		return false;
-	memcpy(org, DatumGetUUIDP(ce_getcol(0, 1, &isnull)), sizeof(pg_uuid_t));
-	memcpy(id, DatumGetUUIDP(ce_getcol(0, 2, &isnull)), sizeof(pg_uuid_t));
-	line_from_row(0, line);
-	return true;
-}
-
-/*
- * Citus mode (SPEC section 9 "Scale-out"): once chainexec.citus_distribute()
- * has distributed the lines table, Citus refuses FOR UPDATE SKIP LOCKED on
- * more than one shard, so the executors find the organizations with due
- * work (a multi-shard read without locks), then claim with router queries
- * that name one organization, in turn from the one after the organization
- * served last.  Checked again every CITUS_RECHECK_MS, so that executors
- * started before the tables were distributed switch by themselves.
- */
-#define CITUS_RECHECK_MS 10000
-static int	citus_mode = -1;
-static TimestampTz citus_checked;
-static bool citus_served = false;
-static pg_uuid_t citus_last_org;
-
-static CeQuery q_orgs_with_work = {
-	"SELECT DISTINCT organization_id FROM chainexec.universal_transaction_lines "
-	"WHERE status IN ('ready', 'waiting') AND not_before <= now() "
-	"ORDER BY organization_id LIMIT 10000", 0, {0}};
-static CeQuery q_claim_ready_org = {
-	"SELECT " LINE_COLS " FROM chainexec.universal_transaction_lines l "
-	"WHERE l.organization_id = $1 AND status = 'ready' AND waits_for IS NULL AND not_before <= now() "
-	"AND NOT EXISTS (SELECT FROM chainexec.universal_transactions t WHERE t.in_session "
-	"AND t.organization_id = $1 AND t.id = l.transaction_id) "
-	"ORDER BY priority DESC, not_before LIMIT 1 FOR UPDATE SKIP LOCKED", 1, {UUIDOID}};
-static CeQuery q_claim_waiting_org = {
-	"SELECT " LINE_COLS " FROM chainexec.universal_transaction_lines l "
-	"WHERE l.organization_id = $1 AND status = 'waiting' AND not_before <= now() "
-	"AND NOT EXISTS (SELECT FROM chainexec.universal_transactions t WHERE t.in_session "
-	"AND t.organization_id = $1 AND t.id = l.transaction_id) "
-	"ORDER BY not_before LIMIT 1 FOR UPDATE SKIP LOCKED", 1, {UUIDOID}};
-
-/* Whether chainexec's tables are distributed by Citus (call inside SPI). */
-bool
-ce_citus_mode(void)
-{
-	TimestampTz now = GetCurrentTimestamp();
-	bool		isnull;
-
-	if (citus_mode >= 0 && !TimestampDifferenceExceeds(citus_checked, now, CITUS_RECHECK_MS))
-		return citus_mode == 1;
-	citus_checked = now;
-	citus_mode = 0;
-	if (SPI_execute("SELECT EXISTS (SELECT FROM pg_catalog.pg_extension "
-					"WHERE extname OPERATOR(pg_catalog.=) 'citus')", true, 1) == SPI_OK_SELECT &&
-		SPI_processed == 1 && DatumGetBool(ce_getcol(0, 1, &isnull)) &&
-		SPI_execute("SELECT EXISTS (SELECT FROM pg_catalog.pg_dist_partition WHERE logicalrelid "
-					"OPERATOR(pg_catalog.=) 'chainexec.universal_transaction_lines'::pg_catalog.regclass)",
-					true, 1) == SPI_OK_SELECT &&
-		SPI_processed == 1 && DatumGetBool(ce_getcol(0, 1, &isnull)))
-		citus_mode = 1;
-	return citus_mode == 1;
-}
-
-bool
-ce_citus_mode_known(void)
-{
-	return citus_mode == 1;
-}
-
-/* Claim with a router query of organization *o (ready lines first). */
-static bool
-claim_line_org(const pg_uuid_t *o, LineRow *line, pg_uuid_t *org, pg_uuid_t *id)
-{
-	Datum		arg = UUIDPGetDatum((pg_uuid_t *) o);
-	CeQuery    *qs[2] = {&q_claim_ready_org, &q_claim_waiting_org};
-	bool		isnull;
-
-	for (int i = 0; i < 2; i++)
-	{
-		ce_run_query(qs[i], &arg, NULL, false, 1);
-		if (SPI_processed == 0)
-			continue;
-		memcpy(org, DatumGetUUIDP(ce_getcol(0, 1, &isnull)), sizeof(pg_uuid_t));
-		memcpy(id, DatumGetUUIDP(ce_getcol(0, 2, &isnull)), sizeof(pg_uuid_t));
-		line_from_row(0, line);
-		return true;
-	}
-	return false;
-}
-
-/* Citus mode: the organizations with due work, in turn after the last served. */
-static bool
-claim_due_per_org(LineRow *line, pg_uuid_t *org, pg_uuid_t *id)
-{
-	int			n,
-				start = -1;
-	pg_uuid_t  *orgs;
-	bool		isnull;
-
-	ce_run_query(&q_orgs_with_work, NULL, NULL, true, 0);
-	n = (int) SPI_processed;
-	if (n == 0)
-		return false;
-	orgs = palloc(sizeof(pg_uuid_t) * n);
-	for (int i = 0; i < n; i++)
-	{
-		memcpy(&orgs[i], DatumGetUUIDP(ce_getcol(i, 1, &isnull)), sizeof(pg_uuid_t));
-		if (citus_served && start < 0 &&
-			memcmp(&orgs[i], &citus_last_org, sizeof(pg_uuid_t)) > 0)
-			start = i;
-	}
-	if (start < 0)
-		start = 0;
-	for (int k = 0; k < n; k++)
-	{
-		const pg_uuid_t *o = &orgs[(start + k) % n];
-
-		if (claim_line_org(o, line, org, id))
-		{
-			citus_served = true;
-			citus_last_org = *o;
-			pfree(orgs);
-			return true;
-		}
-	}
-	pfree(orgs);
-	return false;
-}
-
-/*
- * Claim one due line: a ready one first, else a waiting one whose timer
- * came due; of any execution, or only of execution only (in *org).
- */
-bool
-ce_claim_due(const pg_uuid_t *only, LineRow *line, pg_uuid_t *org, pg_uuid_t *id)
-{
-	if (only == NULL && ce_citus_mode())
-	{
-		/*
-		 * A worker's claim holds its lock only inside a transaction block
-		 * (ce_engine_xact_begin): not in the first transaction after Citus
-		 * mode was found.
-		 */
-		if (IsBackgroundWorker && !IsTransactionBlock())
-			return false;
-		return claim_due_per_org(line, org, id);
-	}
-	if (only == NULL)
-	{
-		bool		found = false;
-
-		if (dispatch_served)
-		{
-			Datum		arg = UUIDPGetDatum(&dispatch_last_org);
-			bool		isnull;
-
-			ce_run_query(&q_claim_ready_after, &arg, NULL, false, 1);
-			if (SPI_processed == 1)
-			{
-				memcpy(org, DatumGetUUIDP(ce_getcol(0, 1, &isnull)), sizeof(pg_uuid_t));
-				memcpy(id, DatumGetUUIDP(ce_getcol(0, 2, &isnull)), sizeof(pg_uuid_t));
-				line_from_row(0, line);
-				found = true;
-			}
-		}
-		if (found || claim_line(&q_claim_ready, NULL, line, org, id))
-		{
-			dispatch_served = true;
-			dispatch_last_org = *org;
-			return true;
-		}
-		return claim_line(&q_claim_waiting, NULL, line, org, id);
-	}
-	return claim_line(&q_claim_ready_exec, only, line, org, id) ||
-		claim_line(&q_claim_waiting_exec, only, line, org, id);
-}
-
-/* Claim line line_number of an execution if it is ready or waiting. */
-bool
-ce_claim_line_number(const pg_uuid_t *org, const pg_uuid_t *id, int line_number, LineRow *line)
-{
-	Datum		args[3];
-
-	args[0] = UUIDPGetDatum((pg_uuid_t *) org);
-	args[1] = UUIDPGetDatum((pg_uuid_t *) id);
-	args[2] = Int32GetDatum(line_number);
-	ce_run_query(&q_claim_line, args, NULL, false, 1);
-	if (SPI_processed != 1)
-		return false;
-	line_from_row(0, line);
-	return true;
-}
-
-/*
- * Claim line line_number of execution ex->id (org and id set) if it is due
- * for the executors (or, with own_session, for the session driving it),
- * and read its header in the same statement (ex->header_read).
- */
-bool
-ce_claim_next(ExecRow *ex, int line_number, bool own_session, LineRow *line)
-{
-	Datum		args[4];
-	bool		isnull;
-
-	args[0] = UUIDPGetDatum(&ex->org);
-	args[1] = UUIDPGetDatum(&ex->id);
-	args[2] = Int32GetDatum(line_number);
-	args[3] = BoolGetDatum(own_session);
-	ce_run_query(&q_claim_next, args, NULL, false, 1);
-	if (SPI_processed != 1 || !DatumGetBool(ce_getcol(0, 13, &isnull)))
-		return false;
-	line_from_row(0, line);
-	header_from_row(0, 13, ex);
-	return true;
-}
-
-/*
- * The latest step or fallback line of step step_id; with lock, locked, and
- * none when another transaction holds it (its step is running).
- */
-bool
-ce_step_line(ExecRow *ex, int step_id, bool lock, LineRow *line)
-{
-	Datum		args[3];
-
-	args[0] = UUIDPGetDatum(&ex->org);
-	args[1] = UUIDPGetDatum(&ex->id);
-	args[2] = Int32GetDatum(step_id);
-	ce_run_query(lock ? &q_step_line_lock : &q_step_line, args, NULL, !lock, 1);
-	if (SPI_processed == 0)
-		return false;
-	line_from_row(0, line);
-	return true;
-}
-
 /*
  * Read the header with a fresh snapshot (not read-only): the context must
  * include the outputs of every step whose commit made this line ready.
@@ -853,7 +509,7 @@ ce_exec_read_header(ExecRow *ex)
 	ce_run_query(&q_header, args, NULL, false, 1);
 	if (SPI_processed != 1)
 		elog(ERROR, "execution %s has lines but no header", ce_uuid_to_cstring(&ex->id));
-	header_from_row(0, 0, ex);
+	ce_header_from_row(0, 0, ex);
 }
 
 /* Take the header's row lock; refresh status and context. */

@@ -26,6 +26,7 @@
  * This file is the transition itself: claim, process the line, record the
  * attempt (success, retry, onFailure, routing).  The rest of the state
  * machine, one concern per file (engine_int.h declares what they share):
+ *	 claim.c		which line a transition runs (the dispatch, the next step)
  *	 store.c		the bookkeeping queries on headers and lines
  *	 context.c		error objects, smart codes, the context merge
  *	 advance.c		readiness, compensation, completion, the end
