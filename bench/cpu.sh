@@ -65,7 +65,7 @@ for round in $(seq 1 "$BENCH_ROUNDS"); do
 
 	bq "SELECT count(chainexec.chain_execute('bench-noop', '{\"phase\": \"cpu\"}')) FROM generate_series(1, $BENCH_EXECUTIONS)" >/dev/null
 	t0=$(ticks "$executor")
-	while [ "$(bq "SELECT count(*) FROM chainexec.universal_transactions WHERE finished_at IS NULL")" != 0 ]; do
+	while [ "$(bench_unfinished)" != 0 ]; do
 		sleep 0.5
 	done
 	t1=$(ticks "$executor")

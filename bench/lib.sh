@@ -220,6 +220,23 @@ bench_define_noop()
 					  FROM generate_series(1, $2) i)), true)" >/dev/null
 	BENCH_HISTORY_CHAIN=$1
 	BENCH_HISTORY_STEPS=$2
+	BENCH_SINCE=$(bq "SELECT now()")
+}
+
+# bench_unfinished [CONDITION]: how many executions of the benchmark chain
+# created since the benchmark started (and meeting the SQL CONDITION) have
+# not finished.  Polled while the executors run,
+# so it reads through universal_transactions_by_chain (chain, organization,
+# created_at) a range that holds only the measured executions: a count over
+# the whole table would scan the history every time, and with a million
+# finished executions that scan takes a core away from the executors.
+bench_unfinished()
+{
+	bq "SELECT count(*) FROM chainexec.universal_transactions
+		WHERE chain_id = '$BENCH_HISTORY_CHAIN' AND created_at >= '$BENCH_SINCE'
+		  AND organization_id = (SELECT organization_id FROM chainexec.chains
+								 WHERE chain_id = '$BENCH_HISTORY_CHAIN' LIMIT 1)
+		  AND finished_at IS NULL AND (${1:-true})"
 }
 
 # bench_reset: empty the execution tables and the pgbench history, then

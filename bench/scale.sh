@@ -62,8 +62,7 @@ MEASURED="('warmup', 'throughput', 'insession')"
 # unfinished_measured: how many measured executions have not finished.
 unfinished_measured()
 {
-	bq "SELECT count(*) FROM chainexec.universal_transactions
-		WHERE finished_at IS NULL AND input->>'phase' IN $MEASURED"
+	bench_unfinished "input->>'phase' IN $MEASURED"
 }
 
 # wait_measured TIMEOUT: wait until every measured execution finished, all completed.

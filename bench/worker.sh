@@ -77,7 +77,7 @@ wait_all_finished()
 
 	while :; do
 		CLIENT_XACTS=$((CLIENT_XACTS + 1))
-		left=$(bq "SELECT count(*) FROM chainexec.universal_transactions WHERE finished_at IS NULL")
+		left=$(bench_unfinished)
 		[ "$left" = 0 ] && return 0
 		[ $((SECONDS - start)) -ge "$timeout" ] && die "$left executions still unfinished after ${timeout}s"
 		sleep 0.2
