@@ -20,6 +20,8 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
@@ -148,6 +150,32 @@ static TimestampTz citus_checked;
 static bool citus_served = false;
 static pg_uuid_t citus_last_org;
 
+/*
+ * Node-local dispatch: an executor serves first the organizations whose
+ * lines are placed on its own node ("here"), so that its claims are local
+ * router queries; the others only when none of those has work it can
+ * claim (the node is idle), and, so that no organization waits for ever
+ * behind the work of busy nodes (a node without executors, say), in every
+ * CITUS_SPREAD_EVERY-th round, which takes every organization in turn
+ * alike.  A node that holds no shard of the lines (the coordinator,
+ * usually) counts every organization as here.  Placements are kept per
+ * process and forgotten at each check of Citus mode, so that a moved
+ * shard is seen within CITUS_RECHECK_MS.
+ */
+#define CITUS_SPREAD_EVERY 8
+static HTAB *org_here = NULL;
+static int	node_holds = -1;	/* this node holds shards of the lines; -1: unknown */
+static uint32 citus_rounds = 0;
+
+typedef struct OrgHere
+{
+	pg_uuid_t	org;
+	bool		here;
+} OrgHere;
+
+#define LOCAL_GROUP "(SELECT groupid FROM pg_catalog.pg_dist_local_group)"
+#define LINES_REGCLASS "'chainexec.universal_transaction_lines'::pg_catalog.regclass"
+
 static CeQuery q_orgs_with_work = {
 	"SELECT DISTINCT organization_id FROM chainexec.universal_transaction_lines "
 	"WHERE status IN ('ready', 'waiting') AND not_before <= now() "
@@ -176,6 +204,12 @@ ce_citus_mode(void)
 		return citus_mode == 1;
 	citus_checked = now;
 	citus_mode = 0;
+	node_holds = -1;
+	if (org_here != NULL)
+	{
+		hash_destroy(org_here);
+		org_here = NULL;
+	}
 	if (SPI_execute("SELECT EXISTS (SELECT FROM pg_catalog.pg_extension "
 					"WHERE extname OPERATOR(pg_catalog.=) 'citus')", true, 1) == SPI_OK_SELECT &&
 		SPI_processed == 1 && DatumGetBool(ce_getcol(0, 1, &isnull)) &&
@@ -191,6 +225,67 @@ bool
 ce_citus_mode_known(void)
 {
 	return citus_mode == 1;
+}
+
+/*
+ * Whether organization o's lines are placed on this node, or this node
+ * holds none (see org_here above); true outside Citus mode.  Runs a query
+ * on the first call per organization after each check of Citus mode.
+ */
+bool
+ce_citus_org_here(const pg_uuid_t *o)
+{
+	OrgHere    *e;
+	bool		found;
+	bool		isnull;
+
+	if (citus_mode != 1)
+		return true;
+	if (node_holds < 0)
+	{
+		if (SPI_execute("SELECT EXISTS (SELECT FROM pg_catalog.pg_dist_placement p, pg_catalog.pg_dist_shard s "
+						"WHERE s.shardid OPERATOR(pg_catalog.=) p.shardid AND s.logicalrelid "
+						"OPERATOR(pg_catalog.=) " LINES_REGCLASS " AND p.groupid OPERATOR(pg_catalog.=) "
+						LOCAL_GROUP ")", true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+			return true;
+		node_holds = DatumGetBool(ce_getcol(0, 1, &isnull)) ? 1 : 0;
+	}
+	if (node_holds == 0)
+		return true;
+	if (org_here == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(pg_uuid_t);
+		ctl.entrysize = sizeof(OrgHere);
+		ctl.hcxt = TopMemoryContext;
+		org_here = hash_create("chainexec organizations here", 256, &ctl,
+							   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	e = hash_search(org_here, o, HASH_FIND, NULL);
+	if (e != NULL)
+		return e->here;
+	{
+		Oid			type = UUIDOID;
+		Datum		arg = UUIDPGetDatum((pg_uuid_t *) o);
+		bool		here;
+
+		if (SPI_execute_with_args("SELECT EXISTS (SELECT FROM pg_catalog.pg_dist_placement p "
+								  "WHERE p.shardid OPERATOR(pg_catalog.=) pg_catalog.get_shard_id_for_distribution_column("
+								  LINES_REGCLASS ", $1) AND p.groupid OPERATOR(pg_catalog.=) " LOCAL_GROUP ")",
+								  1, &type, &arg, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+			return true;
+		here = DatumGetBool(ce_getcol(0, 1, &isnull));
+		if (hash_get_num_entries(org_here) >= 10000)
+		{
+			hash_destroy(org_here);
+			org_here = NULL;
+			return here;
+		}
+		e = hash_search(org_here, o, HASH_ENTER, &found);
+		e->here = here;
+		return here;
+	}
 }
 
 /* Claim with a router query of organization *o (ready lines first). */
@@ -221,6 +316,8 @@ claim_due_per_org(LineRow *line, pg_uuid_t *org, pg_uuid_t *id)
 	int			n,
 				start = -1;
 	pg_uuid_t  *orgs;
+	bool	   *here;
+	bool		spread;
 	bool		isnull;
 
 	ce_run_query(&q_orgs_with_work, NULL, NULL, true, 0);
@@ -237,19 +334,31 @@ claim_due_per_org(LineRow *line, pg_uuid_t *org, pg_uuid_t *id)
 	}
 	if (start < 0)
 		start = 0;
-	for (int k = 0; k < n; k++)
+	/* here first, then the others; every organization alike in a spread round */
+	spread = (++citus_rounds % CITUS_SPREAD_EVERY) == 0;
+	here = palloc(sizeof(bool) * n);
+	for (int i = 0; i < n; i++)
+		here[i] = spread || ce_citus_org_here(&orgs[i]);
+	for (int pass = 0; pass < 2; pass++)
 	{
-		const pg_uuid_t *o = &orgs[(start + k) % n];
-
-		if (claim_line_org(o, line, org, id))
+		for (int k = 0; k < n; k++)
 		{
-			citus_served = true;
-			citus_last_org = *o;
-			pfree(orgs);
-			return true;
+			int			i = (start + k) % n;
+
+			if (here[i] != (pass == 0))
+				continue;
+			if (claim_line_org(&orgs[i], line, org, id))
+			{
+				citus_served = true;
+				citus_last_org = orgs[i];
+				pfree(orgs);
+				pfree(here);
+				return true;
+			}
 		}
 	}
 	pfree(orgs);
+	pfree(here);
 	return false;
 }
 

@@ -109,6 +109,8 @@ typedef struct CeQuery
 extern bool ce_citus_mode(void);
 /* The last answer of ce_citus_mode in this process (no query). */
 extern bool ce_citus_mode_known(void);
+/* Citus mode: whether an organization's lines are on this node (node-local dispatch). */
+extern bool ce_citus_org_here(const pg_uuid_t *org);
 
 extern int	ce_run_query(CeQuery *q, Datum *values, const char *nulls,
 						 bool read_only, long count);

@@ -36,9 +36,17 @@ unset CE_CLUSTER_OWNER_PID
 NODES=()
 PORTS=()
 
+EV_DIR=
+LISTENERS=()
 cleanup()
 {
-	local d
+	local d p
+
+	if [ -n "$EV_DIR" ]; then
+		touch "$EV_DIR/stop"
+		for p in "${LISTENERS[@]}"; do kill "$p" 2>/dev/null; done
+		rm -rf "$EV_DIR"
+	fi
 
 	for d in "${NODES[@]}"; do
 		CE_CLUSTER_DIR=$d ce_cluster_destroy
@@ -80,7 +88,7 @@ poll()
 	return 1
 }
 
-plan 13
+plan 17
 
 # 1: three clusters
 started=0
@@ -128,7 +136,13 @@ is "$got" "1 true" "citus_distribute: chains, executions, lines, handlers, templ
 # 5: the effects table, and a chain per organization
 out=$(on 0 "CREATE TABLE public.ce_effects (k text NOT NULL, step text NOT NULL, node int NOT NULL);
 	SELECT create_distributed_table('public.ce_effects', 'k')" 2>&1 >/dev/null)
-ORG_LIST=$(on 0 "SELECT string_agg(md5('citus-org-' || i)::uuid::text, ' ' ORDER BY i) FROM generate_series(1, $ORGS) i")
+# Half of the organizations placed on each worker (the first of a fixed list
+# of candidates, by the shard that holds their lines), alternately.
+ORG_LIST=$(on 0 "WITH c AS (SELECT i, md5('citus-org-' || i)::uuid o FROM generate_series(1, 200) i),
+	p AS (SELECT i, o, (SELECT groupid FROM pg_dist_placement WHERE shardid =
+		get_shard_id_for_distribution_column('chainexec.universal_transaction_lines', o)) g FROM c),
+	r AS (SELECT o, g, row_number() OVER (PARTITION BY g ORDER BY i) n FROM p)
+	SELECT string_agg(o::text, ' ' ORDER BY n, g) FROM r WHERE n <= $ORGS / 2")
 fail=
 for org in $ORG_LIST; do
 	on_org 0 "$org" "SELECT chainexec.chain_define('{\"id\": \"seed\", \"steps\": [
@@ -185,7 +199,132 @@ got=$(on 0 "SELECT count(DISTINCT node) FROM public.ce_effects" 2>&1)
 diag "steps per node (port): $(on 0 "SELECT string_agg(node || '=' || n, ' ' ORDER BY node) FROM (SELECT node, count(*) n FROM public.ce_effects GROUP BY 1) s" 2>&1)"
 is "$got" "3" "the executors of every node (coordinator and both workers) ran steps"
 
-# 12: the SQL API of one organization, statement by statement, from a worker
+# 12: node-local dispatch.  Each worker's executors serve the organizations
+# placed on their node first; those of the other worker only in every 8th
+# round of their dispatch and when none of their own has work they can
+# claim.  Both workers hold half of the organizations and run two
+# executors each, so a worker's own work lasts about as long as the other's,
+# and the claims for the other's organizations are about one in 16 (the
+# 8th round, half of the organizations elsewhere) plus those of its idle
+# end.  Asserted: at least 2/3 of each worker's steps are of its own
+# organizations (without the preference, a worker's share is the half of
+# the organizations it holds).  (The coordinator holds no shard: every
+# organization is its own.)
+# share N: "local/all" steps of worker N (its port) for organizations placed there.
+share()
+{
+	on 0 "WITH e AS MATERIALIZED (SELECT node, substr(k, 1, 36)::uuid o FROM public.ce_effects WHERE node = ${PORTS[$1]})
+		SELECT count(*) FILTER (WHERE (SELECT groupid FROM pg_dist_placement WHERE shardid =
+			get_shard_id_for_distribution_column('chainexec.universal_transaction_lines', e.o)) = $1) || '/' || count(*) FROM e" 2>&1
+}
+s1=$(share 1)
+s2=$(share 2)
+diag "steps of each worker's own organizations: worker 1 $s1, worker 2 $s2"
+if [ "$(on 0 "SELECT ${s1%/*} * 3 >= ${s1#*/} * 2 AND ${s2%/*} * 3 >= ${s2#*/} * 2" 2>&1)" = t ]; then
+	ok "node-local dispatch: at least 2/3 of each worker's steps are of organizations placed on it ($s1, $s2)"
+else
+	not_ok "node-local dispatch: at least 2/3 of each worker's steps are of organizations placed on it" "$s1 $s2"
+fi
+
+# 13-15: events.  NOTIFY is delivered on the node whose backend committed
+# the transition, so a listener connects to every node (the coordinator and
+# each worker), runs chain_listen() there for its organizations, and merges
+# the streams, ordering each execution's events by "ts" (README, "Running
+# on Citus").  Three psql sessions listen, one per node; one execution per
+# organization starts, from the coordinator and from each worker in turn;
+# when they are all complete, a marker NOTIFY committed on each node after
+# them tells that its listener has printed every event of that node.
+EV_DIR=$(mktemp -d "${TMPDIR:-/tmp}/citus-events.XXXXXX")
+listener()
+{
+	local org
+
+	{
+		echo "LISTEN ce_test_marker;"
+		for org in $ORG_LIST; do
+			printf "BEGIN;\nSET LOCAL chainexec.organization_id = '%s';\nSELECT chainexec.chain_listen();\nCOMMIT;\n" "$org"
+		done
+		echo "SELECT 'listening';"
+		while [ ! -e "$EV_DIR/stop" ]; do
+			echo "SELECT 1;"
+			sleep 0.2
+		done
+	} | "$CE_PGBIN/psql" -X -A -t -q -h "${NODES[$1]}" -p "${PORTS[$1]}" -U postgres -d "$CE_TEST_DB" \
+		>"$EV_DIR/node$1" 2>&1
+}
+# wait_files PATTERN TIMEOUT: until every listener's output has a line matching PATTERN.
+wait_files()
+{
+	local n deadline=$((SECONDS + $2))
+
+	while [ "$SECONDS" -lt "$deadline" ]; do
+		for n in 0 1 2; do
+			grep -q "$1" "$EV_DIR/node$n" 2>/dev/null || break
+			[ "$n" -eq 2 ] && return 0
+		done
+		sleep 0.2
+	done
+	return 1
+}
+for n in 0 1 2; do
+	listener $n &
+	LISTENERS+=($!)
+done
+fail=
+wait_files '^listening$' 30 || fail="the listeners did not start: $(cat "$EV_DIR"/node* | tail -n 5)"
+EV_IDS=
+i=0
+for org in $ORG_LIST; do
+	[ -n "$fail" ] && break
+	id=$(on_org $((i % 3)) "$org" "SELECT chainexec.chain_execute('seed', jsonb_build_object('k', '$org-events'))" 2>&1) ||
+		{ fail=$id; break; }
+	EV_IDS="$EV_IDS${EV_IDS:+,}$id"
+	i=$((i + 1))
+done
+if [ -z "$fail" ] && poll 0 "SELECT count(*) FROM chainexec.universal_transactions WHERE status = 'completed'
+		AND id = ANY ('{$EV_IDS}')" "$ORGS" 60; then
+	for n in 0 1 2; do on $n "NOTIFY ce_test_marker, 'end'"; done
+	wait_files 'notification "ce_test_marker"' 30 || fail="a listener did not receive its node's marker"
+else
+	fail=${fail:-"the executions did not complete"}
+fi
+touch "$EV_DIR/stop"
+wait "${LISTENERS[@]}" 2>/dev/null
+LISTENERS=()
+for n in 0 1 2; do
+	sed -n '/notification "ce_test_marker"/d
+		s/^Asynchronous notification "[^"]*" with payload "\(.*\)" received from server process with PID [0-9]*\.$/\1/p' \
+		"$EV_DIR/node$n" | awk -v n="$n" '{ printf "%d\t%d\t%s\n", n, NR, $0 }'
+done >"$EV_DIR/all"
+on 0 "CREATE TABLE public.ce_events (node int, seq int, ev jsonb)" >/dev/null 2>&1
+"$CE_PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h "${NODES[0]}" -p "${PORTS[0]}" -U postgres -d "$CE_TEST_DB" \
+	-c "\\copy public.ce_events FROM '$EV_DIR/all'" >/dev/null 2>&1
+diag "events received per node's listener: $(on 0 "SELECT string_agg(node || '=' || n, ' ' ORDER BY node)
+	FROM (SELECT node, count(*) n FROM public.ce_events GROUP BY 1) s" 2>&1)"
+got=$(on 0 "SELECT count(DISTINCT node) FROM public.ce_events WHERE ev->>'executionId' = ANY ('{$EV_IDS}')" 2>&1)
+if [ -z "$fail" ] && [ "$got" = 3 ]; then
+	ok "a listener on every node (chain_listen for each organization): each node's listener received events"
+else
+	not_ok "a listener on every node (chain_listen for each organization): each node's listener received events" \
+		"$fail" "listeners with events: $got"
+fi
+# every execution: chain_started, step_completed of steps 1 to 4, chain_completed, once
+got=$(on 0 "WITH x AS (SELECT ev->>'executionId' e, ev->>'event' t, (ev->>'stepId')::int s FROM public.ce_events)
+	SELECT (SELECT count(*) FROM (SELECT e FROM x GROUP BY e HAVING count(*) = 6
+		AND count(*) FILTER (WHERE t = 'chain_started') = 1 AND count(*) FILTER (WHERE t = 'chain_completed') = 1
+		AND count(DISTINCT s) FILTER (WHERE t = 'step_completed') = 4) g WHERE e = ANY ('{$EV_IDS}'))
+		|| ' ' || (SELECT count(*) - count(DISTINCT ev::text) FROM public.ce_events)" 2>&1)
+is "$got" "$ORGS 0" "the events of all $ORGS executions across the listeners, each once (6 each, no duplicate)"
+# in order per execution, merged by ts: chain_started, steps 1 to 4, chain_completed
+got=$(on 0 "SELECT count(*) FROM (SELECT array_agg(ev->>'event' || coalesce(':' || (ev->>'stepId'), '')
+		ORDER BY (ev->>'ts')::timestamptz, node, seq) a FROM public.ce_events
+		WHERE ev->>'executionId' = ANY ('{$EV_IDS}') GROUP BY ev->>'executionId') g
+	WHERE a = '{chain_started,step_completed:1,step_completed:2,step_completed:3,step_completed:4,chain_completed}'" 2>&1)
+is "$got" "$ORGS" "merged by ts, each execution's events are in order (chain_started, steps 1 to 4, chain_completed)"
+rm -rf "$EV_DIR"
+EV_DIR=
+
+# 16: the SQL API of one organization, statement by statement, from a worker
 # (versions, publishing, control, chain_run with a plain SET, limits,
 # handlers, templates, cache, breakers)
 org=$(echo $ORG_LIST | cut -d' ' -f1)
@@ -250,7 +389,7 @@ else
 	not_ok "the SQL API from a worker" "$out"
 fi
 
-# 13: no crash but the one we caused (worker 1's restart after the SIGKILL)
+# 17: no crash but the one we caused (worker 1's restart after the SIGKILL)
 crashes=$(for n in 0 1 2; do grep -E 'terminated by signal (4|6|7|8|11)\b|PANIC:|TRAP:' "${NODES[$n]}/server.log"; done | head -n 5)
 is "$crashes" "" "no server process crashed on its own"
 
