@@ -74,6 +74,21 @@ on_org()
 		-c "$3" -c "COMMIT"
 }
 
+# on_orgs N SQL ORG...: run SQL (one statement, without its ";") on node N in
+# a transaction of each organization ORG in turn, in one session; SQL names
+# the organization :'org' (a psql variable).  Statements go one by one, as in
+# on_org.
+on_orgs()
+{
+	local n=$1 sql=$2 org
+
+	shift 2
+	for org in "$@"; do
+		printf "\\\\set org '%s'\nBEGIN;\nSET LOCAL chainexec.organization_id = :'org';\n%s;\nCOMMIT;\n" "$org" "$sql"
+	done | "$CE_PGBIN/psql" -X -A -t -q -v ON_ERROR_STOP=1 -h "${NODES[$n]}" -p "${PORTS[$n]}" \
+		-U postgres -d "$CE_TEST_DB"
+}
+
 # poll N SQL EXPECTED TIMEOUT: run SQL on node N until it prints EXPECTED.
 poll()
 {
@@ -144,28 +159,21 @@ ORG_LIST=$(on 0 "WITH c AS (SELECT i, md5('citus-org-' || i)::uuid o FROM genera
 	r AS (SELECT o, g, row_number() OVER (PARTITION BY g ORDER BY i) n FROM p)
 	SELECT string_agg(o::text, ' ' ORDER BY n, g) FROM r WHERE n <= $ORGS / 2")
 fail=
-for org in $ORG_LIST; do
-	on_org 0 "$org" "SELECT chainexec.chain_define('{\"id\": \"seed\", \"steps\": [
+on_orgs 0 "SELECT chainexec.chain_define('{\"id\": \"seed\", \"steps\": [
 	 {\"id\": 1, \"name\": \"reserve\", \"type\": \"sql\", \"sql\": \"INSERT INTO public.ce_effects VALUES ({k}, ''reserve'', current_setting(''port'')::int) RETURNING 1 AS r1\", \"inputVariables\": [\"k\"], \"outputVariables\": [\"r1\"], \"retryConfig\": {\"maxRetries\": 5, \"backoffMs\": 200}},
 	 {\"id\": 2, \"name\": \"work\", \"type\": \"sql\", \"sql\": \"SELECT pg_sleep(0.2)::text AS z\", \"dependsOn\": [1]},
 	 {\"id\": 3, \"name\": \"charge\", \"type\": \"sql\", \"sql\": \"INSERT INTO public.ce_effects VALUES ({k}, ''charge'', current_setting(''port'')::int) RETURNING 1 AS r2\", \"dependsOn\": [2], \"inputVariables\": [\"k\"], \"outputVariables\": [\"r2\"], \"retryConfig\": {\"maxRetries\": 5, \"backoffMs\": 200}},
-	 {\"id\": 4, \"name\": \"ship\", \"type\": \"sql\", \"sql\": \"INSERT INTO public.ce_effects VALUES ({k}, ''ship'', current_setting(''port'')::int) RETURNING 1 AS r3\", \"dependsOn\": [3], \"inputVariables\": [\"k\"], \"outputVariables\": [\"r3\"], \"retryConfig\": {\"maxRetries\": 5, \"backoffMs\": 200}}]}', true)" >/dev/null 2>/tmp/citus-def-$$.err ||
-		{ fail=$(cat /tmp/citus-def-$$.err); break; }
-done
+	 {\"id\": 4, \"name\": \"ship\", \"type\": \"sql\", \"sql\": \"INSERT INTO public.ce_effects VALUES ({k}, ''ship'', current_setting(''port'')::int) RETURNING 1 AS r3\", \"dependsOn\": [3], \"inputVariables\": [\"k\"], \"outputVariables\": [\"r3\"], \"retryConfig\": {\"maxRetries\": 5, \"backoffMs\": 200}}]}', true)" $ORG_LIST >/dev/null 2>/tmp/citus-def-$$.err ||
+	fail=$(cat /tmp/citus-def-$$.err)
 rm -f /tmp/citus-def-$$.err
 if [ -z "$out$fail" ]; then ok "a seed-like chain of four steps (three effects) defined in $ORGS organizations"; else not_ok "a seed-like chain of four steps (three effects) defined in $ORGS organizations" "$out" "$fail"; fi
 
 # 6: executions, from the coordinator and (the last organization) from worker 1
 fail=
-i=0
-for org in $ORG_LIST; do
-	i=$((i + 1))
-	node=0
-	[ "$i" -eq "$ORGS" ] && node=1
-	sql="SELECT count(chainexec.chain_execute('seed', jsonb_build_object('k', '$org-' || j))) FROM generate_series(1, $PER_ORG) j"
-	on_org $node "$org" "$sql" >/dev/null 2>/tmp/citus-exe-$$.err ||
-		{ fail=$(cat /tmp/citus-exe-$$.err); break; }
-done
+orgs=($ORG_LIST)
+sql="SELECT count(chainexec.chain_execute('seed', jsonb_build_object('k', :'org' || '-' || j))) FROM generate_series(1, $PER_ORG) j"
+{ on_orgs 0 "$sql" "${orgs[@]:0:ORGS-1}" && on_orgs 1 "$sql" "${orgs[ORGS-1]}"; } >/dev/null 2>/tmp/citus-exe-$$.err ||
+	fail=$(cat /tmp/citus-exe-$$.err)
 rm -f /tmp/citus-exe-$$.err
 if [ -z "$fail" ]; then ok "$TOTAL executions started (organization $ORGS from a worker)"; else not_ok "$TOTAL executions started" "$fail"; fi
 
@@ -273,13 +281,12 @@ done
 fail=
 wait_files '^listening$' 30 || fail="the listeners did not start: $(cat "$EV_DIR"/node* | tail -n 5)"
 EV_IDS=
-i=0
-for org in $ORG_LIST; do
+for n in 0 1 2; do
 	[ -n "$fail" ] && break
-	id=$(on_org $((i % 3)) "$org" "SELECT chainexec.chain_execute('seed', jsonb_build_object('k', '$org-events'))" 2>&1) ||
-		{ fail=$id; break; }
-	EV_IDS="$EV_IDS${EV_IDS:+,}$id"
-	i=$((i + 1))
+	# organizations n, n + 3, ... from node n
+	ids=$(on_orgs $n "SELECT chainexec.chain_execute('seed', jsonb_build_object('k', :'org' || '-events'))" \
+		$(echo $ORG_LIST | tr ' ' '\n' | sed -n "$((n + 1))~3p") 2>&1) || { fail=$ids; break; }
+	EV_IDS="$EV_IDS${EV_IDS:+,}$(echo $ids | tr ' ' ',')"
 done
 if [ -z "$fail" ] && poll 0 "SELECT count(*) FROM chainexec.universal_transactions WHERE status = 'completed'
 		AND id = ANY ('{$EV_IDS}')" "$ORGS" 60; then
