@@ -27,16 +27,6 @@ BENCH_TXNS=${BENCH_TXNS:-20000}
 BENCH_CHAIN_STEPS=10
 HZ=$(getconf CLK_TCK)
 
-# ticks PID [children]: user + system CPU ticks of PID (or of its waited-for children).
-ticks()
-{
-	if [ "${2:-}" = children ]; then
-		awk '{ print $16 + $17 }' "/proc/$1/stat"
-	else
-		awk '{ print $14 + $15 }' "/proc/$1/stat"
-	fi
-}
-
 say "chainexec CPU benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
 say "machine: $(bench_machine)"
 say "load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -56,19 +46,19 @@ for round in $(seq 1 "$BENCH_ROUNDS"); do
 	sleep 1
 	executor=$(bq "SELECT pid FROM pg_stat_activity WHERE backend_type = 'chainexec executor'")
 
-	c0=$(ticks "$postmaster" children)
+	c0=$(bench_ticks "$postmaster" children)
 	"$CE_PGBIN/pgbench" -n -M prepared -f "$BENCH_TMP/update_insert_notify.sql" -c 1 -j 1 -t "$BENCH_TXNS" >/dev/null 2>&1 ||
 		die "pgbench failed"
 	sleep 0.5
-	c1=$(ticks "$postmaster" children)
+	c1=$(bench_ticks "$postmaster" children)
 	us_txn=$(calc "($c1 - $c0) * 1000000 / $HZ / $BENCH_TXNS" 1)
 
 	bq "SELECT count(chainexec.chain_execute('bench-noop', '{\"phase\": \"cpu\"}')) FROM generate_series(1, $BENCH_EXECUTIONS)" >/dev/null
-	t0=$(ticks "$executor")
+	t0=$(bench_ticks "$executor")
 	while [ "$(bench_unfinished)" != 0 ]; do
 		sleep 0.5
 	done
-	t1=$(ticks "$executor")
+	t1=$(bench_ticks "$executor")
 	bad=$(bq "SELECT count(*) FROM chainexec.universal_transactions WHERE status <> 'completed'")
 	[ "$bad" = 0 ] || die "$bad executions did not complete"
 	us_step=$(calc "($t1 - $t0) * 1000000 / $HZ / ($BENCH_EXECUTIONS * $BENCH_CHAIN_STEPS)" 1)

@@ -385,14 +385,45 @@ bench_inflight_sql()
 	EOF
 }
 
+# bench_ticks PID [children]: user + system CPU ticks (1/getconf CLK_TCK s)
+# of PID, or of its exited and waited-for children.  Linux only.
+bench_ticks()
+{
+	if [ "${2:-}" = children ]; then
+		awk '{ print $16 + $17 }' "/proc/$1/stat"
+	else
+		awk '{ print $14 + $15 }' "/proc/$1/stat"
+	fi
+}
+
+# bench_executor_ticks: the CPU ticks the running executors have used.
+bench_executor_ticks()
+{
+	local pid sum=0
+
+	for pid in $(bq "SELECT pid FROM pg_stat_activity WHERE backend_type = 'chainexec executor'"); do
+		sum=$((sum + $(bench_ticks "$pid")))
+	done
+	echo "$sum"
+}
+
 # bench_pgbench SCRIPT CLIENTS SECONDS: run pgbench (prepared statements, one
-# thread per client); sets PGB_TPS and PGB_LAT_MS (average latency).
+# thread per client); sets PGB_TPS and PGB_LAT_MS (average latency), and
+# PGB_CPU_US: the server CPU per transaction, in microseconds (the ticks of
+# the postmaster's exited children over the run: pgbench's backends, once
+# they have exited; a load on the machine does not count, only work does).
 bench_pgbench()
 {
-	local script=$1 clients=$2 secs=$3 out
+	local script=$1 clients=$2 secs=$3 out c0 c1 n postmaster
 
+	postmaster=$(head -n 1 "$PGDATA/postmaster.pid")
+	c0=$(bench_ticks "$postmaster" children)
 	out=$("$CE_PGBIN/pgbench" -n -M prepared -f "$script" -c "$clients" -j "$clients" -T "$secs" 2>&1) ||
 		{ printf '%s\n' "$out" >&2; die "pgbench failed"; }
+	sleep 0.3
+	c1=$(bench_ticks "$postmaster" children)
+	n=$(printf '%s\n' "$out" | awk '/^number of transactions actually processed: / { print $6; exit }')
+	PGB_CPU_US=$(calc "($c1 - $c0) * 1000000 / $(getconf CLK_TCK) / ${n:-1}" 1)
 	PGB_TPS=$(printf '%s\n' "$out" | awk '/^tps = / { print $3; exit }')
 	PGB_LAT_MS=$(printf '%s\n' "$out" | awk '/^latency average = / { print $4; exit }')
 	[ -n "$PGB_TPS" ] && [ -n "$PGB_LAT_MS" ] || { printf '%s\n' "$out" >&2; die "could not read pgbench's output"; }

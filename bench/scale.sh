@@ -93,7 +93,7 @@ clean_measured()
 # throughput: sets TP_STEPS_S.
 throughput()
 {
-	local txns=$((BENCH_EXECUTIONS / BENCH_BATCH)) out secs n
+	local txns=$((BENCH_EXECUTIONS / BENCH_BATCH)) out secs n e0 e1
 
 	for n in 1 2 3; do
 		bq "SELECT chainexec.chain_execute('bench-noop', '{\"phase\": \"warmup\"}')" >/dev/null
@@ -101,9 +101,12 @@ throughput()
 	wait_measured 120
 	echo "SELECT chainexec.chain_execute('bench-noop', '{\"phase\": \"throughput\"}') FROM generate_series(1, $BENCH_BATCH);" \
 		>"$BENCH_TMP/produce.sql"
+	e0=$(bench_executor_ticks)
 	out=$("$CE_PGBIN/pgbench" -n -M prepared -f "$BENCH_TMP/produce.sql" -c 1 -j 1 -t "$txns" 2>&1) ||
 		{ printf '%s\n' "$out" >&2; die "starting the executions failed"; }
 	wait_measured 1800
+	e1=$(bench_executor_ticks)
+	TP_CPU_US=$(calc "($e1 - $e0) * 1000000 / $(getconf CLK_TCK) / ($BENCH_EXECUTIONS * $BENCH_CHAIN_STEPS)" 1)
 	read -r secs n <<<"$(bq "SELECT extract(epoch FROM max(finished_at) - min(created_at)), count(*)
 		FROM chainexec.universal_transactions WHERE input->>'phase' = 'throughput'" | tr '|' ' ')"
 	[ "$n" = "$BENCH_EXECUTIONS" ] || die "expected $BENCH_EXECUTIONS executions, found $n"
@@ -160,7 +163,7 @@ say "synchronous_commit = $BENCH_SYNC, $BENCH_WORKERS executor(s); $BENCH_ROUNDS
 	"$BENCH_LAT_RUNS chain_run calls"
 say ""
 
-declare -A TP_RATIO INS_RATIO TP_ABS INS_ABS
+declare -A TP_RATIO INS_RATIO TP_ABS INS_ABS CPU_RATIO CPU_ABS
 rows=()
 for size in empty inflight both history; do
 	t=$SECONDS
@@ -186,25 +189,29 @@ for size in empty inflight both history; do
 			settle ;;
 	esac
 	say "size $size: $(table_sizes) (prepared in $(ce_elapsed "$t"))"
-	tp_ratios= ins_ratios= tp_all= ins_all=
+	tp_ratios= ins_ratios= tp_all= ins_all= cpu_ratios= cpu_all=
 	for round in $(seq 1 "$BENCH_ROUNDS"); do
 		bench_pgbench "$BENCH_TMP/update_insert_notify.sql" "$BENCH_WORKERS" "$BENCH_SECONDS"
-		base_tps=$PGB_TPS
+		base_tps=$PGB_TPS base_cpu=$PGB_CPU_US
 		throughput
 		r=$(calc "$TP_STEPS_S / $base_tps" 3)
-		tp_ratios+="$r"$'\n' tp_all+="$TP_STEPS_S"$'\n'
+		rc=$(calc "$base_cpu / $TP_CPU_US" 3)
+		tp_ratios+="$r"$'\n' tp_all+="$TP_STEPS_S"$'\n' cpu_ratios+="$rc"$'\n' cpu_all+="$TP_CPU_US"$'\n'
 		bench_pgbench "$BENCH_TMP/update_insert_notify.sql" 1 "$BENCH_SECONDS"
 		base_us=$(calc "$PGB_LAT_MS * 1000" 1)
 		in_session
 		r2=$(calc "$base_us / $INS_US_STEP" 3)
 		ins_ratios+="$r2"$'\n' ins_all+="$INS_US_STEP"$'\n'
 		say "  round $round: pgbench $BENCH_WORKERS client(s) $(calc "$base_tps" 0) TPS, executors $TP_STEPS_S steps/s," \
-			"ratio $r; pgbench 1 client $base_us us/txn, chain_run $INS_US_STEP us/step, ratio $r2"
+			"ratio $r; CPU: pgbench $base_cpu us/txn, executors $TP_CPU_US us/step, ratio $rc;" \
+			"pgbench 1 client $base_us us/txn, chain_run $INS_US_STEP us/step, ratio $r2"
 		clean_measured
 	done
 	TP_RATIO[$size]=$(printf '%s' "$tp_ratios" | bench_stats | awk '{ print $2 }')
 	INS_RATIO[$size]=$(printf '%s' "$ins_ratios" | bench_stats | awk '{ print $2 }')
 	TP_ABS[$size]=$(printf '%s' "$tp_all" | bench_stats | awk '{ print $2 }')
+	CPU_RATIO[$size]=$(printf '%s' "$cpu_ratios" | bench_stats | awk '{ print $2 }')
+	CPU_ABS[$size]=$(printf '%s' "$cpu_all" | bench_stats | awk '{ print $2 }')
 	INS_ABS[$size]=$(printf '%s' "$ins_all" | bench_stats | awk '{ print $2 }')
 	say ""
 done
@@ -216,6 +223,14 @@ for size in empty inflight both history; do
 	printf '%-10s %14s %10s %14s %14s %10s %14s\n' "$size" \
 		"$(calc "${TP_ABS[$size]}" 0)" "$(calc "${TP_RATIO[$size]}" 2)" "$(calc "${TP_RATIO[empty]} / ${TP_RATIO[$size]}" 2)" \
 		"${INS_ABS[$size]}" "$(calc "${INS_RATIO[$size]}" 2)" "$(calc "${INS_RATIO[empty]} / ${INS_RATIO[$size]}" 2)"
+done
+say ""
+say "CPU time (not disturbed by a load on the machine): the executors' CPU per step against the"
+say "server CPU per pgbench transaction (2 clients) of the same round; medians of $BENCH_ROUNDS rounds"
+printf '%-10s %14s %10s %14s\n' size "executor us/st" "vs pgbench" "cost vs empty"
+for size in empty inflight both history; do
+	printf '%-10s %14s %10s %14s\n' "$size" "${CPU_ABS[$size]}" "$(calc "${CPU_RATIO[$size]}" 2)" \
+		"$(calc "${CPU_RATIO[empty]} / ${CPU_RATIO[$size]}" 2)"
 done
 say "(inflight = $BENCH_SCALE_INFLIGHT unfinished executions; history = $BENCH_SCALE_HISTORY finished ones;" \
 	"both = the two; target: history within 1.10)"
