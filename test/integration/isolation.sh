@@ -38,12 +38,16 @@ cleanup()
 trap cleanup EXIT
 
 # restart_executors: terminate the executors (they read the database's
-# settings when they connect); wait for the launcher to start new ones.
+# settings when they connect); wait until the old ones are gone and the
+# launcher has started at least two new ones.
 restart_executors()
 {
+	local t
+
+	t=$(psql_q "SELECT clock_timestamp()")
 	psql_q "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE backend_type = 'chainexec executor'" >/dev/null
-	sleep 0.5
-	poll_query_until "SELECT count(*) >= 2 FROM pg_stat_activity WHERE backend_type = 'chainexec executor'" t 60
+	poll_query_until "SELECT count(*) FILTER (WHERE backend_start > '$t') >= 2 AND count(*) FILTER (WHERE backend_start <= '$t') = 0
+		FROM pg_stat_activity WHERE backend_type = 'chainexec executor'" t 60
 }
 
 plan 8
@@ -52,7 +56,7 @@ psql_q "CREATE EXTENSION IF NOT EXISTS chainexec" >/dev/null 2>&1 || bail_out "c
 psql_q "CREATE SEQUENCE public.iso_seq_$S; CREATE TABLE public.iso_runs_$S (execution_id uuid, step int, PRIMARY KEY (execution_id, step)); GRANT ALL ON public.iso_runs_$S, public.iso_seq_$S TO PUBLIC" >/dev/null ||
 	bail_out "could not create the tables"
 psql_q "SELECT chainexec.chain_define('{\"id\": \"$ISO\", \"steps\": [
-	{\"id\": 1, \"name\": \"iso\", \"type\": \"sql\", \"sql\": \"SELECT current_setting(''transaction_isolation'') AS iso\"}]}', true)" >/dev/null ||
+	{\"id\": 1, \"name\": \"iso\", \"type\": \"sql\", \"sql\": \"SELECT current_setting(''transaction_isolation'') AS iso, pg_sleep(0.5) AS slow\"}]}', true)" >/dev/null ||
 	bail_out "could not define $ISO"
 step()
 {
@@ -86,7 +90,11 @@ psql_q "ALTER DATABASE \"$DB\" SET default_transaction_isolation = serializable"
 check "the executors reconnected with the database's default serializable" restart_executors
 
 id=$(psql_q "SELECT chainexec.chain_execute('$ISO')")
-got=$(psql_q "SELECT chainexec.chain_wait('$id', 30000)->'finalContext'->>'iso'")
+# (the step takes 0.5 s, so chain_wait always waits; the waiting session is
+# READ COMMITTED: chain_wait refuses to wait in a serializable transaction,
+# whose snapshot would never show the end)
+got=$(PGOPTIONS="-c default_transaction_isolation=read\\ committed" \
+	psql_q "SELECT chainexec.chain_wait('$id', 30000)->'finalContext'->>'iso'")
 is "$got" "read committed" "an executor runs its transitions at read committed"
 
 psql_q "SELECT count(chainexec.chain_execute('$PAR')) FROM generate_series(1, $N)" >/dev/null
