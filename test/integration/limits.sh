@@ -23,6 +23,7 @@ set -u
 
 S=$$
 N=300
+TMPF=$(mktemp "${TMPDIR:-/tmp}/ce-limits.XXXXXX")
 NR=200
 
 cleanup()
@@ -37,6 +38,7 @@ cleanup()
 		DROP FUNCTION IF EXISTS public.lim_probe_$S(text);
 		ALTER SYSTEM RESET chainexec.max_workers;
 	EOF
+	rm -f "$TMPF" "$TMPF.sample"
 	cluster_ctl restart >/dev/null 2>&1
 	wait_ready 60 >/dev/null 2>&1
 }
@@ -47,16 +49,23 @@ define()
 	psql -X -A -t -q -v ON_ERROR_STOP=1 -v "def=$1" <<<"SELECT chainexec.chain_define(:'def'::jsonb, true)" >/dev/null
 }
 
-# sample SECONDS SQL: run SQL every 0.05 s for at most SECONDS or until
-# the executions of chain $2... are done; print the largest value seen.
+# max_while_running CHAIN SQL SECONDS: run SQL every 0.05 s for at most
+# SECONDS or until the executions of CHAIN are done; print the largest value
+# seen.  SQL prints a number, optionally followed by "|" and a description
+# of what it saw; the description of the largest value goes to
+# $TMPF.sample (a diagnostic).
 max_while_running()
 {
 	local chain=$1 sql=$2 timeout=$3 max=0 got deadline left
 
+	: >"$TMPF.sample"
 	deadline=$((SECONDS + timeout))
 	while [ "$SECONDS" -lt "$deadline" ]; do
 		got=$(psql_q "$sql") || got=0
-		[ "${got:-0}" -gt "$max" ] && max=$got
+		if [ "${got%%|*}" -gt "$max" ] 2>/dev/null; then
+			max=${got%%|*}
+			printf '%s\n' "${got#*|}" >"$TMPF.sample"
+		fi
 		left=$(psql_q "SELECT count(*) FROM chainexec.universal_transactions WHERE chain_id = '$chain' AND finished_at IS NULL")
 		[ "$left" = 0 ] && break
 		sleep 0.05
@@ -105,13 +114,21 @@ psql_q "SELECT count(chainexec.chain_execute('lim-api-$S')) FROM generate_series
 poll_query_until "SELECT count(*) > 10 FROM chainexec.universal_transaction_lines WHERE waits_for = 'api_$S'" t 60
 is "$(psql_q "SELECT p->>'running' || ':' || (p->>'waiting') FROM (SELECT chainexec.chain_status(transaction_id)->'progress' AS p FROM chainexec.universal_transaction_lines WHERE waits_for = 'api_$S' ORDER BY priority, not_before DESC LIMIT 1) s")" \
 	"0:1" "a line waiting for a place counts as waiting, not running, in chain_status"
-WAITMAX=$(max_while_running "lim-api-$S" "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'chainexec executor' AND wait_event_type = 'Lock' AND wait_event IN ('transactionid', 'tuple', 'relation')" 240)
+WAITMAX=$(max_while_running "lim-api-$S" "SELECT count(*) || '|' || coalesce(string_agg(a.wait_event || ' in \"' || left(a.query, 100) || '\" behind ' ||
+		coalesce((SELECT string_agg(b.backend_type || ' \"' || left(b.query, 100) || '\"', ', ') FROM pg_stat_activity b WHERE b.pid = ANY (pg_blocking_pids(a.pid))), '?'), '; '), '')
+	FROM pg_stat_activity a WHERE a.backend_type = 'chainexec executor' AND a.wait_event_type = 'Lock' AND a.wait_event IN ('transactionid', 'tuple', 'relation')" 240)
+WAITSEEN=$(cat "$TMPF.sample")
 poll_query_until "SELECT count(*) FROM chainexec.universal_transactions WHERE chain_id = 'lim-api-$S' AND status = 'completed'" "$N" 120
 is "$(psql_q "SELECT count(*) FROM chainexec.universal_transactions WHERE chain_id = 'lim-api-$S' AND status = 'completed'")" "$N" \
 	"all $N executions complete"
 is "$(psql_q "SELECT max(concurrency) FROM public.lim_calls_$S WHERE kind = 'api'")" 3 \
 	"the highest concurrency the step observed is exactly 3 (max_concurrent 3, 4 executors)"
-is "$WAITMAX" 0 "no executor ever waited for a lock (another transaction) while lines waited for a place"
+if [ "$WAITMAX" = 0 ]; then
+	ok "no executor ever waited for a lock (another transaction) while lines waited for a place"
+else
+	not_ok "no executor ever waited for a lock (another transaction) while lines waited for a place" \
+		"up to $WAITMAX executors waited at once: $WAITSEEN"
+fi
 is "$(psql_q "SELECT count(*) FROM chainexec.universal_transaction_lines l JOIN chainexec.universal_transactions t ON t.organization_id = l.organization_id AND t.id = l.transaction_id WHERE t.chain_id = 'lim-api-$S' AND (l.attempt <> 1 OR l.waits_for IS NOT NULL)")" 0 \
 	"waiting for a place costs no attempt and leaves nothing behind"
 is "$(psql_q "SELECT in_use || ':' || waiting FROM chainexec.limits WHERE name = 'api_$S'")" "0:0" \
