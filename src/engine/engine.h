@@ -109,7 +109,7 @@ typedef struct CeQuery
 extern bool ce_citus_mode(void);
 /* The last answer of ce_citus_mode in this process (no query). */
 extern bool ce_citus_mode_known(void);
-/* Citus mode: whether an organization's lines are on this node (node-local dispatch). */
+/* Whether an organization's lines are on this node (Citus; else true, no query). */
 extern bool ce_citus_org_here(const pg_uuid_t *org);
 
 extern int	ce_run_query(CeQuery *q, Datum *values, const char *nulls,

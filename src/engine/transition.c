@@ -680,12 +680,9 @@ static int	follow_on = 0;
 
 /*
  * Claim the next line: the one whose tokens this backend's last transition
- * took (flow.c), if it is still there; else the first line that its last
- * transition made ready, if still due and free, with its header (a primary
- * key lookup instead of the dispatch query: a fifth of a transition, and
- * the next step starts at once) unless, on Citus, the execution's lines
- * are on another node (ce_citus_org_here: the dispatch then prefers this
- * node's); else a due line (ce_claim_due).
+ * took (flow.c); else the first line its last transition made ready, if
+ * due, free and (Citus) ce_citus_org_here, with its header (a key lookup,
+ * not the dispatch query: a fifth of a transition); else ce_claim_due.
  */
 static bool
 claim_next(const pg_uuid_t *only_execution, LineRow *line, ExecRow *ex)
@@ -704,7 +701,7 @@ claim_next(const pg_uuid_t *only_execution, LineRow *line, ExecRow *ex)
 	}
 	if (ce_store_take_promoted(&org, &id, &line_number) &&
 		(only_execution ? memcmp(&id, only_execution, sizeof(pg_uuid_t)) == 0 :
-		 follow_on < CE_FOLLOW_ON_MAX && (!ce_citus_mode_known() || ce_citus_org_here(&org))))
+		 follow_on < CE_FOLLOW_ON_MAX && ce_citus_org_here(&org)))
 	{
 		ex->org = org;
 		ex->id = id;
