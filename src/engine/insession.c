@@ -140,6 +140,11 @@ ce_session_hand_over(const pg_uuid_t *org, const pg_uuid_t *execution)
 	SPI_finish();
 }
 
+/* Executions a session drives (a kept plan: swept every poll interval). */
+static CeQuery q_in_session = {
+	"SELECT organization_id, id FROM chainexec.universal_transactions WHERE in_session LIMIT 1000",
+	0, {0}};
+
 /*
  * Hand to the workers the executions whose driving session is gone
  * (chain_run failed or was cancelled, or the session died).  Returns how
@@ -161,8 +166,7 @@ ce_sweep_sessions(void)
 		return 0;
 	SPI_connect();
 	BOOKKEEPING_BEGIN(level, save_user, save_sec);
-	if (SPI_execute("SELECT organization_id, id FROM chainexec.universal_transactions "
-					"WHERE in_session LIMIT 1000", true, 0) == SPI_OK_SELECT)
+	if (ce_run_query(&q_in_session, NULL, NULL, true, 0) == SPI_OK_SELECT)
 	{
 		for (i = 0; i < SPI_processed; i++)
 		{

@@ -36,11 +36,36 @@
  * Timers, deadlines, recovery
  * --------------------------------------------------------------------- */
 
+/*
+ * The next time something is due: a line of one execution ($1, $2), or of
+ * any execution (the executors' wake-up).  Kept plans: an idle executor
+ * asks at every poll, and planning these (two tables and their indexes)
+ * cost ten times their execution, most of an idle executor's CPU.
+ */
+static CeQuery q_next_due_exec = {
+	"SELECT least((SELECT min(not_before) FROM chainexec.universal_transaction_lines "
+	"WHERE organization_id = $1 AND transaction_id = $2 AND status IN ('ready', 'waiting') "
+	"AND waits_for IS NULL), "
+	"(SELECT deadline FROM chainexec.universal_transactions "
+	"WHERE organization_id = $1 AND id = $2 AND finished_at IS NULL "
+	"AND status IN ('pending', 'running', 'waiting')))",
+	2, {UUIDOID, UUIDOID}};
+static CeQuery q_next_due = {
+	"SELECT least((SELECT min(not_before) FROM chainexec.universal_transaction_lines l WHERE status = 'ready' AND waits_for IS NULL "
+	"AND NOT EXISTS (SELECT FROM chainexec.universal_transactions t WHERE t.in_session "
+	"AND t.organization_id = l.organization_id AND t.id = l.transaction_id)), "
+	"(SELECT not_before FROM chainexec.universal_transaction_lines l WHERE status = 'waiting' "
+	"AND NOT EXISTS (SELECT FROM chainexec.universal_transactions t WHERE t.in_session "
+	"AND t.organization_id = l.organization_id AND t.id = l.transaction_id) "
+	"ORDER BY not_before LIMIT 1), "
+	"(SELECT min(deadline) FROM chainexec.universal_transactions "
+	"WHERE deadline IS NOT NULL AND finished_at IS NULL))",
+	0, {0}};
+
 TimestampTz
 ce_next_due_in_xact(const pg_uuid_t *only_execution, const pg_uuid_t *only_org)
 {
 	TimestampTz result = DT_NOEND;
-	int			ret;
 	bool		isnull;
 	Datum		d;
 	int			level;
@@ -50,30 +75,14 @@ ce_next_due_in_xact(const pg_uuid_t *only_execution, const pg_uuid_t *only_org)
 	if (only_execution)
 	{
 		Datum		args[2];
-		Oid			types[2] = {UUIDOID, UUIDOID};
 
 		args[0] = UUIDPGetDatum((pg_uuid_t *) only_org);
 		args[1] = UUIDPGetDatum((pg_uuid_t *) only_execution);
-		ret = SPI_execute_with_args("SELECT least((SELECT min(not_before) FROM chainexec.universal_transaction_lines "
-									"WHERE organization_id = $1 AND transaction_id = $2 AND status IN ('ready', 'waiting') "
-									"AND waits_for IS NULL), "
-									"(SELECT deadline FROM chainexec.universal_transactions "
-									"WHERE organization_id = $1 AND id = $2 AND finished_at IS NULL "
-									"AND status IN ('pending', 'running', 'waiting')))",
-									2, types, args, NULL, true, 1);
+		ce_run_query(&q_next_due_exec, args, NULL, true, 1);
 	}
 	else
-		ret = SPI_execute("SELECT least((SELECT min(not_before) FROM chainexec.universal_transaction_lines l WHERE status = 'ready' AND waits_for IS NULL "
-						  "AND NOT EXISTS (SELECT FROM chainexec.universal_transactions t WHERE t.in_session "
-						  "AND t.organization_id = l.organization_id AND t.id = l.transaction_id)), "
-						  "(SELECT not_before FROM chainexec.universal_transaction_lines l WHERE status = 'waiting' "
-						  "AND NOT EXISTS (SELECT FROM chainexec.universal_transactions t WHERE t.in_session "
-						  "AND t.organization_id = l.organization_id AND t.id = l.transaction_id) "
-						  "ORDER BY not_before LIMIT 1), "
-						  "(SELECT min(deadline) FROM chainexec.universal_transactions "
-						  "WHERE deadline IS NOT NULL AND finished_at IS NULL))",
-						  true, 1);
-	if (ret == SPI_OK_SELECT && SPI_processed == 1)
+		ce_run_query(&q_next_due, NULL, NULL, true, 1);
+	if (SPI_processed == 1)
 	{
 		d = ce_getcol(0, 1, &isnull);
 		if (!isnull)
@@ -106,6 +115,14 @@ static CeQuery q_lock_overdue = {
 	"AND status IN ('pending', 'running', 'waiting', 'paused') FOR NO KEY UPDATE SKIP LOCKED",
 	2, {UUIDOID, UUIDOID}};
 
+/* Executions past their deadline, locked (a kept plan: swept every poll interval). */
+static CeQuery q_overdue = {
+	"SELECT organization_id, id FROM chainexec.universal_transactions "
+	"WHERE deadline <= now() AND finished_at IS NULL "
+	"AND status IN ('pending', 'running', 'waiting', 'paused') "
+	"ORDER BY deadline LIMIT 100 FOR NO KEY UPDATE SKIP LOCKED",
+	0, {0}};
+
 int
 ce_sweep_deadlines_in_xact(void)
 {
@@ -125,15 +142,13 @@ ce_sweep_deadlines_in_xact(void)
 	SetUserIdAndSecContext(ce_extension_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
 	/* on Citus, a multi-shard query cannot lock: candidates first, then each locked by a router query */
 	citus = ce_citus_mode();
-	ret = SPI_execute(citus ?
-					  "SELECT organization_id, id FROM chainexec.universal_transactions "
-					  "WHERE deadline <= now() AND finished_at IS NULL "
-					  "AND status IN ('pending', 'running', 'waiting', 'paused') "
-					  "ORDER BY deadline LIMIT 100" :
-					  "SELECT organization_id, id FROM chainexec.universal_transactions "
-					  "WHERE deadline <= now() AND finished_at IS NULL "
-					  "AND status IN ('pending', 'running', 'waiting', 'paused') "
-					  "ORDER BY deadline LIMIT 100 FOR NO KEY UPDATE SKIP LOCKED", false, 0);
+	if (citus)
+		ret = SPI_execute("SELECT organization_id, id FROM chainexec.universal_transactions "
+						  "WHERE deadline <= now() AND finished_at IS NULL "
+						  "AND status IN ('pending', 'running', 'waiting', 'paused') "
+						  "ORDER BY deadline LIMIT 100", false, 0);
+	else
+		ret = ce_run_query(&q_overdue, NULL, NULL, false, 0);
 	if (ret == SPI_OK_SELECT)
 	{
 		for (i = 0; i < SPI_processed; i++)
