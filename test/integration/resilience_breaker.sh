@@ -156,9 +156,18 @@ t0=$(date +%s%N)
 start_many 30
 check "30 executions end" wait_all
 elapsed_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
-# one probe; one more per openDurationMs the 30 took (a slow machine)
-is "$(( $(calls) - n2 ))" "$((1 + elapsed_ms / 6000))" \
-	"after openDurationMs, 30 executions on 3 executors let exactly one probe call through ($elapsed_ms ms)"
+# One probe; on a slow machine one more per openDurationMs the 30 took.
+# The client's clock (psql start-ups and polling included) only bounds the
+# server's time from above: a client that counted 6.1 s may have seen a
+# server that took 5.9 s and let one probe through, so more than one probe
+# is allowed only up to that bound (exactly one while it stays under 6 s).
+probes=$(( $(calls) - n2 ))
+if [ "$probes" -ge 1 ] && [ "$probes" -le $((1 + elapsed_ms / 6000)) ]; then
+	ok "after openDurationMs, 30 executions on 3 executors let exactly one probe call through ($elapsed_ms ms, $probes probes)"
+else
+	not_ok "after openDurationMs, 30 executions on 3 executors let exactly one probe call through" \
+		"$probes probes in $elapsed_ms ms (1 expected, plus at most one per 6000 ms)"
+fi
 like "$(breaker)" '^open\|' "the failed probe opened the breaker again"
 
 # ---- the handler is back
