@@ -2136,6 +2136,17 @@ ALTER TABLE chainexec.universal_transaction_lines
 	DROP CONSTRAINT universal_transaction_lines_status_check,
 	ADD CONSTRAINT universal_transaction_lines_status_check CHECK (chainexec._line_status_valid(status));
 
+/*
+ * Time-ordered execution ids (src/api/uuid7.c): the rows of executions
+ * started together are neighbours in the primary keys, so that a step's
+ * writes touch pages in memory however long the history (bench/scale.sh).
+ */
+CREATE FUNCTION chainexec._uuid7() RETURNS uuid
+	AS 'MODULE_PATHNAME', 'ce_uuid7' LANGUAGE C VOLATILE PARALLEL SAFE;
+COMMENT ON FUNCTION chainexec._uuid7() IS
+	'internal: a new time-ordered UUID, version 7 (RFC 9562): 48 bits of Unix time in milliseconds, then 74 random bits; the default of execution ids';
+ALTER TABLE chainexec.universal_transactions ALTER COLUMN id SET DEFAULT chainexec._uuid7();
+
 /* ------------------------------------------------------------------------
  * Scale-out (Citus)
  *

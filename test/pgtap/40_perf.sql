@@ -8,11 +8,12 @@
 -- them stale, though the setting is no longer saved and restored around
 -- every query: no transition reads the lines with a sequential scan after
 -- an ANALYZE of small tables (where one would be the cheapest plan).
+-- Execution ids are time-ordered UUIDs (version 7, src/api/uuid7.c).
 -- Runs in chainexec_test, where the runner created the extension.
 --
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
-SELECT plan(13);
+SELECT plan(18);
 
 SELECT is(pg_catalog.pg_get_constraintdef(c.oid),
 		  'CHECK (chainexec._execution_status_valid(status))',
@@ -79,6 +80,24 @@ SELECT is((SELECT seq_scan FROM pg_catalog.pg_stat_xact_user_tables
 -- A line's output is assembled as jsonb (not printed and parsed again).
 SELECT is(l.output, '{"rowCount": 1, "variables": {"v": 1}}'::jsonb, 'a sql step''s line output')
   FROM perf_run2 r JOIN chainexec.universal_transaction_lines l ON l.transaction_id = r.id AND l.line_number = 1;
+
+-- Execution ids are time-ordered (version 7): new executions' rows are
+-- neighbours in the primary keys, whatever the history.
+CREATE TEMP TABLE perf_v7 ON COMMIT DROP AS
+	SELECT chainexec._uuid7() AS u, pg_catalog.clock_timestamp() AS t
+	  FROM generate_series(1, 1000);
+SELECT is(count(*) FILTER (WHERE substr(u::text, 15, 1) = '7' AND substr(u::text, 20, 1) IN ('8', '9', 'a', 'b')),
+		  1000::bigint, '_uuid7(): version 7, variant 10')
+  FROM perf_v7;
+SELECT is(count(DISTINCT u), 1000::bigint, '_uuid7(): 1000 calls, 1000 ids') FROM perf_v7;
+SELECT ok(bool_and(abs(('x' || substr(replace(u::text, '-', ''), 1, 12))::bit(48)::bigint
+					   - (extract(epoch FROM t) * 1000)::bigint) <= 1),
+		  '_uuid7(): its first 48 bits are the Unix time in milliseconds')
+  FROM perf_v7;
+SELECT ok(a < b, 'an id made 2 ms later sorts after')
+  FROM (SELECT chainexec._uuid7() AS a) x, LATERAL (SELECT pg_sleep(0.002)) s,
+	   LATERAL (SELECT chainexec._uuid7() AS b) y;
+SELECT is(substr((SELECT id FROM perf_ids)::text, 15, 1), '7', 'chain_execute makes a version 7 execution id');
 
 SELECT * FROM finish();
 ROLLBACK;
