@@ -637,6 +637,7 @@ ce_run_one(PG_FUNCTION_ARGS)
 {
 	pg_uuid_t	org;
 	pg_uuid_t	id;
+	bool		done;
 
 	if (!superuser())
 		ereport(ERROR,
@@ -649,5 +650,16 @@ ce_run_one(PG_FUNCTION_ARGS)
 				 errmsg("execution id must not be null")));
 	memcpy(&id, PG_GETARG_UUID_P(0), sizeof(pg_uuid_t));
 	ce_current_org(&org);
-	PG_RETURN_BOOL(ce_transition_in_xact(&id, &org) == CE_TR_DONE);
+
+	/*
+	 * A snapshot that sees what the caller's transaction wrote so far, an
+	 * earlier call in the same statement included: the transition's reads
+	 * run in it (with the statement's own, a forEach's iterations made by
+	 * the call before were claimed but their items not found).
+	 */
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	done = ce_transition_in_xact(&id, &org) == CE_TR_DONE;
+	PopActiveSnapshot();
+	PG_RETURN_BOOL(done);
 }

@@ -217,6 +217,8 @@ group_one(MemoryContext errcxt, ErrorData **error)
 	{
 		CeTransitionResult tr;
 
+		/* its reads see what the group's earlier transitions wrote */
+		CommandCounterIncrement();
 		PushActiveSnapshot(GetTransactionSnapshot());
 		tr = ce_transition_in_xact(NULL, NULL);
 		PopActiveSnapshot();

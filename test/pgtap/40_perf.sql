@@ -13,7 +13,7 @@
 --
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
-SELECT plan(20);
+SELECT plan(21);
 
 SELECT is(pg_catalog.pg_get_constraintdef(c.oid),
 		  'CHECK (chainexec._execution_status_valid(status))',
@@ -138,6 +138,17 @@ SELECT cmp_ok((SELECT coalesce(idx_tup_fetch, 0) + coalesce(seq_tup_read, 0) FRO
 				WHERE relid = 'chainexec.universal_transaction_lines'::regclass) - f.n, '<', 100::bigint,
 			  'the two steps after the forEach read fewer than 100 lines, not its 500 iteration lines')
   FROM perf_fetch f;
+
+-- Two transitions in one statement: the second sees what the first wrote
+-- (the iterations it made, and their items).
+CREATE TEMP TABLE perf_each2 ON COMMIT DROP AS
+	SELECT chainexec.chain_execute('tap-perf-each', '{"items": [1, 2, 3]}') AS id;
+SELECT count(*) FROM (SELECT chainexec._run_one(id) FROM perf_each2
+					  UNION ALL SELECT chainexec._run_one(id) FROM perf_each2) calls;
+SELECT is((SELECT string_agg(l.line_type || ':' || l.status, ' ' ORDER BY l.line_number)
+			 FROM chainexec.universal_transaction_lines l, perf_each2 e WHERE l.transaction_id = e.id),
+		  'step:waiting step:pending step:pending iteration:completed iteration:ready iteration:ready',
+		  'two transitions in one statement: the second runs an iteration the first made, with its item');
 
 SELECT * FROM finish();
 ROLLBACK;
