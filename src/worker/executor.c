@@ -168,8 +168,8 @@ executor_recover_from_error(void)
  * recording one moves to the next stage instead.
  */
 /*
- * Whether an XX000 error is a connection lost mid-query: Citus reports
- * those with libpq's message and SQLSTATE XX000.
+ * Whether an XX000 error is a connection lost mid-query or at commit:
+ * Citus reports those with libpq's message, or its own, and SQLSTATE XX000.
  */
 static bool
 lost_connection_message(const char *msg)
@@ -177,6 +177,8 @@ lost_connection_message(const char *msg)
 	static const char *const lost[] = {
 		"server closed the connection unexpectedly", "SSL SYSCALL error", "invalid socket",
 		"connection to the remote node", "terminating connection", "could not connect",
+		"failure on connection marked as essential", "could not establish any connections",
+		"connection establishment for node",
 	};
 
 	if (msg == NULL)

@@ -103,7 +103,7 @@ poll()
 	return 1
 }
 
-plan 17
+plan 18
 
 # 1: three clusters
 started=0
@@ -394,6 +394,25 @@ if [ "$got" = "$want" ] && printf '%s\n' "$out" | tail -n 1 | grep -q '"status":
 	ok "the SQL API from a worker: versions, publishing, control, limits, handlers, templates, cache, breakers, chain_run"
 else
 	not_ok "the SQL API from a worker" "$out"
+fi
+
+# 18: a LOGIN role connected straight to a worker reads no shard of
+# chainexec's tables (every organization's executions are there) and not
+# the channel secret (with it, every organization's channel names)
+on 0 "CREATE ROLE ce_citus_intruder LOGIN" >/dev/null 2>&1
+tables=$(on 1 "SET citus.show_shards_for_app_name_prefixes = '*'; SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = 'chainexec' AND c.relkind IN ('r', 'p') ORDER BY 1")
+shards=$(printf '%s\n' "$tables" | grep -c '^universal_transaction.*_[0-9][0-9]*$')
+who=$("$CE_PGBIN/psql" -X -A -t -q -h "${NODES[1]}" -p "${PORTS[1]}" -U ce_citus_intruder -d "$CE_TEST_DB" \
+	-c "SELECT current_user" 2>&1)
+leaks=$(for t in $tables; do
+		"$CE_PGBIN/psql" -X -A -t -q -h "${NODES[1]}" -p "${PORTS[1]}" -U ce_citus_intruder -d "$CE_TEST_DB" \
+			-c "SELECT '$t' FROM chainexec.\"$t\" LIMIT 1" 2>/dev/null
+	done)
+if [ "$who" = ce_citus_intruder ] && [ "$shards" -gt 0 ] && [ -z "$leaks" ]; then
+	ok "a LOGIN role on a worker reads no row of chainexec's tables or of their $shards execution shards there"
+else
+	not_ok "a LOGIN role on a worker reads no row of chainexec's tables or shards" "connected as: $who; shards: $shards; readable: $leaks"
 fi
 
 # 17: no crash but the one we caused (worker 1's restart after the SIGKILL)
