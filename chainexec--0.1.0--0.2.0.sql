@@ -2479,6 +2479,22 @@ COMMENT ON FUNCTION chainexec._status_names(text, text) IS
 	'internal: the status names of kind execution or line in group all, terminal, live (executions), open or active (lines), from the engine''s table';
 
 /* ------------------------------------------------------------------------
+ * Performance (issue 15), continued
+ *
+ * The line_type CHECK as a C function too (src/api/statuscheck.c), for the
+ * reason given for the status CHECKs above: every step's write updates two
+ * lines, and each UPDATE reads the CHECK expressions back.
+ * ------------------------------------------------------------------------ */
+CREATE FUNCTION chainexec._line_type_valid(text) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'ce_line_type_valid' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION chainexec._line_type_valid(text) IS
+	'internal: the CHECK on universal_transaction_lines.line_type (step, fallback, compensation, iteration)';
+ALTER TABLE chainexec.universal_transaction_lines
+	DROP CONSTRAINT universal_transaction_lines_line_type_check,
+	ADD CONSTRAINT universal_transaction_lines_line_type_check CHECK (chainexec._line_type_valid(line_type));
+COMMENT ON COLUMN chainexec.universal_transaction_lines.line_type IS 'step, fallback, compensation or iteration';
+
+/* ------------------------------------------------------------------------
  * Privileges, last (keep this section at the end of the script)
  *
  * The rules of the first section, applied again to everything the

@@ -28,6 +28,7 @@
 
 PG_FUNCTION_INFO_V1(ce_execution_status_valid);
 PG_FUNCTION_INFO_V1(ce_line_status_valid);
+PG_FUNCTION_INFO_V1(ce_line_type_valid);
 
 /* chainexec._execution_status_valid(text): a status of universal_transactions */
 Datum
@@ -45,4 +46,23 @@ ce_line_status_valid(PG_FUNCTION_ARGS)
 	text	   *t = PG_GETARG_TEXT_PP(0);
 
 	PG_RETURN_BOOL(ce_line_status_lookup(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t)) >= 0);
+}
+
+/*
+ * chainexec._line_type_valid(text): a line type of universal_transaction_lines
+ * (step, fallback, compensation, iteration; the engine writes them as
+ * literals, iterate.c the last).
+ */
+Datum
+ce_line_type_valid(PG_FUNCTION_ARGS)
+{
+	static const char *const types[] = {"step", "fallback", "compensation", "iteration"};
+	text	   *t = PG_GETARG_TEXT_PP(0);
+	const char *s = VARDATA_ANY(t);
+	size_t		len = VARSIZE_ANY_EXHDR(t);
+
+	for (int i = 0; i < lengthof(types); i++)
+		if (strlen(types[i]) == len && memcmp(types[i], s, len) == 0)
+			PG_RETURN_BOOL(true);
+	PG_RETURN_BOOL(false);
 }

@@ -13,7 +13,7 @@
 --
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
-SELECT plan(21);
+SELECT plan(25);
 
 SELECT is(pg_catalog.pg_get_constraintdef(c.oid),
 		  'CHECK (chainexec._execution_status_valid(status))',
@@ -57,6 +57,23 @@ SELECT throws_ok(
 SELECT lives_ok(
 	$$UPDATE chainexec.universal_transactions SET status = 'compensating' WHERE id = (SELECT id FROM perf_ids)$$,
 	'a valid execution status is accepted');
+SELECT is(pg_catalog.pg_get_constraintdef(c.oid),
+		  'CHECK (chainexec._line_type_valid(line_type))',
+		  'universal_transaction_lines_line_type_check calls a C function')
+  FROM pg_catalog.pg_constraint c
+ WHERE c.conname = 'universal_transaction_lines_line_type_check'
+   AND c.conrelid = 'chainexec.universal_transaction_lines'::regclass;
+SELECT is(ARRAY(SELECT chainexec._line_type_valid(s)
+				  FROM unnest(ARRAY['step', 'fallback', 'compensation', 'iteration',
+									'Step', 'steps', 'ste', '', 'iteration ', 'chain']) s),
+		  ARRAY[true, true, true, true, false, false, false, false, false, false],
+		  'the four line types are valid, other words are not');
+SELECT throws_ok(
+	$$UPDATE chainexec.universal_transaction_lines SET line_type = 'chain' WHERE transaction_id = (SELECT id FROM perf_ids)$$,
+	'23514', NULL, 'a line type outside the rule is refused');
+SELECT lives_ok(
+	$$UPDATE chainexec.universal_transaction_lines SET line_type = 'step' WHERE transaction_id = (SELECT id FROM perf_ids)$$,
+	'a valid line type is accepted');
 SELECT lives_ok(
 	$$UPDATE chainexec.universal_transaction_lines SET status = 'skipped' WHERE transaction_id = (SELECT id FROM perf_ids)$$,
 	'a valid line status is accepted');
