@@ -180,6 +180,9 @@ extern void ce_line_complete(ExecRow *ex, int line_number, CeLineUpdate *u, Json
 extern void ce_store_hold_begin(void);
 extern void ce_store_hold_end(void);
 extern void ce_store_hold_reset(void);
+struct CeQuery;
+/* Before any bookkeeping query (query.c): write what is held back, unless q reads around it. */
+extern void ce_store_before_query(const struct CeQuery *q);
 extern bool ce_store_take_promoted(pg_uuid_t *org, pg_uuid_t *id, int *line_number);
 extern bool ce_claim_next(ExecRow *ex, int line_number, bool own_session, LineRow *line);
 extern void ce_fail_line_plain(const pg_uuid_t *org, const pg_uuid_t *id, int line_number,

@@ -3,9 +3,9 @@
  * store.c
  *	  The store of the state machine: the bookkeeping queries on an
  *	  execution's header (universal_transactions) and its lines
- *	  (universal_transaction_lines), prepared once per backend, and the
- *	  functions that read and write those rows; the fixed search_path and
- *	  the extension owner under which they run.
+ *	  (universal_transaction_lines), run by query.c, and the functions
+ *	  that read and write those rows; the fixed search_path and the
+ *	  extension owner under which they run.
  *
  *	  Everything here runs in the caller's transaction, SPI connected, as
  *	  the extension owner (ce_bookkeeping_begin).  Nothing here decides:
@@ -29,6 +29,7 @@
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
 
+#include "utils/memutils.h"
 #include "utils/plancache.h"
 #include "utils/timestamp.h"
 
@@ -56,33 +57,6 @@ ce_fixed_search_path(void)
 	return level;
 }
 
-/* ---------------------------------------------------------------------
- * Small SPI helpers
- * --------------------------------------------------------------------- */
-
-/*
- * Whether every statement of a prepared query has a valid generic plan (a
- * plan made under ce_run_query's settings that an execution will reuse);
- * sets *generation to the sum of the statements' plan generations, which
- * changes when a plan is made again.
- */
-static bool
-plans_ready(SPIPlanPtr plan, uint64 *generation)
-{
-	ListCell   *lc;
-
-	*generation = 0;
-	foreach(lc, plan->plancache_list)
-	{
-		CachedPlanSource *ps = (CachedPlanSource *) lfirst(lc);
-
-		if (!ps->is_valid || ps->gplan == NULL || !ps->gplan->is_valid)
-			return false;
-		*generation += (uint64) ps->generation;
-	}
-	return true;
-}
-
 /*
  * A step's completion held back (ce_line_complete): the line's new values,
  * the execution's new context (null: unchanged), written together with the
@@ -104,205 +78,7 @@ static struct
 }			pending;
 static bool hold_writes = false;
 static CeQuery q_lines;
-static CeQuery q_write_step;
 static void store_flush(void);
-
-/*
- * Citus mode: the text of q with its clock readings bound as parameters.
- *
- * Citus refuses, in an INSERT ... ON CONFLICT or UPDATE of a distributed
- * table, any VOLATILE function (clock_timestamp()) and any non-IMMUTABLE
- * one inside CASE or COALESCE (now() in "coalesce(started_at, now())"),
- * even when the statement goes to one shard.  So each "clock_timestamp()"
- * of the text becomes $(nargs+1) and each "now()" $(nargs+2), both
- * timestamptz, which ce_run_query binds to the clock and to the start of
- * the transaction: the values those functions would return, read once per
- * statement on the node that runs it.  Sets *extra to the number of
- * parameters added (0 or 2).
- */
-static char *
-citus_query_text(const CeQuery *q, int *extra)
-{
-	static const struct
-	{
-		const char *fn;
-		int			arg;
-	}			clocks[] = {
-		{"pg_catalog.clock_timestamp()", 1}, {"clock_timestamp()", 1},
-		{"pg_catalog.now()", 2}, {"now()", 2},
-	};
-	StringInfoData buf;
-	const char *p = q->sql;
-
-	*extra = 0;
-	initStringInfo(&buf);
-	while (*p)
-	{
-		bool		matched = false;
-
-		/* only at the start of a name */
-		if (p == q->sql || !(isalnum((unsigned char) p[-1]) || p[-1] == '_' || p[-1] == '.'))
-		{
-			for (int i = 0; i < lengthof(clocks); i++)
-			{
-				size_t		len = strlen(clocks[i].fn);
-
-				if (strncmp(p, clocks[i].fn, len) == 0)
-				{
-					appendStringInfo(&buf, "$%d::timestamptz", q->nargs + clocks[i].arg);
-					*extra = 2;
-					p += len;
-					matched = true;
-					break;
-				}
-			}
-		}
-		if (!matched)
-			appendStringInfoChar(&buf, *p++);
-	}
-	return buf.data;
-}
-
-/*
- * Execute a query prepared once per backend.
- *
- * Every query here finds its rows through a key or a partial index.  A
- * kept plan is made again only when a table's statistics change, so a
- * plan made while the tables were nearly empty (a sequential scan is
- * cheapest then) would go on scanning them after they have grown — in a
- * burst of executions after a quiet period, every transition would read
- * every line until autovacuum analyzes the table.  So the plans are made
- * with enable_seqscan off.
- *
- * The setting matters only when a plan is made, and saving and restoring
- * a setting walks every GUC (AtEOXact_GUC): a few percent of a transition
- * when done for each of its queries.  So it is set only when the query has
- * no valid plan yet; if an invalidation made the plan again meanwhile
- * (it arrives while the execution takes its locks), the query is prepared
- * again before its next use, under the setting.
- *
- * On Citus (ce_citus_mode) the query is prepared as Citus can run it:
- * its clock readings as parameters (citus_query_text), and with the plan
- * cache's choice of plan rather than a generic one.
- */
-int
-ce_run_query(CeQuery *q, Datum *values, const char *nulls, bool read_only, long count)
-{
-	int			ret;
-	int			level = -1;
-	uint64		generation = 0;
-	uint64		after;
-	Datum		cvalues[lengthof(q->types) + 2];
-	char		cnulls[lengthof(q->types) + 2];
-
-	/* a held-back write goes first, so that no query reads around it */
-	if (pending.valid && q != &q_lines && q != &q_write_step)
-		store_flush();
-	if (q->plan != NULL && !plans_ready(q->plan, &generation) && q->citus != ce_citus_mode())
-	{
-		/* the tables were distributed (or undistributed) since: prepare again */
-		SPI_freeplan(q->plan);
-		q->plan = NULL;
-	}
-	if (q->plan == NULL)
-	{
-		/*
-		 * A generic plan: these queries' plans do not depend on their
-		 * parameters, and a custom plan for each call (as the plan cache
-		 * chooses for "= ANY($n)") costs more than the query.
-		 *
-		 * Not on Citus: Citus plans a query that it pulls through the
-		 * coordinator (INSERT ... SELECT FROM unnest($n)) only with the
-		 * parameters' values, and refuses a generic plan of it ("could
-		 * not create distributed plan").  There the plan cache chooses:
-		 * Citus makes the generic plan of such a query cost the most, so
-		 * it gets a custom plan, and a router query keeps its generic plan
-		 * (the shard is found at execution).
-		 */
-		bool		citus = ce_citus_mode();
-		SPIPlanPtr	p;
-
-		if (citus)
-		{
-			Oid			types[lengthof(q->types) + 2];
-			char	   *sql = citus_query_text(q, &q->extra);
-
-			memcpy(types, q->types, sizeof(Oid) * q->nargs);
-			types[q->nargs] = TIMESTAMPTZOID;
-			types[q->nargs + 1] = TIMESTAMPTZOID;
-			p = SPI_prepare_cursor(sql, q->nargs + q->extra, types, 0);
-			pfree(sql);
-		}
-		else
-		{
-			q->extra = 0;
-			p = SPI_prepare_cursor(q->sql, q->nargs, q->types, CURSOR_OPT_GENERIC_PLAN);
-		}
-		if (p == NULL)
-			elog(ERROR, "could not prepare chainexec query: %s", SPI_result_code_string(SPI_result));
-		SPI_keepplan(p);
-		q->plan = p;
-		q->citus = citus;
-	}
-	if (q->extra > 0)
-	{
-		if (q->nargs > 0)
-			memcpy(cvalues, values, sizeof(Datum) * q->nargs);
-		memset(cnulls, ' ', sizeof(cnulls));
-		if (nulls != NULL && q->nargs > 0)
-			memcpy(cnulls, nulls, q->nargs);
-		cvalues[q->nargs] = TimestampTzGetDatum(GetCurrentTimestamp());
-		cvalues[q->nargs + 1] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
-		values = cvalues;
-		nulls = cnulls;
-	}
-	if (!plans_ready(q->plan, &generation))
-	{
-		level = NewGUCNestLevel();
-		(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
-								 GUC_ACTION_SAVE, true, 0, false);
-	}
-	ret = SPI_execute_plan(q->plan, values, nulls, read_only, count);
-	if (level >= 0)
-		AtEOXact_GUC(true, level);
-	else if (!plans_ready(q->plan, &after) || after != generation)
-	{
-		/* made again without the setting: make it again with it next time */
-		SPI_freeplan(q->plan);
-		q->plan = NULL;
-	}
-	if (ret < 0)
-		elog(ERROR, "chainexec query failed: %s", SPI_result_code_string(ret));
-	return ret;
-}
-
-Datum
-ce_getcol(int row, int col, bool *isnull)
-{
-	return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, isnull);
-}
-
-char *
-ce_getcol_text(int row, int col)
-{
-	return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col);
-}
-
-Jsonb *
-ce_getcol_jsonb(int row, int col)
-{
-	bool		isnull;
-	Datum		d = ce_getcol(row, col, &isnull);
-
-	return isnull ? NULL : DatumGetJsonbPCopy(d);
-}
-
-Datum
-ce_jsonb_datum_or_null(Jsonb *j, char *nullflag)
-{
-	*nullflag = j ? ' ' : 'n';
-	return j ? JsonbPGetDatum(j) : (Datum) 0;
-}
 
 /* The extension's owner, who does the bookkeeping (cached; SPI connected). */
 Oid
@@ -372,10 +148,18 @@ static CeQuery q_exec_error = {
 
 /* Make the pending lines of array param ready (due time kept, at least now); never
  * iterations (iterate.c), so the plan reads the steps index, not every iteration. */
-#define PROMOTE_SQL(param) \
+#define PROMOTE_WHERE(cond) \
 	"UPDATE chainexec.universal_transaction_lines SET status = 'ready', not_before = greatest(not_before, now()) " \
-	"WHERE organization_id = $1 AND transaction_id = $2 AND line_number = ANY(" param ") AND status = 'pending' " \
+	"WHERE organization_id = $1 AND transaction_id = $2 AND " cond " AND status = 'pending' " \
 	"AND line_type <> 'iteration'"
+#define PROMOTE_SQL(param) PROMOTE_WHERE("line_number = ANY(" param ")")
+/*
+ * One line (the usual case): its key is an index condition.  The planner
+ * never makes "= ANY($n)" one in a generic plan (it prices $n as ten
+ * elements, ten descents), so the form above reads every line of the
+ * execution: a 200-step chain read 200 lines per step.
+ */
+#define PROMOTE_ONE_SQL(param) PROMOTE_WHERE("line_number = " param)
 
 static CeQuery q_update_line = {UPDATE_LINE_SQL, 11, {UPDATE_LINE_TYPES}};
 
@@ -387,18 +171,57 @@ static CeQuery q_lines = {
 	2, {UUIDOID, UUIDOID}};
 
 static CeQuery q_promote = {PROMOTE_SQL("$3"), 3, {UUIDOID, UUIDOID, INT4ARRAYOID}};
+static CeQuery q_promote_one = {PROMOTE_ONE_SQL("$3"), 3, {UUIDOID, UUIDOID, INT4OID}};
 
 /*
- * A step's line completed, the execution's context ($12, null: unchanged)
- * and the next lines made ready ($13): the writes of a transition in one
- * statement (see pending).  The three touch different rows.
+ * A step's line completed, the execution's context ($12, when it changed)
+ * and the next lines made ready ($13: none, one line number, or an array):
+ * the writes of a transition in one statement (see pending).  The three
+ * touch different rows.  One text for each shape, so that no statement
+ * updates a row it need not or reads lines to promote none.
  */
-static CeQuery q_write_step = {
-	"WITH line AS (" UPDATE_LINE_SQL " RETURNING 1), "
-	"header AS (UPDATE chainexec.universal_transactions SET context = $12 "
-	"WHERE organization_id = $1 AND id = $2 AND $12 IS NOT NULL RETURNING 1) "
-	PROMOTE_SQL("$13"),
-	13, {UPDATE_LINE_TYPES, JSONBOID, INT4ARRAYOID}};
+enum
+{
+	PROMOTE_NONE,
+	PROMOTE_ONE,
+	PROMOTE_MANY
+};
+static CeQuery q_write_step[2][3];	/* [context changed][PROMOTE_*] */
+
+static CeQuery *
+write_step_query(bool context, int promote)
+{
+	CeQuery    *q = &q_write_step[context][promote];
+
+	if (q->sql == NULL)
+	{
+		static const Oid types[] = {UPDATE_LINE_TYPES, JSONBOID};
+		const char *header = "UPDATE chainexec.universal_transactions SET context = $12 "
+			"WHERE organization_id = $1 AND id = $2";
+		const char *main_sql;
+		StringInfoData buf;
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		main_sql = promote == PROMOTE_ONE ? PROMOTE_ONE_SQL("$13") :
+			promote == PROMOTE_MANY ? PROMOTE_SQL("$13") : context ? header : NULL;
+		initStringInfo(&buf);
+		if (main_sql == NULL)
+			appendStringInfoString(&buf, UPDATE_LINE_SQL);
+		else
+		{
+			appendStringInfoString(&buf, "WITH line AS (" UPDATE_LINE_SQL " RETURNING 1) ");
+			if (context && promote != PROMOTE_NONE)
+				appendStringInfo(&buf, ", header AS (%s RETURNING 1) ", header);
+			appendStringInfoString(&buf, main_sql);
+		}
+		memcpy(q->types, types, sizeof(types));
+		q->types[12] = promote == PROMOTE_ONE ? INT4OID : INT4ARRAYOID;
+		q->nargs = 13;
+		q->sql = buf.data;
+		MemoryContextSwitchTo(old);
+	}
+	return q;
+}
 
 /* Lines of other transitions change only with SKIP LOCKED. */
 static CeQuery q_close_lines = {
@@ -617,7 +440,6 @@ ce_line_complete(ExecRow *ex, int line_number, CeLineUpdate *u, Jsonb *context)
 		store_flush();
 	line_update_args(ex, line_number, u, pending.v, pending.n);
 	pending.v[11] = ce_jsonb_datum_or_null(context, &pending.n[11]);
-	pending.v[12] = PointerGetDatum(ce_int_array(NIL));
 	pending.n[12] = ' ';
 	pending.n[13] = '\0';
 	pending.org = ex->org;
@@ -631,19 +453,32 @@ ce_line_complete(ExecRow *ex, int line_number, CeLineUpdate *u, Jsonb *context)
 
 /* Write the completion held back, with the lines to promote (or none). */
 static void
-write_pending(ArrayType *promote)
+write_pending(List *promote)
 {
+	int			shape = promote == NIL ? PROMOTE_NONE :
+		list_length(promote) == 1 ? PROMOTE_ONE : PROMOTE_MANY;
+
 	pending.valid = false;
-	if (promote)
-		pending.v[12] = PointerGetDatum(promote);
-	ce_run_query(&q_write_step, pending.v, pending.n, false, 0);
+	if (shape == PROMOTE_ONE)
+		pending.v[12] = Int32GetDatum(linitial_int(promote));
+	else
+		pending.v[12] = PointerGetDatum(ce_int_array(promote));
+	ce_run_query(write_step_query(pending.n[11] != 'n', shape), pending.v, pending.n, false, 0);
 }
 
 static void
 store_flush(void)
 {
 	if (pending.valid)
-		write_pending(NULL);
+		write_pending(NIL);
+}
+
+/* A held-back write goes first, so that no query but q_lines reads around it. */
+void
+ce_store_before_query(const CeQuery *q)
+{
+	if (pending.valid && q != &q_lines)
+		store_flush();
 }
 
 /*
@@ -819,11 +654,17 @@ ce_lines_promote(ExecRow *ex, List *line_numbers)
 	if (pending.valid && memcmp(&pending.id, &ex->id, sizeof(pg_uuid_t)) == 0 &&
 		memcmp(&pending.org, &ex->org, sizeof(pg_uuid_t)) == 0)
 	{
-		write_pending(ce_int_array(line_numbers));
+		write_pending(line_numbers);
 		return;
 	}
 	v[0] = UUIDPGetDatum(&ex->org);
 	v[1] = UUIDPGetDatum(&ex->id);
+	if (list_length(line_numbers) == 1)
+	{
+		v[2] = Int32GetDatum(linitial_int(line_numbers));
+		ce_run_query(&q_promote_one, v, NULL, false, 0);
+		return;
+	}
 	v[2] = PointerGetDatum(ce_int_array(line_numbers));
 	ce_run_query(&q_promote, v, NULL, false, 0);
 }
