@@ -111,9 +111,10 @@ session_driven(const pg_uuid_t *execution)
 		SetUserIdAndSecContext((save_user), (save_sec)); \
 	} while (0)
 
-static const char *const q_hand_over =
-"UPDATE chainexec.universal_transactions SET in_session = false "
-"WHERE organization_id = $1 AND id = $2 AND in_session";
+static CeQuery q_hand_over = {
+	"UPDATE chainexec.universal_transactions SET in_session = false "
+	"WHERE organization_id = $1 AND id = $2 AND in_session",
+	2, {UUIDOID, UUIDOID}};
 
 /*
  * Hand the execution to the workers (chain_run returns), in the current
@@ -124,7 +125,6 @@ void
 ce_session_hand_over(const pg_uuid_t *org, const pg_uuid_t *execution)
 {
 	Datum		args[2];
-	Oid			types[2] = {UUIDOID, UUIDOID};
 	int			level;
 	Oid			save_user;
 	int			save_sec;
@@ -133,7 +133,7 @@ ce_session_hand_over(const pg_uuid_t *org, const pg_uuid_t *execution)
 	BOOKKEEPING_BEGIN(level, save_user, save_sec);
 	args[0] = UUIDPGetDatum((pg_uuid_t *) org);
 	args[1] = UUIDPGetDatum((pg_uuid_t *) execution);
-	if (SPI_execute_with_args(q_hand_over, 2, types, args, NULL, false, 0) == SPI_OK_UPDATE &&
+	if (ce_run_query(&q_hand_over, args, NULL, false, 0) == SPI_OK_UPDATE &&
 		SPI_processed > 0)
 		ce_wakeup_at_commit();
 	BOOKKEEPING_END(level, save_user, save_sec);
@@ -184,13 +184,12 @@ ce_sweep_sessions(void)
 	{
 		pg_uuid_t  *pair = lfirst(lc);
 		Datum		args[2];
-		Oid			types[2] = {UUIDOID, UUIDOID};
 
 		if (session_driven(&pair[1]))
 			continue;
 		args[0] = UUIDPGetDatum(&pair[0]);
 		args[1] = UUIDPGetDatum(&pair[1]);
-		if (SPI_execute_with_args(q_hand_over, 2, types, args, NULL, false, 0) == SPI_OK_UPDATE &&
+		if (ce_run_query(&q_hand_over, args, NULL, false, 0) == SPI_OK_UPDATE &&
 			SPI_processed > 0)
 		{
 			n++;
