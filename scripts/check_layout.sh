@@ -99,7 +99,8 @@ for f in "${ALLFILES[@]}"; do
 	[ "$from" = src ] && from=root
 	while read -r h; do
 		[ -n "$h" ] || continue
-		h=$(basename "$h")
+		# the project's headers are named bare; "executor/executor.h" is the server's
+		case $h in */*) continue ;; esac
 		if [ -z "${HDIR[$h]+x}" ]; then
 			HDIR[$h]=$(dir_of_header "$h")
 		fi

@@ -437,6 +437,8 @@ ce_claim_next(ExecRow *ex, int line_number, bool own_session, LineRow *line)
 	Datum		args[4];
 	bool		isnull;
 
+	if (ce_direct_available())
+		return ce_direct_claim_next(ex, line_number, own_session, line);
 	args[0] = UUIDPGetDatum(&ex->org);
 	args[1] = UUIDPGetDatum(&ex->id);
 	args[2] = Int32GetDatum(line_number);

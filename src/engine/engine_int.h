@@ -183,6 +183,17 @@ extern void ce_store_hold_reset(void);
 struct CeQuery;
 /* Before any bookkeeping query (query.c): write what is held back, unless q reads around it. */
 extern void ce_store_before_query(const struct CeQuery *q);
+/*
+ * direct.c: a transition's rows by direct row access, where it applies
+ * (not on Citus): the same as q_claim_next, q_header, q_lock_header,
+ * q_lines (without the held-back completion) and q_write_step.
+ */
+extern bool ce_direct_available(void);
+extern bool ce_direct_claim_next(ExecRow *ex, int line_number, bool own_session, LineRow *line);
+extern bool ce_direct_read_header(ExecRow *ex);
+extern bool ce_direct_lock_header(ExecRow *ex);
+extern List *ce_direct_lines(ExecRow *ex);
+extern void ce_direct_write_step(const Datum *v, const char *n, int promote);
 extern bool ce_store_take_promoted(pg_uuid_t *org, pg_uuid_t *id, int *line_number);
 extern bool ce_claim_next(ExecRow *ex, int line_number, bool own_session, LineRow *line);
 extern void ce_fail_line_plain(const pg_uuid_t *org, const pg_uuid_t *id, int line_number,

@@ -329,6 +329,12 @@ ce_exec_read_header(ExecRow *ex)
 {
 	Datum		args[2];
 
+	if (ce_direct_available())
+	{
+		if (!ce_direct_read_header(ex))
+			elog(ERROR, "execution %s has lines but no header", ce_uuid_to_cstring(&ex->id));
+		return;
+	}
 	args[0] = UUIDPGetDatum(&ex->org);
 	args[1] = UUIDPGetDatum(&ex->id);
 	ce_run_query(&q_header, args, NULL, false, 1);
@@ -345,6 +351,12 @@ ce_exec_lock(ExecRow *ex)
 
 	/* a child's ancestors first, root first (compose.h) */
 	ce_lock_ancestors(ex);
+	if (ce_direct_available())
+	{
+		if (!ce_direct_lock_header(ex))
+			elog(ERROR, "execution %s vanished", ex->id_s);
+		return;
+	}
 	args[0] = UUIDPGetDatum(&ex->org);
 	args[1] = UUIDPGetDatum(&ex->id);
 	ce_run_query(&q_lock_header, args, NULL, false, 1);
@@ -361,6 +373,22 @@ ce_exec_lines(ExecRow *ex)
 	List	   *res = NIL;
 	uint64		i;
 
+	if (ce_direct_available())
+	{
+		ListCell   *lc;
+
+		res = ce_direct_lines(ex);
+		/* a completion held back (see pending) */
+		foreach(lc, res)
+		{
+			LineInfo   *li = lfirst(lc);
+
+			if (pending.valid && li->line_number == pending.line_number &&
+				memcmp(&pending.id, &ex->id, sizeof(pg_uuid_t)) == 0)
+				li->status = pending.status;
+		}
+		return res;
+	}
 	args[0] = UUIDPGetDatum(&ex->org);
 	args[1] = UUIDPGetDatum(&ex->id);
 	ce_run_query(&q_lines, args, NULL, false, 0);
@@ -459,6 +487,11 @@ write_pending(List *promote)
 		list_length(promote) == 1 ? PROMOTE_ONE : PROMOTE_MANY;
 
 	pending.valid = false;
+	if (shape != PROMOTE_MANY && ce_direct_available())
+	{
+		ce_direct_write_step(pending.v, pending.n, shape == PROMOTE_ONE ? linitial_int(promote) : 0);
+		return;
+	}
 	if (shape == PROMOTE_ONE)
 		pending.v[12] = Int32GetDatum(linitial_int(promote));
 	else
