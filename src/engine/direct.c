@@ -38,6 +38,9 @@
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "miscadmin.h"
+#include "tcop/utility.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
 #include "nodes/parsenodes.h"
@@ -97,11 +100,25 @@ static const char *const col_names[C_COUNT] = {
 	"in_session"
 };
 
+/* Each column's type; 0: not used. */
+static const Oid col_types[C_COUNT] = {
+	UUIDOID, UUIDOID, INT4OID, TEXTOID, INT4OID, TIMESTAMPTZOID, JSONBOID,
+	JSONBOID, JSONBOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID, FLOAT8OID,
+	TEXTOID, INT4OID, TEXTOID, INT4OID, INT4OID, TEXTOID, JSONBOID,
+	TEXTOID, INT4OID, REGROLEOID, TIMESTAMPTZOID, INT4OID, JSONBOID, UUIDOID,
+	BOOLOID
+};
+
 enum
 {
 	T_LINES,
 	T_HEADER
 };
+
+/* The columns each table must have for direct access (the 0.2.0 schema). */
+#define LINE_COLUMNS(c) ((c) <= C_WAITS_FOR)
+#define HEADER_COLUMNS(c) ((c) == C_ORG || (c) == C_ID || (c) == C_STATUS || (c) == C_PARENT_LINE || \
+						   (c) >= C_CONTEXT)
 
 static const char *const table_names[2] = {"universal_transaction_lines", "universal_transactions"};
 
@@ -114,6 +131,7 @@ static const char *const table_names[2] = {"universal_transaction_lines", "unive
 static struct
 {
 	bool		valid;
+	bool		usable;			/* has every column it must have, typed so */
 	Oid			relid;
 	Oid			pkey;
 	Oid			steps;			/* the lines' index without iterations */
@@ -149,11 +167,29 @@ typedef struct Direct
 	DirectRel	r[2];
 } Direct;
 
-/* Whether direct access applies: plain PostgreSQL (call inside SPI). */
+static void table_load(int t);
+
+/*
+ * Whether direct access applies (call inside SPI): plain PostgreSQL; a
+ * transaction at READ COMMITTED (the engine's own are), where a locked
+ * row is followed to its latest version, and read-write, outside
+ * parallel mode (the statements raise the errors of those cases); and
+ * tables of the 0.2.0 schema (a server whose database is not updated yet
+ * runs the statements, which raise the missing column's error).
+ */
 bool
 ce_direct_available(void)
 {
-	return !ce_citus_mode();
+	if (IsolationUsesXactSnapshot() || XactReadOnly || IsInParallelMode() || ce_citus_mode())
+		return false;
+	for (int t = 0; t < 2; t++)
+	{
+		if (!tables[t].valid)
+			table_load(t);
+		if (!tables[t].usable)
+			return false;
+	}
+	return true;
 }
 
 static void
@@ -175,20 +211,27 @@ table_load(int t)
 		elog(ERROR, "chainexec table \"%s\" is missing", table_names[t]);
 	rel = table_open(relid, AccessShareLock);
 	desc = RelationGetDescr(rel);
+	tables[t].usable = true;
 	for (int c = 0; c < C_COUNT; c++)
-		tables[t].col[c] = -1;
-	for (int a = 0; a < desc->natts; a++)
 	{
-		Form_pg_attribute att = TupleDescAttr(desc, a);
+		bool		needed = t == T_LINES ? LINE_COLUMNS(c) : HEADER_COLUMNS(c);
 
-		if (att->attisdropped)
-			continue;
-		for (int c = 0; c < C_COUNT; c++)
-			if (strcmp(NameStr(att->attname),
+		tables[t].col[c] = -1;
+		for (int a = 0; a < desc->natts; a++)
+		{
+			Form_pg_attribute att = TupleDescAttr(desc, a);
+
+			if (!att->attisdropped && att->atttypid == col_types[c] &&
+				strcmp(NameStr(att->attname),
 					   c == C_ID ? (t == T_LINES ? "transaction_id" : "id") : col_names[c]) == 0)
 				tables[t].col[c] = a;
+		}
+		if (needed && tables[t].col[c] < 0)
+			tables[t].usable = false;
 	}
 	tables[t].pkey = RelationGetPrimaryKeyIndex(rel);
+	if (!OidIsValid(tables[t].pkey))
+		tables[t].usable = false;
 	tables[t].steps = t == T_LINES ? get_relname_relid("universal_transaction_lines_steps", nsp) : InvalidOid;
 	table_close(rel, NoLock);
 	tables[t].relid = relid;
@@ -200,6 +243,8 @@ table_load(int t)
  * survey, which reads around a held-back completion (store.c, pending),
  * that any other access writes first.
  */
+static RangeTblEntry *rte_for(int t);
+
 static void
 direct_begin(Direct *d, bool write, bool read_around)
 {
@@ -212,21 +257,41 @@ direct_begin(Direct *d, bool write, bool read_around)
 	d->snap = GetActiveSnapshot();
 	if (write)
 	{
+		MemoryContext old;
+
 		d->estate = CreateExecutorState();
 		d->estate->es_output_cid = GetCurrentCommandId(true);
+		old = MemoryContextSwitchTo(d->estate->es_query_cxt);
+		ExecInitRangeTable(d->estate, list_make2(rte_for(T_LINES), rte_for(T_HEADER)));
+		MemoryContextSwitchTo(old);
 		EvalPlanQualInit(&d->epq, d->estate, NULL, NIL, -1);
 	}
 }
 
+/*
+ * Table t as the write's range table entry: with the columns the write
+ * sets, for UPDATE OF triggers and the index entries' "unchanged" hint.
+ */
 static RangeTblEntry *
-rte_for(Oid relid)
+rte_for(int t)
 {
 	RangeTblEntry *rte = makeNode(RangeTblEntry);
+	static const Col lines_set[] = {C_STATUS, C_ATTEMPT, C_NOT_BEFORE, C_INPUT, C_OUTPUT, C_ERROR,
+	C_STARTED, C_FIRST_STARTED, C_FINISHED, C_DURATION};
 
 	rte->rtekind = RTE_RELATION;
-	rte->relid = relid;
+	rte->relid = tables[t].relid;
 	rte->relkind = RELKIND_RELATION;
 	rte->rellockmode = RowExclusiveLock;
+	if (t == T_LINES)
+	{
+		for (int i = 0; i < lengthof(lines_set); i++)
+			rte->updatedCols = bms_add_member(rte->updatedCols, tables[t].col[lines_set[i]] + 1 -
+											  FirstLowInvalidHeapAttributeNumber);
+	}
+	else
+		rte->updatedCols = bms_make_singleton(tables[t].col[C_CONTEXT] + 1 -
+											  FirstLowInvalidHeapAttributeNumber);
 	return rte;
 }
 
@@ -248,21 +313,25 @@ direct_open(Direct *d, int t, LOCKMODE mode)
 		table_load(t);
 		r->rel = table_open(tables[t].relid, mode);
 	}
+	/* checked by ce_direct_available, unless changed since */
+	if (!tables[t].usable || (d->estate != NULL && tables[t].relid != exec_rt_fetch(t + 1, d->estate)->relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("chainexec table \"%s\" changed during a transition", table_names[t]),
+				 errhint("Run the transition again.")));
 	r->col = tables[t].col;
-	if (!OidIsValid(tables[t].pkey) || r->col[C_ORG] < 0 || r->col[C_ID] < 0)
-		elog(ERROR, "chainexec table \"%s\" has lost its primary key", table_names[t]);
 	r->pkey = index_open(tables[t].pkey, AccessShareLock);
 	r->found = table_slot_create(r->rel, d->estate ? &d->estate->es_tupleTable : NULL);
 	if (d->estate != NULL)
 	{
-		if (d->estate->es_range_table == NIL)
-			ExecInitRangeTable(d->estate, list_make2(rte_for(tables[T_LINES].relid),
-													 rte_for(tables[T_HEADER].relid)));
+		MemoryContext old = MemoryContextSwitchTo(d->estate->es_query_cxt);
+
 		r->rri = makeNode(ResultRelInfo);
 		InitResultRelInfo(r->rri, r->rel, t + 1, NULL, 0);
 		d->estate->es_opened_result_relations = lappend(d->estate->es_opened_result_relations, r->rri);
 		ExecOpenIndices(r->rri, false);
 		r->next = table_slot_create(r->rel, &d->estate->es_tupleTable);
+		MemoryContextSwitchTo(old);
 	}
 	return r;
 }
@@ -655,7 +724,14 @@ ce_direct_lines(ExecRow *ex)
 	l = direct_open(&d, T_LINES, AccessShareLock);
 	/* the index that leaves out a forEach's iteration lines, if there */
 	if (OidIsValid(tables[T_LINES].steps))
+	{
 		steps = index_open(tables[T_LINES].steps, AccessShareLock);
+		if (!steps->rd_index->indisvalid || steps->rd_index->indrelid != tables[T_LINES].relid)
+		{
+			index_close(steps, AccessShareLock);
+			steps = NULL;
+		}
+	}
 	ScanKeyInit(&key[0], 1, BTEqualStrategyNumber, F_UUID_EQ, UUIDPGetDatum(&ex->org));
 	ScanKeyInit(&key[1], 2, BTEqualStrategyNumber, F_UUID_EQ, UUIDPGetDatum(&ex->id));
 	scan = index_beginscan(l->rel, steps ? steps : l->pkey, d.snap, 2, 0);
@@ -698,7 +774,7 @@ ce_direct_write_step(const Datum *v, const char *n, int promote)
 	Direct		d;
 	DirectRel  *l;
 	TimestampTz now = GetCurrentTransactionStartTimestamp();
-	TimestampTz clock = GetCurrentTimestamp();
+	TimestampTz clock;
 	bool		started = DatumGetBool(v[9]);
 	bool		finished = DatumGetBool(v[10]);
 	const pg_uuid_t *org = DatumGetUUIDP(v[0]);
@@ -710,6 +786,8 @@ ce_direct_write_step(const Datum *v, const char *n, int promote)
 	if (find_row(&d, l, org, id, DatumGetInt32(v[2])) &&
 		lock_found(&d, l, LockTupleNoKeyExclusive, LockWaitBlock))
 	{
+		/* the statement's clock_timestamp(): read after any wait for the row */
+		clock = GetCurrentTimestamp();
 		new_version(l);
 		set_col(l, C_STATUS, v[3], false);
 		set_col(l, C_ATTEMPT, v[4], false);

@@ -39,7 +39,7 @@ cleanup()
 }
 trap cleanup EXIT
 
-plan 13
+plan 15
 
 psql_q "CREATE EXTENSION IF NOT EXISTS chainexec" >/dev/null 2>&1 || bail_out "could not create the extension chainexec"
 psql_q "CREATE EXTENSION IF NOT EXISTS amcheck" >/dev/null 2>&1 || bail_out "could not create the extension amcheck"
@@ -152,3 +152,16 @@ like "$(psql_q "SELECT error::text FROM chainexec.universal_transactions WHERE i
 	"23514|dr_check_$S" "its error names the constraint violation"
 is "$(psql_q "SELECT count(*) FROM chainexec.universal_transaction_lines WHERE transaction_id = '$XID' AND line_number > 3 AND status NOT IN ('pending', 'cancelled', 'skipped')")" \
 	0 "and no line after it ran"
+
+# outside the engine's own transactions the statements run: a control call
+# in a READ ONLY transaction is refused as before, one at REPEATABLE READ works
+psql_q "SELECT chainexec.chain_define('{\"id\": \"$CH-wait\", \"name\": \"wait\", \"steps\": [
+	{\"id\": 1, \"name\": \"w\", \"type\": \"wait\", \"waitMs\": 60000},
+	{\"id\": 2, \"name\": \"b\", \"type\": \"sql\", \"sql\": \"SELECT 1\"}]}', true)" >/dev/null ||
+	bail_out "could not define the wait chain"
+WID=$(psql_q "SELECT chainexec.chain_execute('$CH-wait', '{}')") || bail_out "could not start the wait chain"
+sleep 1
+like "$(psql -X -A -t -q -c "BEGIN READ ONLY" -c "SELECT chainexec.chain_cancel('$WID')" 2>&1)" \
+	"read-only transaction" "chain_cancel in a READ ONLY transaction is refused (a read-only transaction)"
+is "$(psql -X -A -t -q -c "BEGIN ISOLATION LEVEL REPEATABLE READ" -c "SELECT chainexec.chain_cancel('$WID')" -c "COMMIT" 2>&1 | head -n 1)$(psql_q "SELECT status FROM chainexec.universal_transactions WHERE id = '$WID'")" \
+	"tcancelled" "chain_cancel at REPEATABLE READ cancels the execution"
