@@ -40,10 +40,11 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
-#include "tcop/utility.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
 #include "nodes/parsenodes.h"
+#include "optimizer/optimizer.h"
+#include "utils/syscache.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/inval.h"
@@ -118,6 +119,7 @@ enum
 /* The columns each table must have for direct access (the 0.2.0 schema). */
 #define LINE_COLUMNS(c) ((c) <= C_WAITS_FOR)
 #define HEADER_COLUMNS(c) ((c) == C_ORG || (c) == C_ID || (c) == C_STATUS || (c) == C_PARENT_LINE || \
+						   (c) == C_OUTPUT || (c) == C_ERROR || (c) == C_STARTED || (c) == C_FINISHED || \
 						   (c) >= C_CONTEXT)
 
 static const char *const table_names[2] = {"universal_transaction_lines", "universal_transactions"};
@@ -139,12 +141,66 @@ static struct
 }			tables[2];
 static bool inval_registered = false;
 
+/*
+ * Per table, kept across transactions: the expression states of its CHECK
+ * constraints, in the order of the relation's constraint list, that a
+ * write gives its ResultRelInfo (ri_ConstraintExprs) instead of parsing
+ * each constraint's text and preparing it again, as PostgreSQL does once
+ * per statement.  Made again after any invalidation of the table (ALTER
+ * TABLE ... ADD CONSTRAINT) or any change of a function (a constraint may
+ * call one); freed only when made again, never inside the invalidation
+ * callback, which may arrive while a constraint is being evaluated.
+ */
+static struct
+{
+	bool		valid;
+	int			count;
+	MemoryContext cxt;
+	ExprState **exprs;
+}			checks[2];
+
 static void
 tables_inval(Datum arg, Oid relid)
 {
 	for (int t = 0; t < 2; t++)
 		if (!OidIsValid(relid) || relid == tables[t].relid)
+		{
 			tables[t].valid = false;
+			checks[t].valid = false;
+		}
+}
+
+static void
+functions_inval(Datum arg, int cacheid, uint32 hashvalue)
+{
+	checks[0].valid = false;
+	checks[1].valid = false;
+}
+
+/* The CHECK constraints of table t's open relation rel, prepared (see checks). */
+static ExprState **
+table_checks(int t, Relation rel)
+{
+	TupleConstr *constr = RelationGetDescr(rel)->constr;
+	int			n = constr ? constr->num_check : 0;
+	MemoryContext old;
+
+	if (n == 0)
+		return NULL;
+	if (checks[t].valid && checks[t].count == n)
+		return checks[t].exprs;
+	if (checks[t].cxt != NULL)
+		MemoryContextDelete(checks[t].cxt);
+	checks[t].cxt = AllocSetContextCreate(TopMemoryContext, "chainexec constraints",
+										  ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(checks[t].cxt);
+	checks[t].exprs = palloc(sizeof(ExprState *) * n);
+	for (int i = 0; i < n; i++)
+		checks[t].exprs[i] = ExecInitExpr(expression_planner(stringToNode(constr->check[i].ccbin)), NULL);
+	MemoryContextSwitchTo(old);
+	checks[t].count = n;
+	checks[t].valid = true;
+	return checks[t].exprs;
 }
 
 /* One table of a direct access: the relation, open, with its columns. */
@@ -161,6 +217,7 @@ typedef struct DirectRel
 /* A direct access: its snapshot, and for a write its executor state. */
 typedef struct Direct
 {
+	const Col  *header_set;		/* the header's columns a write sets, C_COUNT-ended */
 	Snapshot	snap;
 	EState	   *estate;
 	EPQState	epq;
@@ -203,6 +260,7 @@ table_load(int t)
 	if (!inval_registered)
 	{
 		CacheRegisterRelcacheCallback(tables_inval, (Datum) 0);
+		CacheRegisterSyscacheCallback(PROCOID, functions_inval, (Datum) 0);
 		inval_registered = true;
 	}
 	nsp = get_namespace_oid("chainexec", false);
@@ -243,12 +301,15 @@ table_load(int t)
  * survey, which reads around a held-back completion (store.c, pending),
  * that any other access writes first.
  */
-static RangeTblEntry *rte_for(int t);
+static RangeTblEntry *rte_for(Direct *d, int t);
+
+static const Col context_set[] = {C_CONTEXT, C_COUNT};
 
 static void
-direct_begin(Direct *d, bool write, bool read_around)
+direct_begin_set(Direct *d, bool write, bool read_around, const Col *header_set)
 {
 	memset(d, 0, sizeof(*d));
+	d->header_set = header_set;
 	if (!write && !read_around)
 		ce_store_before_query(NULL);
 	/* like a statement at READ COMMITTED: a new snapshot that sees our own changes */
@@ -262,10 +323,16 @@ direct_begin(Direct *d, bool write, bool read_around)
 		d->estate = CreateExecutorState();
 		d->estate->es_output_cid = GetCurrentCommandId(true);
 		old = MemoryContextSwitchTo(d->estate->es_query_cxt);
-		ExecInitRangeTable(d->estate, list_make2(rte_for(T_LINES), rte_for(T_HEADER)));
+		ExecInitRangeTable(d->estate, list_make2(rte_for(d, T_LINES), rte_for(d, T_HEADER)));
 		MemoryContextSwitchTo(old);
 		EvalPlanQualInit(&d->epq, d->estate, NULL, NIL, -1);
 	}
+}
+
+static void
+direct_begin(Direct *d, bool write, bool read_around)
+{
+	direct_begin_set(d, write, read_around, context_set);
 }
 
 /*
@@ -273,7 +340,7 @@ direct_begin(Direct *d, bool write, bool read_around)
  * sets, for UPDATE OF triggers and the index entries' "unchanged" hint.
  */
 static RangeTblEntry *
-rte_for(int t)
+rte_for(Direct *d, int t)
 {
 	RangeTblEntry *rte = makeNode(RangeTblEntry);
 	static const Col lines_set[] = {C_STATUS, C_ATTEMPT, C_NOT_BEFORE, C_INPUT, C_OUTPUT, C_ERROR,
@@ -290,8 +357,11 @@ rte_for(int t)
 											  FirstLowInvalidHeapAttributeNumber);
 	}
 	else
-		rte->updatedCols = bms_make_singleton(tables[t].col[C_CONTEXT] + 1 -
+	{
+		for (const Col *c = d->header_set; *c != C_COUNT; c++)
+			rte->updatedCols = bms_add_member(rte->updatedCols, tables[t].col[*c] + 1 -
 											  FirstLowInvalidHeapAttributeNumber);
+	}
 	return rte;
 }
 
@@ -328,6 +398,7 @@ direct_open(Direct *d, int t, LOCKMODE mode)
 
 		r->rri = makeNode(ResultRelInfo);
 		InitResultRelInfo(r->rri, r->rel, t + 1, NULL, 0);
+		r->rri->ri_ConstraintExprs = table_checks(t, r->rel);
 		d->estate->es_opened_result_relations = lappend(d->estate->es_opened_result_relations, r->rri);
 		ExecOpenIndices(r->rri, false);
 		r->next = table_slot_create(r->rel, &d->estate->es_tupleTable);
@@ -849,6 +920,43 @@ ce_direct_write_step(const Datum *v, const char *n, int promote)
 			set_col(l, C_NOT_BEFORE, TimestampTzGetDatum(Max(due, now)), false);
 			write_row(&d, l);
 		}
+	}
+	direct_end(&d);
+}
+
+/*
+ * store.c's q_set_status (start: also started_at = coalesce(started_at,
+ * now())) and q_finish_exec (finish: status, output, error = coalesce(error,
+ * the old one), finished_at = clock_timestamp()): the header of ex.
+ */
+void
+ce_direct_write_header(ExecRow *ex, CeExecStatus status, bool finish, Jsonb *output, Jsonb *error)
+{
+	static const Col start_set[] = {C_STATUS, C_STARTED, C_COUNT};
+	static const Col finish_set[] = {C_STATUS, C_OUTPUT, C_ERROR, C_FINISHED, C_COUNT};
+	Direct		d;
+	DirectRel  *h;
+
+	/* a held-back completion first, as before any statement */
+	ce_store_before_query(NULL);
+	direct_begin_set(&d, true, false, finish ? finish_set : start_set);
+	AfterTriggerBeginQuery();
+	h = direct_open(&d, T_HEADER, RowExclusiveLock);
+	if (find_row(&d, h, &ex->org, &ex->id, 0) &&
+		lock_found(&d, h, LockTupleNoKeyExclusive, LockWaitBlock))
+	{
+		new_version(h);
+		set_col(h, C_STATUS, CStringGetTextDatum(ce_exec_status_name(status)), false);
+		if (finish)
+		{
+			set_col(h, C_OUTPUT, output ? JsonbPGetDatum(output) : (Datum) 0, output == NULL);
+			if (error != NULL)
+				set_col(h, C_ERROR, JsonbPGetDatum(error), false);
+			set_col(h, C_FINISHED, TimestampTzGetDatum(GetCurrentTimestamp()), false);
+		}
+		else if (col_null(h, C_STARTED))
+			set_col(h, C_STARTED, TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()), false);
+		write_row(&d, h);
 	}
 	direct_end(&d);
 }

@@ -582,6 +582,12 @@ ce_exec_set_status(ExecRow *ex, CeExecStatus status)
 {
 	Datum		v[3];
 
+	if (ce_direct_available())
+	{
+		ce_direct_write_header(ex, status, false, NULL, NULL);
+		ex->status = status;
+		return;
+	}
 	v[0] = UUIDPGetDatum(&ex->org);
 	v[1] = UUIDPGetDatum(&ex->id);
 	v[2] = CStringGetTextDatum(ce_exec_status_name(status));
@@ -721,6 +727,12 @@ ce_exec_write_end(ExecRow *ex, CeExecStatus status, Jsonb *output, Jsonb *error)
 	Datum		v[5];
 	char		n[6] = "     ";
 
+	if (ce_direct_available())
+	{
+		ce_direct_write_header(ex, status, true, output, error);
+		ex->status = status;
+		return;
+	}
 	v[0] = UUIDPGetDatum(&ex->org);
 	v[1] = UUIDPGetDatum(&ex->id);
 	v[2] = CStringGetTextDatum(ce_exec_status_name(status));

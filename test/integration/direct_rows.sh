@@ -28,6 +28,8 @@ cleanup()
 		DROP TRIGGER IF EXISTS dr_lines_$S ON chainexec.universal_transaction_lines;
 		DROP TRIGGER IF EXISTS dr_header_$S ON chainexec.universal_transactions;
 		ALTER TABLE chainexec.universal_transaction_lines DROP CONSTRAINT IF EXISTS dr_check_$S;
+		ALTER TABLE chainexec.universal_transaction_lines DROP CONSTRAINT IF EXISTS dr_fn_$S;
+		DROP FUNCTION IF EXISTS public.dr_ok_$S(uuid, int, text);
 		DROP FUNCTION IF EXISTS public.dr_lines_$S() CASCADE;
 		DROP FUNCTION IF EXISTS public.dr_header_$S() CASCADE;
 		DROP TABLE IF EXISTS public.dr_seen_$S, public.dr_ctx_$S;
@@ -39,7 +41,7 @@ cleanup()
 }
 trap cleanup EXIT
 
-plan 15
+plan 18
 
 psql_q "CREATE EXTENSION IF NOT EXISTS chainexec" >/dev/null 2>&1 || bail_out "could not create the extension chainexec"
 psql_q "CREATE EXTENSION IF NOT EXISTS amcheck" >/dev/null 2>&1 || bail_out "could not create the extension amcheck"
@@ -165,3 +167,24 @@ like "$(psql -X -A -t -q -c "BEGIN READ ONLY" -c "SELECT chainexec.chain_cancel(
 	"read-only transaction" "chain_cancel in a READ ONLY transaction is refused (a read-only transaction)"
 is "$(psql -X -A -t -q -c "BEGIN ISOLATION LEVEL REPEATABLE READ" -c "SELECT chainexec.chain_cancel('$WID')" -c "COMMIT" 2>&1 | head -n 1)$(psql_q "SELECT status FROM chainexec.universal_transactions WHERE id = '$WID'")" \
 	"tcancelled" "chain_cancel at REPEATABLE READ cancels the execution"
+
+# a constraint's function replaced, then the constraint dropped: the writes
+# follow each change (the prepared constraints are made again)
+psql -X -q -v ON_ERROR_STOP=1 >/dev/null <<-SQL || bail_out "could not add the function's constraint"
+	CREATE FUNCTION public.dr_ok_$S(org uuid, step int, status text) RETURNS boolean LANGUAGE sql IMMUTABLE AS 'SELECT true';
+	ALTER TABLE chainexec.universal_transaction_lines ADD CONSTRAINT dr_fn_$S
+		CHECK (public.dr_ok_$S(organization_id, step_id, status)) NOT VALID;
+SQL
+run_status()
+{
+	local id
+	id=$(psql_q "SELECT chainexec.chain_execute('$CH', '{}')") || return 1
+	psql_q "SELECT chainexec.chain_wait('$id', 60000)->>'status'"
+}
+is "$(run_status)" completed "with a constraint whose function accepts every line, an execution completes"
+psql_q "CREATE OR REPLACE FUNCTION public.dr_ok_$S(org uuid, step int, status text) RETURNS boolean LANGUAGE sql
+	IMMUTABLE AS \$\$SELECT org <> '$ORG' OR step <> 2 OR status <> 'completed'\$\$" >/dev/null || bail_out "could not replace the function"
+is "$(run_status)" failed "the function replaced to refuse step 2 completed: the next execution fails"
+psql_q "ALTER TABLE chainexec.universal_transaction_lines DROP CONSTRAINT dr_fn_$S" >/dev/null ||
+	bail_out "could not drop the constraint"
+is "$(run_status)" completed "the constraint dropped: the next execution completes"
