@@ -433,6 +433,8 @@ ce_advance(ExecRow *ex, int own_line)
 	List	   *lines = ce_exec_lines(ex);
 	Readiness	r;
 	List	   *promote;
+	CeExecStatus new_status = CE_EXEC_RUNNING;
+	bool		set_status = false;
 
 	ce_progress_from_lines(ex, lines);
 
@@ -447,6 +449,13 @@ ce_advance(ExecRow *ex, int own_line)
 
 	survey_lines(ex->plan, lines, &r);
 	promote = lines_to_promote(ex->plan, lines, &r);
+	/* the new status, written with the step's completion where it can be (store.c) */
+	if (r.active > 0)
+	{
+		new_status = r.waiting == r.active ? CE_EXEC_WAITING : CE_EXEC_RUNNING;
+		if (ex->status != new_status && !ce_exec_status_held(ex, new_status))
+			set_status = true;
+	}
 	if (promote != NIL)
 	{
 		ce_lines_promote(ex, promote);
@@ -466,8 +475,6 @@ ce_advance(ExecRow *ex, int own_line)
 										 NULL, NULL, 0), own_line);
 		return;
 	}
-	if (r.waiting == r.active && ex->status != CE_EXEC_WAITING)
-		ce_exec_set_status(ex, CE_EXEC_WAITING);
-	else if (r.waiting < r.active && ex->status != CE_EXEC_RUNNING)
-		ce_exec_set_status(ex, CE_EXEC_RUNNING);
+	if (set_status)
+		ce_exec_set_status(ex, new_status);
 }

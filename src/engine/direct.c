@@ -304,6 +304,7 @@ table_load(int t)
 static RangeTblEntry *rte_for(Direct *d, int t);
 
 static const Col context_set[] = {C_CONTEXT, C_COUNT};
+static const Col context_status_set[] = {C_CONTEXT, C_STATUS, C_STARTED, C_COUNT};
 
 static void
 direct_begin_set(Direct *d, bool write, bool read_around, const Col *header_set)
@@ -837,10 +838,11 @@ ce_direct_lines(ExecRow *ex)
  * or null to keep, $7 input or null to keep, $8 output, $9 error, $10
  * started, $11 finished, $12 context or null when unchanged); promote:
  * the line to make ready if still pending and not an iteration, 0 for
- * none.
+ * none; exec_status: the execution's new status (a CeExecStatus, with
+ * q_set_status's started_at), -1 for none.
  */
 void
-ce_direct_write_step(const Datum *v, const char *n, int promote)
+ce_direct_write_step(const Datum *v, const char *n, int promote, int exec_status)
 {
 	Direct		d;
 	DirectRel  *l;
@@ -851,7 +853,7 @@ ce_direct_write_step(const Datum *v, const char *n, int promote)
 	const pg_uuid_t *org = DatumGetUUIDP(v[0]);
 	const pg_uuid_t *id = DatumGetUUIDP(v[1]);
 
-	direct_begin(&d, true, false);
+	direct_begin_set(&d, true, false, exec_status >= 0 ? context_status_set : context_set);
 	AfterTriggerBeginQuery();
 	l = direct_open(&d, T_LINES, RowExclusiveLock);
 	if (find_row(&d, l, org, id, DatumGetInt32(v[2])) &&
@@ -891,7 +893,7 @@ ce_direct_write_step(const Datum *v, const char *n, int promote)
 		write_row(&d, l);
 	}
 
-	if (n[11] != 'n')
+	if (n[11] != 'n' || exec_status >= 0)
 	{
 		DirectRel  *h = direct_open(&d, T_HEADER, RowExclusiveLock);
 
@@ -899,7 +901,15 @@ ce_direct_write_step(const Datum *v, const char *n, int promote)
 			lock_found(&d, h, LockTupleNoKeyExclusive, LockWaitBlock))
 		{
 			new_version(h);
-			set_col(h, C_CONTEXT, v[11], false);
+			if (n[11] != 'n')
+				set_col(h, C_CONTEXT, v[11], false);
+			if (exec_status >= 0)
+			{
+				set_col(h, C_STATUS, CStringGetTextDatum(ce_exec_status_name((CeExecStatus) exec_status)),
+						false);
+				if (col_null(h, C_STARTED))
+					set_col(h, C_STARTED, TimestampTzGetDatum(now), false);
+			}
 			write_row(&d, h);
 		}
 	}
@@ -927,19 +937,22 @@ ce_direct_write_step(const Datum *v, const char *n, int promote)
 /*
  * store.c's q_set_status (start: also started_at = coalesce(started_at,
  * now())) and q_finish_exec (finish: status, output, error = coalesce(error,
- * the old one), finished_at = clock_timestamp()): the header of ex.
+ * the old one), finished_at = clock_timestamp()): the header of ex; with
+ * context, the new context too (the held-back completion's, store.c).
  */
 void
-ce_direct_write_header(ExecRow *ex, CeExecStatus status, bool finish, Jsonb *output, Jsonb *error)
+ce_direct_write_header(ExecRow *ex, CeExecStatus status, bool finish, Jsonb *output, Jsonb *error,
+					   Jsonb *context)
 {
 	static const Col start_set[] = {C_STATUS, C_STARTED, C_COUNT};
 	static const Col finish_set[] = {C_STATUS, C_OUTPUT, C_ERROR, C_FINISHED, C_COUNT};
+	static const Col finish_context_set[] = {C_STATUS, C_OUTPUT, C_ERROR, C_FINISHED, C_CONTEXT, C_COUNT};
 	Direct		d;
 	DirectRel  *h;
 
 	/* a held-back completion first, as before any statement */
 	ce_store_before_query(NULL);
-	direct_begin_set(&d, true, false, finish ? finish_set : start_set);
+	direct_begin_set(&d, true, false, !finish ? start_set : context ? finish_context_set : finish_set);
 	AfterTriggerBeginQuery();
 	h = direct_open(&d, T_HEADER, RowExclusiveLock);
 	if (find_row(&d, h, &ex->org, &ex->id, 0) &&
@@ -947,6 +960,8 @@ ce_direct_write_header(ExecRow *ex, CeExecStatus status, bool finish, Jsonb *out
 	{
 		new_version(h);
 		set_col(h, C_STATUS, CStringGetTextDatum(ce_exec_status_name(status)), false);
+		if (context != NULL)
+			set_col(h, C_CONTEXT, JsonbPGetDatum(context), false);
 		if (finish)
 		{
 			set_col(h, C_OUTPUT, output ? JsonbPGetDatum(output) : (Datum) 0, output == NULL);

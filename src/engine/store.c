@@ -75,6 +75,8 @@ static struct
 	CeLineStatus status;
 	Datum		v[13];
 	char		n[14];
+	/* the execution's new status, held with it (ce_exec_status_held); -1: none */
+	int			exec_status;
 }			pending;
 static bool hold_writes = false;
 static CeQuery q_lines;
@@ -474,6 +476,7 @@ ce_line_complete(ExecRow *ex, int line_number, CeLineUpdate *u, Jsonb *context)
 	pending.id = ex->id;
 	pending.line_number = line_number;
 	pending.status = u->status;
+	pending.exec_status = -1;
 	pending.valid = true;
 	if (context)
 		ex->context = context;
@@ -486,10 +489,14 @@ write_pending(List *promote)
 	int			shape = promote == NIL ? PROMOTE_NONE :
 		list_length(promote) == 1 ? PROMOTE_ONE : PROMOTE_MANY;
 
+	int			exec_status = pending.exec_status;
+
 	pending.valid = false;
+	pending.exec_status = -1;
 	if (shape != PROMOTE_MANY && ce_direct_available())
 	{
-		ce_direct_write_step(pending.v, pending.n, shape == PROMOTE_ONE ? linitial_int(promote) : 0);
+		ce_direct_write_step(pending.v, pending.n, shape == PROMOTE_ONE ? linitial_int(promote) : 0,
+							 exec_status);
 		return;
 	}
 	if (shape == PROMOTE_ONE)
@@ -497,6 +504,15 @@ write_pending(List *promote)
 	else
 		pending.v[12] = PointerGetDatum(ce_int_array(promote));
 	ce_run_query(write_step_query(pending.n[11] != 'n', shape), pending.v, pending.n, false, 0);
+	if (exec_status >= 0)
+	{
+		Datum		v[3];
+
+		v[0] = pending.v[0];
+		v[1] = pending.v[1];
+		v[2] = CStringGetTextDatum(ce_exec_status_name((CeExecStatus) exec_status));
+		ce_run_query(&q_set_status, v, NULL, false, 0);
+	}
 }
 
 static void
@@ -523,6 +539,7 @@ void
 ce_store_hold_begin(void)
 {
 	pending.valid = false;
+	pending.exec_status = -1;
 	hold_writes = true;
 }
 
@@ -537,7 +554,33 @@ void
 ce_store_hold_reset(void)
 {
 	pending.valid = false;
+	pending.exec_status = -1;
 	hold_writes = false;
+}
+
+/* Whether the completion held back is one of ex's execution. */
+static bool
+pending_of(ExecRow *ex)
+{
+	return pending.valid && memcmp(&pending.id, &ex->id, sizeof(pg_uuid_t)) == 0 &&
+		memcmp(&pending.org, &ex->org, sizeof(pg_uuid_t)) == 0;
+}
+
+/*
+ * Set ex's status with the completion held back, in the same update of
+ * its header (by direct row access only): true if so, else the caller
+ * sets it (ce_exec_set_status).  An execution's header updated twice in
+ * one transaction costs a second new version and, the first being the
+ * transaction's own, a check of its foreign keys.
+ */
+bool
+ce_exec_status_held(ExecRow *ex, CeExecStatus status)
+{
+	if (!pending_of(ex) || !ce_direct_available())
+		return false;
+	pending.exec_status = (int) status;
+	ex->status = status;
+	return true;
 }
 
 /*
@@ -584,7 +627,7 @@ ce_exec_set_status(ExecRow *ex, CeExecStatus status)
 
 	if (ce_direct_available())
 	{
-		ce_direct_write_header(ex, status, false, NULL, NULL);
+		ce_direct_write_header(ex, status, false, NULL, NULL, NULL);
 		ex->status = status;
 		return;
 	}
@@ -690,8 +733,7 @@ ce_lines_promote(ExecRow *ex, List *line_numbers)
 	promoted.org = ex->org;
 	promoted.id = ex->id;
 	promoted.line_number = linitial_int(line_numbers);
-	if (pending.valid && memcmp(&pending.id, &ex->id, sizeof(pg_uuid_t)) == 0 &&
-		memcmp(&pending.org, &ex->org, sizeof(pg_uuid_t)) == 0)
+	if (pending_of(ex))
 	{
 		write_pending(line_numbers);
 		return;
@@ -729,7 +771,15 @@ ce_exec_write_end(ExecRow *ex, CeExecStatus status, Jsonb *output, Jsonb *error)
 
 	if (ce_direct_available())
 	{
-		ce_direct_write_header(ex, status, true, output, error);
+		Jsonb	   *context = NULL;
+
+		/* the held completion's new context goes with the end, in one update of the header */
+		if (pending_of(ex) && pending.n[11] != 'n' && pending.exec_status < 0)
+		{
+			context = DatumGetJsonbP(pending.v[11]);
+			pending.n[11] = 'n';
+		}
+		ce_direct_write_header(ex, status, true, output, error, context);
 		ex->status = status;
 		return;
 	}
