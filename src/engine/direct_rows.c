@@ -1,0 +1,433 @@
+/*-------------------------------------------------------------------------
+ *
+ * direct_rows.c
+ *	  A transition's own rows by direct row access (direct.c): the claim
+ *	  of the next line with its header, the header read and locked, the
+ *	  survey of the lines, the step's write (the completed line, the new
+ *	  context and status, the next line made ready), the execution's start
+ *	  and end.  Each stands for a statement of store.c or claim.c, named
+ *	  at each function, with its rows, values and conditions.
+ *
+ *	  Runs in the caller's transaction, SPI connected, as the extension
+ *	  owner, where ce_direct_available says so.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/relscan.h"
+#include "access/xact.h"
+#include "commands/trigger.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/jsonb.h"
+#include "utils/rel.h"
+#include "utils/timestamp.h"
+#include "utils/uuid.h"
+
+#include "engine.h"
+#include "engine_int.h"
+#include "compose.h"
+#include "direct.h"
+
+static const Col context_set[] = {C_CONTEXT, C_COUNT};
+static const Col context_status_set[] = {C_CONTEXT, C_STATUS, C_STARTED, C_COUNT};
+
+/* ---------------------------------------------------------------------
+ * jsonb fields, as the statements' ->, ->> and casts read them
+ * --------------------------------------------------------------------- */
+
+static Datum
+field(PGFunction fn, Jsonb *j, const char *key, bool *isnull)
+{
+	LOCAL_FCINFO(fcinfo, 2);
+	Datum		result;
+
+	if (j == NULL)
+	{
+		*isnull = true;
+		return (Datum) 0;
+	}
+	InitFunctionCallInfoData(*fcinfo, NULL, 2, InvalidOid, NULL, NULL);
+	fcinfo->args[0].value = JsonbPGetDatum(j);
+	fcinfo->args[0].isnull = false;
+	fcinfo->args[1].value = CStringGetTextDatum(key);
+	fcinfo->args[1].isnull = false;
+	result = fn(fcinfo);
+	*isnull = fcinfo->isnull;
+	return result;
+}
+
+/* j -> key */
+static Jsonb *
+field_jsonb(Jsonb *j, const char *key)
+{
+	bool		isnull;
+	Datum		d = field(jsonb_object_field, j, key, &isnull);
+
+	return isnull ? NULL : DatumGetJsonbP(d);
+}
+
+/* j ->> key, or NULL */
+static char *
+field_text(Jsonb *j, const char *key)
+{
+	bool		isnull;
+	Datum		d = field(jsonb_object_field_text, j, key, &isnull);
+
+	return isnull ? NULL : TextDatumGetCString(d);
+}
+
+/* coalesce((j ->> key)::int, if_null) */
+static int32
+field_int(Jsonb *j, const char *key, int32 if_null)
+{
+	char	   *s = field_text(j, key);
+
+	return s == NULL ? if_null : DatumGetInt32(DirectFunctionCall1(int4in, CStringGetDatum(s)));
+}
+
+/* ---------------------------------------------------------------------
+ * The rows as the engine reads them
+ * --------------------------------------------------------------------- */
+
+/* The header in r->found, as ce_header_from_row reads HEADER_COLS. */
+static void
+header_from_found(DirectRel *r, ExecRow *ex)
+{
+	bool		isnull;
+	Datum		v;
+	Jsonb	   *metadata = ce_row_jsonb(r, C_METADATA);
+	char	   *save = field_text(metadata, "saveIntermediateResults");
+
+	ex->status = ce_exec_status_from_name(ce_row_text(r, C_STATUS));
+	ex->chain_id = ce_row_text(r, C_CHAIN_ID);
+	ex->version = ce_row_int(r, C_CHAIN_VERSION, 0);
+	ex->context = ce_row_jsonb(r, C_CONTEXT);
+	ex->owner = DatumGetObjectId(ce_row_value(r, C_OWNER, &isnull));
+	v = ce_row_value(r, C_DEADLINE, &isnull);
+	ex->has_deadline = !isnull;
+	ex->deadline = isnull ? 0 : DatumGetTimestampTz(v);
+	ex->priority = ce_row_int(r, C_PRIORITY, 0);
+	ex->save_intermediate = save == NULL ? true : DatumGetBool(DirectFunctionCall1(boolin, CStringGetDatum(save)));
+	ex->max_retries = field_int(field_jsonb(metadata, "options"), "maxRetries", -1);
+	ex->progress_floor = field_int(metadata, "progressFloor", 0);
+	v = ce_row_value(r, C_PARENT_ID, &isnull);
+	ex->has_parent = !isnull;
+	if (!isnull)
+		memcpy(&ex->parent_id, DatumGetUUIDP(v), sizeof(pg_uuid_t));
+	ex->parent_line = ce_row_int(r, C_PARENT_LINE, 0);
+	ex->org_s = ce_uuid_to_cstring(&ex->org);
+	ex->id_s = ce_uuid_to_cstring(&ex->id);
+	ex->header_read = true;
+}
+
+/* The line in r->found, as ce_line_from_row reads LINE_COLS. */
+static void
+line_from_found(DirectRel *r, LineRow *line)
+{
+	bool		isnull;
+	Datum		v;
+	Jsonb	   *error = ce_row_jsonb(r, C_ERROR);
+	char	   *failure = field_text(error, "failure_type");
+
+	line->line_number = ce_row_int(r, C_LINE, 0);
+	line->line_type = ce_row_text(r, C_LINE_TYPE);
+	line->step_id = ce_row_int(r, C_STEP_ID, 0);
+	line->step_name = ce_row_text(r, C_STEP_NAME);
+	line->status = ce_line_status_from_name(ce_row_text(r, C_STATUS));
+	line->attempt = ce_row_int(r, C_ATTEMPT, 0);
+	line->parent_line = ce_row_int(r, C_PARENT_LINE, 0);
+	v = ce_row_value(r, C_STARTED, &isnull);
+	line->has_started = !isnull;
+	line->started_at = isnull ? 0 : DatumGetTimestampTz(v);
+	line->crashes = failure != NULL && strcmp(failure, "worker_crashed") == 0 ?
+		field_int(error, "crashes", 0) : 0;
+	line->iteration = ce_row_int(r, C_ITERATION, -1);
+}
+
+static bool
+found_status_is(DirectRel *r, CeLineStatus status)
+{
+	return ce_line_status_from_name(ce_row_text(r, C_STATUS)) == status;
+}
+
+static bool
+found_due(DirectRel *r)
+{
+	bool		isnull;
+	Datum		v = ce_row_value(r, C_NOT_BEFORE, &isnull);
+
+	return !isnull && DatumGetTimestampTz(v) <= GetCurrentTransactionStartTimestamp();
+}
+
+/* q_claim_next's conditions on the line: ready and due. */
+static bool
+claimable(DirectRel *r)
+{
+	return found_status_is(r, CE_LINE_READY) && found_due(r);
+}
+
+/*
+ * q_claim_next (claim.c): lock line line_number of ex's execution, if
+ * ready and due, SKIP LOCKED; read the execution's header unless the
+ * execution is driven by a chain_run session other than the caller's.
+ * True with both read when the line is also free (no limit holds it).
+ */
+bool
+ce_direct_claim_next(ExecRow *ex, int line_number, bool own_session, LineRow *line)
+{
+	Direct		d;
+	DirectRel  *h;
+	DirectRel  *l;
+	bool		ok = false;
+
+	ce_row_begin(&d, false, false, context_set);
+	h = ce_row_open(&d, T_HEADER, AccessShareLock);
+	l = ce_row_open(&d, T_LINES, RowShareLock);
+	if (ce_row_find(&d, h, &ex->org, &ex->id, 0) &&
+		(own_session || !ce_row_bool(h, C_IN_SESSION)) &&
+		ce_row_find(&d, l, &ex->org, &ex->id, line_number) && claimable(l) &&
+		ce_row_lock(&d, l, LockTupleExclusive, LockWaitSkip) && claimable(l))
+	{
+		ok = ce_row_null(l, C_WAITS_FOR);
+		if (ok)
+		{
+			line_from_found(l, line);
+			header_from_found(h, ex);
+		}
+	}
+	else
+		ok = false;
+	ce_row_end(&d);
+	return ok;
+}
+
+/* q_header (store.c): ex's header, no lock; false: none. */
+bool
+ce_direct_read_header(ExecRow *ex)
+{
+	Direct		d;
+	DirectRel  *h;
+	bool		ok;
+
+	ce_row_begin(&d, false, false, context_set);
+	h = ce_row_open(&d, T_HEADER, AccessShareLock);
+	ok = ce_row_find(&d, h, &ex->org, &ex->id, 0);
+	if (ok)
+		header_from_found(h, ex);
+	ce_row_end(&d);
+	return ok;
+}
+
+/* q_lock_header (store.c): lock ex's header FOR NO KEY UPDATE, refresh status and context. */
+bool
+ce_direct_lock_header(ExecRow *ex)
+{
+	Direct		d;
+	DirectRel  *h;
+	bool		ok;
+
+	ce_row_begin(&d, false, false, context_set);
+	h = ce_row_open(&d, T_HEADER, RowShareLock);
+	ok = ce_row_find(&d, h, &ex->org, &ex->id, 0) &&
+		ce_row_lock(&d, h, LockTupleNoKeyExclusive, LockWaitBlock);
+	if (ok)
+	{
+		ex->status = ce_exec_status_from_name(ce_row_text(h, C_STATUS));
+		ex->context = ce_row_jsonb(h, C_CONTEXT);
+	}
+	ce_row_end(&d);
+	return ok;
+}
+
+/*
+ * q_lines (store.c): the lines of ex's execution but iterations, by line
+ * number, as LineInfo; a waiting step line with its iteration counters.
+ */
+List *
+ce_direct_lines(ExecRow *ex)
+{
+	Direct		d;
+	DirectRel  *l;
+	ScanKeyData key[2];
+	IndexScanDesc scan;
+	Relation	steps = NULL;
+	List	   *res = NIL;
+
+	ce_row_begin(&d, false, true, context_set);
+	l = ce_row_open(&d, T_LINES, AccessShareLock);
+	/* the index that leaves out a forEach's iteration lines, if there */
+	steps = ce_row_open_steps();
+	ScanKeyInit(&key[0], 1, BTEqualStrategyNumber, F_UUID_EQ, UUIDPGetDatum(&ex->org));
+	ScanKeyInit(&key[1], 2, BTEqualStrategyNumber, F_UUID_EQ, UUIDPGetDatum(&ex->id));
+	scan = index_beginscan(l->rel, steps ? steps : l->pkey, d.snap, 2, 0);
+	index_rescan(scan, key, 2, NULL, 0);
+	while (index_getnext_slot(scan, ForwardScanDirection, l->found))
+	{
+		char	   *type = ce_row_text(l, C_LINE_TYPE);
+		LineInfo   *li;
+
+		if (strcmp(type, "iteration") == 0)
+			continue;
+		li = palloc0(sizeof(LineInfo));
+		li->line_number = ce_row_int(l, C_LINE, 0);
+		li->type = type[0];
+		li->step_id = ce_row_int(l, C_STEP_ID, 0);
+		li->status = ce_line_status_from_name(ce_row_text(l, C_STATUS));
+		li->parent_line = ce_row_int(l, C_PARENT_LINE, 0);
+		if (li->status == CE_LINE_WAITING && strcmp(type, "step") == 0)
+			ce_container_counters(field_jsonb(ce_row_jsonb(l, C_OUTPUT), "iterations"), li);
+		res = lappend(res, li);
+	}
+	index_endscan(scan);
+	if (steps != NULL)
+		index_close(steps, NoLock);
+	ce_row_end(&d);
+	return res;
+}
+
+/*
+ * q_write_step (store.c): v and n are its parameters and null flags ($1
+ * organization, $2 execution, $3 line, $4 status, $5 attempt, $6 due time
+ * or null to keep, $7 input or null to keep, $8 output, $9 error, $10
+ * started, $11 finished, $12 context or null when unchanged); promote:
+ * the line to make ready if still pending and not an iteration, 0 for
+ * none; exec_status: the execution's new status (a CeExecStatus, with
+ * q_set_status's started_at), -1 for none.
+ */
+void
+ce_direct_write_step(const Datum *v, const char *n, int promote, int exec_status)
+{
+	Direct		d;
+	DirectRel  *l;
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
+	TimestampTz clock;
+	bool		started = DatumGetBool(v[9]);
+	bool		finished = DatumGetBool(v[10]);
+	const pg_uuid_t *org = DatumGetUUIDP(v[0]);
+	const pg_uuid_t *id = DatumGetUUIDP(v[1]);
+
+	ce_row_begin(&d, true, false, exec_status >= 0 ? context_status_set : context_set);
+	AfterTriggerBeginQuery();
+	l = ce_row_open(&d, T_LINES, RowExclusiveLock);
+	if (ce_row_find(&d, l, org, id, DatumGetInt32(v[2])) &&
+		ce_row_lock(&d, l, LockTupleNoKeyExclusive, LockWaitBlock))
+	{
+		/* the statement's clock_timestamp(): read after any wait for the row */
+		clock = GetCurrentTimestamp();
+		ce_row_new_version(l);
+		ce_row_set(l, C_STATUS, v[3], false);
+		ce_row_set(l, C_ATTEMPT, v[4], false);
+		if (n[5] != 'n')
+			ce_row_set(l, C_NOT_BEFORE, v[5], false);
+		if (n[6] != 'n')
+			ce_row_set(l, C_INPUT, v[6], false);
+		ce_row_set(l, C_OUTPUT, v[7], n[7] == 'n');
+		ce_row_set(l, C_ERROR, v[8], n[8] == 'n');
+		if (started)
+		{
+			ce_row_set(l, C_STARTED, TimestampTzGetDatum(now), false);
+			if (ce_row_null(l, C_FIRST_STARTED))
+				ce_row_set(l, C_FIRST_STARTED, TimestampTzGetDatum(now), false);
+		}
+		if (finished)
+		{
+			bool		isnull;
+			Datum		was = ce_row_value(l, C_STARTED, &isnull);
+			TimestampTz from = started ? now : isnull ? clock : DatumGetTimestampTz(was);
+
+			ce_row_set(l, C_FINISHED, TimestampTzGetDatum(clock), false);
+			ce_row_set(l, C_DURATION, Float8GetDatum((double) (clock - from) / 1000.0), false);
+		}
+		else
+		{
+			ce_row_set(l, C_FINISHED, (Datum) 0, true);
+			ce_row_set(l, C_DURATION, (Datum) 0, true);
+		}
+		ce_row_write(&d, l);
+	}
+
+	if (n[11] != 'n' || exec_status >= 0)
+	{
+		DirectRel  *h = ce_row_open(&d, T_HEADER, RowExclusiveLock);
+
+		if (ce_row_find(&d, h, org, id, 0) &&
+			ce_row_lock(&d, h, LockTupleNoKeyExclusive, LockWaitBlock))
+		{
+			ce_row_new_version(h);
+			if (n[11] != 'n')
+				ce_row_set(h, C_CONTEXT, v[11], false);
+			if (exec_status >= 0)
+			{
+				ce_row_set(h, C_STATUS, CStringGetTextDatum(ce_exec_status_name((CeExecStatus) exec_status)),
+						false);
+				if (ce_row_null(h, C_STARTED))
+					ce_row_set(h, C_STARTED, TimestampTzGetDatum(now), false);
+			}
+			ce_row_write(&d, h);
+		}
+	}
+
+	if (promote > 0 && ce_row_find(&d, l, org, id, promote))
+	{
+		char	   *type = ce_row_text(l, C_LINE_TYPE);
+
+		if (found_status_is(l, CE_LINE_PENDING) && strcmp(type, "iteration") != 0 &&
+			ce_row_lock(&d, l, LockTupleNoKeyExclusive, LockWaitBlock) &&
+			found_status_is(l, CE_LINE_PENDING))
+		{
+			bool		isnull;
+			TimestampTz due = DatumGetTimestampTz(ce_row_value(l, C_NOT_BEFORE, &isnull));
+
+			ce_row_new_version(l);
+			ce_row_set(l, C_STATUS, CStringGetTextDatum(ce_line_status_name(CE_LINE_READY)), false);
+			ce_row_set(l, C_NOT_BEFORE, TimestampTzGetDatum(Max(due, now)), false);
+			ce_row_write(&d, l);
+		}
+	}
+	ce_row_end(&d);
+}
+
+/*
+ * store.c's q_set_status (start: also started_at = coalesce(started_at,
+ * now())) and q_finish_exec (finish: status, output, error = coalesce(error,
+ * the old one), finished_at = clock_timestamp()): the header of ex; with
+ * context, the new context too (the held-back completion's, store.c).
+ */
+void
+ce_direct_write_header(ExecRow *ex, CeExecStatus status, bool finish, Jsonb *output, Jsonb *error,
+					   Jsonb *context)
+{
+	static const Col start_set[] = {C_STATUS, C_STARTED, C_COUNT};
+	static const Col finish_set[] = {C_STATUS, C_OUTPUT, C_ERROR, C_FINISHED, C_COUNT};
+	static const Col finish_context_set[] = {C_STATUS, C_OUTPUT, C_ERROR, C_FINISHED, C_CONTEXT, C_COUNT};
+	Direct		d;
+	DirectRel  *h;
+
+	/* a held-back completion first, as before any statement */
+	ce_store_before_query(NULL);
+	ce_row_begin(&d, true, false, !finish ? start_set : context ? finish_context_set : finish_set);
+	AfterTriggerBeginQuery();
+	h = ce_row_open(&d, T_HEADER, RowExclusiveLock);
+	if (ce_row_find(&d, h, &ex->org, &ex->id, 0) &&
+		ce_row_lock(&d, h, LockTupleNoKeyExclusive, LockWaitBlock))
+	{
+		ce_row_new_version(h);
+		ce_row_set(h, C_STATUS, CStringGetTextDatum(ce_exec_status_name(status)), false);
+		if (context != NULL)
+			ce_row_set(h, C_CONTEXT, JsonbPGetDatum(context), false);
+		if (finish)
+		{
+			ce_row_set(h, C_OUTPUT, output ? JsonbPGetDatum(output) : (Datum) 0, output == NULL);
+			if (error != NULL)
+				ce_row_set(h, C_ERROR, JsonbPGetDatum(error), false);
+			ce_row_set(h, C_FINISHED, TimestampTzGetDatum(GetCurrentTimestamp()), false);
+		}
+		else if (ce_row_null(h, C_STARTED))
+			ce_row_set(h, C_STARTED, TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()), false);
+		ce_row_write(&d, h);
+	}
+	ce_row_end(&d);
+}
