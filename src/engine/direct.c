@@ -36,6 +36,8 @@
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_am.h"
+#include "commands/defrem.h"
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "commands/trigger.h"
@@ -164,6 +166,51 @@ table_checks(int t, Relation rel)
 static void table_load(int t);
 
 /*
+ * Whether index indexid of rel is a valid btree on exactly the columns
+ * cols (nkeys of them, of the column numbers col), with the default
+ * operator classes, no expression; steps: with the predicate
+ * "line_type <> 'iteration'" (the lines' steps index), else none.
+ */
+static bool
+index_keys_are(Relation rel, Oid indexid, const int *col, const Col *cols, int nkeys, bool steps)
+{
+	Relation	index;
+	bool		ok;
+
+	if (!OidIsValid(indexid))
+		return false;
+	index = index_open(indexid, AccessShareLock);
+	ok = index->rd_rel->relam == BTREE_AM_OID && index->rd_index->indisvalid &&
+		index->rd_index->indrelid == RelationGetRelid(rel) &&
+		IndexRelationGetNumberOfKeyAttributes(index) == nkeys &&
+		RelationGetIndexExpressions(index) == NIL;
+	for (int i = 0; ok && i < nkeys; i++)
+		ok = index->rd_index->indkey.values[i] == col[cols[i]] + 1 &&
+			index->rd_opfamily[i] == get_opclass_family(GetDefaultOpClass(col_types[cols[i]], BTREE_AM_OID));
+	if (ok)
+	{
+		List	   *pred = RelationGetIndexPredicate(index);
+
+		if (!steps)
+			ok = pred == NIL;
+		else
+		{
+			OpExpr	   *op = list_length(pred) == 1 && IsA(linitial(pred), OpExpr) ? linitial(pred) : NULL;
+			Var		   *var = op && list_length(op->args) == 2 && IsA(linitial(op->args), Var) ?
+				linitial(op->args) : NULL;
+			Const	   *val = var && IsA(lsecond(op->args), Const) ? lsecond(op->args) : NULL;
+
+			ok = val != NULL && get_opcode(op->opno) == F_TEXTNE &&
+				var->varattno == col[C_LINE_TYPE] + 1 && !val->constisnull &&
+				val->consttype == TEXTOID &&
+				strcmp(TextDatumGetCString(val->constvalue), "iteration") == 0;
+		}
+	}
+	index_close(index, AccessShareLock);
+	return ok;
+}
+
+/*
  * Whether direct access applies (call inside SPI): plain PostgreSQL; a
  * transaction at READ COMMITTED (the engine's own are), where a locked
  * row is followed to its latest version, and read-write, outside
@@ -224,10 +271,29 @@ table_load(int t)
 		if (needed && tables[t].col[c] < 0)
 			tables[t].usable = false;
 	}
-	tables[t].pkey = RelationGetPrimaryKeyIndex(rel);
-	if (!OidIsValid(tables[t].pkey))
+	/*
+	 * Statement triggers and triggers with transition tables on UPDATE need
+	 * a statement: then the statements run.
+	 */
+	if (rel->trigdesc != NULL &&
+		(rel->trigdesc->trig_update_before_statement || rel->trigdesc->trig_update_after_statement ||
+		 rel->trigdesc->trig_update_old_table || rel->trigdesc->trig_update_new_table))
 		tables[t].usable = false;
-	tables[t].steps = t == T_LINES ? get_relname_relid("universal_transaction_lines_steps", nsp) : InvalidOid;
+	tables[t].pkey = RelationGetPrimaryKeyIndex(rel);
+	tables[t].steps = InvalidOid;
+	if (tables[t].usable)
+	{
+		static const Col lines_key[] = {C_ORG, C_ID, C_LINE};
+		Oid			steps = t == T_LINES ? get_relname_relid("universal_transaction_lines_steps", nsp) :
+			InvalidOid;
+
+		/* the key the lookups name: (organization_id, id) or (..., transaction_id, line_number) */
+		if (!index_keys_are(rel, tables[t].pkey, tables[t].col, lines_key, t == T_LINES ? 3 : 2, false))
+			tables[t].usable = false;
+		if (OidIsValid(steps) &&
+			index_keys_are(rel, steps, tables[t].col, lines_key, 3, true))
+			tables[t].steps = steps;
+	}
 	table_close(rel, NoLock);
 	tables[t].relid = relid;
 	tables[t].valid = true;
@@ -320,6 +386,7 @@ ce_row_open(Direct *d, int t, LOCKMODE mode)
 				 errmsg("chainexec table \"%s\" changed during a transition", table_names[t]),
 				 errhint("Run the transition again.")));
 	r->col = tables[t].col;
+	r->lines = t == T_LINES;
 	r->pkey = index_open(tables[t].pkey, AccessShareLock);
 	r->found = table_slot_create(r->rel, d->estate ? &d->estate->es_tupleTable : NULL);
 	if (d->estate != NULL)
@@ -429,7 +496,7 @@ bool
 ce_row_find(Direct *d, DirectRel *r, const pg_uuid_t *org, const pg_uuid_t *id, int line_number)
 {
 	ScanKeyData key[3];
-	int			nkeys = r->col[C_LINE] >= 0 ? 3 : 2;
+	int			nkeys = r->lines ? 3 : 2;
 	IndexScanDesc scan;
 	bool		found;
 
@@ -468,6 +535,14 @@ ce_row_lock(Direct *d, DirectRel *r, LockTupleMode mode, LockWaitPolicy wait)
 		case TM_Deleted:
 		case TM_SelfModified:
 			return false;
+		case TM_Invisible:
+			/* a newer version made by a trigger of the current write */
+			ereport(ERROR,
+					(errcode(ERRCODE_TRIGGERED_DATA_CHANGE_VIOLATION),
+					 errmsg("row of \"%s\" to be locked was already modified by an operation triggered by the current command",
+							RelationGetRelationName(r->rel)),
+					 errhint("Consider using an AFTER trigger instead of a BEFORE trigger to propagate changes to other rows.")));
+			break;
 		default:
 			elog(ERROR, "unexpected result %d locking a row of \"%s\"", (int) res,
 				 RelationGetRelationName(r->rel));
@@ -507,7 +582,8 @@ ce_row_open_steps(void)
 	if (!OidIsValid(tables[T_LINES].steps))
 		return NULL;
 	steps = index_open(tables[T_LINES].steps, AccessShareLock);
-	if (!steps->rd_index->indisvalid || steps->rd_index->indrelid != tables[T_LINES].relid)
+	/* checked when the table was loaded; an invalidation since reloads it */
+	if (!steps->rd_index->indisvalid)
 	{
 		index_close(steps, AccessShareLock);
 		return NULL;

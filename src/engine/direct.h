@@ -61,6 +61,7 @@ typedef struct DirectRel
 {
 	Relation	rel;
 	Relation	pkey;
+	bool		lines;			/* the lines (key of three columns), else the header */
 	const int  *col;
 	ResultRelInfo *rri;			/* when updated */
 	TupleTableSlot *found;		/* the row read or locked */

@@ -30,6 +30,12 @@ cleanup()
 		ALTER TABLE chainexec.universal_transaction_lines DROP CONSTRAINT IF EXISTS dr_check_$S;
 		ALTER TABLE chainexec.universal_transaction_lines DROP CONSTRAINT IF EXISTS dr_fn_$S;
 		DROP FUNCTION IF EXISTS public.dr_ok_$S(uuid, int, text);
+		DROP TRIGGER IF EXISTS dr_stmt_$S ON chainexec.universal_transaction_lines;
+		DROP TRIGGER IF EXISTS dr_trans_$S ON chainexec.universal_transactions;
+		DROP FUNCTION IF EXISTS public.dr_stmt_$S() CASCADE;
+		DROP FUNCTION IF EXISTS public.dr_trans_$S() CASCADE;
+		DROP TABLE IF EXISTS public.dr_stmt_$S;
+		ALTER TABLE chainexec.universal_transactions DROP COLUMN IF EXISTS line_number;
 		DROP FUNCTION IF EXISTS public.dr_lines_$S() CASCADE;
 		DROP FUNCTION IF EXISTS public.dr_header_$S() CASCADE;
 		DROP TABLE IF EXISTS public.dr_seen_$S, public.dr_ctx_$S;
@@ -41,7 +47,7 @@ cleanup()
 }
 trap cleanup EXIT
 
-plan 18
+plan 22
 
 psql_q "CREATE EXTENSION IF NOT EXISTS chainexec" >/dev/null 2>&1 || bail_out "could not create the extension chainexec"
 psql_q "CREATE EXTENSION IF NOT EXISTS amcheck" >/dev/null 2>&1 || bail_out "could not create the extension amcheck"
@@ -188,3 +194,44 @@ is "$(run_status)" failed "the function replaced to refuse step 2 completed: the
 psql_q "ALTER TABLE chainexec.universal_transaction_lines DROP CONSTRAINT dr_fn_$S" >/dev/null ||
 	bail_out "could not drop the constraint"
 is "$(run_status)" completed "the constraint dropped: the next execution completes"
+
+# what a DBA may do to the tables: the engine's writes stay those of the
+# statements (with a statement trigger or a transition table they run)
+psql -X -q -v ON_ERROR_STOP=1 >/dev/null <<-SQL || bail_out "could not add the statement and transition triggers"
+	CREATE TABLE public.dr_stmt_$S (n int);
+	CREATE FUNCTION public.dr_stmt_$S() RETURNS trigger LANGUAGE plpgsql AS \$\$
+	BEGIN INSERT INTO public.dr_stmt_$S VALUES (1); RETURN NULL; END \$\$;
+	CREATE FUNCTION public.dr_trans_$S() RETURNS trigger LANGUAGE plpgsql AS \$\$
+	BEGIN INSERT INTO public.dr_stmt_$S SELECT count(*) FROM nt; RETURN NULL; END \$\$;
+	CREATE TRIGGER dr_stmt_$S AFTER UPDATE ON chainexec.universal_transaction_lines
+		FOR EACH STATEMENT EXECUTE FUNCTION public.dr_stmt_$S();
+	CREATE TRIGGER dr_trans_$S AFTER UPDATE ON chainexec.universal_transactions
+		REFERENCING NEW TABLE AS nt FOR EACH ROW EXECUTE FUNCTION public.dr_trans_$S();
+SQL
+st=$(run_status)
+n=$(psql_q "SELECT count(*) FROM public.dr_stmt_$S")
+psql -X -q >/dev/null 2>&1 <<-SQL
+	DROP TRIGGER dr_stmt_$S ON chainexec.universal_transaction_lines;
+	DROP TRIGGER dr_trans_$S ON chainexec.universal_transactions;
+SQL
+is "$st" completed "with a statement trigger on the lines and a transition-table trigger on the headers, an execution completes"
+check "and the triggers fired (rows they wrote: $n)" test "$n" -ge 5
+
+# the steps index made again on other columns, and a line_number column added to the headers
+psql -X -q -v ON_ERROR_STOP=1 >/dev/null <<-SQL || bail_out "could not change the index"
+	DROP INDEX chainexec.universal_transaction_lines_steps;
+	CREATE INDEX universal_transaction_lines_steps ON chainexec.universal_transaction_lines
+		(transaction_id, organization_id, line_number) WHERE line_type <> 'iteration';
+	ALTER TABLE chainexec.universal_transactions ADD COLUMN line_number int;
+SQL
+id=$(psql_q "SELECT chainexec.chain_execute('$CH', '{}')")
+st=$(psql_q "SELECT chainexec.chain_wait('$id', 60000)->>'status'")
+out=$(psql_q "SELECT output::text FROM chainexec.universal_transactions WHERE id = '$id'")
+psql -X -q >/dev/null 2>&1 <<-SQL
+	ALTER TABLE chainexec.universal_transactions DROP COLUMN line_number;
+	DROP INDEX chainexec.universal_transaction_lines_steps;
+	CREATE INDEX universal_transaction_lines_steps ON chainexec.universal_transaction_lines
+		(organization_id, transaction_id, line_number) WHERE line_type <> 'iteration';
+SQL
+is "$st" completed "with the steps index on other columns and a line_number column in the headers, an execution completes"
+like "$out" '"v5": 5' "and ran its five steps"
