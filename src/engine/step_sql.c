@@ -244,6 +244,27 @@ bind_params(const CeTemplate *tpl, SqlPlanEntry *pe, CeValue *vals, Datum **valu
 	*nulls_out = nulls;
 }
 
+/*
+ * The error of a step's statement that SPI refused: a transaction control
+ * statement (COMMIT, ROLLBACK, SAVEPOINT: the step runs inside the
+ * transition's transaction), or COPY to or from the client.
+ */
+static void
+sql_refused(int ret)
+{
+	if (ret == SPI_ERROR_TRANSACTION)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TRANSACTION_TERMINATION),
+				 errmsg("a step cannot control the transaction"),
+				 errdetail("COMMIT, ROLLBACK, SAVEPOINT and the like are not allowed in a step."),
+				 errhint("A step's statements commit or roll back with the step: fail the step to undo them.")));
+	if (ret == SPI_ERROR_COPY)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("a step cannot COPY to or from the client")));
+	elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+}
+
 /* Run a SQL template (sql step or SQL rollback action). */
 void
 ce_step_run_sql(CeStepRun *run, const CeTemplate *tpl, CeValue *vals)
@@ -256,7 +277,7 @@ ce_step_run_sql(CeStepRun *run, const CeTemplate *tpl, CeValue *vals)
 	bind_params(tpl, pe, vals, &values, &nulls);
 	ret = SPI_execute_plan(pe->plan, values, nulls, false, 0);
 	if (ret < 0)
-		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+		sql_refused(ret);
 	run->rowcount = (int64) SPI_processed;
 	if (SPI_tuptable != NULL && SPI_processed > 0 && !run->compensation)
 	{
@@ -298,7 +319,7 @@ ce_step_verify_compensation(CeStepRun *run)
 	bind_params(tpl, pe, vals, &values, &nulls);
 	ret = SPI_execute_plan(pe->plan, values, nulls, false, 1);
 	if (ret < 0)
-		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+		sql_refused(ret);
 	if (SPI_tuptable != NULL && SPI_processed > 0 && SPI_tuptable->tupdesc->natts >= 1)
 	{
 		bool		isnull;

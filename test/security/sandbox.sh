@@ -156,7 +156,7 @@ cleanup()
 }
 trap cleanup EXIT
 
-plan 67
+plan 69
 
 psql_q "CREATE EXTENSION IF NOT EXISTS chainexec" >/dev/null 2>&1 || bail_out "could not create the extension chainexec"
 NEXEC=$(psql_q "SHOW chainexec.max_workers")
@@ -205,6 +205,11 @@ GRANT USAGE, SELECT ON SEQUENCE $SCH.seq TO PUBLIC;
 EOF
 
 SUPERS="(SELECT rolname::text FROM pg_roles WHERE rolsuper)"
+
+# --- 0. A step cannot control the transaction: 2D000, not an internal error
+like "$(try "$ATT" savepoint "SAVEPOINT x")" '^failed\|[a-z_]*\|2D000$' \
+	"a step that runs SAVEPOINT fails with 2D000"
+like "$(try "$ATT" commit "COMMIT")" '^failed\|[a-z_]*\|2D000$' "a step that runs COMMIT fails with 2D000"
 
 # --- 1. Deferred triggers never fire at the executor's commit -------------
 is "$(try "$ATT" deferred "INSERT INTO $SCH.deferred VALUES (1)")" "failed|permission_denied|42501" \
