@@ -362,6 +362,10 @@ insert_lines(pg_uuid_t *org, pg_uuid_t *id, CePlan *plan, int version, int prior
 	Datum	   *d_name = palloc(sizeof(Datum) * plan->nsteps);
 	Datum	   *d_status = palloc(sizeof(Datum) * plan->nsteps);
 	Datum	   *d_smart = palloc(sizeof(Datum) * plan->nsteps);
+	int		   *step_ids = palloc(sizeof(int) * plan->nsteps);
+	char	  **names = palloc(sizeof(char *) * plan->nsteps);
+	bool	   *is_ready = palloc(sizeof(bool) * plan->nsteps);
+	char	  **smart = palloc(sizeof(char *) * plan->nsteps);
 	Datum		lv[9];
 	int			ready = 0;
 	int			i;
@@ -369,16 +373,24 @@ insert_lines(pg_uuid_t *org, pg_uuid_t *id, CePlan *plan, int version, int prior
 	for (i = 0; i < plan->nsteps; i++)
 	{
 		CeStep	   *s = &plan->steps[i];
-		bool		is_ready = s->npreds == 0 &&
-			(plan->max_concurrency == 0 || ready < plan->max_concurrency);
 
-		if (is_ready)
+		is_ready[i] = s->npreds == 0 &&
+			(plan->max_concurrency == 0 || ready < plan->max_concurrency);
+		if (is_ready[i])
 			ready++;
+		step_ids[i] = s->id;
+		names[i] = s->name;
+		smart[i] = ce_smart_code("STEP", s->name, version);
+	}
+	if (ce_direct_insert_lines(org, id, priority, start, plan->nsteps, step_ids, names, is_ready, smart))
+		return ready;
+	for (i = 0; i < plan->nsteps; i++)
+	{
 		d_line[i] = Int32GetDatum(i + 1);
-		d_sid[i] = Int32GetDatum(s->id);
-		d_name[i] = CStringGetTextDatum(s->name);
-		d_status[i] = CStringGetTextDatum(ce_line_status_name(is_ready ? CE_LINE_READY : CE_LINE_PENDING));
-		d_smart[i] = CStringGetTextDatum(ce_smart_code("STEP", s->name, version));
+		d_sid[i] = Int32GetDatum(step_ids[i]);
+		d_name[i] = CStringGetTextDatum(names[i]);
+		d_status[i] = CStringGetTextDatum(ce_line_status_name(is_ready[i] ? CE_LINE_READY : CE_LINE_PENDING));
+		d_smart[i] = CStringGetTextDatum(smart[i]);
 	}
 	lv[0] = UUIDPGetDatum(org);
 	lv[1] = UUIDPGetDatum(id);

@@ -44,6 +44,9 @@
 #include "executor/executor.h"
 #include "nodes/parsenodes.h"
 #include "optimizer/optimizer.h"
+#include "rewrite/rewriteHandler.h"
+#include "access/htup_details.h"
+#include "catalog/pg_trigger.h"
 #include "utils/syscache.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -64,7 +67,7 @@ static const char *const col_names[C_COUNT] = {
 	"output", "error", "started_at", "first_started_at", "finished_at", "duration_ms",
 	"line_type", "step_id", "step_name", "parent_line", "iteration", "waits_for", "context",
 	"chain_id", "chain_version", "owner", "deadline", "priority", "metadata", "parent_id",
-	"in_session"
+	"in_session", "smart_code"
 };
 
 /* Each column's type; 0: not used. */
@@ -73,11 +76,11 @@ static const Oid col_types[C_COUNT] = {
 	JSONBOID, JSONBOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID, FLOAT8OID,
 	TEXTOID, INT4OID, TEXTOID, INT4OID, INT4OID, TEXTOID, JSONBOID,
 	TEXTOID, INT4OID, REGROLEOID, TIMESTAMPTZOID, INT4OID, JSONBOID, UUIDOID,
-	BOOLOID
+	BOOLOID, TEXTOID
 };
 
 /* The columns each table must have for direct access (the 0.2.0 schema). */
-#define LINE_COLUMNS(c) ((c) <= C_WAITS_FOR)
+#define LINE_COLUMNS(c) ((c) <= C_WAITS_FOR || (c) == C_SMART_CODE)
 #define HEADER_COLUMNS(c) ((c) == C_ORG || (c) == C_ID || (c) == C_STATUS || (c) == C_PARENT_LINE || \
 						   (c) == C_OUTPUT || (c) == C_ERROR || (c) == C_STARTED || (c) == C_FINISHED || \
 						   (c) >= C_CONTEXT)
@@ -94,6 +97,7 @@ static struct
 {
 	bool		valid;
 	bool		usable;			/* has every column it must have, typed so */
+	bool		insertable;		/* and no INSERT trigger that needs a statement */
 	Oid			relid;
 	Oid			pkey;
 	Oid			steps;			/* the lines' index without iterations */
@@ -119,6 +123,19 @@ static struct
 	ExprState **exprs;
 }			checks[2];
 
+/*
+ * Per table, kept and made again like checks: the defaults of the columns
+ * an insert does not set (set), evaluated for each row inserted, as an
+ * INSERT evaluates them; NULL where a column has none.
+ */
+static struct
+{
+	bool		valid;
+	const Col  *set;
+	MemoryContext cxt;
+	ExprState **exprs;			/* per attribute */
+}			defaults[2];
+
 static void
 tables_inval(Datum arg, Oid relid)
 {
@@ -127,14 +144,18 @@ tables_inval(Datum arg, Oid relid)
 		{
 			tables[t].valid = false;
 			checks[t].valid = false;
+			defaults[t].valid = false;
 		}
 }
 
 static void
 functions_inval(Datum arg, int cacheid, uint32 hashvalue)
 {
-	checks[0].valid = false;
-	checks[1].valid = false;
+	for (int t = 0; t < 2; t++)
+	{
+		checks[t].valid = false;
+		defaults[t].valid = false;
+	}
 }
 
 /* The CHECK constraints of table t's open relation rel, prepared (see checks). */
@@ -233,6 +254,13 @@ ce_direct_available(void)
 	return true;
 }
 
+/* Whether new rows of table t can be inserted directly (ce_direct_available first). */
+bool
+ce_row_insertable(int t)
+{
+	return tables[t].insertable;
+}
+
 static void
 table_load(int t)
 {
@@ -279,6 +307,10 @@ table_load(int t)
 		(rel->trigdesc->trig_update_before_statement || rel->trigdesc->trig_update_after_statement ||
 		 rel->trigdesc->trig_update_old_table || rel->trigdesc->trig_update_new_table))
 		tables[t].usable = false;
+	tables[t].insertable = tables[t].usable && !(rel->trigdesc != NULL &&
+												 (rel->trigdesc->trig_insert_before_statement ||
+												  rel->trigdesc->trig_insert_after_statement ||
+												  rel->trigdesc->trig_insert_new_table));
 	tables[t].pkey = RelationGetPrimaryKeyIndex(rel);
 	tables[t].steps = InvalidOid;
 	if (tables[t].usable)
@@ -589,4 +621,135 @@ ce_row_open_steps(void)
 		return NULL;
 	}
 	return steps;
+}
+
+/* The defaults of table t's columns but those of set (see defaults). */
+static ExprState **
+table_defaults(int t, Relation rel, const Col *set)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	MemoryContext old;
+
+	if (defaults[t].valid && defaults[t].set == set)
+		return defaults[t].exprs;
+	if (defaults[t].cxt != NULL)
+		MemoryContextDelete(defaults[t].cxt);
+	defaults[t].cxt = AllocSetContextCreate(TopMemoryContext, "chainexec defaults",
+											ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(defaults[t].cxt);
+	defaults[t].exprs = palloc0(sizeof(ExprState *) * desc->natts);
+	for (int a = 0; a < desc->natts; a++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, a);
+		bool		given = false;
+		Node	   *expr;
+
+		for (const Col *c = set; *c != C_COUNT; c++)
+			given |= tables[t].col[*c] == a;
+		/* stored generated columns: computed by the insert */
+		if (given || att->attisdropped || att->attgenerated)
+			continue;
+		expr = build_column_default(rel, a + 1);
+		if (expr != NULL)
+			defaults[t].exprs[a] = ExecInitExpr(expression_planner((Expr *) expr), NULL);
+	}
+	MemoryContextSwitchTo(old);
+	defaults[t].set = set;
+	defaults[t].valid = true;
+	return defaults[t].exprs;
+}
+
+/*
+ * Open table t for inserts of rows whose columns set are given
+ * (C_COUNT-ended).  skip_header_fk: the rows are lines of a header that
+ * the current transaction inserted (the caller checked it, ce_row_ours),
+ * so the check of the lines' foreign key to their header, one query per
+ * row, could not fail (the header exists, and no other transaction can
+ * see it, let alone delete it) and is left out; every other trigger fires.
+ */
+DirectRel *
+ce_row_open_insert(Direct *d, int t, const Col *set, bool skip_header_fk)
+{
+	DirectRel  *r = ce_row_open(d, t, RowExclusiveLock);
+	TriggerDesc *td = r->rri->ri_TrigDesc;
+	Oid			fk = InvalidOid;
+	ListCell   *lc;
+	int			kept = 0;
+	bool		after_row = false;
+
+	if (!tables[t].insertable)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("chainexec table \"%s\" changed during a transition", table_names[t]),
+				 errhint("Run the transition again.")));
+	r->defaults = table_defaults(t, r->rel, set);
+	if (!skip_header_fk || t != T_LINES || td == NULL)
+		return r;
+	foreach(lc, RelationGetFKeyList(r->rel))
+	{
+		ForeignKeyCacheInfo *f = lfirst(lc);
+
+		if (f->confrelid == tables[T_HEADER].relid && f->nkeys == 2 &&
+			f->conkey[0] == tables[T_LINES].col[C_ORG] + 1 &&
+			f->conkey[1] == tables[T_LINES].col[C_ID] + 1 &&
+			f->confkey[0] == tables[T_HEADER].col[C_ORG] + 1 &&
+			f->confkey[1] == tables[T_HEADER].col[C_ID] + 1)
+			fk = f->conoid;
+	}
+	if (!OidIsValid(fk))
+		return r;
+	/* the result relation's copy of the triggers, without that check */
+	for (int i = 0; i < td->numtriggers; i++)
+	{
+		Trigger    *tg = &td->triggers[i];
+
+		if (tg->tgconstraint == fk && tg->tgfoid == F_RI_FKEY_CHECK_INS)
+			continue;
+		if (TRIGGER_TYPE_MATCHES(tg->tgtype, TRIGGER_TYPE_ROW, TRIGGER_TYPE_AFTER, TRIGGER_TYPE_INSERT))
+			after_row = true;
+		td->triggers[kept++] = *tg;
+	}
+	td->numtriggers = kept;
+	td->trig_insert_after_row = after_row;
+	return r;
+}
+
+/* A new row to insert into r: every column its default (or null). */
+void
+ce_row_new_row(Direct *d, DirectRel *r)
+{
+	ExprContext *econtext = GetPerTupleExprContext(d->estate);
+	int			natts = RelationGetDescr(r->rel)->natts;
+
+	ExecClearTuple(r->next);
+	for (int a = 0; a < natts; a++)
+	{
+		r->next->tts_values[a] = (Datum) 0;
+		r->next->tts_isnull[a] = true;
+		if (r->defaults[a] != NULL)
+			r->next->tts_values[a] = ExecEvalExprSwitchContext(r->defaults[a], econtext,
+															   &r->next->tts_isnull[a]);
+	}
+}
+
+/* Insert the new row as an INSERT would (constraints, indexes, row triggers). */
+void
+ce_row_insert(Direct *d, DirectRel *r)
+{
+	ExecStoreVirtualTuple(r->next);
+	ExecSimpleRelationInsert(r->rri, d->estate, r->next);
+	ResetPerTupleExprContext(d->estate);
+}
+
+/* Whether the current transaction wrote the row found. */
+bool
+ce_row_ours(DirectRel *r)
+{
+	bool		should_free;
+	HeapTuple	tuple = ExecFetchSlotHeapTuple(r->found, false, &should_free);
+	bool		ours = TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(tuple->t_data));
+
+	if (should_free)
+		heap_freetuple(tuple);
+	return ours;
 }

@@ -47,6 +47,7 @@ typedef enum
 	C_METADATA,
 	C_PARENT_ID,
 	C_IN_SESSION,
+	C_SMART_CODE,
 	C_COUNT
 } Col;
 
@@ -65,7 +66,8 @@ typedef struct DirectRel
 	const int  *col;
 	ResultRelInfo *rri;			/* when updated */
 	TupleTableSlot *found;		/* the row read or locked */
-	TupleTableSlot *next;		/* its new version */
+	TupleTableSlot *next;		/* its new version, or a new row */
+	ExprState **defaults;		/* inserts: the columns' defaults */
 } DirectRel;
 
 /* A direct access: its snapshot, and for a write its executor state. */
@@ -107,5 +109,15 @@ extern bool ce_row_lock(Direct *d, DirectRel *r, LockTupleMode mode, LockWaitPol
 extern void ce_row_new_version(DirectRel *r);
 extern void ce_row_set(DirectRel *r, Col c, Datum value, bool isnull);
 extern void ce_row_write(Direct *d, DirectRel *r);
+/*
+ * Inserts (the access begun with write): open table t for them; each new
+ * row: its columns' defaults, set columns, insert.  ce_row_ours: whether
+ * the row found is one the current transaction wrote.
+ */
+extern bool ce_row_insertable(int t);
+extern DirectRel *ce_row_open_insert(Direct *d, int t, const Col *set, bool skip_header_fk);
+extern void ce_row_new_row(Direct *d, DirectRel *r);
+extern void ce_row_insert(Direct *d, DirectRel *r);
+extern bool ce_row_ours(DirectRel *r);
 
 #endif							/* CE_DIRECT_H */

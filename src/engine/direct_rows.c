@@ -431,3 +431,54 @@ ce_direct_write_header(ExecRow *ex, CeExecStatus status, bool finish, Jsonb *out
 	}
 	ce_row_end(&d);
 }
+
+/*
+ * q_insert_lines (execute.c): the step lines of execution (org, id), whose
+ * header the current transaction has just inserted; see engine.h.  The
+ * check of the lines' foreign key to the header is left out when the
+ * header is found and is the transaction's own (ce_row_open_insert).
+ */
+bool
+ce_direct_insert_lines(const pg_uuid_t *org, const pg_uuid_t *id, int priority,
+					   TimestampTz not_before, int n, const int *step_ids,
+					   char *const *names, const bool *ready, char *const *smart)
+{
+	static const Col line_set[] = {C_ORG, C_ID, C_LINE, C_LINE_TYPE, C_STEP_ID, C_STEP_NAME,
+	C_STATUS, C_PRIORITY, C_NOT_BEFORE, C_SMART_CODE, C_COUNT};
+	static const Col none[] = {C_COUNT};
+	Direct		d;
+	DirectRel  *h;
+	DirectRel  *l;
+	bool		ours;
+	Datum		status[2];
+
+	if (!ce_direct_available() || !ce_row_insertable(T_LINES))
+		return false;
+	ce_row_begin(&d, false, false, none);
+	h = ce_row_open(&d, T_HEADER, AccessShareLock);
+	ours = ce_row_find(&d, h, org, id, 0) && ce_row_ours(h);
+	ce_row_end(&d);
+
+	ce_row_begin(&d, true, false, none);
+	AfterTriggerBeginQuery();
+	l = ce_row_open_insert(&d, T_LINES, line_set, ours);
+	status[0] = CStringGetTextDatum(ce_line_status_name(CE_LINE_PENDING));
+	status[1] = CStringGetTextDatum(ce_line_status_name(CE_LINE_READY));
+	for (int i = 0; i < n; i++)
+	{
+		ce_row_new_row(&d, l);
+		ce_row_set(l, C_ORG, UUIDPGetDatum(org), false);
+		ce_row_set(l, C_ID, UUIDPGetDatum(id), false);
+		ce_row_set(l, C_LINE, Int32GetDatum(i + 1), false);
+		ce_row_set(l, C_LINE_TYPE, CStringGetTextDatum("step"), false);
+		ce_row_set(l, C_STEP_ID, Int32GetDatum(step_ids[i]), false);
+		ce_row_set(l, C_STEP_NAME, CStringGetTextDatum(names[i]), false);
+		ce_row_set(l, C_STATUS, status[ready[i] ? 1 : 0], false);
+		ce_row_set(l, C_PRIORITY, Int32GetDatum(priority), false);
+		ce_row_set(l, C_NOT_BEFORE, TimestampTzGetDatum(not_before), false);
+		ce_row_set(l, C_SMART_CODE, CStringGetTextDatum(smart[i]), false);
+		ce_row_insert(&d, l);
+	}
+	ce_row_end(&d);
+	return true;
+}

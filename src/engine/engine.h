@@ -91,6 +91,17 @@ extern bool ce_inline_runner;
 extern void ce_wake_executors(int n);
 
 /*
+ * A new execution's step lines (execute.c), inserted by direct row access
+ * (direct_rows.c) after its header, in the same transaction: line i + 1
+ * for step_ids[i], named names[i], ready or pending, smart code smart[i],
+ * with the execution's priority and not_before.  False, with nothing
+ * written, where direct access does not apply: then the statement runs.
+ */
+extern bool ce_direct_insert_lines(const pg_uuid_t *org, const pg_uuid_t *id, int priority,
+								   TimestampTz not_before, int n, const int *step_ids,
+								   char *const *names, const bool *ready, char *const *smart);
+
+/*
  * A bookkeeping query of chainexec, prepared once per backend with a
  * generic plan (on Citus, a plan of the plan cache's choice) and kept;
  * ce_run_query() executes it through SPI.
