@@ -363,12 +363,35 @@ claim_due_per_org(LineRow *line, pg_uuid_t *org, pg_uuid_t *id)
 }
 
 /*
+ * The dispatch query's claim of a ready line (organizations in turn) by
+ * direct row access, with the line's header (ex->header_read); -1 where
+ * it does not apply (then the statements run).
+ */
+static int
+claim_ready_direct(LineRow *line, ExecRow *ex)
+{
+	int			r = 0;
+
+	if (!ce_direct_available())
+		return -1;
+	if (dispatch_served)
+		r = ce_direct_claim_ready(&dispatch_last_org, ex, line);
+	if (r == 0)
+		r = ce_direct_claim_ready(NULL, ex, line);
+	return r;
+}
+
+/*
  * Claim one due line: a ready one first, else a waiting one whose timer
- * came due; of any execution, or only of execution only (in *org).
+ * came due; of any execution, or only of execution only (in ex->org).
+ * ex->org and ex->id are set, and the header read when ex->header_read.
  */
 bool
-ce_claim_due(const pg_uuid_t *only, LineRow *line, pg_uuid_t *org, pg_uuid_t *id)
+ce_claim_due(const pg_uuid_t *only, LineRow *line, ExecRow *ex)
 {
+	pg_uuid_t  *org = &ex->org;
+	pg_uuid_t  *id = &ex->id;
+
 	if (only == NULL && ce_citus_mode())
 	{
 		/*
@@ -382,9 +405,10 @@ ce_claim_due(const pg_uuid_t *only, LineRow *line, pg_uuid_t *org, pg_uuid_t *id
 	}
 	if (only == NULL)
 	{
-		bool		found = false;
+		int			direct = claim_ready_direct(line, ex);
+		bool		found = direct == 1;
 
-		if (dispatch_served)
+		if (direct < 0 && dispatch_served)
 		{
 			Datum		arg = UUIDPGetDatum(&dispatch_last_org);
 			bool		isnull;
@@ -398,7 +422,7 @@ ce_claim_due(const pg_uuid_t *only, LineRow *line, pg_uuid_t *org, pg_uuid_t *id
 				found = true;
 			}
 		}
-		if (found || claim_line(&q_claim_ready, NULL, line, org, id))
+		if (found || (direct < 0 && claim_line(&q_claim_ready, NULL, line, org, id)))
 		{
 			dispatch_served = true;
 			dispatch_last_org = *org;

@@ -36,6 +36,7 @@
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_index.h"
 #include "catalog/pg_am.h"
 #include "commands/defrem.h"
 #include "catalog/pg_type.h"
@@ -101,6 +102,7 @@ static struct
 	Oid			relid;
 	Oid			pkey;
 	Oid			steps;			/* the lines' index without iterations */
+	Oid			ready;			/* the lines' dispatch index */
 	int			col[C_COUNT];
 }			tables[2];
 static bool inval_registered = false;
@@ -186,14 +188,39 @@ table_checks(int t, Relation rel)
 
 static void table_load(int t);
 
+/* The predicate an index must have: none, the steps index's, the dispatch index's. */
+typedef enum
+{
+	PRED_NONE,
+	PRED_STEPS,
+	PRED_READY
+} Pred;
+
+/* Whether e is "column col <op> 'value'" (op: F_TEXTEQ, F_TEXTNE) on text. */
+static bool
+is_text_test(Node *e, int col, Oid op, const char *value)
+{
+	OpExpr	   *o = IsA(e, OpExpr) ? (OpExpr *) e : NULL;
+	Var		   *var = o && list_length(o->args) == 2 && IsA(linitial(o->args), Var) ?
+		linitial(o->args) : NULL;
+	Const	   *val = var && IsA(lsecond(o->args), Const) ? lsecond(o->args) : NULL;
+
+	return val != NULL && get_opcode(o->opno) == op && var->varattno == col + 1 &&
+		!val->constisnull && val->consttype == TEXTOID &&
+		strcmp(TextDatumGetCString(val->constvalue), value) == 0;
+}
+
 /*
  * Whether index indexid of rel is a valid btree on exactly the columns
  * cols (nkeys of them, of the column numbers col), with the default
- * operator classes, no expression; steps: with the predicate
- * "line_type <> 'iteration'" (the lines' steps index), else none.
+ * operator classes, no expression, ascending but the keys desc says
+ * (NULL: none), with the predicate pred: PRED_STEPS "line_type <>
+ * 'iteration'" (the lines' steps index), PRED_READY "status = 'ready' AND
+ * waits_for IS NULL" (the dispatch index).
  */
 static bool
-index_keys_are(Relation rel, Oid indexid, const int *col, const Col *cols, int nkeys, bool steps)
+index_keys_are(Relation rel, Oid indexid, const int *col, const Col *cols, int nkeys,
+			   const bool *desc, Pred pred)
 {
 	Relation	index;
 	bool		ok;
@@ -207,24 +234,34 @@ index_keys_are(Relation rel, Oid indexid, const int *col, const Col *cols, int n
 		RelationGetIndexExpressions(index) == NIL;
 	for (int i = 0; ok && i < nkeys; i++)
 		ok = index->rd_index->indkey.values[i] == col[cols[i]] + 1 &&
-			index->rd_opfamily[i] == get_opclass_family(GetDefaultOpClass(col_types[cols[i]], BTREE_AM_OID));
+			index->rd_opfamily[i] == get_opclass_family(GetDefaultOpClass(col_types[cols[i]], BTREE_AM_OID)) &&
+			index->rd_indoption[i] == (desc && desc[i] ? INDOPTION_DESC : 0);
 	if (ok)
 	{
-		List	   *pred = RelationGetIndexPredicate(index);
+		List	   *p = RelationGetIndexPredicate(index);
 
-		if (!steps)
-			ok = pred == NIL;
+		if (pred == PRED_NONE)
+			ok = p == NIL;
+		else if (pred == PRED_STEPS)
+			ok = list_length(p) == 1 && is_text_test(linitial(p), col[C_LINE_TYPE], F_TEXTNE, "iteration");
 		else
 		{
-			OpExpr	   *op = list_length(pred) == 1 && IsA(linitial(pred), OpExpr) ? linitial(pred) : NULL;
-			Var		   *var = op && list_length(op->args) == 2 && IsA(linitial(op->args), Var) ?
-				linitial(op->args) : NULL;
-			Const	   *val = var && IsA(lsecond(op->args), Const) ? lsecond(op->args) : NULL;
+			Node	   *a = list_length(p) == 2 ? linitial(p) : NULL;
+			Node	   *b = list_length(p) == 2 ? lsecond(p) : NULL;
+			NullTest   *nt;
 
-			ok = val != NULL && get_opcode(op->opno) == F_TEXTNE &&
-				var->varattno == col[C_LINE_TYPE] + 1 && !val->constisnull &&
-				val->consttype == TEXTOID &&
-				strcmp(TextDatumGetCString(val->constvalue), "iteration") == 0;
+			if (a && IsA(a, NullTest))
+			{
+				Node	   *t = a;
+
+				a = b;
+				b = t;
+			}
+			nt = b && IsA(b, NullTest) ? (NullTest *) b : NULL;
+			ok = nt != NULL && nt->nulltesttype == IS_NULL && !nt->argisrow && IsA(nt->arg, Var) &&
+				((Var *) nt->arg)->varattno == col[C_WAITS_FOR] + 1 &&
+				is_text_test(a, col[C_STATUS], F_TEXTEQ,
+							 ce_line_status_name(CE_LINE_READY));
 		}
 	}
 	index_close(index, AccessShareLock);
@@ -313,18 +350,27 @@ table_load(int t)
 												  rel->trigdesc->trig_insert_new_table));
 	tables[t].pkey = RelationGetPrimaryKeyIndex(rel);
 	tables[t].steps = InvalidOid;
+	tables[t].ready = InvalidOid;
 	if (tables[t].usable)
 	{
 		static const Col lines_key[] = {C_ORG, C_ID, C_LINE};
+		static const Col ready_key[] = {C_ORG, C_PRIORITY, C_NOT_BEFORE};
+		static const bool ready_desc[] = {false, true, false};
 		Oid			steps = t == T_LINES ? get_relname_relid("universal_transaction_lines_steps", nsp) :
+			InvalidOid;
+		Oid			ready = t == T_LINES ? get_relname_relid("universal_transaction_lines_ready", nsp) :
 			InvalidOid;
 
 		/* the key the lookups name: (organization_id, id) or (..., transaction_id, line_number) */
-		if (!index_keys_are(rel, tables[t].pkey, tables[t].col, lines_key, t == T_LINES ? 3 : 2, false))
+		if (!index_keys_are(rel, tables[t].pkey, tables[t].col, lines_key, t == T_LINES ? 3 : 2,
+							NULL, PRED_NONE))
 			tables[t].usable = false;
 		if (OidIsValid(steps) &&
-			index_keys_are(rel, steps, tables[t].col, lines_key, 3, true))
+			index_keys_are(rel, steps, tables[t].col, lines_key, 3, NULL, PRED_STEPS))
 			tables[t].steps = steps;
+		if (OidIsValid(ready) &&
+			index_keys_are(rel, ready, tables[t].col, ready_key, 3, ready_desc, PRED_READY))
+			tables[t].ready = ready;
 	}
 	table_close(rel, NoLock);
 	tables[t].relid = relid;
@@ -606,21 +652,33 @@ ce_row_write(Direct *d, DirectRel *r)
 	ExecSimpleRelationUpdate(r->rri, d->estate, &d->epq, r->found, r->next);
 }
 
+static Relation
+open_index(Oid indexid)
+{
+	Relation	index;
+
+	if (!OidIsValid(indexid))
+		return NULL;
+	index = index_open(indexid, AccessShareLock);
+	/* checked when the table was loaded; an invalidation since reloads it */
+	if (!index->rd_index->indisvalid)
+	{
+		index_close(index, AccessShareLock);
+		return NULL;
+	}
+	return index;
+}
+
 Relation
 ce_row_open_steps(void)
 {
-	Relation	steps;
+	return open_index(tables[T_LINES].steps);
+}
 
-	if (!OidIsValid(tables[T_LINES].steps))
-		return NULL;
-	steps = index_open(tables[T_LINES].steps, AccessShareLock);
-	/* checked when the table was loaded; an invalidation since reloads it */
-	if (!steps->rd_index->indisvalid)
-	{
-		index_close(steps, AccessShareLock);
-		return NULL;
-	}
-	return steps;
+Relation
+ce_row_open_ready(void)
+{
+	return open_index(tables[T_LINES].ready);
 }
 
 /* The defaults of table t's columns but those of set (see defaults). */

@@ -92,6 +92,8 @@ extern DirectRel *ce_row_open(Direct *d, int t, LOCKMODE mode);
 extern void ce_row_end(Direct *d);
 /* The lines' index without iterations, open, or NULL (then the primary key serves). */
 extern Relation ce_row_open_steps(void);
+/* The lines' dispatch index, open, or NULL (then the statements run). */
+extern Relation ce_row_open_ready(void);
 
 /* Columns of the row found. */
 extern Datum ce_row_value(DirectRel *r, Col c, bool *isnull);

@@ -204,6 +204,68 @@ ce_direct_claim_next(ExecRow *ex, int line_number, bool own_session, LineRow *li
 	return ok;
 }
 
+/*
+ * q_claim_ready, or q_claim_ready_after with after (claim.c): the first
+ * line in the dispatch index's order (organization, priority descending,
+ * due time), of an organization after *after when given, that is ready,
+ * free and due and whose execution no chain_run session drives, locked
+ * FOR UPDATE SKIP LOCKED, with its execution's header (ex, org and id
+ * set).  1: claimed; 0: none; -1: the dispatch index is not the
+ * extension's, run the statement.
+ */
+int
+ce_direct_claim_ready(const pg_uuid_t *after, ExecRow *ex, LineRow *line)
+{
+	Direct		d;
+	DirectRel  *h;
+	DirectRel  *l;
+	Relation	ready;
+	ScanKeyData key;
+	IndexScanDesc scan;
+	int			nkeys = after ? 1 : 0;
+	int			claimed = 0;
+
+	ce_row_begin(&d, false, false, context_set);
+	h = ce_row_open(&d, T_HEADER, AccessShareLock);
+	l = ce_row_open(&d, T_LINES, RowShareLock);
+	ready = ce_row_open_ready();
+	if (ready == NULL)
+	{
+		ce_row_end(&d);
+		return -1;
+	}
+	if (after)
+		ScanKeyInit(&key, 1, BTGreaterStrategyNumber, F_UUID_GT, UUIDPGetDatum((pg_uuid_t *) after));
+	scan = index_beginscan(l->rel, ready, d.snap, nkeys, 0);
+	index_rescan(scan, after ? &key : NULL, nkeys, NULL, 0);
+	while (index_getnext_slot(scan, ForwardScanDirection, l->found))
+	{
+		pg_uuid_t	org;
+		pg_uuid_t	id;
+		bool		isnull;
+
+		if (!claimable(l) || !ce_row_null(l, C_WAITS_FOR))
+			continue;
+		memcpy(&org, DatumGetUUIDP(ce_row_value(l, C_ORG, &isnull)), sizeof(pg_uuid_t));
+		memcpy(&id, DatumGetUUIDP(ce_row_value(l, C_ID, &isnull)), sizeof(pg_uuid_t));
+		if (!ce_row_find(&d, h, &org, &id, 0) || ce_row_bool(h, C_IN_SESSION))
+			continue;
+		if (!ce_row_lock(&d, l, LockTupleExclusive, LockWaitSkip) || !claimable(l) ||
+			!ce_row_null(l, C_WAITS_FOR))
+			continue;
+		ex->org = org;
+		ex->id = id;
+		line_from_found(l, line);
+		header_from_found(h, ex);
+		claimed = 1;
+		break;
+	}
+	index_endscan(scan);
+	index_close(ready, NoLock);
+	ce_row_end(&d);
+	return claimed;
+}
+
 /* q_header (store.c): ex's header, no lock; false: none. */
 bool
 ce_direct_read_header(ExecRow *ex)

@@ -155,7 +155,7 @@ extern void ce_line_from_row(int row, LineRow *line);
 extern void ce_header_from_row(int row, int col0, ExecRow *ex);
 
 /* Claim a due line (claim.c); false: none. */
-extern bool ce_claim_due(const pg_uuid_t *only, LineRow *line, pg_uuid_t *org, pg_uuid_t *id);
+extern bool ce_claim_due(const pg_uuid_t *only, LineRow *line, ExecRow *ex);
 extern bool ce_step_line(ExecRow *ex, int step_id, bool lock, LineRow *line);
 extern bool ce_claim_line_number(const pg_uuid_t *org, const pg_uuid_t *id, int line_number,
 								 LineRow *line);
@@ -190,6 +190,7 @@ extern void ce_store_before_query(const struct CeQuery *q);
  */
 extern bool ce_direct_available(void);
 extern bool ce_direct_claim_next(ExecRow *ex, int line_number, bool own_session, LineRow *line);
+extern int	ce_direct_claim_ready(const pg_uuid_t *after, ExecRow *ex, LineRow *line);
 extern bool ce_direct_read_header(ExecRow *ex);
 extern bool ce_direct_lock_header(ExecRow *ex);
 extern List *ce_direct_lines(ExecRow *ex);

@@ -713,7 +713,7 @@ claim_next(const pg_uuid_t *only_execution, LineRow *line, ExecRow *ex)
 		ex->header_read = false;
 	}
 	follow_on = 0;
-	return ce_claim_due(only_execution, line, &ex->org, &ex->id);
+	return ce_claim_due(only_execution, line, ex);
 }
 
 /*

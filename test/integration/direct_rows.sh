@@ -217,11 +217,15 @@ SQL
 is "$st" completed "with a statement trigger on the lines and a transition-table trigger on the headers, an execution completes"
 check "and the triggers fired (rows they wrote: $n)" test "$n" -ge 5
 
-# the steps index made again on other columns, and a line_number column added to the headers
+# the steps index and the dispatch index made again on other columns, and a
+# line_number column added to the headers
 psql -X -q -v ON_ERROR_STOP=1 >/dev/null <<-SQL || bail_out "could not change the index"
 	DROP INDEX chainexec.universal_transaction_lines_steps;
 	CREATE INDEX universal_transaction_lines_steps ON chainexec.universal_transaction_lines
 		(transaction_id, organization_id, line_number) WHERE line_type <> 'iteration';
+	DROP INDEX chainexec.universal_transaction_lines_ready;
+	CREATE INDEX universal_transaction_lines_ready ON chainexec.universal_transaction_lines
+		(priority DESC, not_before, organization_id) WHERE status = 'ready' AND waits_for IS NULL;
 	ALTER TABLE chainexec.universal_transactions ADD COLUMN line_number int;
 SQL
 id=$(psql_q "SELECT chainexec.chain_execute('$CH', '{}')")
@@ -232,6 +236,9 @@ psql -X -q >/dev/null 2>&1 <<-SQL
 	DROP INDEX chainexec.universal_transaction_lines_steps;
 	CREATE INDEX universal_transaction_lines_steps ON chainexec.universal_transaction_lines
 		(organization_id, transaction_id, line_number) WHERE line_type <> 'iteration';
+	DROP INDEX chainexec.universal_transaction_lines_ready;
+	CREATE INDEX universal_transaction_lines_ready ON chainexec.universal_transaction_lines
+		(organization_id, priority DESC, not_before) WHERE status = 'ready' AND waits_for IS NULL;
 SQL
-is "$st" completed "with the steps index on other columns and a line_number column in the headers, an execution completes"
+is "$st" completed "with the steps and dispatch indexes on other columns and a line_number column in the headers, an execution completes"
 like "$out" '"v5": 5' "and ran its five steps"
