@@ -1,7 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * claim.c
- *	  Claiming work: which line a transition runs.  The executors' dispatch
+ *	  Claiming work: which line a transition runs.  A follow-on (the next
+ *	  step of the execution a transition just moved on) unless another
+ *	  organization has ready work; the executors' dispatch
  *	  query (organizations in turn, then priority and due time), its
  *	  per-organization form on Citus, the claims within one execution
  *	  (chain_run), and the claims of a given line: the next step of the
@@ -27,6 +29,7 @@
 
 #include "engine.h"
 #include "engine_int.h"
+#include "flow.h"
 
 /*
  * The dispatch query of the executors (with q_claim_ready_after, the only
@@ -370,14 +373,33 @@ claim_due_per_org(LineRow *line, pg_uuid_t *org, pg_uuid_t *id)
 static int
 claim_ready_direct(LineRow *line, ExecRow *ex)
 {
-	int			r = 0;
-
 	if (!ce_direct_available())
 		return -1;
-	if (dispatch_served)
-		r = ce_direct_claim_ready(&dispatch_last_org, ex, line);
-	if (r == 0)
-		r = ce_direct_claim_ready(NULL, ex, line);
+	return ce_direct_claim_ready(dispatch_served ? &dispatch_last_org : NULL, false, ex, line);
+}
+
+/*
+ * Fairness (SPEC section 9, flow control): before an executor claims the
+ * next step of the execution it just moved on (a follow-on, transition.c),
+ * of organization *org, it serves another organization's ready work if
+ * there is any, in turn: the first organization after *org, else the first
+ * one before it.  1: claimed (ex, line, as the dispatch claim); 0: there is
+ * none, follow on; -1: not by direct access (on Citus, whose per-node
+ * dispatch has its own turns), follow on.
+ */
+static int
+claim_other_org(const pg_uuid_t *org, LineRow *line, ExecRow *ex)
+{
+	int			r;
+
+	if (ce_citus_mode_known() || !ce_direct_available())
+		return -1;
+	r = ce_direct_claim_ready(org, true, ex, line);
+	if (r == 1)
+	{
+		dispatch_served = true;
+		dispatch_last_org = ex->org;
+	}
 	return r;
 }
 
@@ -432,6 +454,61 @@ ce_claim_due(const pg_uuid_t *only, LineRow *line, ExecRow *ex)
 	}
 	return claim_line(&q_claim_ready_exec, only, line, org, id) ||
 		claim_line(&q_claim_waiting_exec, only, line, org, id);
+}
+
+/*
+ * How many next steps of the executions it moved on an executor claims in
+ * a row before it asks the dispatch query again: the dispatch query takes
+ * lines by priority, so this bounds how long the organization's work of
+ * higher priority waits for it.  Other organizations' ready work does not
+ * wait for a follow-on: it is served first (claim_other_org).
+ */
+#define CE_FOLLOW_ON_MAX 8
+static int	follow_on = 0;
+
+/*
+ * Claim the line a transition runs: the one whose tokens this backend's
+ * last transition took (flow.c); else, unless another organization has
+ * ready work (claim_other_org), the first line its last transition made
+ * ready, if due, free and (Citus) ce_citus_org_here, with its header (a
+ * key lookup, not the dispatch query: a follow-on); else ce_claim_due.
+ */
+bool
+ce_claim_transition_line(const pg_uuid_t *only_execution, LineRow *line, ExecRow *ex)
+{
+	pg_uuid_t	org;
+	pg_uuid_t	id;
+	int			line_number;
+
+	if (ce_flow_take_admitted(&org, &id, &line_number) &&
+		(only_execution == NULL || memcmp(&id, only_execution, sizeof(pg_uuid_t)) == 0) &&
+		ce_claim_line_number(&org, &id, line_number, line))
+	{
+		ex->org = org;
+		ex->id = id;
+		return true;
+	}
+	if (ce_store_take_promoted(&org, &id, &line_number) &&
+		(only_execution ? memcmp(&id, only_execution, sizeof(pg_uuid_t)) == 0 :
+		 follow_on < CE_FOLLOW_ON_MAX && ce_citus_org_here(&org)))
+	{
+		/* another organization's ready work first */
+		if (only_execution == NULL && claim_other_org(&org, line, ex) == 1)
+		{
+			follow_on = 0;
+			return true;
+		}
+		ex->org = org;
+		ex->id = id;
+		if (ce_claim_next(ex, line_number, only_execution != NULL, line))
+		{
+			follow_on++;
+			return true;
+		}
+		ex->header_read = false;
+	}
+	follow_on = 0;
+	return ce_claim_due(only_execution, line, ex);
 }
 
 /* Claim line line_number of an execution if it is ready or waiting. */

@@ -214,9 +214,10 @@ is_text_test(Node *e, int col, Oid op, const char *value)
  * Whether index indexid of rel is a valid btree on exactly the columns
  * cols (nkeys of them, of the column numbers col), with the default
  * operator classes, no expression, ascending but the keys desc says
- * (NULL: none), with the predicate pred: PRED_STEPS "line_type <>
- * 'iteration'" (the lines' steps index), PRED_READY "status = 'ready' AND
- * waits_for IS NULL" (the dispatch index).
+ * (NULL: none; nulls first or last alike, the key columns are NOT NULL),
+ * with the predicate pred: PRED_STEPS "line_type <> 'iteration'" (the
+ * lines' steps index), PRED_READY "status = 'ready' AND waits_for IS NULL"
+ * (the dispatch index).
  */
 static bool
 index_keys_are(Relation rel, Oid indexid, const int *col, const Col *cols, int nkeys,
@@ -235,7 +236,7 @@ index_keys_are(Relation rel, Oid indexid, const int *col, const Col *cols, int n
 	for (int i = 0; ok && i < nkeys; i++)
 		ok = index->rd_index->indkey.values[i] == col[cols[i]] + 1 &&
 			index->rd_opfamily[i] == get_opclass_family(GetDefaultOpClass(col_types[cols[i]], BTREE_AM_OID)) &&
-			index->rd_indoption[i] == (desc && desc[i] ? INDOPTION_DESC : 0);
+			(index->rd_indoption[i] & INDOPTION_DESC) == (desc && desc[i] ? INDOPTION_DESC : 0);
 	if (ok)
 	{
 		List	   *p = RelationGetIndexPredicate(index);

@@ -205,25 +205,75 @@ ce_direct_claim_next(ExecRow *ex, int line_number, bool own_session, LineRow *li
 }
 
 /*
- * q_claim_ready, or q_claim_ready_after with after (claim.c): the first
- * line in the dispatch index's order (organization, priority descending,
- * due time), of an organization after *after when given, that is ready,
- * free and due and whose execution no chain_run session drives, locked
- * FOR UPDATE SKIP LOCKED, with its execution's header (ex, org and id
- * set).  1: claimed; 0: none; -1: the dispatch index is not the
- * extension's, run the statement.
+ * One scan of the dispatch index for ce_direct_claim_ready, of the
+ * organizations after *after and before *before when given; without ex,
+ * backward and only to learn whether there is such a line, none locked.
+ */
+static bool
+claim_ready_scan(Direct *d, DirectRel *h, DirectRel *l, Relation ready,
+				 const pg_uuid_t *after, const pg_uuid_t *before, ExecRow *ex, LineRow *line)
+{
+	ScanDirection dir = ex ? ForwardScanDirection : BackwardScanDirection;
+	ScanKeyData key[2];
+	IndexScanDesc scan;
+	int			nkeys = 0;
+	bool		claimed = false;
+
+	if (after)
+		ScanKeyInit(&key[nkeys++], 1, BTGreaterStrategyNumber, F_UUID_GT, UUIDPGetDatum((pg_uuid_t *) after));
+	if (before)
+		ScanKeyInit(&key[nkeys++], 1, BTLessStrategyNumber, F_UUID_LT, UUIDPGetDatum((pg_uuid_t *) before));
+	scan = index_beginscan(l->rel, ready, d->snap, nkeys, 0);
+	index_rescan(scan, nkeys ? key : NULL, nkeys, NULL, 0);
+	while (index_getnext_slot(scan, dir, l->found))
+	{
+		pg_uuid_t	org;
+		pg_uuid_t	id;
+		bool		isnull;
+
+		if (!claimable(l) || !ce_row_null(l, C_WAITS_FOR))
+			continue;
+		memcpy(&org, DatumGetUUIDP(ce_row_value(l, C_ORG, &isnull)), sizeof(pg_uuid_t));
+		memcpy(&id, DatumGetUUIDP(ce_row_value(l, C_ID, &isnull)), sizeof(pg_uuid_t));
+		if (!ce_row_find(d, h, &org, &id, 0) || ce_row_bool(h, C_IN_SESSION))
+			continue;
+		if (ex == NULL)
+		{
+			claimed = true;
+			break;
+		}
+		if (!ce_row_lock(d, l, LockTupleExclusive, LockWaitSkip) || !claimable(l) ||
+			!ce_row_null(l, C_WAITS_FOR))
+			continue;
+		ex->org = org;
+		ex->id = id;
+		line_from_found(l, line);
+		header_from_found(h, ex);
+		claimed = true;
+		break;
+	}
+	index_endscan(scan);
+	return claimed;
+}
+
+/*
+ * q_claim_ready_after, then q_claim_ready (claim.c): the first line in the
+ * dispatch index's order (organization, priority descending, due time)
+ * that is ready, free and due and whose execution no chain_run session
+ * drives, locked FOR UPDATE SKIP LOCKED, with its execution's header (ex,
+ * org and id set): of an organization after *pivot, else of any (pivot
+ * NULL: of any).  other_than: of an organization after *pivot, else before
+ * it (never *pivot's).  1: claimed; 0: none; -1: the dispatch index is
+ * not the extension's, run the statements.
  */
 int
-ce_direct_claim_ready(const pg_uuid_t *after, ExecRow *ex, LineRow *line)
+ce_direct_claim_ready(const pg_uuid_t *pivot, bool other_than, ExecRow *ex, LineRow *line)
 {
 	Direct		d;
 	DirectRel  *h;
 	DirectRel  *l;
 	Relation	ready;
-	ScanKeyData key;
-	IndexScanDesc scan;
-	int			nkeys = after ? 1 : 0;
-	int			claimed = 0;
+	int			claimed;
 
 	ce_row_begin(&d, false, false, context_set);
 	h = ce_row_open(&d, T_HEADER, AccessShareLock);
@@ -234,36 +284,24 @@ ce_direct_claim_ready(const pg_uuid_t *after, ExecRow *ex, LineRow *line)
 		ce_row_end(&d);
 		return -1;
 	}
-	if (after)
-		ScanKeyInit(&key, 1, BTGreaterStrategyNumber, F_UUID_GT, UUIDPGetDatum((pg_uuid_t *) after));
-	scan = index_beginscan(l->rel, ready, d.snap, nkeys, 0);
-	index_rescan(scan, after ? &key : NULL, nkeys, NULL, 0);
-	while (index_getnext_slot(scan, ForwardScanDirection, l->found))
+	if (pivot != NULL && claim_ready_scan(&d, h, l, ready, pivot, NULL, ex, line))
+		claimed = true;
+	else if (!other_than)
+		claimed = claim_ready_scan(&d, h, l, ready, NULL, NULL, ex, line);
+	else
 	{
-		pg_uuid_t	org;
-		pg_uuid_t	id;
-		bool		isnull;
-
-		if (!claimable(l) || !ce_row_null(l, C_WAITS_FOR))
-			continue;
-		memcpy(&org, DatumGetUUIDP(ce_row_value(l, C_ORG, &isnull)), sizeof(pg_uuid_t));
-		memcpy(&id, DatumGetUUIDP(ce_row_value(l, C_ID, &isnull)), sizeof(pg_uuid_t));
-		if (!ce_row_find(&d, h, &org, &id, 0) || ce_row_bool(h, C_IN_SESSION))
-			continue;
-		if (!ce_row_lock(&d, l, LockTupleExclusive, LockWaitSkip) || !claimable(l) ||
-			!ce_row_null(l, C_WAITS_FOR))
-			continue;
-		ex->org = org;
-		ex->id = id;
-		line_from_found(l, line);
-		header_from_found(h, ex);
-		claimed = 1;
-		break;
+		/*
+		 * Before *pivot: a backward look from it first, which ends at once
+		 * when there is no other organization (a forward scan from the
+		 * start would step over the index entries of *pivot's lines done
+		 * since the table's last vacuum), then the first in turn.
+		 */
+		claimed = claim_ready_scan(&d, h, l, ready, NULL, pivot, NULL, NULL) &&
+			claim_ready_scan(&d, h, l, ready, NULL, pivot, ex, line);
 	}
-	index_endscan(scan);
 	index_close(ready, NoLock);
 	ce_row_end(&d);
-	return claimed;
+	return claimed ? 1 : 0;
 }
 
 /* q_header (store.c): ex's header, no lock; false: none. */

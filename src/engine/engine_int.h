@@ -190,7 +190,9 @@ extern void ce_store_before_query(const struct CeQuery *q);
  */
 extern bool ce_direct_available(void);
 extern bool ce_direct_claim_next(ExecRow *ex, int line_number, bool own_session, LineRow *line);
-extern int	ce_direct_claim_ready(const pg_uuid_t *after, ExecRow *ex, LineRow *line);
+extern int	ce_direct_claim_ready(const pg_uuid_t *pivot, bool other_than, ExecRow *ex, LineRow *line);
+/* The line a transition runs: a follow-on, else the dispatch's (claim.c). */
+extern bool ce_claim_transition_line(const pg_uuid_t *only_execution, LineRow *line, ExecRow *ex);
 extern bool ce_direct_read_header(ExecRow *ex);
 extern bool ce_direct_lock_header(ExecRow *ex);
 extern List *ce_direct_lines(ExecRow *ex);

@@ -26,7 +26,7 @@
  * This file is the transition itself: claim, process the line, record the
  * attempt (success, retry, onFailure, routing).  The rest of the state
  * machine, one concern per file (engine_int.h declares what they share):
- *	 claim.c		which line a transition runs (the dispatch, the next step)
+ *	 claim.c		which line a transition runs (a follow-on, the dispatch)
  *	 store.c		the bookkeeping queries on headers and lines
  *	 context.c		error objects, smart codes, the context merge
  *	 advance.c		readiness, compensation, completion, the end
@@ -670,53 +670,6 @@ process_line(ExecRow *ex, LineRow *line)
 }
 
 /*
- * How many next steps of the executions it moved on an executor claims in
- * a row before it asks the dispatch query again: the dispatch query takes
- * organizations in turn and lines by priority, so this bounds how long
- * other organizations' and higher priorities' work waits for it.
- */
-#define CE_FOLLOW_ON_MAX 8
-static int	follow_on = 0;
-
-/*
- * Claim the next line: the one whose tokens this backend's last transition
- * took (flow.c); else the first line its last transition made ready, if
- * due, free and (Citus) ce_citus_org_here, with its header (a key lookup,
- * not the dispatch query: a fifth of a transition); else ce_claim_due.
- */
-static bool
-claim_next(const pg_uuid_t *only_execution, LineRow *line, ExecRow *ex)
-{
-	pg_uuid_t	org;
-	pg_uuid_t	id;
-	int			line_number;
-
-	if (ce_flow_take_admitted(&org, &id, &line_number) &&
-		(only_execution == NULL || memcmp(&id, only_execution, sizeof(pg_uuid_t)) == 0) &&
-		ce_claim_line_number(&org, &id, line_number, line))
-	{
-		ex->org = org;
-		ex->id = id;
-		return true;
-	}
-	if (ce_store_take_promoted(&org, &id, &line_number) &&
-		(only_execution ? memcmp(&id, only_execution, sizeof(pg_uuid_t)) == 0 :
-		 follow_on < CE_FOLLOW_ON_MAX && ce_citus_org_here(&org)))
-	{
-		ex->org = org;
-		ex->id = id;
-		if (ce_claim_next(ex, line_number, only_execution != NULL, line))
-		{
-			follow_on++;
-			return true;
-		}
-		ex->header_read = false;
-	}
-	follow_on = 0;
-	return ce_claim_due(only_execution, line, ex);
-}
-
-/*
  * The body of a transition, in the caller's transaction (with an active
  * snapshot).
  */
@@ -749,7 +702,7 @@ ce_transition_in_xact(const pg_uuid_t *only_execution, const pg_uuid_t *only_org
 		if (only_org)
 			memcpy(&ex.org, only_org, sizeof(pg_uuid_t));
 		ce_store_hold_begin();
-		if (claim_next(only_execution, &line, &ex))
+		if (ce_claim_transition_line(only_execution, &line, &ex))
 		{
 			ce_progress_reset();
 			claimed.valid = true;
