@@ -445,7 +445,7 @@ ce_advance(ExecRow *ex, int own_line)
 	}
 	if (!ce_exec_status_is_live(ex->status))
 		return;					/* paused, or ended */
-	ce_iterations_advance(ex, lines);
+	ce_iterations_advance(ex, lines, false);
 
 	survey_lines(ex->plan, lines, &r);
 	promote = lines_to_promote(ex->plan, lines, &r);

@@ -78,8 +78,14 @@ extern void ce_iteration_failed(ExecRow *ex, LineRow *line, const CeStep *step,
 /* An iteration claimed while its execution is paused (back to pending). */
 extern void ce_iteration_park(ExecRow *ex, LineRow *line);
 
-/* From advance: make parked iterations ready again once the execution runs. */
-extern void ce_iterations_advance(ExecRow *ex, List *lines);
+/*
+ * From advance: make parked iterations ready again once the execution
+ * runs; resumed (chain_resume): also those the pause held back.
+ */
+extern void ce_iterations_advance(ExecRow *ex, List *lines, bool resumed);
+
+/* Close a container's iterations for skip or retry; false: one is running. */
+extern bool ce_container_settle(ExecRow *ex, int lineno);
 
 /* Close the open iteration lines of the execution (not locked by others). */
 extern void ce_iterations_close(ExecRow *ex, CeLineStatus status);
@@ -124,8 +130,8 @@ extern void ce_execution_create_child(const char *chain_id, Jsonb *input, Oid ow
 extern bool ce_child_start(ExecRow *ex, LineRow *line, const CeStep *step,
 						   CeLookupCtx *lk, CeStepRun *run, int attempt, Jsonb *input);
 
-/* The child of a waiting chain line whose timeoutMs passed: cancel it. */
-extern void ce_child_cancel_for_line(ExecRow *ex, LineRow *line);
+/* The child of a waiting chain line (its timeoutMs passed, it is skipped or retried): cancel it. */
+extern void ce_child_cancel_for_line(ExecRow *ex, LineRow *line, const char *reason);
 
 /*
  * The execution ended (or started compensating): cancel its live

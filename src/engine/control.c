@@ -60,6 +60,21 @@
  * Signals to running steps (cancel, rollback) are sent after commit, so
  * that a rolled-back cancel interrupts nothing.
  *
+ * A line being run right now is held (still ready) by its transition,
+ * which decides after the step, under the header's lock, by the status
+ * it finds then; control calls never wait for it.  Pause: the step
+ * finishes and counts, a retry it needs waits for resume (pending), and
+ * resume makes ready the iterations the pause held back (a forEach's up
+ * to maxConcurrency: those set pending, and those that iterations ending
+ * during the pause did not start).  Cancel, rollback: the step is
+ * interrupted (also when the signal came after the claim, before the step
+ * began: step.c) and its line ends cancelled, its effects rolled back.
+ * Reopening a stopped execution (resume, retry, skip) while such an
+ * interrupted attempt has not ended fails with 55P03, so that its outcome
+ * never counts in the reopened execution.  Retry and skip of a step whose
+ * iterations run fail with 55P03 as for a running step; of a step that
+ * waits for a child execution, they cancel the child.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -164,6 +179,13 @@ static CeQuery q_reopen_lines = {
 	"  WHERE f.organization_id = $1 AND f.transaction_id = $2 AND f.line_type = 'fallback' "
 	"    AND f.parent_line = l.line_number AND f.status IN ('completed', 'skipped'))",
 	5, {UUIDOID, UUIDOID, INT4ARRAYOID, BOOLOID, INT4OID}};
+
+/* A line still open in a stopped execution: an attempt that has not ended yet. */
+static CeQuery q_open_line = {
+	"SELECT step_id FROM chainexec.universal_transaction_lines "
+	"WHERE organization_id = $1 AND transaction_id = $2 AND line_type <> 'compensation' "
+	"AND status IN ('pending', 'ready', 'running', 'waiting') ORDER BY line_number LIMIT 1",
+	2, {UUIDOID, UUIDOID}};
 
 static CeQuery q_drop_fallbacks = {
 	"UPDATE chainexec.universal_transaction_lines SET status = 'cancelled', finished_at = coalesce(finished_at, clock_timestamp()) "
@@ -431,9 +453,24 @@ reopen(Ctl *c, bool failed_too, const char *verb)
 
 	if (compensation_started(c))
 		refuse(c, verb);
-	keep_progress(c);
 	v[0] = UUIDPGetDatum(&c->ex.org);
 	v[1] = UUIDPGetDatum(&c->ex.id);
+
+	/*
+	 * An attempt that ran when the execution stopped ends by itself (it
+	 * is interrupted, or finds the execution stopped and is discarded);
+	 * until then its transition holds its line, still open, and it would
+	 * count in the reopened execution.  Open lines nobody holds close.
+	 */
+	ce_close_open_lines(&c->ex, 0, CE_LINE_CANCELLED);
+	ce_run_query(&q_open_line, v, NULL, false, 1);
+	if (SPI_processed > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+				 errmsg("step %s of execution %s is still running", ce_getcol_text(0, 1), c->ex.id_s),
+				 errdetail("Its attempt ran when the execution stopped, and has not ended yet."),
+				 errhint("Try again in a moment: a step that is interrupted ends within chainexec.step_grace_period.")));
+	keep_progress(c);
 	ce_run_query(&q_reopen, v, NULL, false, 0);
 	c->ex.status = CE_EXEC_RUNNING;
 	reopen_lines(c, failed_too, 0);
@@ -476,6 +513,28 @@ ce_ctl_step_line(Ctl *c, int step_id, LineRow *line)
 			(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
 			 errmsg("step %d of execution %s is running", step_id, c->ex.id_s),
 			 errhint("Wait for the attempt to end, or cancel the execution.")));
+}
+
+/*
+ * Before skip or retry of a step: a step whose iterations run is being
+ * run (55P03); its other iterations close.  A child execution it waits
+ * for is cancelled.
+ */
+static void
+settle_step(Ctl *c, int step_id, LineRow *line, const char *why)
+{
+	CeStep	   *step = ce_plan_step_by_id(c->ex.plan, step_id);
+
+	if (step && step->kind == CE_STEP_CHAIN && line->status == CE_LINE_WAITING)
+		ce_child_cancel_for_line(&c->ex, line, why);
+
+	if (step && ce_step_iterates(step) && line->status == CE_LINE_WAITING &&
+		!ce_container_settle(&c->ex, line->line_number))
+		ereport(ERROR,
+				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+				 errmsg("step %d of execution %s is running", step_id, c->ex.id_s),
+				 errdetail("Some of its iterations are running now."),
+				 errhint("Wait for them to end (chain_pause() stops it starting more), or cancel the execution.")));
 }
 
 /* ---------------------------------------------------------------------
@@ -560,8 +619,9 @@ ce_chain_resume(PG_FUNCTION_ARGS)
 		Datum		v[2];
 
 		set_status(&c, CE_EXEC_RUNNING);
-		/* escalated steps are retried */
+		/* escalated steps are retried; iterations the pause held back run */
 		ce_escalated_reopen(&c.ex);
+		ce_iterations_advance(&c.ex, ce_exec_lines(&c.ex), true);
 		v[0] = UUIDPGetDatum(&c.ex.org);
 		v[1] = UUIDPGetDatum(&c.ex.id);
 		ce_run_query(&q_unpark_timers, v, NULL, false, 0);
@@ -592,6 +652,7 @@ ce_chain_retry_step(PG_FUNCTION_ARGS)
 
 	ctl_open(&c, ce_ctl_uuid_arg(fcinfo), true, "retry a step of");
 	ce_ctl_step_line(&c, step_id, &line);
+	settle_step(&c, step_id, &line, "the step that started it is retried");
 	escalated = is(&c, CE_EXEC_PAUSED) && ce_escalated_count(&c.ex) > 0;
 	if (line.status == CE_LINE_COMPLETED || line.status == CE_LINE_COMPENSATED)
 		ereport(ERROR,
@@ -643,6 +704,7 @@ ce_chain_skip_step(PG_FUNCTION_ARGS)
 
 	ctl_open(&c, ce_ctl_uuid_arg(fcinfo), true, "skip a step of");
 	ce_ctl_step_line(&c, step_id, &line);
+	settle_step(&c, step_id, &line, "the step that started it was skipped");
 	escalated = is(&c, CE_EXEC_PAUSED) && ce_escalated_count(&c.ex) > 0;
 	if (line.status == CE_LINE_COMPLETED || line.status == CE_LINE_SKIPPED ||
 		line.status == CE_LINE_COMPENSATED)
@@ -828,33 +890,4 @@ ce_chain_cleanup(PG_FUNCTION_ARGS)
 	ce_bookkeeping_end(&bk);
 	SPI_finish();
 	PG_RETURN_INT64(n);
-}
-
-/*
- * _progress(execution_id uuid) RETURNS jsonb: {"percent", "etaMs"} of an
- * execution the caller may see, as the events report them (chain_status).
- */
-PG_FUNCTION_INFO_V1(ce_progress_sql);
-Datum
-ce_progress_sql(PG_FUNCTION_ARGS)
-{
-	Ctl			c;
-	long		eta;
-	int			percent;
-	bool		finished;
-	Jsonb	   *result;
-	MemoryContext callcxt = CurrentMemoryContext;
-	MemoryContext old;
-
-	ctl_open(&c, ce_ctl_uuid_arg(fcinfo), false, NULL);
-	percent = ce_progress_refresh(&c.ex, &eta);
-	finished = !is_live(&c) && !is(&c, CE_EXEC_PAUSED) && !is(&c, CE_EXEC_COMPENSATING);
-	if (is(&c, CE_EXEC_COMPLETED))
-		percent = 100;
-	old = MemoryContextSwitchTo(callcxt);
-	result = ce_text_to_jsonb(psprintf("{\"percent\": %d, \"etaMs\": %s}", percent,
-									   finished ? "0" : eta < 0 ? "null" : psprintf("%ld", eta)));
-	MemoryContextSwitchTo(old);
-	ce_ctl_close(&c);
-	PG_RETURN_JSONB_P(result);
 }

@@ -111,6 +111,13 @@ static CeQuery q_close_range = {
 	"WHERE l.organization_id = $1 AND l.transaction_id = $2 AND l.line_number = s.line_number",
 	5, {UUIDOID, UUIDOID, INT4OID, INT4OID, TEXTOID}};
 
+/* an open iteration line numbered from $3 to before $4 (one a transition holds) */
+static CeQuery q_open_in_range = {
+	"SELECT line_number FROM chainexec.universal_transaction_lines "
+	"WHERE organization_id = $1 AND transaction_id = $2 AND line_number >= $3 AND line_number < $4 "
+	"AND line_type = 'iteration' AND status IN ('pending', 'ready', 'running', 'waiting') LIMIT 1",
+	4, {UUIDOID, UUIDOID, INT4OID, INT4OID}};
+
 /* status, attempt, input (null: keep), output, error, started now */
 static CeQuery q_record = {
 	"UPDATE chainexec.universal_transaction_lines SET status = $4, attempt = $5, "
@@ -710,38 +717,81 @@ ce_iteration_park(ExecRow *ex, LineRow *line)
 	}
 }
 
+/*
+ * Make ready again the iterations of a waiting container that a pause held
+ * back: those it set back to pending (the pause itself, or a claim during
+ * it), and for a forEach the ones that iterations ending during the pause
+ * would have made ready (container_next does not while paused), up to
+ * maxConcurrency.  Ready lines keep their due time.
+ */
+static void
+container_reopen(ExecRow *ex, int line_number)
+{
+	Container	c;
+	Datum		v[4];
+	CeStep	   *step;
+	int			next;
+
+	if (!container_get(ex, line_number, &c) || c.status != CE_LINE_WAITING)
+		return;
+	step = ce_plan_step_by_id(ex->plan, c.step_id);
+	if (step == NULL || !ce_step_iterates(step))
+		return;
+	v[0] = UUIDPGetDatum(&ex->org);
+	v[1] = UUIDPGetDatum(&ex->id);
+	if (step->compose->repeat_until)
+	{
+		v[2] = Int32GetDatum(c.current);
+		v[3] = Int32GetDatum(c.current + 1);
+	}
+	else
+	{
+		next = step->compose->max_concurrency > 0 ? c.done + step->compose->max_concurrency : c.count;
+		c.next = Max(c.next, Min(next, c.count));
+		v[2] = Int32GetDatum(c.first);
+		v[3] = Int32GetDatum(c.first + c.next);
+	}
+	ce_run_query(&q_ready_range, v, NULL, false, 0);
+	ce_wake_executors((int) SPI_processed);
+	c.parked = 0;
+	container_set(ex, &c);
+}
+
 void
-ce_iterations_advance(ExecRow *ex, List *lines)
+ce_iterations_advance(ExecRow *ex, List *lines, bool resumed)
 {
 	ListCell   *lc;
 
 	foreach(lc, lines)
 	{
 		LineInfo   *li = lfirst(lc);
-		Container	c;
-		Datum		v[4];
 
-		if (li->type != 's' || li->iter_parked <= 0)
-			continue;
-		if (!container_get(ex, li->line_number, &c))
-			continue;
-		v[0] = UUIDPGetDatum(&ex->org);
-		v[1] = UUIDPGetDatum(&ex->id);
-		if (c.current > 0)
-		{
-			v[2] = Int32GetDatum(c.current);
-			v[3] = Int32GetDatum(c.current + 1);
-		}
-		else
-		{
-			v[2] = Int32GetDatum(c.first);
-			v[3] = Int32GetDatum(c.first + c.next);
-		}
-		ce_run_query(&q_ready_range, v, NULL, false, 0);
-		ce_wake_executors((int) SPI_processed);
-		c.parked = 0;
-		container_set(ex, &c);
+		if (li->type == 's' && li->status == CE_LINE_WAITING &&
+			(li->iter_parked > 0 || (resumed && li->iter_count > 0)))
+			container_reopen(ex, li->line_number);
 	}
+}
+
+/*
+ * chain_skip_step, chain_retry_step of a step whose line is lineno: when
+ * it is a container, close its iterations that no transition runs now;
+ * false when one is running (the step is being run).
+ */
+bool
+ce_container_settle(ExecRow *ex, int lineno)
+{
+	Container	c;
+	Datum		v[4];
+
+	if (!container_get(ex, lineno, &c) || c.count == 0)
+		return true;
+	close_iterations(ex, c.first, c.first + c.count, CE_LINE_CANCELLED);
+	v[0] = UUIDPGetDatum(&ex->org);
+	v[1] = UUIDPGetDatum(&ex->id);
+	v[2] = Int32GetDatum(c.first);
+	v[3] = Int32GetDatum(c.first + c.count);
+	ce_run_query(&q_open_in_range, v, NULL, false, 1);
+	return SPI_processed == 0;
 }
 
 void

@@ -24,6 +24,7 @@
 #include "plancache.h"
 #include "engine_int.h"
 #include "compose.h"
+#include "control_int.h"
 
 /* Progress and ETA of the events of the running transition or control call. */
 static int	current_progress = 0;
@@ -270,4 +271,35 @@ void
 ce_progress_complete(void)
 {
 	current_progress = 100;
+}
+
+/*
+ * _progress(execution_id uuid) RETURNS jsonb: {"percent", "etaMs"} of an
+ * execution the caller may see, as the events report them (chain_status),
+ * opened as a control call is (control.c).
+ */
+PG_FUNCTION_INFO_V1(ce_progress_sql);
+Datum
+ce_progress_sql(PG_FUNCTION_ARGS)
+{
+	Ctl			c;
+	long		eta;
+	int			percent;
+	bool		finished;
+	Jsonb	   *result;
+	MemoryContext callcxt = CurrentMemoryContext;
+	MemoryContext old;
+
+	ce_ctl_open_as(&c, ce_ctl_uuid_arg(fcinfo), false, NULL, false);
+	percent = ce_progress_refresh(&c.ex, &eta);
+	finished = !ce_exec_status_is_live(c.ex.status) && c.ex.status != CE_EXEC_PAUSED &&
+		c.ex.status != CE_EXEC_COMPENSATING;
+	if (c.ex.status == CE_EXEC_COMPLETED)
+		percent = 100;
+	old = MemoryContextSwitchTo(callcxt);
+	result = ce_text_to_jsonb(psprintf("{\"percent\": %d, \"etaMs\": %s}", percent,
+									   finished ? "0" : eta < 0 ? "null" : psprintf("%ld", eta)));
+	MemoryContextSwitchTo(old);
+	ce_ctl_close(&c);
+	PG_RETURN_JSONB_P(result);
 }

@@ -47,9 +47,10 @@ extern void ce_running_clear(void);
  * The running line's step code starts (timeout_at: its timeout, 0 for
  * none) and ends; the launcher's watchdog (ce_watchdog) terminates an
  * executor still in it chainexec.step_grace_period after its timeout or a
- * cancel.
+ * cancel.  True when a cancel was sent for the line after its claim,
+ * before its step began: the step is to be interrupted at once.
  */
-extern void ce_running_step_begin(TimestampTz timeout_at);
+extern bool ce_running_step_begin(TimestampTz timeout_at);
 extern void ce_running_step_end(void);
 extern long ce_watchdog(long nap);
 

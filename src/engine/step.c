@@ -293,9 +293,13 @@ ce_step_run(CeStepRun *run)
 			enable_timeout_after(STATEMENT_TIMEOUT, timeout_ms);
 			timeout_armed = true;
 		}
-		/* a cancel that arrived before the step is not for it */
+		/* a cancel that arrived before the step is not for it, unless it was sent for its line */
 		QueryCancelPending = false;
-		ce_running_step_begin(timeout_at);
+		if (ce_running_step_begin(timeout_at))
+		{
+			QueryCancelPending = true;
+			InterruptPending = true;
+		}
 		RESUME_CANCEL_INTERRUPTS();
 		cancel_open = true;
 

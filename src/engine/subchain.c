@@ -474,7 +474,7 @@ ce_children_cancel(ExecRow *ex)
 }
 
 void
-ce_child_cancel_for_line(ExecRow *ex, LineRow *line)
+ce_child_cancel_for_line(ExecRow *ex, LineRow *line, const char *reason)
 {
 	Datum		v[3];
 	List	   *ids;
@@ -488,7 +488,7 @@ ce_child_cancel_for_line(ExecRow *ex, LineRow *line)
 	PG_TRY();
 	{
 		foreach(lc, ids)
-			cancel_one(&ex->org, lfirst(lc), "the step that started it timed out");
+			cancel_one(&ex->org, lfirst(lc), reason);
 	}
 	PG_FINALLY();
 	{

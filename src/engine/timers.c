@@ -356,3 +356,71 @@ ce_record_orphan(const pg_uuid_t *org, const pg_uuid_t *execution, LineRow *line
 	line->crashes = crashes;
 	return true;
 }
+
+/*
+ * Record, in a transaction of its own, an error thrown out of a
+ * transition (outside the step's subtransaction) on the line it had
+ * claimed, so that an executor does not claim the same line again and
+ * again while other work waits: the attempt counts, with failure type
+ * internal_error, and the line's retry settings and onFailure apply as
+ * for any failure.  With plain (when that too threw), the line and its
+ * execution are just marked failed.
+ */
+void
+ce_transition_fail_line(const pg_uuid_t *org, const pg_uuid_t *id, int line_number,
+						const char *sqlstate, const char *message, bool plain)
+{
+	CeXact		xact;
+	Oid			save_user;
+	int			save_sec;
+	int			level;
+
+	if (!ce_engine_xact_begin(&xact, NULL))
+		return;
+	SPI_connect();
+	level = ce_fixed_search_path();
+	GetUserIdAndSecContext(&save_user, &save_sec);
+	SetUserIdAndSecContext(ce_extension_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+
+	if (plain)
+		ce_fail_line_plain(org, id, line_number,
+						   ce_error_jsonb("internal_error", sqlstate, message, NULL, NULL, 0));
+	else
+	{
+		ExecRow		ex;
+		LineRow		line;
+
+		memset(&ex, 0, sizeof(ex));
+		memset(&line, 0, sizeof(line));
+		if (ce_claim_line_number(org, id, line_number, &line))
+		{
+			CeStep	   *step;
+			CeStepRun	run;
+			int			attempt;
+
+			line.ran_now = true;
+			ex.org = *org;
+			ex.id = *id;
+			ce_exec_read_header(&ex);
+			ex.plan = ce_plan_get(&ex.org, ex.chain_id, ex.version);
+			step = ce_plan_step_by_id(ex.plan, line.step_id);
+			if (step == NULL)
+				elog(ERROR, "step %d of chain \"%s\" version %d not found",
+					 line.step_id, ex.chain_id, ex.version);
+			attempt = line.status == CE_LINE_WAITING ? line.attempt : line.attempt + 1;
+			memset(&run, 0, sizeof(run));
+			run.step = step;
+			run.plan = ex.plan;
+			run.rowcount = -1;
+			ce_step_fail(&run, "internal_error", sqlstate, "%s", message);
+			run.hint = pstrdup("The transition of this step failed outside the step; the server log has the error.");
+			ce_progress_reset();
+			ce_line_failed(&ex, &line, step, &run, attempt);
+		}
+	}
+
+	AtEOXact_GUC(false, level);
+	SetUserIdAndSecContext(save_user, save_sec);
+	SPI_finish();
+	ce_engine_xact_commit(&xact);
+}

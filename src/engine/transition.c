@@ -159,7 +159,6 @@ handle_failure(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun *run,
 	if (attempt <= r.maxRetries &&
 		(ce_retry_matches(&r, run->failure_type, run->sqlstate) ||
 		 (compensation && ce_retry_compensation_extra(run))) &&
-		ex->status != CE_EXEC_PAUSED &&
 		!line->no_retry && strcmp(run->failure_type, "worker_crashed") != 0 &&
 		ce_retry_allowed(ex, run, compensation))
 	{
@@ -169,13 +168,15 @@ handle_failure(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun *run,
 			delay = ce_retry_delay_random_ms(&r, ce_random_fraction());
 		else if (r.jitter && delay > 0)
 			delay = (long) (delay * (1.0 + (ce_random_fraction() - 0.5) * 0.5));
-		u.status = CE_LINE_READY;
+		/* paused: the retry waits for chain_resume, its due time kept (an
+		 * iteration's claim parks it, counted for its container) */
+		u.status = ex->status == CE_EXEC_PAUSED && !CE_IS_ITERATION(line) ? CE_LINE_PENDING : CE_LINE_READY;
 		u.has_not_before = true;
 		u.not_before = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), delay);
 		u.finished = false;
 		ce_line_update(ex, line->line_number, &u);
 		ce_advance(ex, line->line_number);
-		ce_step_emit(ex, "step_retry_scheduled", step, CE_LINE_READY, attempt);
+		ce_step_emit(ex, "step_retry_scheduled", step, u.status, attempt);
 		return;
 	}
 
@@ -411,9 +412,19 @@ line_can_run(ExecRow *ex, LineRow *line, bool compensation)
 		/*
 		 * Paused: a ready line waits for chain_resume; a timer that came due
 		 * keeps its due time aside, and completes (or times out) at once on
-		 * resume, as the same attempt.
+		 * resume, as the same attempt.  Decided under the header's lock: a
+		 * resume that committed since the claim read the header would not
+		 * see the line it held, which stays due for the next claim then.
 		 */
-		if (line->status == CE_LINE_WAITING)
+		ce_exec_lock(ex);
+		if (ex->status != CE_EXEC_PAUSED)
+		{
+			if (!execution_live(ex, line))
+				ce_line_set_status(ex, line->line_number, CE_LINE_CANCELLED);
+			else
+				ce_wake_executors(1);
+		}
+		else if (line->status == CE_LINE_WAITING)
 			ce_line_park_timer(ex, line->line_number);
 		else if (CE_IS_ITERATION(line))
 			ce_iteration_park(ex, line);
@@ -619,7 +630,7 @@ process_line(ExecRow *ex, LineRow *line)
 		}
 		else if (step->kind == CE_STEP_CHAIN)
 		{
-			ce_child_cancel_for_line(ex, line);
+			ce_child_cancel_for_line(ex, line, "the step that started it timed out");
 			ce_step_fail(&run, "execution_timeout", "57014",
 						 "the child execution of step \"%s\" did not end within %d ms", step->name, step->timeout_ms);
 			handle_failure(ex, line, step, &run, attempt, NULL);
@@ -750,74 +761,6 @@ ce_transition_take_claim(pg_uuid_t *org, pg_uuid_t *id, int *line_number)
 	*id = claimed.id;
 	*line_number = claimed.line_number;
 	return true;
-}
-
-/*
- * Record, in a transaction of its own, an error thrown out of a
- * transition (outside the step's subtransaction) on the line it had
- * claimed, so that an executor does not claim the same line again and
- * again while other work waits: the attempt counts, with failure type
- * internal_error, and the line's retry settings and onFailure apply as
- * for any failure.  With plain (when that too threw), the line and its
- * execution are just marked failed.
- */
-void
-ce_transition_fail_line(const pg_uuid_t *org, const pg_uuid_t *id, int line_number,
-						const char *sqlstate, const char *message, bool plain)
-{
-	CeXact		xact;
-	Oid			save_user;
-	int			save_sec;
-	int			level;
-
-	if (!ce_engine_xact_begin(&xact, NULL))
-		return;
-	SPI_connect();
-	level = ce_fixed_search_path();
-	GetUserIdAndSecContext(&save_user, &save_sec);
-	SetUserIdAndSecContext(ce_extension_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
-
-	if (plain)
-		ce_fail_line_plain(org, id, line_number,
-						   ce_error_jsonb("internal_error", sqlstate, message, NULL, NULL, 0));
-	else
-	{
-		ExecRow		ex;
-		LineRow		line;
-
-		memset(&ex, 0, sizeof(ex));
-		memset(&line, 0, sizeof(line));
-		if (ce_claim_line_number(org, id, line_number, &line))
-		{
-			CeStep	   *step;
-			CeStepRun	run;
-			int			attempt;
-
-			line.ran_now = true;
-			ex.org = *org;
-			ex.id = *id;
-			ce_exec_read_header(&ex);
-			ex.plan = ce_plan_get(&ex.org, ex.chain_id, ex.version);
-			step = ce_plan_step_by_id(ex.plan, line.step_id);
-			if (step == NULL)
-				elog(ERROR, "step %d of chain \"%s\" version %d not found",
-					 line.step_id, ex.chain_id, ex.version);
-			attempt = line.status == CE_LINE_WAITING ? line.attempt : line.attempt + 1;
-			memset(&run, 0, sizeof(run));
-			run.step = step;
-			run.plan = ex.plan;
-			run.rowcount = -1;
-			ce_step_fail(&run, "internal_error", sqlstate, "%s", message);
-			run.hint = pstrdup("The transition of this step failed outside the step; the server log has the error.");
-			ce_progress_reset();
-			handle_failure(&ex, &line, step, &run, attempt, NULL);
-		}
-	}
-
-	AtEOXact_GUC(false, level);
-	SetUserIdAndSecContext(save_user, save_sec);
-	SPI_finish();
-	ce_engine_xact_commit(&xact);
 }
 
 CeTransitionResult

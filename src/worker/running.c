@@ -68,6 +68,7 @@ ce_running_set(const pg_uuid_t *exec, int line)
 		ce_running[slot].in_step = false;
 		ce_running[slot].timeout_at = 0;
 		ce_running[slot].cancel_at = 0;
+		ce_running[slot].cancel_early = false;
 	}
 	LWLockRelease(ce_shared->lock);
 
@@ -94,6 +95,7 @@ ce_running_clear(void)
 		ce_running[my_running_slot].in_step = false;
 		ce_running[my_running_slot].timeout_at = 0;
 		ce_running[my_running_slot].cancel_at = 0;
+		ce_running[my_running_slot].cancel_early = false;
 	}
 	LWLockRelease(ce_shared->lock);
 	my_running_slot = -1;
@@ -116,15 +118,18 @@ ce_running_clear(void)
 
 /*
  * The step's own code starts now; timeout_at is its timeout (0: none).
+ * True when a cancel came for the line before (ce_signal_running): it is
+ * the step's, which the watchdog then ends after the grace period too.
  */
-void
+bool
 ce_running_step_begin(TimestampTz timeout_at)
 {
 	CeRunningSlot *slot;
 	bool		wake = false;
+	bool		cancelled = false;
 
 	if (ce_shared == NULL || my_running_slot < 0)
-		return;
+		return false;
 
 	LWLockAcquire(ce_shared->lock, LW_EXCLUSIVE);
 	slot = &ce_running[my_running_slot];
@@ -134,14 +139,23 @@ ce_running_step_begin(TimestampTz timeout_at)
 		slot->in_step = true;
 		slot->timeout_at = timeout_at;
 		slot->cancel_at = 0;
-		if (slot->executor && timeout_at != 0 &&
+		if (slot->cancel_early)
+		{
+			cancelled = true;
+			slot->cancel_early = false;
+			slot->cancel_at = GetCurrentTimestamp();
+			slot->cancel_seq = slot->step_seq;
+		}
+		if (slot->executor && (timeout_at != 0 || cancelled) &&
 			(ce_shared->watchdog_wake_at == 0 ||
-			 TimestampTzPlusMilliseconds(timeout_at, ce_step_grace_period) < ce_shared->watchdog_wake_at))
+			 TimestampTzPlusMilliseconds(cancelled ? slot->cancel_at : timeout_at,
+										 ce_step_grace_period) < ce_shared->watchdog_wake_at))
 			wake = true;
 	}
 	if (wake && ce_shared->launcher_latch != NULL)
 		SetLatch(ce_shared->launcher_latch);
 	LWLockRelease(ce_shared->lock);
+	return cancelled;
 }
 
 /*

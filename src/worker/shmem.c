@@ -258,6 +258,9 @@ ce_signal_running(List *executions)
 					   sizeof(pg_uuid_t)) == 0)
 			{
 				(void) kill(slot->pid, SIGINT);
+				/* claimed, its step not begun: the step clears a cancel before it */
+				if (!slot->in_step)
+					slot->cancel_early = true;
 				/* the watchdog ends the step if it is still there after the grace */
 				if (slot->executor && slot->in_step && slot->cancel_at == 0)
 				{
@@ -286,12 +289,13 @@ ce_xact_callback(XactEvent event, void *arg)
 	switch (event)
 	{
 		case XACT_EVENT_COMMIT:
+			/* signals first: a line made ready now (a compensation) is not theirs */
+			if (signal_at_commit != NIL)
+				ce_signal_running(signal_at_commit);
 			if (wake_at_commit > 0)
 				ce_wake_executors(wake_at_commit);
 			if (finished_at_commit)
 				ce_broadcast_finished();
-			if (signal_at_commit != NIL)
-				ce_signal_running(signal_at_commit);
 			wake_at_commit = 0;
 			finished_at_commit = false;
 			list_free_deep(signal_at_commit);

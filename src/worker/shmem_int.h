@@ -69,6 +69,7 @@ typedef struct CeRunningSlot
 	TimestampTz timeout_at;		/* the running step's timeout; 0: none */
 	TimestampTz cancel_at;		/* when a cancel was sent to it; 0: none */
 	uint64		cancel_seq;		/* step_seq of the step it was sent to */
+	bool		cancel_early;	/* a cancel came before the line's step began */
 } CeRunningSlot;
 
 typedef struct CeSharedState
