@@ -71,7 +71,8 @@
  * began: step.c) and its line ends cancelled, its effects rolled back.
  * Reopening a stopped execution (resume, retry, skip) while such an
  * interrupted attempt has not ended fails with 55P03, so that its outcome
- * never counts in the reopened execution.  Retry and skip of a step whose
+ * never counts in the reopened execution; a forEach cancelled while its
+ * iterations ran goes on, its ended elements not run again (iterate.c).  Retry and skip of a step whose
  * iterations run fail with 55P03 as for a running step; of a step that
  * waits for a child execution, they cancel the child.
  *
@@ -444,10 +445,11 @@ reopen_lines(Ctl *c, bool failed_too, int only_line)
 
 /*
  * Reopen a stopped execution (resume, retry, skip): status running, its
- * cancelled step lines pending again (failed ones too for resume).
+ * cancelled step lines pending again (failed ones too for resume); own_line
+ * is the line that retry or skip acts on itself.
  */
 static void
-reopen(Ctl *c, bool failed_too, const char *verb)
+reopen(Ctl *c, bool failed_too, const char *verb, int own_line)
 {
 	Datum		v[2];
 
@@ -473,6 +475,7 @@ reopen(Ctl *c, bool failed_too, const char *verb)
 	keep_progress(c);
 	ce_run_query(&q_reopen, v, NULL, false, 0);
 	c->ex.status = CE_EXEC_RUNNING;
+	ce_containers_reopen(&c->ex, own_line);
 	reopen_lines(c, failed_too, 0);
 	if (failed_too)
 		ce_run_query(&q_drop_fallbacks, v, NULL, false, 0);
@@ -629,7 +632,7 @@ ce_chain_resume(PG_FUNCTION_ARGS)
 			ce_wakeup_at_commit();
 	}
 	else if (is_stopped(&c))
-		reopen(&c, true, "resume");
+		reopen(&c, true, "resume", 0);
 	else
 		refuse(&c, "resume");
 	ce_advance(&c.ex, 0);
@@ -661,7 +664,7 @@ ce_chain_retry_step(PG_FUNCTION_ARGS)
 				 errhint("Only failed, skipped, cancelled, waiting or scheduled steps can be retried.")));
 	if (is_stopped(&c))
 	{
-		reopen(&c, false, "retry a step of");
+		reopen(&c, false, "retry a step of", line.line_number);
 		reopened = true;
 	}
 	else if (is_live(&c) || is(&c, CE_EXEC_PAUSED))
@@ -716,7 +719,7 @@ ce_chain_skip_step(PG_FUNCTION_ARGS)
 		merged = ce_context_merge_or_error(c.ex.context, output, "output",
 										   psprintf("step \"%s\"", line.step_name));
 	if (is_stopped(&c))
-		reopen(&c, false, "skip a step of");
+		reopen(&c, false, "skip a step of", line.line_number);
 	else if (!is_live(&c) && !is(&c, CE_EXEC_PAUSED))
 		refuse(&c, "skip a step of");
 

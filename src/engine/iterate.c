@@ -118,6 +118,26 @@ static CeQuery q_open_in_range = {
 	"AND line_type = 'iteration' AND status IN ('pending', 'ready', 'running', 'waiting') LIMIT 1",
 	4, {UUIDOID, UUIDOID, INT4OID, INT4OID}};
 
+/*
+ * Reopen (chain_resume, chain_retry_step, chain_skip_step of a cancelled
+ * execution) the forEach containers ($3: the chain's forEach steps) that
+ * were cancelled while their iterations ran: the container waits again,
+ * its cancelled iterations are pending again, the others keep their end.
+ */
+static CeQuery q_reopen_containers = {
+	"UPDATE chainexec.universal_transaction_lines SET status = 'waiting', not_before = 'infinity', "
+	"error = NULL, finished_at = NULL, duration_ms = NULL "
+	"WHERE organization_id = $1 AND transaction_id = $2 AND line_type = 'step' AND status = 'cancelled' "
+	"AND attempt > 0 AND step_id = ANY($3) AND jsonb_typeof(output->'iterations') = 'object' "
+	"AND line_number <> $4 RETURNING line_number",
+	4, {UUIDOID, UUIDOID, INT4ARRAYOID, INT4OID}};
+static CeQuery q_reopen_iterations = {
+	"UPDATE chainexec.universal_transaction_lines SET status = 'pending', attempt = 0, error = NULL, "
+	"finished_at = NULL, duration_ms = NULL, first_started_at = NULL "
+	"WHERE organization_id = $1 AND transaction_id = $2 AND line_type = 'iteration' AND status = 'cancelled' "
+	"AND parent_line = ANY($3)",
+	3, {UUIDOID, UUIDOID, INT4ARRAYOID}};
+
 /* status, attempt, input (null: keep), output, error, started now */
 static CeQuery q_record = {
 	"UPDATE chainexec.universal_transaction_lines SET status = $4, attempt = $5, "
@@ -770,6 +790,42 @@ ce_iterations_advance(ExecRow *ex, List *lines, bool resumed)
 			(li->iter_parked > 0 || (resumed && li->iter_count > 0)))
 			container_reopen(ex, li->line_number);
 	}
+}
+
+/*
+ * A cancelled execution reopens: its forEach steps cancelled while their
+ * iterations ran go on from where they were, the elements that ended
+ * are not run again (a step that completed is not either); not own_line,
+ * the step that chain_retry_step starts again or chain_skip_step skips.
+ */
+void
+ce_containers_reopen(ExecRow *ex, int own_line)
+{
+	Datum	   *ids = palloc(sizeof(Datum) * Max(ex->plan->nsteps, 1));
+	List	   *lines = NIL;
+	ListCell   *lc;
+	Datum		v[4];
+	int			n = 0;
+	int			i;
+
+	for (i = 0; i < ex->plan->nsteps; i++)
+		if (ce_step_iterates(&ex->plan->steps[i]) && ex->plan->steps[i].compose->for_each)
+			ids[n++] = Int32GetDatum(ex->plan->steps[i].id);
+	if (n == 0)
+		return;
+	v[0] = UUIDPGetDatum(&ex->org);
+	v[1] = UUIDPGetDatum(&ex->id);
+	v[2] = PointerGetDatum(construct_array(ids, n, INT4OID, sizeof(int32), true, TYPALIGN_INT));
+	v[3] = Int32GetDatum(own_line);
+	ce_run_query(&q_reopen_containers, v, NULL, false, 0);
+	for (uint64 k = 0; k < SPI_processed; k++)
+		lines = lappend_int(lines, getint((int) k, 1));
+	if (lines == NIL)
+		return;
+	v[2] = PointerGetDatum(ce_int_array(lines));
+	ce_run_query(&q_reopen_iterations, v, NULL, false, 0);
+	foreach(lc, lines)
+		container_reopen(ex, lfirst_int(lc));
 }
 
 /*

@@ -77,13 +77,14 @@ runs()
 	psql_q "SELECT count(*) || '/' || count(DISTINCT idx) FROM $FX WHERE exec = '$1' AND step = '$2'"
 }
 
-# resume_when_free ID: chain_resume, again while it answers 55P03 (10 s at most).
+# resume_when_free ID [CALL]: chain_resume (or CALL, a SELECT list), again
+# while it answers 55P03 (10 s at most).
 resume_when_free()
 {
 	local deadline=$((SECONDS + 10)) out
 
 	while :; do
-		out=$(psql -X -A -t -q -c "SELECT chainexec.chain_resume('$1')" 2>&1) && { echo "$out"; return 0; }
+		out=$(psql -X -A -t -q -c "SELECT ${2:-chainexec.chain_resume('$1')}" 2>&1) && { echo "$out"; return 0; }
 		case $out in
 			*"is still running"* | *"is running"*) ;;
 			*) echo "$out"; return 1 ;;
@@ -127,7 +128,7 @@ ITEMS='{"items": [1, 2, 3, 4, 5, 6]}'
 EXPECTED='[10, 20, 30, 40, 50, 60]'
 
 # ---------------------------------------------------------------------------
-# 1-8. chain_pause while forEach iterations run, chain_resume 1.5 s later.
+# chain_pause while forEach iterations run, chain_resume 1.5 s later.
 for conc in 2 4; do
 	define "ctlr-each$conc-$S" "[{\"id\": 1, \"name\": \"each\", \"type\": \"sql\", \"forEach\": \"{items}\",
 		\"maxConcurrency\": $conc, \"sql\": \"$EACH_SQL\", \"outputVariables\": [\"v\"]}]"
@@ -155,8 +156,33 @@ sleep 1
 is "$(psql_q "SELECT chainexec.chain_resume('$e')")" t "a forEach paused at once is resumed"
 is "$(final_status "$e")/$(runs "$e" each)" completed/6/6 "and completes, each element once"
 
+# chain_cancel while iterations run, then chain_resume: the forEach goes on,
+# the elements that ended are not run again, the interrupted ones are.
+e=$(start "ctlr-each2-$S" "$ITEMS")
+poll_query_until "SELECT count(*) >= 2 FROM $FX WHERE exec = '$e'" t 20 >/dev/null
+running "ctlr-each2-$S" each
+is "$(psql_q "SELECT chainexec.chain_cancel('$e')")" t "chain_cancel while forEach iterations run"
+settled "$e" >/dev/null
+done_before=$(psql_q "SELECT count(*) FROM $FX WHERE exec = '$e'")
+is "$(resume_when_free "$e")" t "chain_resume of the cancelled forEach"
+is "$(final_status "$e")/$(runs "$e" each)" completed/6/6 \
+	"it completes, each element once ($done_before had ended before the cancel)"
+is "$(psql_q "SELECT context->'v' FROM chainexec.universal_transactions WHERE id = '$e'")" "$EXPECTED" \
+	"with the outputs of every element, in element order"
+
+# chain_skip_step of the cancelled forEach step: skipped, its other elements never run.
+e=$(start "ctlr-each2-$S" "$ITEMS")
+poll_query_until "SELECT count(*) >= 2 FROM $FX WHERE exec = '$e'" t 20 >/dev/null
+psql_q "SELECT chainexec.chain_cancel('$e')" >/dev/null
+settled "$e" >/dev/null
+done_before=$(psql_q "SELECT count(*) || '/' || count(*) FROM $FX WHERE exec = '$e'")
+is "$(resume_when_free "$e" "chainexec.chain_skip_step('$e', 1)")" t "chain_skip_step of a forEach step its cancel interrupted"
+sleep 1
+is "$(final_status "$e")/$(runs "$e" each)/$(open_lines "$e")" "completed/$done_before/none" \
+	"the execution completes; no element runs after the skip, no line is left open"
+
 # ---------------------------------------------------------------------------
-# 9-15. chain_cancel during a running step, then chain_resume.
+# chain_cancel during a running step, then chain_resume.
 define "ctlr-nap-$S" "[{\"id\": 1, \"name\": \"first\", \"type\": \"sql\", \"sql\": \"SELECT 1 AS one\"},
 	{\"id\": 2, \"name\": \"nap\", \"type\": \"sql\", \"sql\": \"SELECT public.ctlr_slow_$S({chain.execution_id}::uuid, 'nap', {secs}::float8) AS slept\"},
 	{\"id\": 3, \"name\": \"last\", \"type\": \"sql\", \"sql\": \"SELECT 3 AS three\"}]"
@@ -176,7 +202,7 @@ psql_q "UPDATE chainexec.universal_transactions SET context = context || '{\"sec
 is "$(resume_when_free "$c")" t "chain_resume of the cancelled execution"
 is "$(final_status "$c")/$(runs "$c" nap)" completed/1/1 "runs the step again and completes (the step's effect once)"
 
-# 16-19. chain_resume while the interrupted attempt is still ending (the
+# chain_resume while the interrupted attempt is still ending (the
 # step takes 1.5 s to give up): refused until it ended, never failed by it.
 c=$(start "ctlr-nap-$S" '{"secs": 4}')
 running "ctlr-nap-$S" nap
@@ -190,7 +216,7 @@ is "$st/$(psql_q "SELECT count(*) FILTER (WHERE status = 'failed') FROM chainexe
 	|| diag "lines: $(psql_q "SELECT string_agg(line_number || ':' || status || ':' || attempt || ':' || coalesce(error->>'failure_type', ''), ' ') FROM chainexec.universal_transaction_lines WHERE transaction_id = '$c'")"
 
 # ---------------------------------------------------------------------------
-# 20-23. chain_pause during an ordinary running step; chain_resume.
+# chain_pause during an ordinary running step; chain_resume.
 p=$(start "ctlr-nap-$S" '{"secs": 1.5}')
 running "ctlr-nap-$S" nap
 is "$(psql_q "SELECT chainexec.chain_pause('$p')")" t "chain_pause during a running step"
@@ -200,7 +226,7 @@ is "$(psql_q "SELECT status FROM chainexec.universal_transactions WHERE id = '$p
 is "$(psql_q "SELECT chainexec.chain_resume('$p')")" t "chain_resume"
 is "$(final_status "$p")/$(runs "$p" nap)" completed/1/1 "the execution completes, the paused step ran once"
 
-# 24-26. chain_pause during a step whose attempt fails with a retried error.
+# chain_pause during a step whose attempt fails with a retried error.
 define "ctlr-flaky-$S" "[{\"id\": 1, \"name\": \"flaky\", \"type\": \"sql\", \"sql\": \"SELECT public.ctlr_flaky_$S({chain.execution_id}::uuid, {chain.attempt}::int) AS n\",
 	\"retryConfig\": {\"maxRetries\": 2, \"backoffStrategy\": \"fixed\", \"baseDelayMs\": 100, \"retryOnErrors\": [\"api_timeout\"]}}]"
 f=$(start "ctlr-flaky-$S")
@@ -215,7 +241,7 @@ is "$(final_status "$f")/$(psql_q "SELECT attempt FROM chainexec.universal_trans
 	completed/2 "after the resume the retry runs and the execution completes"
 
 # ---------------------------------------------------------------------------
-# 27-29. chain_rollback during a running step.
+# chain_rollback during a running step.
 define "ctlr-rb-$S" "[{\"id\": 1, \"name\": \"book\", \"type\": \"sql\", \"sql\": \"INSERT INTO $FX VALUES ({chain.execution_id}::uuid, 'book', 0) RETURNING 1 AS booked\",
 		\"rollbackAction\": \"DELETE FROM $FX WHERE exec = {chain.execution_id}::uuid AND step = 'book'\"},
 	{\"id\": 2, \"name\": \"nap\", \"type\": \"sql\", \"sql\": \"SELECT public.ctlr_slow_$S({chain.execution_id}::uuid, 'nap', 4) AS slept\"}], \"rollbackEnabled\": true"
@@ -232,7 +258,7 @@ is "$(runs "$r" book)/$(runs "$r" nap)/$(psql_q "SELECT status FROM chainexec.un
 	0/0/0/0/cancelled "the booking is compensated, the running step interrupted without effect"
 
 # ---------------------------------------------------------------------------
-# 30-31. chain_skip_step / chain_retry_step of a forEach step whose iterations run.
+# chain_skip_step / chain_retry_step of a forEach step whose iterations run.
 e=$(start "ctlr-each2-$S" "$ITEMS")
 running "ctlr-each2-$S" each
 out=$(psql -X -A -t -q -c "SELECT chainexec.chain_skip_step('$e', 1)" 2>&1)
@@ -281,7 +307,7 @@ else
 fi
 
 # ---------------------------------------------------------------------------
-# 32-33. chain_cancel of an execution that CALL chain_run drives.
+# chain_cancel of an execution that CALL chain_run drives.
 psql -X -q -c "CALL chainexec.chain_run('ctlr-nap-$S', '{\"secs\": 4}')" >/dev/null 2>&1 &
 RUNNER=$!
 running "ctlr-nap-$S" nap
