@@ -36,10 +36,16 @@ CREATE OR REPLACE FUNCTION chainexec.current_organization()
 RETURNS uuid
 LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
-	/* every name is schema-qualified: this runs inside privileged code */
-	SELECT CASE WHEN s IS NULL OR s OPERATOR(pg_catalog.=) '' THEN '00000000-0000-0000-0000-000000000000'::pg_catalog.uuid
-				ELSE s::pg_catalog.uuid END
-	  FROM (SELECT pg_catalog.current_setting('chainexec.organization_id', true) AS s) AS setting
+	/*
+	 * every name is schema-qualified: this runs inside privileged code; one
+	 * expression and no FROM, so that the planner inlines it into the
+	 * queries and row-level security policies that call it (a SQL function
+	 * it cannot inline is planned again at every statement that calls it)
+	 */
+	SELECT CASE WHEN pg_catalog.current_setting('chainexec.organization_id', true) IS NULL
+				  OR pg_catalog.current_setting('chainexec.organization_id', true) OPERATOR(pg_catalog.=) ''
+				THEN '00000000-0000-0000-0000-000000000000'::pg_catalog.uuid
+				ELSE pg_catalog.current_setting('chainexec.organization_id', true)::pg_catalog.uuid END
 $$;
 
 CREATE OR REPLACE FUNCTION chainexec.smart_code(kind text, name text, version int)

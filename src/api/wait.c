@@ -179,20 +179,55 @@ wait_look(SPIPlanPtr plan, Datum id, MemoryContext cxt, WaitLook *look)
 }
 
 /*
+ * The statements of chain_wait and chain_await, prepared once per backend
+ * with a generic plan (SPI_keepplan; the plan cache plans them again when
+ * what they depend on changes, or when the role they run as does).  They
+ * run as the caller: row-level security applies.
+ */
+static SPIPlanPtr
+wait_plan(SPIPlanPtr *plan, const char *sql)
+{
+	Oid			argtypes[1] = {UUIDOID};
+
+	if (*plan == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare_cursor(sql, 1, argtypes, CURSOR_OPT_GENERIC_PLAN);
+
+		if (p == NULL)
+			elog(ERROR, "chain_wait: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(p) != 0)
+			elog(ERROR, "chain_wait: SPI_keepplan failed");
+		*plan = p;
+	}
+	return *plan;
+}
+
+static SPIPlanPtr look_plan = NULL;
+static SPIPlanPtr status_plan = NULL;
+static SPIPlanPtr result_plan = NULL;
+
+#define LOOK_SQL "SELECT xmin, status, created_at OPERATOR(pg_catalog.>=) pg_catalog.now()" \
+	" FROM chainexec.universal_transactions" \
+	" WHERE organization_id OPERATOR(pg_catalog.=) chainexec.current_organization()" \
+	" AND id OPERATOR(pg_catalog.=) $1"
+#define STATUS_SQL "SELECT status FROM chainexec.universal_transactions" \
+	" WHERE organization_id OPERATOR(pg_catalog.=) chainexec.current_organization()" \
+	" AND id OPERATOR(pg_catalog.=) $1"
+
+/*
  * chainexec.chain_result(id), copied out of SPI's memory into the
  * caller's (the function's) context.
  */
 static Datum
 wait_result(Datum id, bool *isnull)
 {
-	Oid			argtypes[1] = {UUIDOID};
 	Datum		values[1];
 	Datum		result;
 	int			rc;
 
 	values[0] = id;
-	rc = SPI_execute_with_args("SELECT chainexec.chain_result($1)",
-							   1, argtypes, values, NULL, false, 1);
+	rc = SPI_execute_plan(wait_plan(&result_plan, "SELECT chainexec.chain_result($1)"),
+						  values, NULL, false, 1);
 	if (rc != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "chain_wait: could not read the result of the execution: %s",
 			 SPI_result_code_string(rc));
@@ -210,7 +245,6 @@ ce_chain_wait(PG_FUNCTION_ARGS)
 {
 	WaitArgs	a;
 	Datum		id;
-	Oid			argtypes[1] = {UUIDOID};
 	SPIPlanPtr	plan;
 	MemoryContext loop_context;
 	MemoryContext spi_context;
@@ -224,14 +258,7 @@ ce_chain_wait(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "chain_wait: SPI_connect failed");
 	spi_context = CurrentMemoryContext;
-	plan = SPI_prepare("SELECT xmin, status, created_at OPERATOR(pg_catalog.>=) pg_catalog.now()"
-					   " FROM chainexec.universal_transactions"
-					   " WHERE organization_id OPERATOR(pg_catalog.=) chainexec.current_organization()"
-					   " AND id OPERATOR(pg_catalog.=) $1",
-					   1, argtypes);
-	if (plan == NULL)
-		elog(ERROR, "chain_wait: SPI_prepare failed: %s",
-			 SPI_result_code_string(SPI_result));
+	plan = wait_plan(&look_plan, LOOK_SQL);
 
 	loop_context = AllocSetContextCreate(spi_context,
 										 "chain_wait loop",
@@ -317,7 +344,6 @@ ce_chain_await(PG_FUNCTION_ARGS)
 {
 	WaitArgs	a;
 	MemoryContext callcxt = CurrentMemoryContext;
-	Oid			argtypes[1] = {UUIDOID};
 	Datum		result;
 	bool		isnull;
 
@@ -344,10 +370,7 @@ ce_chain_await(PG_FUNCTION_ARGS)
 		generation = ce_finished_generation();
 		values[0] = UUIDPGetDatum(&a.id);
 		PushActiveSnapshot(GetTransactionSnapshot());
-		rc = SPI_execute_with_args("SELECT status FROM chainexec.universal_transactions"
-								   " WHERE organization_id OPERATOR(pg_catalog.=) chainexec.current_organization()"
-								   " AND id OPERATOR(pg_catalog.=) $1",
-								   1, argtypes, values, NULL, true, 1);
+		rc = SPI_execute_plan(wait_plan(&status_plan, STATUS_SQL), values, NULL, true, 1);
 		PopActiveSnapshot();
 		if (rc != SPI_OK_SELECT)
 			elog(ERROR, "chain_await: SPI_execute failed: %s", SPI_result_code_string(rc));
