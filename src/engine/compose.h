@@ -84,8 +84,8 @@ extern void ce_iteration_park(ExecRow *ex, LineRow *line);
  */
 extern void ce_iterations_advance(ExecRow *ex, List *lines, bool resumed);
 
-/* A cancelled execution reopens: its forEach steps but own_line go on (no element again). */
-extern void ce_containers_reopen(ExecRow *ex, int own_line);
+/* A stopped execution reopens: its forEach steps but own_line go on (no element again). */
+extern void ce_containers_reopen(ExecRow *ex, int own_line, bool failed_too);
 
 /* Close a container's iterations for skip or retry; false: one is running. */
 extern bool ce_container_settle(ExecRow *ex, int lineno);

@@ -72,7 +72,8 @@
  * Reopening a stopped execution (resume, retry, skip) while such an
  * interrupted attempt has not ended fails with 55P03, so that its outcome
  * never counts in the reopened execution; a forEach cancelled while its
- * iterations ran goes on, its ended elements not run again (iterate.c).  Retry and skip of a step whose
+ * iterations ran (or failed by one) goes on, its ended elements not run
+ * again (iterate.c).  Retry and skip of a step whose
  * iterations run fail with 55P03 as for a running step; of a step that
  * waits for a child execution, they cancel the child.
  *
@@ -159,8 +160,10 @@ static CeQuery q_unpark_timers = {
  * stood for successfully.  A line cancelled while it waited ("attempt > 0
  * AND error IS NULL": no failure was recorded on it) is a timer or an
  * external step: a wait step ($3 lists them) waits again for its own due
- * time, as the same attempt; an external step runs again, at once.  Any
- * other line keeps its due time (runAt, back-off).
+ * time, as the same attempt; an external step runs again, at once, and so
+ * does a line whose due time was the end of a wait (infinity: a failed
+ * forEach, external step).  Any other line keeps its due time (runAt,
+ * back-off).
  */
 #define WAS_WAITING "(l.status = 'cancelled' AND l.attempt > 0 AND l.error IS NULL)"
 #define IS_TIMER "(" WAS_WAITING " AND l.step_id = ANY($3))"
@@ -169,7 +172,7 @@ static CeQuery q_reopen_lines = {
 	"status = CASE WHEN " IS_TIMER " THEN 'waiting' ELSE 'pending' END, "
 	"attempt = CASE WHEN " IS_TIMER " THEN l.attempt ELSE 0 END, "
 	"not_before = CASE WHEN " IS_TIMER " THEN coalesce(l.deadline, l.not_before) "
-	"  WHEN " WAS_WAITING " THEN least(coalesce(l.deadline, l.not_before), now()) "
+	"  WHEN " WAS_WAITING " OR l.not_before = 'infinity' THEN least(coalesce(l.deadline, l.not_before), now()) "
 	"  ELSE l.not_before END, "
 	"first_started_at = CASE WHEN " IS_TIMER " THEN l.first_started_at END, "
 	"deadline = NULL, error = NULL, finished_at = NULL, duration_ms = NULL "
@@ -475,7 +478,7 @@ reopen(Ctl *c, bool failed_too, const char *verb, int own_line)
 	keep_progress(c);
 	ce_run_query(&q_reopen, v, NULL, false, 0);
 	c->ex.status = CE_EXEC_RUNNING;
-	ce_containers_reopen(&c->ex, own_line);
+	ce_containers_reopen(&c->ex, own_line, failed_too);
 	reopen_lines(c, failed_too, 0);
 	if (failed_too)
 		ce_run_query(&q_drop_fallbacks, v, NULL, false, 0);

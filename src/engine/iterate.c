@@ -119,23 +119,49 @@ static CeQuery q_open_in_range = {
 	4, {UUIDOID, UUIDOID, INT4OID, INT4OID}};
 
 /*
- * Reopen (chain_resume, chain_retry_step, chain_skip_step of a cancelled
+ * Reopen (chain_resume, chain_retry_step, chain_skip_step of a stopped
  * execution) the forEach containers ($3: the chain's forEach steps) that
- * were cancelled while their iterations ran: the container waits again,
- * its cancelled iterations are pending again, the others keep their end.
+ * were cancelled while their iterations ran, or ($4, resume) failed
+ * because an element failed ($5: the forEach steps whose failed element
+ * fails the step, not "warn" or "skip"), but not one a fallback stood for,
+ * nor line $6: the container waits again, those iterations are pending
+ * again, the others keep their end.  A container with no such iteration
+ * (it failed as it ended, say) starts again as before.
  */
+#define REOPEN_ITERATION(i) "(" i "status = 'cancelled' OR (" i "status = 'failed' AND $4 AND " i "step_id = ANY($5)))"
 static CeQuery q_reopen_containers = {
-	"UPDATE chainexec.universal_transaction_lines SET status = 'waiting', not_before = 'infinity', "
+	"UPDATE chainexec.universal_transaction_lines c SET status = 'waiting', not_before = 'infinity', "
 	"error = NULL, finished_at = NULL, duration_ms = NULL "
-	"WHERE organization_id = $1 AND transaction_id = $2 AND line_type = 'step' AND status = 'cancelled' "
-	"AND attempt > 0 AND step_id = ANY($3) AND jsonb_typeof(output->'iterations') = 'object' "
-	"AND line_number <> $4 RETURNING line_number",
-	4, {UUIDOID, UUIDOID, INT4ARRAYOID, INT4OID}};
+	"WHERE c.organization_id = $1 AND c.transaction_id = $2 AND c.line_type = 'step' "
+	"AND (c.status = 'cancelled' OR (c.status = 'failed' AND $4 AND c.step_id = ANY($5))) "
+	"AND c.attempt > 0 AND c.step_id = ANY($3) AND c.line_number <> $6 "
+	"AND EXISTS (SELECT FROM chainexec.universal_transaction_lines i WHERE i.organization_id = $1 "
+	"  AND i.transaction_id = $2 AND i.line_type = 'iteration' AND i.parent_line = c.line_number "
+	"  AND " REOPEN_ITERATION("i.") ") "
+	"AND NOT EXISTS (SELECT FROM chainexec.universal_transaction_lines f WHERE f.organization_id = $1 "
+	"  AND f.transaction_id = $2 AND f.line_type = 'fallback' AND f.parent_line = c.line_number "
+	"  AND f.status IN ('completed', 'skipped')) "
+	"RETURNING c.line_number",
+	6, {UUIDOID, UUIDOID, INT4ARRAYOID, BOOLOID, INT4ARRAYOID, INT4OID}};
 static CeQuery q_reopen_iterations = {
 	"UPDATE chainexec.universal_transaction_lines SET status = 'pending', attempt = 0, error = NULL, "
 	"finished_at = NULL, duration_ms = NULL, first_started_at = NULL "
-	"WHERE organization_id = $1 AND transaction_id = $2 AND line_type = 'iteration' AND status = 'cancelled' "
-	"AND parent_line = ANY($3)",
+	"WHERE organization_id = $1 AND transaction_id = $2 AND line_type = 'iteration' "
+	"AND parent_line = ANY($3) AND " REOPEN_ITERATION(""),
+	5, {UUIDOID, UUIDOID, INT4ARRAYOID, BOOLOID, INT4ARRAYOID}};
+
+/* The counters of reopened containers $3 from their iterations (a failed one's output
+ * lost them): "next" up to the last one not pending, "done" those that ended. */
+static CeQuery q_recount = {
+	"UPDATE chainexec.universal_transaction_lines c SET output = jsonb_build_object('iterations', "
+	"  jsonb_build_object('first', s.first, 'count', s.count, 'next', s.next, 'done', s.done, "
+	"  'parked', 0, 'current', 0)) "
+	"FROM (SELECT parent_line, min(line_number) AS first, count(*) AS count, "
+	"        coalesce(max(line_number) FILTER (WHERE status <> 'pending') - min(line_number) + 1, 0) AS next, "
+	"        count(*) FILTER (WHERE status IN ('completed', 'skipped', 'failed')) AS done "
+	"      FROM chainexec.universal_transaction_lines WHERE organization_id = $1 AND transaction_id = $2 "
+	"        AND line_type = 'iteration' AND parent_line = ANY($3) GROUP BY parent_line) s "
+	"WHERE c.organization_id = $1 AND c.transaction_id = $2 AND c.line_number = s.parent_line",
 	3, {UUIDOID, UUIDOID, INT4ARRAYOID}};
 
 /* status, attempt, input (null: keep), output, error, started now */
@@ -793,30 +819,43 @@ ce_iterations_advance(ExecRow *ex, List *lines, bool resumed)
 }
 
 /*
- * A cancelled execution reopens: its forEach steps cancelled while their
- * iterations ran go on from where they were, the elements that ended
- * are not run again (a step that completed is not either); not own_line,
- * the step that chain_retry_step starts again or chain_skip_step skips.
+ * A stopped execution reopens: its forEach steps cancelled while their
+ * iterations ran, or (failed_too: chain_resume) failed by an element, go
+ * on from where they were, the elements that ended are not run again (a
+ * step that completed is not either); not own_line, the step that
+ * chain_retry_step starts again or chain_skip_step skips.
  */
 void
-ce_containers_reopen(ExecRow *ex, int own_line)
+ce_containers_reopen(ExecRow *ex, int own_line, bool failed_too)
 {
-	Datum	   *ids = palloc(sizeof(Datum) * Max(ex->plan->nsteps, 1));
+	CePlan	   *plan = ex->plan;
+	Datum	   *ids = palloc(sizeof(Datum) * Max(plan->nsteps, 1));
+	Datum	   *failing = palloc(sizeof(Datum) * Max(plan->nsteps, 1));
 	List	   *lines = NIL;
 	ListCell   *lc;
-	Datum		v[4];
+	Datum		v[6];
 	int			n = 0;
+	int			nf = 0;
 	int			i;
 
-	for (i = 0; i < ex->plan->nsteps; i++)
-		if (ce_step_iterates(&ex->plan->steps[i]) && ex->plan->steps[i].compose->for_each)
-			ids[n++] = Int32GetDatum(ex->plan->steps[i].id);
+	for (i = 0; i < plan->nsteps; i++)
+	{
+		CeStep	   *s = &plan->steps[i];
+
+		if (!ce_step_iterates(s) || !s->compose->for_each)
+			continue;
+		ids[n++] = Int32GetDatum(s->id);
+		if (s->on_failure != CE_ONFAIL_WARN && s->on_failure != CE_ONFAIL_SKIP)
+			failing[nf++] = Int32GetDatum(s->id);
+	}
 	if (n == 0)
 		return;
 	v[0] = UUIDPGetDatum(&ex->org);
 	v[1] = UUIDPGetDatum(&ex->id);
 	v[2] = PointerGetDatum(construct_array(ids, n, INT4OID, sizeof(int32), true, TYPALIGN_INT));
-	v[3] = Int32GetDatum(own_line);
+	v[3] = BoolGetDatum(failed_too);
+	v[4] = PointerGetDatum(construct_array(failing, nf, INT4OID, sizeof(int32), true, TYPALIGN_INT));
+	v[5] = Int32GetDatum(own_line);
 	ce_run_query(&q_reopen_containers, v, NULL, false, 0);
 	for (uint64 k = 0; k < SPI_processed; k++)
 		lines = lappend_int(lines, getint((int) k, 1));
@@ -824,6 +863,7 @@ ce_containers_reopen(ExecRow *ex, int own_line)
 		return;
 	v[2] = PointerGetDatum(ce_int_array(lines));
 	ce_run_query(&q_reopen_iterations, v, NULL, false, 0);
+	ce_run_query(&q_recount, v, NULL, false, 0);
 	foreach(lc, lines)
 		container_reopen(ex, lfirst_int(lc));
 }
@@ -854,30 +894,4 @@ void
 ce_iterations_close(ExecRow *ex, CeLineStatus status)
 {
 	close_iterations(ex, 0, PG_INT32_MAX, status);
-}
-
-void
-ce_container_counters(Jsonb *it, LineInfo *li)
-{
-	JsonbValue *v;
-
-	if (it == NULL || !JB_ROOT_IS_OBJECT(it))
-		return;
-	v = getKeyJsonValueFromContainer(&it->root, "count", 5, NULL);
-	if (v && v->type == jbvNumeric)
-		li->iter_count = DatumGetInt32(DirectFunctionCall1(numeric_int4, NumericGetDatum(v->val.numeric)));
-	v = getKeyJsonValueFromContainer(&it->root, "done", 4, NULL);
-	if (v && v->type == jbvNumeric)
-		li->iter_done = DatumGetInt32(DirectFunctionCall1(numeric_int4, NumericGetDatum(v->val.numeric)));
-	v = getKeyJsonValueFromContainer(&it->root, "parked", 6, NULL);
-	if (v && v->type == jbvNumeric)
-		li->iter_parked = DatumGetInt32(DirectFunctionCall1(numeric_int4, NumericGetDatum(v->val.numeric)));
-}
-
-double
-ce_container_fraction(const LineInfo *li)
-{
-	if (li->iter_count <= 0)
-		return 0;
-	return Min((double) li->iter_done / li->iter_count, 0.999);
 }

@@ -15,6 +15,9 @@
 #include "executor/spi.h"
 
 #include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/jsonb.h"
+#include "utils/numeric.h"
 
 #include "utils/memutils.h"
 
@@ -271,6 +274,33 @@ void
 ce_progress_complete(void)
 {
 	current_progress = 100;
+}
+
+/* A forEach or repeatUntil container's counters (iterate.c), for its progress. */
+void
+ce_container_counters(Jsonb *it, LineInfo *li)
+{
+	JsonbValue *v;
+
+	if (it == NULL || !JB_ROOT_IS_OBJECT(it))
+		return;
+	v = getKeyJsonValueFromContainer(&it->root, "count", 5, NULL);
+	if (v && v->type == jbvNumeric)
+		li->iter_count = DatumGetInt32(DirectFunctionCall1(numeric_int4, NumericGetDatum(v->val.numeric)));
+	v = getKeyJsonValueFromContainer(&it->root, "done", 4, NULL);
+	if (v && v->type == jbvNumeric)
+		li->iter_done = DatumGetInt32(DirectFunctionCall1(numeric_int4, NumericGetDatum(v->val.numeric)));
+	v = getKeyJsonValueFromContainer(&it->root, "parked", 6, NULL);
+	if (v && v->type == jbvNumeric)
+		li->iter_parked = DatumGetInt32(DirectFunctionCall1(numeric_int4, NumericGetDatum(v->val.numeric)));
+}
+
+double
+ce_container_fraction(const LineInfo *li)
+{
+	if (li->iter_count <= 0)
+		return 0;
+	return Min((double) li->iter_done / li->iter_count, 0.999);
 }
 
 /*

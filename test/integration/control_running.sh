@@ -33,6 +33,7 @@ cleanup()
 		DROP TABLE IF EXISTS $FX;
 		DROP FUNCTION IF EXISTS public.ctlr_slow_$S(uuid, text, float8);
 		DROP FUNCTION IF EXISTS public.ctlr_flaky_$S(uuid, int);
+		DROP FUNCTION IF EXISTS public.ctlr_elem_$S(uuid, int, int, boolean);
 	EOF
 }
 trap cleanup EXIT
@@ -110,6 +111,17 @@ EXCEPTION WHEN query_canceled THEN
 	RAISE;
 END
 \$\$;
+-- element ITEM of a forEach; item 4 fails unless FIX
+CREATE FUNCTION public.ctlr_elem_$S(e uuid, idx int, item int, fix boolean) RETURNS int LANGUAGE plpgsql AS \$\$
+BEGIN
+	PERFORM pg_sleep(0.3);
+	IF item = 4 AND NOT fix THEN
+		PERFORM chainexec.raise_failure('business_rule_violation', 'element 4 is refused');
+	END IF;
+	INSERT INTO $FX VALUES (e, 'elem', idx);
+	RETURN item * 10;
+END
+\$\$;
 -- fails with api_timeout at its first attempt, after 1 s
 CREATE FUNCTION public.ctlr_flaky_$S(e uuid, attempt int) RETURNS int LANGUAGE plpgsql AS \$\$
 BEGIN
@@ -167,6 +179,22 @@ done_before=$(psql_q "SELECT count(*) FROM $FX WHERE exec = '$e'")
 is "$(resume_when_free "$e")" t "chain_resume of the cancelled forEach"
 is "$(final_status "$e")/$(runs "$e" each)" completed/6/6 \
 	"it completes, each element once ($done_before had ended before the cancel)"
+is "$(psql_q "SELECT context->'v' FROM chainexec.universal_transactions WHERE id = '$e'")" "$EXPECTED" \
+	"with the outputs of every element, in element order"
+
+# chain_resume of an execution that failed because an element failed: the
+# failed and interrupted elements run again, the completed ones do not.
+define "ctlr-elem-$S" "[{\"id\": 1, \"name\": \"elem\", \"type\": \"sql\", \"forEach\": \"{items}\", \"maxConcurrency\": 2,
+	\"sql\": \"SELECT public.ctlr_elem_$S({chain.execution_id}::uuid, {index}::int, {item}::int, {fix}::boolean) AS v\",
+	\"outputVariables\": [\"v\"]}]"
+e=$(start "ctlr-elem-$S" '{"items": [1, 2, 3, 4, 5, 6], "fix": false}')
+is "$(final_status "$e")" failed "a forEach whose element 4 fails fails its execution"
+settled "$e" >/dev/null
+done_before=$(psql_q "SELECT count(*) FROM $FX WHERE exec = '$e' AND step = 'elem'")
+psql_q "UPDATE chainexec.universal_transactions SET context = context || '{\"fix\": true}' WHERE id = '$e'" >/dev/null
+is "$(resume_when_free "$e")" t "chain_resume of the failed execution"
+is "$(final_status "$e")/$(runs "$e" elem)" completed/6/6 \
+	"it completes, each element once ($done_before had completed before the failure)"
 is "$(psql_q "SELECT context->'v' FROM chainexec.universal_transactions WHERE id = '$e'")" "$EXPECTED" \
 	"with the outputs of every element, in element order"
 
