@@ -14,9 +14,11 @@
 #include <signal.h>
 
 #include "executor/spi.h"
+#include "lib/stringinfo.h"
 
 #include "pgstat.h"
 
+#include "utils/json.h"
 #include "utils/snapmgr.h"
 
 #include "utils/timestamp.h"
@@ -254,57 +256,88 @@ ce_recover_report(void)
  * fails at its next claim once chainexec.max_crash_attempts is reached
  * (process_line).  Runs its own transaction.
  */
-static CeQuery q_record_crash = {
-	"WITH c AS (SELECT l.organization_id, l.transaction_id, l.line_number, l.step_name, "
-	"  greatest(l.attempt + 1, $4) AS attempt, "
+static CeQuery q_crash_line = {
+	"SELECT l.step_name, greatest(l.attempt + 1, $4), "
 	"  CASE WHEN l.error->>'failure_type' = 'worker_crashed' "
-	"       THEN coalesce((l.error->>'crashes')::int, 0) ELSE 0 END + 1 AS crashes "
-	"  FROM chainexec.universal_transaction_lines l "
-	"  WHERE l.organization_id = $1 AND l.transaction_id = $2 AND l.line_number = $3 "
-	"    AND l.status IN ('ready', 'pending') "
-	"    AND (l.attempt < $4 OR (l.attempt = $4 AND l.error->>'failure_type' = 'worker_crashed' "
-	"                            AND l.started_at IS DISTINCT FROM $5)) "
-	"  FOR UPDATE SKIP LOCKED) "
-	"UPDATE chainexec.universal_transaction_lines l SET attempt = c.attempt, "
-	"  error = jsonb_build_object('failure_type', 'worker_crashed', 'sqlstate', '57P02', "
-	"    'message', format('executor died running step \"%s\"', c.step_name), "
-	"    'detail', 'The process running the attempt ended before its transaction did: it was terminated or killed, ran out of memory, crashed, or the server stopped.', "
-	"    'attempt', c.attempt, 'crashes', c.crashes), "
-	"  started_at = $5, finished_at = clock_timestamp(), "
-	"  duration_ms = greatest(extract(epoch FROM clock_timestamp() - $5) * 1000, 0), "
-	"  not_before = CASE WHEN c.crashes >= $6 THEN l.not_before "
-	"    ELSE greatest(l.not_before, now() + make_interval(secs => least(60, power(2, c.crashes - 1)))) END "
-	"FROM c WHERE l.organization_id = c.organization_id AND l.transaction_id = c.transaction_id "
-	"  AND l.line_number = c.line_number RETURNING c.crashes, c.step_name",
-	6, {UUIDOID, UUIDOID, INT4OID, INT4OID, TIMESTAMPTZOID, INT4OID}};
+	"       THEN coalesce((l.error->>'crashes')::int, 0) ELSE 0 END + 1, "
+	"  l.not_before "
+	"FROM chainexec.universal_transaction_lines l "
+	"WHERE l.organization_id = $1 AND l.transaction_id = $2 AND l.line_number = $3 "
+	"  AND l.status IN ('ready', 'pending') "
+	"  AND (l.attempt < $4 OR (l.attempt = $4 AND l.error->>'failure_type' = 'worker_crashed' "
+	"                          AND l.started_at IS DISTINCT FROM $5)) "
+	"FOR UPDATE SKIP LOCKED",
+	5, {UUIDOID, UUIDOID, INT4OID, INT4OID, TIMESTAMPTZOID}};
 
 /*
- * Run q_record_crash (SPI connected, as the extension's owner).  Returns
- * the count of attempts in a row that ended their executor, or 0 when the
- * record changed nothing (the attempt committed, was counted already, or
- * the line is locked by another transaction).
+ * The record itself: every value computed by record_crash, none by a
+ * function of the row's columns (Citus runs no STABLE function on a
+ * column reference in an UPDATE).
+ */
+static CeQuery q_crash_write = {
+	"UPDATE chainexec.universal_transaction_lines SET attempt = $4, error = $5, "
+	"  started_at = $6, finished_at = $7, duration_ms = $8, not_before = $9 "
+	"WHERE organization_id = $1 AND transaction_id = $2 AND line_number = $3",
+	9, {UUIDOID, UUIDOID, INT4OID, INT4OID, JSONBOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
+	FLOAT8OID, TIMESTAMPTZOID}};
+
+/*
+ * Run q_crash_line and q_crash_write (SPI connected, as the extension's
+ * owner).  Returns the count of attempts in a row that ended their
+ * executor, or 0 when the record changed nothing (the attempt committed,
+ * was counted already, or the line is locked by another transaction).
  */
 static int
 record_crash(const pg_uuid_t *org, const pg_uuid_t *execution, int line, int attempt,
 			 TimestampTz started_at)
 {
-	Datum		v[6];
+	Datum		v[9];
 	bool		isnull;
 	int			crashes;
+	int			new_attempt;
+	char	   *step_name;
+	TimestampTz not_before;
+	TimestampTz now = GetCurrentTimestamp();
+	StringInfoData error;
+	StringInfoData message;
 
 	v[0] = UUIDPGetDatum((pg_uuid_t *) org);
 	v[1] = UUIDPGetDatum((pg_uuid_t *) execution);
 	v[2] = Int32GetDatum(line);
 	v[3] = Int32GetDatum(attempt);
 	v[4] = TimestampTzGetDatum(started_at);
-	v[5] = Int32GetDatum(ce_max_crash_attempts);
-	ce_run_query(&q_record_crash, v, NULL, false, 0);
+	ce_run_query(&q_crash_line, v, NULL, false, 1);
 	if (SPI_processed != 1)
 		return 0;
-	crashes = DatumGetInt32(ce_getcol(0, 1, &isnull));
+	step_name = ce_getcol_text(0, 1);
+	new_attempt = DatumGetInt32(ce_getcol(0, 2, &isnull));
+	crashes = DatumGetInt32(ce_getcol(0, 3, &isnull));
+	not_before = DatumGetTimestampTz(ce_getcol(0, 4, &isnull));
+	/* retried after 1, 2, 4 ... seconds (60 at most), until the last attempt */
+	if (crashes < ce_max_crash_attempts)
+		not_before = Max(not_before, TimestampTzPlusMilliseconds(GetCurrentTransactionStartTimestamp(),
+																 (int64) Min(60.0, pow(2.0, crashes - 1)) * 1000));
+	initStringInfo(&message);
+	appendStringInfo(&message, "executor died running step \"%s\"", step_name);
+	initStringInfo(&error);
+	appendStringInfoString(&error, "{\"failure_type\": \"worker_crashed\", \"sqlstate\": \"57P02\", \"message\": ");
+	escape_json(&error, message.data);
+	appendStringInfoString(&error, ", \"detail\": \"The process running the attempt ended before its transaction did: "
+						   "it was terminated or killed, ran out of memory, crashed, or the server stopped.\"");
+	appendStringInfo(&error, ", \"attempt\": %d, \"crashes\": %d}", new_attempt, crashes);
+
+	v[3] = Int32GetDatum(new_attempt);
+	v[4] = JsonbPGetDatum(ce_text_to_jsonb(error.data));
+	v[5] = TimestampTzGetDatum(started_at);
+	v[6] = TimestampTzGetDatum(now);
+	v[7] = Float8GetDatum(Max((double) (now - started_at) / 1000.0, 0.0));
+	v[8] = TimestampTzGetDatum(not_before);
+	ce_run_query(&q_crash_write, v, NULL, false, 0);
+	if (SPI_processed != 1)
+		return 0;
 	ereport(LOG,
 			(errmsg("chainexec: the executor running attempt %d of step \"%s\" of execution %s died",
-					attempt, ce_getcol_text(0, 2), ce_uuid_to_cstring(execution)),
+					attempt, step_name, ce_uuid_to_cstring(execution)),
 			 errdetail("It is attempt %d in a row to end its executor; the step fails after %d (chainexec.max_crash_attempts).",
 					   crashes, ce_max_crash_attempts)));
 	return crashes;
