@@ -32,21 +32,17 @@
  * that the functions later sections add follow them too.
  * ------------------------------------------------------------------------ */
 
+/*
+ * The session's organization: chainexec.organization_id, or the all-zero
+ * default when empty, as before; in C: a SQL function the planner cannot
+ * inline is planned again at every statement that calls it (every
+ * row-level security check), and an inlined CASE of STABLE functions is
+ * refused by Citus in the conditions of an UPDATE.
+ */
 CREATE OR REPLACE FUNCTION chainexec.current_organization()
 RETURNS uuid
-LANGUAGE sql STABLE PARALLEL SAFE
-AS $$
-	/*
-	 * every name is schema-qualified: this runs inside privileged code; one
-	 * expression and no FROM, so that the planner inlines it into the
-	 * queries and row-level security policies that call it (a SQL function
-	 * it cannot inline is planned again at every statement that calls it)
-	 */
-	SELECT CASE WHEN pg_catalog.current_setting('chainexec.organization_id', true) IS NULL
-				  OR pg_catalog.current_setting('chainexec.organization_id', true) OPERATOR(pg_catalog.=) ''
-				THEN '00000000-0000-0000-0000-000000000000'::pg_catalog.uuid
-				ELSE pg_catalog.current_setting('chainexec.organization_id', true)::pg_catalog.uuid END
-$$;
+LANGUAGE C STABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'ce_current_organization';
 
 CREATE OR REPLACE FUNCTION chainexec.smart_code(kind text, name text, version int)
 RETURNS text
