@@ -45,6 +45,8 @@
 #include "executor/executor.h"
 #include "nodes/parsenodes.h"
 #include "optimizer/optimizer.h"
+#include "nodes/makefuncs.h"
+#include "parser/parse_coerce.h"
 #include "rewrite/rewriteHandler.h"
 #include "access/htup_details.h"
 #include "catalog/pg_trigger.h"
@@ -709,6 +711,12 @@ table_defaults(int t, Relation rel, const Col *set)
 		if (given || att->attisdropped || att->attgenerated)
 			continue;
 		expr = build_column_default(rel, a + 1);
+		/* no default: null, coerced to a domain type as INSERT does (its CHECKs hold) */
+		if (expr == NULL && get_typtype(att->atttypid) == TYPTYPE_DOMAIN)
+			expr = coerce_to_domain((Node *) makeConst(att->atttypid, -1, att->attcollation, att->attlen,
+													   (Datum) 0, true, att->attbyval),
+									InvalidOid, -1, att->atttypid, COERCION_IMPLICIT,
+									COERCE_IMPLICIT_CAST, -1, false);
 		if (expr != NULL)
 			defaults[t].exprs[a] = ExecInitExpr(expression_planner((Expr *) expr), NULL);
 	}
@@ -724,7 +732,8 @@ table_defaults(int t, Relation rel, const Col *set)
  * the current transaction inserted (the caller checked it, ce_row_ours),
  * so the check of the lines' foreign key to their header, one query per
  * row, could not fail (the header exists, and no other transaction can
- * see it, let alone delete it) and is left out; every other trigger fires.
+ * see it, let alone delete it) and is left out, unless the lines have a
+ * BEFORE INSERT row trigger; every other trigger fires.
  */
 DirectRel *
 ce_row_open_insert(Direct *d, int t, const Col *set, bool skip_header_fk)
@@ -742,7 +751,11 @@ ce_row_open_insert(Direct *d, int t, const Col *set, bool skip_header_fk)
 				 errmsg("chainexec table \"%s\" changed during a transition", table_names[t]),
 				 errhint("Run the transition again.")));
 	r->defaults = table_defaults(t, r->rel, set);
-	if (!skip_header_fk || t != T_LINES || td == NULL)
+	/*
+	 * A BEFORE row trigger may change a row's keys, or delete the header,
+	 * after the caller checked it: then every check runs.
+	 */
+	if (!skip_header_fk || t != T_LINES || td == NULL || td->trig_insert_before_row)
 		return r;
 	foreach(lc, RelationGetFKeyList(r->rel))
 	{

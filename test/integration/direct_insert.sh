@@ -34,6 +34,10 @@ cleanup()
 		DROP TRIGGER IF EXISTS di_after_$S ON $LINES;
 		DROP TRIGGER IF EXISTS di_stmt_$S ON $LINES;
 		DROP TRIGGER IF EXISTS di_gone_$S ON chainexec.universal_transactions;
+		DROP TRIGGER IF EXISTS di_redirect_$S ON $LINES;
+		DROP FUNCTION IF EXISTS public.di_redirect_$S() CASCADE;
+		ALTER TABLE $LINES DROP COLUMN IF EXISTS di_dom_$S;
+		DROP DOMAIN IF EXISTS public.di_dom_$S;
 		ALTER TABLE $LINES DROP CONSTRAINT IF EXISTS di_check_$S;
 		ALTER TABLE $LINES DROP COLUMN IF EXISTS di_note_$S, DROP COLUMN IF EXISTS di_ident_$S,
 			DROP COLUMN IF EXISTS di_gen_$S, DROP COLUMN IF EXISTS di_must_$S;
@@ -49,7 +53,7 @@ cleanup()
 }
 trap cleanup EXIT
 
-plan 13
+plan 15
 
 psql_q "CREATE EXTENSION IF NOT EXISTS chainexec" >/dev/null 2>&1 || bail_out "could not create the extension chainexec"
 psql_q "CREATE EXTENSION IF NOT EXISTS amcheck" >/dev/null 2>&1 || bail_out "could not create the extension amcheck"
@@ -162,6 +166,32 @@ psql_q "DROP TRIGGER di_gone_$S ON chainexec.universal_transactions" >/dev/null
 is "$(psql_q "SELECT count(*) FROM $LINES l WHERE organization_id = '$ORG' AND NOT EXISTS
 	(SELECT FROM chainexec.universal_transactions t WHERE t.organization_id = l.organization_id AND t.id = l.transaction_id)")" \
 	0 "no line without its header"
+
+# a BEFORE INSERT trigger that gives a line another execution's id: the
+# foreign key is checked for every line then (the header check came first)
+psql -X -q -v ON_ERROR_STOP=1 >/dev/null 2>&1 <<-EOF || bail_out "could not create the redirecting trigger"
+	CREATE FUNCTION public.di_redirect_$S() RETURNS trigger LANGUAGE plpgsql AS \$\$
+	BEGIN
+		IF NEW.organization_id = '$ORG' AND NEW.step_name = 's2' THEN
+			NEW.transaction_id := gen_random_uuid();
+		END IF;
+		RETURN NEW;
+	END \$\$;
+	CREATE TRIGGER di_redirect_$S BEFORE INSERT ON $LINES FOR EACH ROW EXECUTE FUNCTION public.di_redirect_$S();
+EOF
+out=$(psql -X -A -t -q -c "\\set VERBOSITY verbose" -c "SELECT chainexec.chain_execute('$CH', '{}', '$LATER')" 2>&1)
+psql_q "DROP TRIGGER di_redirect_$S ON $LINES" >/dev/null
+like "$out" "23503" "a BEFORE INSERT trigger that moves a line to a header that does not exist: the foreign key refuses it (23503)"
+
+# a domain column without a default: null, checked against the domain
+psql -X -q -v ON_ERROR_STOP=1 >/dev/null 2>&1 <<-EOF || bail_out "could not add the domain column"
+	CREATE DOMAIN public.di_dom_$S AS int CHECK (VALUE IS NOT NULL);
+	ALTER TABLE $LINES ADD COLUMN di_dom_$S public.di_dom_$S DEFAULT 1;
+	ALTER TABLE $LINES ALTER COLUMN di_dom_$S DROP DEFAULT;
+EOF
+out=$(psql -X -A -t -q -c "\\set VERBOSITY verbose" -c "SELECT chainexec.chain_execute('$CH', '{}', '$LATER')" 2>&1)
+psql_q "ALTER TABLE $LINES DROP COLUMN di_dom_$S" >/dev/null
+like "$out" "23514" "a domain column with a CHECK and no default: the null each line gets is checked against the domain (23514)"
 
 # 6: executions started so run to completion
 ids=
