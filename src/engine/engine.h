@@ -68,9 +68,10 @@ extern void ce_recover_report(void);
 
 /*
  * Record on its line an attempt whose executor died (inflight.c found it).
- * Runs its own transaction.
+ * Runs its own transaction.  True when the line was locked by another
+ * transaction, so nothing was recorded.
  */
-extern void ce_record_crash(const pg_uuid_t *org, const pg_uuid_t *execution,
+extern bool ce_record_crash(const pg_uuid_t *org, const pg_uuid_t *execution,
 							int line, int attempt, TimestampTz started_at);
 
 /*

@@ -36,10 +36,11 @@ extern bool ce_inflight_take_orphan(const pg_uuid_t *org, const pg_uuid_t *execu
 /*
  * Executor start: record the attempts dead executors left in our slot, or
  * in every slot (all_slots: the start-up recovery, before any executor
- * claims work).
+ * claims work).  record(...) returns true when the line was locked by
+ * another transaction, so it recorded nothing.
  */
 extern void ce_inflight_recover(bool all_slots,
-								void (*record) (const pg_uuid_t *org, const pg_uuid_t *execution,
+								bool (*record) (const pg_uuid_t *org, const pg_uuid_t *execution,
 												int line, int attempt, TimestampTz started_at));
 
 #endif							/* CE_INFLIGHT_H */

@@ -269,6 +269,15 @@ static CeQuery q_crash_line = {
 	"FOR UPDATE SKIP LOCKED",
 	5, {UUIDOID, UUIDOID, INT4OID, INT4OID, TIMESTAMPTZOID}};
 
+/* The same line, without a lock: is there a record to make, the line locked? */
+static CeQuery q_crash_line_locked = {
+	"SELECT 1 FROM chainexec.universal_transaction_lines l "
+	"WHERE l.organization_id = $1 AND l.transaction_id = $2 AND l.line_number = $3 "
+	"  AND l.status IN ('ready', 'pending') "
+	"  AND (l.attempt < $4 OR (l.attempt = $4 AND l.error->>'failure_type' = 'worker_crashed' "
+	"                          AND l.started_at IS DISTINCT FROM $5))",
+	5, {UUIDOID, UUIDOID, INT4OID, INT4OID, TIMESTAMPTZOID}};
+
 /*
  * The record itself: every value computed by record_crash, none by a
  * function of the row's columns (Citus runs no STABLE function on a
@@ -284,8 +293,10 @@ static CeQuery q_crash_write = {
 /*
  * Run q_crash_line and q_crash_write (SPI connected, as the extension's
  * owner).  Returns the count of attempts in a row that ended their
- * executor, or 0 when the record changed nothing (the attempt committed,
- * was counted already, or the line is locked by another transaction).
+ * executor, 0 when the record changed nothing (the attempt committed or
+ * was counted already), or -1 when the line is locked by another
+ * transaction (a transition that claimed it, which may count the attempt
+ * itself: ce_record_orphan).
  */
 static int
 record_crash(const pg_uuid_t *org, const pg_uuid_t *execution, int line, int attempt,
@@ -308,7 +319,10 @@ record_crash(const pg_uuid_t *org, const pg_uuid_t *execution, int line, int att
 	v[4] = TimestampTzGetDatum(started_at);
 	ce_run_query(&q_crash_line, v, NULL, false, 1);
 	if (SPI_processed != 1)
-		return 0;
+	{
+		ce_run_query(&q_crash_line_locked, v, NULL, true, 1);
+		return SPI_processed == 1 ? -1 : 0;
+	}
 	step_name = ce_getcol_text(0, 1);
 	new_attempt = DatumGetInt32(ce_getcol(0, 2, &isnull));
 	crashes = DatumGetInt32(ce_getcol(0, 3, &isnull));
@@ -343,7 +357,7 @@ record_crash(const pg_uuid_t *org, const pg_uuid_t *execution, int line, int att
 	return crashes;
 }
 
-void
+bool
 ce_record_crash(const pg_uuid_t *org, const pg_uuid_t *execution, int line, int attempt,
 				TimestampTz started_at)
 {
@@ -351,18 +365,20 @@ ce_record_crash(const pg_uuid_t *org, const pg_uuid_t *execution, int line, int 
 	Oid			save_user;
 	int			save_sec;
 	int			save_nestlevel;
+	int			crashes;
 
 	if (!ce_engine_xact_begin(&xact, NULL))
-		return;
+		return false;
 	SPI_connect();
 	save_nestlevel = ce_fixed_search_path();
 	GetUserIdAndSecContext(&save_user, &save_sec);
 	SetUserIdAndSecContext(ce_extension_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	(void) record_crash(org, execution, line, attempt, started_at);
+	crashes = record_crash(org, execution, line, attempt, started_at);
 	AtEOXact_GUC(false, save_nestlevel);
 	SetUserIdAndSecContext(save_user, save_sec);
 	SPI_finish();
 	ce_engine_xact_commit(&xact);
+	return crashes < 0;
 }
 
 /*
@@ -383,7 +399,7 @@ ce_record_orphan(const pg_uuid_t *org, const pg_uuid_t *execution, LineRow *line
 								 &attempt, &started_at))
 		return false;
 	crashes = record_crash(org, execution, line->line_number, attempt, started_at);
-	if (crashes == 0)
+	if (crashes <= 0)
 		return false;
 	line->attempt = Max(line->attempt + 1, attempt);
 	line->crashes = crashes;

@@ -59,8 +59,10 @@
 #include "miscadmin.h"
 #include "port/pg_crc32c.h"
 #include "storage/fd.h"
+#include "storage/latch.h"
 #include "storage/lwlock.h"
 #include "utils/timestamp.h"
+#include "utils/wait_event.h"
 
 #include "chainexec.h"
 #include "inflight.h"
@@ -240,15 +242,41 @@ ce_inflight_take_orphan(const pg_uuid_t *org, const pg_uuid_t *execution, int li
 	return found;
 }
 
+/* Is the attempt of executor slot `slot` still orphaned (nobody took it)? */
+static bool
+orphan_pending(int slot)
+{
+	bool		pending;
+
+	if (ce_shared == NULL || slot < 0 || slot >= ce_shared->nexecutors)
+		return false;
+	LWLockAcquire(ce_shared->lock, LW_SHARED);
+	pending = ce_shared->executors[slot].attempt_orphaned;
+	LWLockRelease(ce_shared->lock);
+	return pending;
+}
+
 /*
  * Record the attempts that executors died running, found in this
  * executor's slot (or in all slots), then clear those slots.  Call at
  * executor start, once the extension is installed, before claiming work.
- * record(...) records one attempt (in a transaction of its own).
+ * record(...) records one attempt (in a transaction of its own) and says
+ * whether the line was locked.
+ *
+ * An executor that replaces a dead one may find the line locked by a
+ * transition that has just claimed it and has yet to take the orphaned
+ * attempt from shared memory (ce_inflight_take_orphan).  Clearing the
+ * orphan then would lose the attempt: the step would run once more than
+ * chainexec.max_crash_attempts.  So it waits (CE_ORPHAN_WAIT_MS at most)
+ * until the claimer has taken it, or the line is free and the record can
+ * be made.
  */
+#define CE_ORPHAN_WAIT_MS	10000
+#define CE_ORPHAN_POLL_MS	20
+
 void
 ce_inflight_recover(bool all_slots,
-					void (*record) (const pg_uuid_t *org, const pg_uuid_t *execution,
+					bool (*record) (const pg_uuid_t *org, const pg_uuid_t *execution,
 									int line, int attempt, TimestampTz started_at))
 {
 	struct stat st;
@@ -275,16 +303,30 @@ ce_inflight_recover(bool all_slots,
 		/* cleared first: a record that cannot be recorded is not retried forever */
 		memset(&empty, 0, sizeof(empty));
 		(void) write_slot(slot, &empty);
-		if (r.database == MyDatabaseId)
-			record(&r.org, &r.execution, r.line, r.attempt, r.started_at);
+		if (r.database != MyDatabaseId)
+			continue;
+		if (record(&r.org, &r.execution, r.line, r.attempt, r.started_at) && !all_slots)
+		{
+			int			waited;
+
+			for (waited = 0; waited < CE_ORPHAN_WAIT_MS; waited += CE_ORPHAN_POLL_MS)
+			{
+				(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+								 CE_ORPHAN_POLL_MS, PG_WAIT_EXTENSION);
+				ResetLatch(MyLatch);
+				CHECK_FOR_INTERRUPTS();
+				if (!orphan_pending(inflight_slot) ||
+					!record(&r.org, &r.execution, r.line, r.attempt, r.started_at))
+					break;
+			}
+		}
 	}
 	inflight_set = false;
 
 	/*
-	 * Recorded now (a record made twice changes nothing).  Cleared after
-	 * the records, not before: a record finds the line locked only when a
-	 * transition claimed it, and that transition takes the orphan right
-	 * after its claim, well within the time of the record's query.
+	 * Recorded now, or taken by the transition that claimed the line (a
+	 * record made twice changes nothing): cleared after the records, not
+	 * before.
 	 */
 	clear_orphans(all_slots ? -1 : inflight_slot);
 }

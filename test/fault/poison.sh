@@ -10,7 +10,10 @@
 #    server does not restart), in a superuser-owned execution; an unrelated
 #    execution started after it completes meanwhile; the step runs exactly
 #    3 times although the other executor may claim the line before the
-#    dead one's replacement starts;
+#    dead one's replacement starts; again with the line locked by another
+#    transaction (queued on the row lock behind the dying attempt) while
+#    the replacement starts, so that the replacement's record finds the
+#    line locked: the death still counts once;
 #  - the executor is killed with SIGKILL mid-step (the postmaster then
 #    restarts every process, as after an OOM kill or a crashing function);
 #  - the server stops with "pg_ctl stop -m immediate" mid-step and starts
@@ -27,6 +30,8 @@ set -u
 
 S=$$
 TERM_CHAIN=po-term-$S
+LOCK_CHAIN=po-lock-$S
+RUNS2=public.po_runs2_$S
 SLEEP_CHAIN=po-sleep-$S
 OK_CHAIN=po-ok-$S
 EFFECTS=public.po_effects_$S
@@ -36,11 +41,11 @@ cleanup()
 {
 	wait_ready 60 >/dev/null 2>&1 || cluster_ctl start >/dev/null 2>&1
 	psql -X -q >/dev/null 2>&1 <<-EOF
-		DELETE FROM chainexec.universal_transactions WHERE chain_id IN ('$TERM_CHAIN', '$SLEEP_CHAIN', '$OK_CHAIN');
+		DELETE FROM chainexec.universal_transactions WHERE chain_id IN ('$TERM_CHAIN', '$LOCK_CHAIN', '$SLEEP_CHAIN', '$OK_CHAIN');
 		SET chainexec.internal = on;
-		DELETE FROM chainexec.chains WHERE chain_id IN ('$TERM_CHAIN', '$SLEEP_CHAIN', '$OK_CHAIN');
+		DELETE FROM chainexec.chains WHERE chain_id IN ('$TERM_CHAIN', '$LOCK_CHAIN', '$SLEEP_CHAIN', '$OK_CHAIN');
 		DROP TABLE IF EXISTS $EFFECTS;
-		DROP SEQUENCE IF EXISTS $RUNS;
+		DROP SEQUENCE IF EXISTS $RUNS, $RUNS2;
 	EOF
 }
 trap cleanup EXIT
@@ -89,7 +94,7 @@ check_batch()
 		"$1: all $n ordinary executions completed, every step's effect exactly once"
 }
 
-plan 17
+plan 21
 
 psql_q "CREATE EXTENSION IF NOT EXISTS chainexec" >/dev/null 2>&1 || bail_out "could not create the extension chainexec"
 is "$(psql_q 'SHOW restart_after_crash')" on "restart_after_crash is on"
@@ -98,7 +103,7 @@ poll_query_until "SELECT count(*) >= 2 FROM pg_stat_activity WHERE backend_type 
 	bail_out "the executors are not running"
 
 psql_q "CREATE TABLE $EFFECTS (execution_id uuid, step int, PRIMARY KEY (execution_id, step));
-	CREATE SEQUENCE $RUNS" >/dev/null ||
+	CREATE SEQUENCE $RUNS; CREATE SEQUENCE $RUNS2" >/dev/null ||
 	bail_out "could not create the effects table"
 okstep()
 {
@@ -108,6 +113,8 @@ okstep()
 psql_q "SELECT chainexec.chain_define('{\"id\": \"$OK_CHAIN\", \"steps\": [$(okstep 1), $(okstep 2)]}', true)" >/dev/null &&
 psql_q "SELECT chainexec.chain_define('{\"id\": \"$TERM_CHAIN\", \"steps\": [{\"id\": 1, \"name\": \"poison\", \"type\": \"sql\",
 	\"sql\": \"SELECT nextval(''$RUNS''), pg_terminate_backend(pg_backend_pid())\"}, {\"id\": 2, \"name\": \"after\", \"type\": \"sql\", \"sql\": \"SELECT 1 AS one\"}]}', true)" >/dev/null &&
+psql_q "SELECT chainexec.chain_define('{\"id\": \"$LOCK_CHAIN\", \"steps\": [{\"id\": 1, \"name\": \"poison\", \"type\": \"sql\",
+	\"sql\": \"SELECT nextval(''$RUNS2''), pg_sleep(1), pg_terminate_backend(pg_backend_pid())\"}]}', true)" >/dev/null &&
 psql_q "SELECT chainexec.chain_define('{\"id\": \"$SLEEP_CHAIN\", \"steps\": [{\"id\": 1, \"name\": \"sleeper\", \"type\": \"sql\",
 	\"sql\": \"SELECT pg_sleep(600)\"}]}', true)" >/dev/null ||
 	bail_out "could not define the chains"
@@ -131,6 +138,34 @@ is "$(psql_q "SELECT error->>'failure_type' || ':' || (error->>'sqlstate') FROM 
 	"worker_crashed:57P02" "the execution's error says worker_crashed"
 is "$(psql_q "SELECT status FROM chainexec.universal_transaction_lines WHERE transaction_id = '$poison' AND line_number = 2")" \
 	cancelled "the step after it never ran"
+
+# ---- 1b. the same, the line locked by another transaction as the
+# replacement executor starts: a session queued on the line's row lock
+# behind the dying attempt gets it when the attempt's transaction ends,
+# and holds it for 4 s, while the launcher starts the replacement, whose
+# record of the death finds the line locked.  No transition claimed the
+# line, so none takes the orphaned attempt: the replacement must record
+# it once the line is free, not forget it.
+poison=$(psql_q "SELECT chainexec.chain_execute('$LOCK_CHAIN')")
+locks=0
+for i in 1 2 3; do
+	wait_step_running "$LOCK_CHAIN" >/dev/null || break
+	psql -X -q -v ON_ERROR_STOP=1 >/dev/null 2>&1 <<-EOF &
+		BEGIN;
+		SELECT 1 FROM chainexec.universal_transaction_lines
+		 WHERE transaction_id = '$poison' AND line_number = 1 FOR UPDATE;
+		SELECT pg_sleep(4);
+		COMMIT;
+	EOF
+	locker=$!
+	wait "$locker" && locks=$((locks + 1))
+done
+is "$locks" 3 "a session held the line's lock as each attempt's executor died"
+is "$(psql_q "SELECT chainexec.chain_wait('$poison', 60000)->>'status'")" failed \
+	"the execution whose line was locked as its executor died fails"
+is "$(line "$poison")" "failed|3|worker_crashed|t" \
+	"its line: failed at attempt 3 with worker_crashed, started_at and finished_at set"
+is "$(psql_q "SELECT last_value FROM $RUNS2")" 3 "the step ran exactly 3 times (no death forgotten while the line was locked)"
 
 # ---- 2. SIGKILL of the executor mid-step, three times
 start_batch 20
