@@ -46,7 +46,7 @@
 #include "jsonschema.h"
 #include "events.h"
 #include "execute.h"
-#include "execute.h"
+#include "result.h"
 #include "shmem.h"
 #include "status.h"
 #include "step.h"
@@ -57,7 +57,6 @@ PG_FUNCTION_INFO_V1(ce_chain_run);
  * The queries of chain_run's own, prepared once per backend (ce_run_query):
  * a 10-step chain_run spent a seventh of its time parsing and planning them.
  */
-static CeQuery q_result = {"SELECT chainexec.chain_result($1)", 1, {UUIDOID}};
 static CeQuery q_state = {
 	"SELECT t.status, "
 	"EXISTS (SELECT FROM chainexec.universal_transaction_lines l "
@@ -73,16 +72,7 @@ static CeQuery q_state = {
 static Jsonb *
 fetch_result(pg_uuid_t *id)
 {
-	Datum		arg = UUIDPGetDatum(id);
-	int			ret;
-	bool		isnull;
-	Datum		d;
-
-	ret = ce_run_query(&q_result, &arg, NULL, true, 1);
-	if (ret != SPI_OK_SELECT || SPI_processed != 1)
-		return NULL;
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	return isnull ? NULL : DatumGetJsonbPCopy(d);
+	return DatumGetJsonbPCopy(ce_result_in_spi(UUIDPGetDatum(id), false));
 }
 
 /*

@@ -51,6 +51,7 @@
 #include "engine_xact.h"
 #include "executor.h"
 #include "procedure.h"
+#include "result.h"
 #include "status.h"
 
 /* Longest single sleep, a safety net against lost wake-ups */
@@ -71,7 +72,6 @@ typedef struct WaitLook
 } WaitLook;
 
 static void wait_look(SPIPlanPtr plan, Datum id, MemoryContext cxt, WaitLook *look);
-static Datum wait_result(Datum id, bool *isnull);
 
 /* The arguments of chain_wait and chain_await */
 typedef struct WaitArgs
@@ -204,7 +204,6 @@ wait_plan(SPIPlanPtr *plan, const char *sql)
 
 static SPIPlanPtr look_plan = NULL;
 static SPIPlanPtr status_plan = NULL;
-static SPIPlanPtr result_plan = NULL;
 
 #define LOOK_SQL "SELECT xmin, status, created_at OPERATOR(pg_catalog.>=) pg_catalog.now()" \
 	" FROM chainexec.universal_transactions" \
@@ -213,29 +212,6 @@ static SPIPlanPtr result_plan = NULL;
 #define STATUS_SQL "SELECT status FROM chainexec.universal_transactions" \
 	" WHERE organization_id OPERATOR(pg_catalog.=) chainexec.current_organization()" \
 	" AND id OPERATOR(pg_catalog.=) $1"
-
-/*
- * chainexec.chain_result(id), copied out of SPI's memory into the
- * caller's (the function's) context.
- */
-static Datum
-wait_result(Datum id, bool *isnull)
-{
-	Datum		values[1];
-	Datum		result;
-	int			rc;
-
-	values[0] = id;
-	rc = SPI_execute_plan(wait_plan(&result_plan, "SELECT chainexec.chain_result($1)"),
-						  values, NULL, false, 1);
-	if (rc != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "chain_wait: could not read the result of the execution: %s",
-			 SPI_result_code_string(rc));
-	result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, isnull);
-	if (!*isnull)
-		result = SPI_datumTransfer(result, false, -1);
-	return result;
-}
 
 /*
  * chain_wait(execution_id uuid, timeout_ms int DEFAULT NULL) RETURNS jsonb
@@ -250,7 +226,6 @@ ce_chain_wait(PG_FUNCTION_ARGS)
 	MemoryContext spi_context;
 	WaitLook	look;
 	Datum		result;
-	bool		isnull;
 
 	wait_args(fcinfo, &a);
 	id = UUIDPGetDatum(&a.id);
@@ -318,11 +293,8 @@ ce_chain_wait(PG_FUNCTION_ARGS)
 		(void) ce_finished_sleep(generation, nap);
 	}
 
-	result = wait_result(id, &isnull);
+	result = ce_result_in_spi(id, true);
 	SPI_finish();
-
-	if (isnull)
-		PG_RETURN_NULL();
 	PG_RETURN_DATUM(result);
 }
 
@@ -345,7 +317,6 @@ ce_chain_await(PG_FUNCTION_ARGS)
 	WaitArgs	a;
 	MemoryContext callcxt = CurrentMemoryContext;
 	Datum		result;
-	bool		isnull;
 
 	ce_procedure_check_nonatomic(fcinfo, "chain_await",
 								 "chain_await commits between its looks at the execution.",
@@ -393,8 +364,8 @@ ce_chain_await(PG_FUNCTION_ARGS)
 	}
 
 	PushActiveSnapshot(GetTransactionSnapshot());
-	result = wait_result(UUIDPGetDatum(&a.id), &isnull);
+	result = ce_result_in_spi(UUIDPGetDatum(&a.id), true);
 	PopActiveSnapshot();
-	PG_RETURN_DATUM(ce_procedure_result(callcxt, isnull ? NULL : DatumGetJsonbP(result)));
+	PG_RETURN_DATUM(ce_procedure_result(callcxt, DatumGetJsonbP(result)));
 }
 

@@ -493,16 +493,18 @@ ce_direct_write_step(const Datum *v, const char *n, int promote, int exec_status
 /*
  * store.c's q_set_status (start: also started_at = coalesce(started_at,
  * now())) and q_finish_exec (finish: status, output, error = coalesce(error,
- * the old one), finished_at = clock_timestamp()): the header of ex; with
- * context, the new context too (the held-back completion's, store.c).
+ * the old one), finished_at = clock_timestamp(), and started_at =
+ * coalesce(started_at, now()) when it ends in its first transition,
+ * ce_exec_ran_to_end): the header of ex; with context, the new context
+ * too (the held-back completion's, store.c).
  */
 void
 ce_direct_write_header(ExecRow *ex, CeExecStatus status, bool finish, Jsonb *output, Jsonb *error,
 					   Jsonb *context)
 {
 	static const Col start_set[] = {C_STATUS, C_STARTED, C_COUNT};
-	static const Col finish_set[] = {C_STATUS, C_OUTPUT, C_ERROR, C_FINISHED, C_COUNT};
-	static const Col finish_context_set[] = {C_STATUS, C_OUTPUT, C_ERROR, C_FINISHED, C_CONTEXT, C_COUNT};
+	static const Col finish_set[] = {C_STATUS, C_OUTPUT, C_ERROR, C_FINISHED, C_STARTED, C_COUNT};
+	static const Col finish_context_set[] = {C_STATUS, C_OUTPUT, C_ERROR, C_FINISHED, C_STARTED, C_CONTEXT, C_COUNT};
 	Direct		d;
 	DirectRel  *h;
 
@@ -525,7 +527,7 @@ ce_direct_write_header(ExecRow *ex, CeExecStatus status, bool finish, Jsonb *out
 				ce_row_set(h, C_ERROR, JsonbPGetDatum(error), false);
 			ce_row_set(h, C_FINISHED, TimestampTzGetDatum(GetCurrentTimestamp()), false);
 		}
-		else if (ce_row_null(h, C_STARTED))
+		if ((!finish || ce_exec_ran_to_end(ex, status)) && ce_row_null(h, C_STARTED))
 			ce_row_set(h, C_STARTED, TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()), false);
 		ce_row_write(&d, h);
 	}

@@ -124,8 +124,9 @@ static CeQuery q_set_status = {
 
 static CeQuery q_finish_exec = {
 	"UPDATE chainexec.universal_transactions SET status = $3, output = $4, error = coalesce($5, error), "
-	"finished_at = clock_timestamp() WHERE organization_id = $1 AND id = $2",
-	5, {UUIDOID, UUIDOID, TEXTOID, JSONBOID, JSONBOID}};
+	"finished_at = clock_timestamp(), started_at = coalesce(started_at, $6) "
+	"WHERE organization_id = $1 AND id = $2",
+	6, {UUIDOID, UUIDOID, TEXTOID, JSONBOID, JSONBOID, TIMESTAMPTZOID}};
 
 static CeQuery q_exec_error = {
 	"UPDATE chainexec.universal_transactions SET status = $3, error = coalesce($4, error) "
@@ -762,12 +763,29 @@ ce_line_park_timer(ExecRow *ex, int line_number)
 	ce_run_query(&q_park_timer, v, NULL, false, 0);
 }
 
-/* Write the end of the execution: status, output, error (NULL: kept). */
+/*
+ * Whether an execution that ends with `status` ran to that end in this
+ * transition without having been marked started: it was still pending
+ * (an execution whose first transition ends it, such as a chain of one
+ * step), and it ends as one that ran: completed, failed or compensated
+ * (a cancel or a timeout before any step ran leaves it never started).
+ */
+bool
+ce_exec_ran_to_end(const ExecRow *ex, CeExecStatus status)
+{
+	return ex->status == CE_EXEC_PENDING &&
+		(status == CE_EXEC_COMPLETED || status == CE_EXEC_FAILED || status == CE_EXEC_COMPENSATED);
+}
+
+/*
+ * Write the end of the execution: status, output, error (NULL: kept), and
+ * its start when it had none (ce_exec_ran_to_end).
+ */
 void
 ce_exec_write_end(ExecRow *ex, CeExecStatus status, Jsonb *output, Jsonb *error)
 {
-	Datum		v[5];
-	char		n[6] = "     ";
+	Datum		v[6];
+	char		n[7] = "      ";
 
 	if (ce_direct_available())
 	{
@@ -788,6 +806,9 @@ ce_exec_write_end(ExecRow *ex, CeExecStatus status, Jsonb *output, Jsonb *error)
 	v[2] = CStringGetTextDatum(ce_exec_status_name(status));
 	v[3] = ce_jsonb_datum_or_null(output, &n[3]);
 	v[4] = ce_jsonb_datum_or_null(error, &n[4]);
+	v[5] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	if (!ce_exec_ran_to_end(ex, status))
+		n[5] = 'n';
 	ce_run_query(&q_finish_exec, v, n, false, 0);
 	ex->status = status;
 }

@@ -11,7 +11,7 @@
 --
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
-SELECT plan(55);
+SELECT plan(57);
 
 SET LOCAL client_min_messages = warning;
 CREATE SCHEMA tap_engine;
@@ -142,6 +142,23 @@ SELECT is(pg_temp.status(id), 'completed', 'the execution completes') FROM ids W
 SELECT is(currval('tap_engine.calls'), 3::bigint, 'the handler was called three times');
 SELECT is((chainexec.chain_result(id)->'metadata'->>'retriesAttempted')::int, 2, 'chain_result counts two retries')
   FROM ids WHERE name = 'retry';
+
+-- An execution that ends in its first transition (a chain of one step)
+-- started: chain_result gives its start and duration; one cancelled
+-- before any step ran never started.
+SELECT chainexec.chain_define($${"id": "tap-engine-one", "steps": [
+	{"id": 1, "name": "only", "type": "sql", "sql": "SELECT 1 AS one", "outputVariables": ["one"]}]}$$, true) \gset
+INSERT INTO ids SELECT 'one', chainexec.chain_execute('tap-engine-one', '{}');
+SELECT pg_temp.run_all(id) FROM ids WHERE name = 'one' \gset
+SELECT ok(coalesce((m->>'startTime')::timestamptz <= (m->>'endTime')::timestamptz
+				   AND (m->>'totalDuration')::bigint >= 0, false),
+		  'an execution that ends in its first transition has a start time and a duration')
+  FROM (SELECT chainexec.chain_result(id)->'metadata' AS m FROM ids WHERE name = 'one') s;
+INSERT INTO ids SELECT 'one-cancelled', chainexec.chain_execute('tap-engine-one', '{}');
+SELECT chainexec.chain_cancel(id) FROM ids WHERE name = 'one-cancelled' \gset
+SELECT is(chainexec.chain_result(id)->'metadata'->'startTime', 'null'::jsonb,
+		  'an execution cancelled before any step ran has no start time')
+  FROM ids WHERE name = 'one-cancelled';
 
 -- ---------------------------------------------------------------------
 -- Back-off schedules: fixed, linear, exponential, the maxDelayMs cap,

@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
-# test/security/wait.sh: chain_wait and chain_await keep their statements
-# prepared for the whole session (src/api/wait.c); a plan made for one role
-# or organization must never show another's execution.  In one session:
+# test/security/wait.sh: chain_wait, chain_await and chain_result keep
+# their statements prepared for the whole session (src/api/wait.c,
+# src/api/result.c); a plan made for one role or organization must never
+# show another's execution.  In one session:
 #  - a LOGIN role that waited for its own execution still sees another
 #    role's as not existing (42704);
 #  - after SET ROLE from one role to another, the second role does not see
 #    the first one's execution;
 #  - after a change of chainexec.organization_id, the session does not see
 #    the executions of the organization it left, and sees them again when
-#    it goes back.
+#    it goes back;
+#  - chain_result the same, after SET ROLE; and an attacker's schema first
+#    in search_path, with its own count(*) and an always-true "=" on uuid
+#    and on text, changes nothing: chain_result names every function and
+#    operator with its schema.
 #
 # Runs from scripts/test.sh (see test/lib/README.md for the environment).
 # chainexec-test: timeout=120
@@ -29,7 +34,7 @@ cleanup()
 		SET chainexec.internal = on;
 		DELETE FROM chainexec.chains WHERE chain_id = '$CH';
 		RESET chainexec.internal;
-		DROP OWNED BY $VICTIM, $ATTACKER;
+		DROP OWNED BY $VICTIM, $ATTACKER CASCADE;
 		DROP ROLE IF EXISTS $VICTIM, $ATTACKER;
 	EOF
 }
@@ -50,7 +55,7 @@ in_session()
 		sed -n 's/^ERROR:  \([0-9A-Z]\{5\}\):.*/\1/p; t; /^[A-Z]*:  /d; p'
 }
 
-plan 3
+plan 5
 
 psql_q "CREATE EXTENSION IF NOT EXISTS chainexec" >/dev/null 2>&1 || bail_out "could not create the extension chainexec"
 psql -X -q -v ON_ERROR_STOP=1 >/dev/null 2>&1 <<-EOF || bail_out "could not create the roles"
@@ -74,3 +79,19 @@ is "$(in_session "$VICTIM" "SELECT chainexec.chain_wait('$V', 20000)$W" "SET cha
 	"SELECT chainexec.chain_wait('$V', 20000)$W" "RESET chainexec.organization_id" \
 	"SELECT chainexec.chain_wait('$V', 20000)$W" | paste -sd' ')" "completed 42704 completed" \
 	"one session: another organization does not see the execution; back in its own it does"
+R="->>'status'"
+is "$(in_session "" "SET ROLE $VICTIM" "SELECT chainexec.chain_result('$V')$R" "RESET ROLE" "SET ROLE $ATTACKER" \
+	"SELECT chainexec.chain_result('$V')$R" "SELECT chainexec.chain_result('$A')$R" | paste -sd' ')" "completed 42704 completed" \
+	"one session, SET ROLE from the victim to the attacker: chain_result does not show the victim's execution"
+psql_q "CREATE SCHEMA $ATTACKER AUTHORIZATION $ATTACKER" >/dev/null || bail_out "could not create the attacker's schema"
+psql -X -q -v ON_ERROR_STOP=1 -U "$ATTACKER" >/dev/null 2>&1 <<-SQL || bail_out "could not create the attacker's operators"
+	CREATE FUNCTION $ATTACKER.yes(uuid, uuid) RETURNS boolean LANGUAGE sql AS 'SELECT true';
+	CREATE OPERATOR $ATTACKER.= (LEFTARG = uuid, RIGHTARG = uuid, FUNCTION = $ATTACKER.yes);
+	CREATE FUNCTION $ATTACKER.yes(text, text) RETURNS boolean LANGUAGE sql AS 'SELECT true';
+	CREATE OPERATOR $ATTACKER.= (LEFTARG = text, RIGHTARG = text, FUNCTION = $ATTACKER.yes);
+	CREATE AGGREGATE $ATTACKER.count(*) (SFUNC = pg_catalog.int8inc, STYPE = int8, INITCOND = '1000');
+SQL
+is "$(in_session "$ATTACKER" "SET search_path = $ATTACKER, pg_catalog, public" "SELECT chainexec.chain_result('$A')$R" \
+	"SELECT chainexec.chain_result('$V')$R" "SELECT chainexec.chain_wait('$V', 1000)$R" \
+	"SELECT chainexec.chain_result('$A')->'metadata'->>'stepsExecuted'" | paste -sd' ')" "completed 42704 42704 1" \
+	"an attacker's operators and functions first in search_path: chain_result and chain_wait still show only its own execution"
