@@ -17,12 +17,20 @@
 #      the bottleneck).  Measured from the first execution's start to the
 #      last one's end: max(finished_at) - min(created_at) in
 #      chainexec.universal_transactions.  Steps per second.
-#  (d) pgbench baseline for (c), one client, BENCH_SECONDS: the average
-#      latency of one transaction of (a), times 10 (one per step).
-#  (c) latency: BENCH_LAT_RUNS (default 50) executions of the same chain, one
-#      at a time: chain_execute (committed), then chain_wait.  Median and p95
-#      of finished_at - created_at (server side) and of the time the client
-#      saw for chain_execute + chain_wait.
+#  (c) latency: BENCH_LAT_RUNS (default 100) executions of the same chain,
+#      one at a time, each a pgbench transaction of two prepared statements
+#      (chain_execute, committed, then chain_wait), and
+#  (d) its baseline: single-client pgbench transactions of (a);
+#      both run by pgbench (one client, -M prepared, every transaction's
+#      latency logged), interleaved in BENCH_LAT_CHUNKS (default 10) chunks
+#      of BENCH_LAT_RUNS / BENCH_LAT_CHUNKS executions and
+#      BENCH_LAT_BASE_TX (default 100) baseline transactions, the first
+#      transaction of each pgbench run (a new connection) left out: the
+#      disk's flush time and the machine's load change from one second to
+#      the next, so the two are measured side by side, with the same client
+#      and protocol.  Median and p95 of finished_at - created_at (server
+#      side) and of the pgbench transaction (client side), against ten times
+#      the median baseline transaction.
 #  (e) in session: BENCH_LAT_RUNS calls of CALL chain_run() of the same
 #      chain in one session (no executor takes part): the median time the
 #      client saw per call, against the same baseline as (c).
@@ -63,7 +71,9 @@ BENCH_ROUNDS=${BENCH_ROUNDS:-3}
 BENCH_SYNC=${BENCH_SYNC:-on off}
 BENCH_WORKERS=${BENCH_WORKERS:-1 2}
 BENCH_EXECUTIONS=${BENCH_EXECUTIONS:-1000}
-BENCH_LAT_RUNS=${BENCH_LAT_RUNS:-50}
+BENCH_LAT_RUNS=${BENCH_LAT_RUNS:-100}
+BENCH_LAT_CHUNKS=${BENCH_LAT_CHUNKS:-10}
+BENCH_LAT_BASE_TX=${BENCH_LAT_BASE_TX:-100}
 BENCH_GROUP=${BENCH_GROUP-8}
 BENCH_GROUP_WINDOW=${BENCH_GROUP_WINDOW:-}
 CLIENT_XACTS=0
@@ -160,29 +170,41 @@ throughput()
 	fi
 }
 
-# latency: part (c); sets LAT_SRV_MED, LAT_CLI_MED (ms) and appends every
-# run's times to $BENCH_TMP/lat_srv and $BENCH_TMP/lat_cli.
+# latency: parts (c) and (d), interleaved; sets LAT_SRV_MED, LAT_CLI_MED and
+# LAT_BASE_MS (ten median baseline transactions, ms) and appends every
+# execution's times to $BENCH_TMP/lat_srv and $BENCH_TMP/lat_cli.
 latency()
 {
-	local i cli srv n
+	local chunk per cli srv n
 
 	bench_reset
-	cli=$( {
-		for i in 1 2 3; do
-			warm_up_sql
-		done
-		echo '\timing on'
-		for i in $(seq 1 "$BENCH_LAT_RUNS"); do
-			echo "SELECT chainexec.chain_execute('bench-noop', '{\"phase\": \"latency\"}') AS id \\gset"
-			echo "SELECT chainexec.chain_wait(:'id', 60000) \\gset"
-		done
-	} | "$CE_PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -o /dev/null |
-		awk '/^Time: / { if (++k % 2) e = $2; else print e + $2 }')
+	warm_up
+	per=$(( (BENCH_LAT_RUNS + BENCH_LAT_CHUNKS - 1) / BENCH_LAT_CHUNKS ))
+	cat >"$BENCH_TMP/latency.sql" <<-'EOF'
+		SELECT chainexec.chain_execute('bench-noop', '{"phase": "latency"}') AS id \gset
+		SELECT chainexec.chain_wait(:id, 60000);
+	EOF
+	rm -f "$BENCH_TMP"/lat_exec.* "$BENCH_TMP"/lat_base.*
+	for chunk in $(seq 1 "$BENCH_LAT_CHUNKS"); do
+		"$CE_PGBIN/pgbench" -n -M prepared -f "$BENCH_TMP/update_insert_notify.sql" -c 1 \
+			-t $((BENCH_LAT_BASE_TX + 1)) -l --log-prefix="$BENCH_TMP/lat_base" >/dev/null 2>&1 ||
+			die "the baseline pgbench run failed"
+		"$CE_PGBIN/pgbench" -n -M prepared -f "$BENCH_TMP/latency.sql" -c 1 \
+			-t $((per + 1)) -l --log-prefix="$BENCH_TMP/lat_exec" >/dev/null 2>&1 ||
+			die "the latency pgbench run failed"
+	done
+	# log lines: client transaction latency_us script epoch us; the first of each file left out
+	cli=$(awk 'FNR > 1 { printf "%.3f\n", $3 / 1000 }' "$BENCH_TMP"/lat_exec.*)
+	LAT_BASE_MS=$(awk 'FNR > 1 { printf "%.4f\n", $3 / 1000 }' "$BENCH_TMP"/lat_base.* | median)
+	LAT_BASE_MS=$(calc "$LAT_BASE_MS * $BENCH_CHAIN_STEPS" 3)
 	check_completed
-	[ "$(printf '%s\n' "$cli" | grep -c .)" = "$BENCH_LAT_RUNS" ] || die "expected $BENCH_LAT_RUNS client timings"
+	n=$(bq "SELECT count(*) FROM chainexec.universal_transactions WHERE input->>'phase' = 'latency'")
+	[ "$(printf '%s\n' "$cli" | grep -c .)" = "$((BENCH_LAT_CHUNKS * per))" ] || die "expected $((BENCH_LAT_CHUNKS * per)) client timings"
+	# in order of start; the first execution of each pgbench run left out, as above
 	srv=$(bq "SELECT extract(epoch FROM finished_at - created_at) * 1000
-		FROM chainexec.universal_transactions WHERE input->>'phase' = 'latency'")
-	[ "$(printf '%s\n' "$srv" | grep -c .)" = "$BENCH_LAT_RUNS" ] || die "expected $BENCH_LAT_RUNS executions"
+		FROM chainexec.universal_transactions WHERE input->>'phase' = 'latency'
+		ORDER BY created_at" | awk -v per="$per" '(NR - 1) % (per + 1) != 0')
+	[ "$n" = "$((BENCH_LAT_CHUNKS * (per + 1)))" ] || die "expected $((BENCH_LAT_CHUNKS * (per + 1))) executions, found $n"
 	printf '%s\n' "$cli" >>"$BENCH_TMP/lat_cli"
 	printf '%s\n' "$srv" >>"$BENCH_TMP/lat_srv"
 	read -r _ LAT_CLI_MED _ _ <<<"$(printf '%s\n' "$cli" | bench_stats)"
@@ -260,10 +282,8 @@ grouped()
 		say "  round $round: (a) pgbench $w client(s): $(calc "$tps" 0) TPS;" \
 			"(b) grouped: $BENCH_EXECUTIONS x $BENCH_CHAIN_STEPS steps in $(calc "$TP_SECS" 2)s = $TP_STEPS_S steps/s," \
 			"about $TP_PER_COMMIT steps per commit; ratio $r"
-		bench_reset
-		bench_pgbench "$BENCH_TMP/update_insert_notify.sql" 1 "$BENCH_SECONDS"
-		base=$(calc "$PGB_LAT_MS * $BENCH_CHAIN_STEPS" 3)
 		latency
+		base=$LAT_BASE_MS
 		r=$(calc "$LAT_CLI_MED / $base" 3)
 		lat_ratios+="$r"$'\n' lat_bases+="$base"$'\n'
 		say "           (c) grouped, one execution at a time: median client $LAT_CLI_MED ms" \
@@ -323,13 +343,11 @@ for sync in $BENCH_SYNC; do
 				"(b) $BENCH_EXECUTIONS x $BENCH_CHAIN_STEPS steps in $(calc "$TP_SECS" 2)s = $TP_STEPS_S steps/s" \
 				"(starting them took $(calc "$TP_PRODUCER_SECS" 2)s); ratio $r"
 
-			bench_reset
-			bench_pgbench "$BENCH_TMP/update_insert_notify.sql" 1 "$BENCH_SECONDS"
-			base_lat=$(calc "$PGB_LAT_MS * $BENCH_CHAIN_STEPS" 3)
 			latency
+			base_lat=$LAT_BASE_MS
 			r=$(calc "$LAT_CLI_MED / $base_lat" 3)
 			lat_ratios+="$r"$'\n' lat_base_all+="$base_lat"$'\n'
-			say "           (d) pgbench 1 client: $PGB_LAT_MS ms x $BENCH_CHAIN_STEPS = $base_lat ms;" \
+			say "           (d) pgbench 1 client: median x $BENCH_CHAIN_STEPS = $base_lat ms;" \
 				"(c) $BENCH_LAT_RUNS executions: median server $LAT_SRV_MED ms, client $LAT_CLI_MED ms; ratio $r"
 			in_session
 			r=$(calc "$INS_CLI_MED / $base_lat" 3)
