@@ -55,6 +55,8 @@ typedef struct ExecRow
 	int			parent_line;
 	bool		ancestors_locked;	/* ce_lock_ancestors done */
 	bool		header_read;	/* the claim read the header (ce_claim_next) */
+	bool		ran;			/* a step of it ran in this transaction
+								 * (ce_exec_ran_to_end) */
 } ExecRow;
 
 /* One claimed line. */

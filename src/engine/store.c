@@ -129,9 +129,9 @@ static CeQuery q_finish_exec = {
 	6, {UUIDOID, UUIDOID, TEXTOID, JSONBOID, JSONBOID, TIMESTAMPTZOID}};
 
 static CeQuery q_exec_error = {
-	"UPDATE chainexec.universal_transactions SET status = $3, error = coalesce($4, error) "
-	"WHERE organization_id = $1 AND id = $2",
-	4, {UUIDOID, UUIDOID, TEXTOID, JSONBOID}};
+	"UPDATE chainexec.universal_transactions SET status = $3, error = coalesce($4, error), "
+	"started_at = coalesce(started_at, $5) WHERE organization_id = $1 AND id = $2",
+	5, {UUIDOID, UUIDOID, TEXTOID, JSONBOID, TIMESTAMPTZOID}};
 
 /*
  * A line's update: status $4, attempt $5, not_before $6 (null: keep), input
@@ -764,17 +764,23 @@ ce_line_park_timer(ExecRow *ex, int line_number)
 }
 
 /*
- * Whether an execution that ends with `status` ran to that end in this
- * transition without having been marked started: it was still pending
- * (an execution whose first transition ends it, such as a chain of one
- * step), and it ends as one that ran: completed, failed or compensated
- * (a cancel or a timeout before any step ran leaves it never started).
+ * Whether an execution that moves to `status` (its end, or compensating)
+ * in this transition ran without having been marked started: it was still
+ * pending (its first transition), and it completes or fails there (such as
+ * a chain of one step), or a step of it ran here and it times out or
+ * starts or ends its compensation (a step cut short by maxExecutionTime; a
+ * success condition that is false).  A cancel, or a chain_rollback or a
+ * timeout before any step ran, leaves it never started.
  */
 bool
 ce_exec_ran_to_end(const ExecRow *ex, CeExecStatus status)
 {
-	return ex->status == CE_EXEC_PENDING &&
-		(status == CE_EXEC_COMPLETED || status == CE_EXEC_FAILED || status == CE_EXEC_COMPENSATED);
+	if (ex->status != CE_EXEC_PENDING)
+		return false;
+	if (status == CE_EXEC_COMPLETED || status == CE_EXEC_FAILED)
+		return true;
+	return ex->ran && (status == CE_EXEC_TIMEOUT || status == CE_EXEC_COMPENSATING ||
+					   status == CE_EXEC_COMPENSATED);
 }
 
 /*
@@ -813,17 +819,20 @@ ce_exec_write_end(ExecRow *ex, CeExecStatus status, Jsonb *output, Jsonb *error)
 	ex->status = status;
 }
 
-/* Set the execution's status and, when given, its error. */
+/* Set the execution's status and, when given, its error (and its start: ce_exec_ran_to_end). */
 void
 ce_exec_set_status_error(ExecRow *ex, CeExecStatus status, Jsonb *error)
 {
-	Datum		v[4];
-	char		n[5] = "    ";
+	Datum		v[5];
+	char		n[6] = "     ";
 
 	v[0] = UUIDPGetDatum(&ex->org);
 	v[1] = UUIDPGetDatum(&ex->id);
 	v[2] = CStringGetTextDatum(ce_exec_status_name(status));
 	v[3] = ce_jsonb_datum_or_null(error, &n[3]);
+	v[4] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	if (!ce_exec_ran_to_end(ex, status))
+		n[4] = 'n';
 	ce_run_query(&q_exec_error, v, n, false, 0);
 }
 

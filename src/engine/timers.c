@@ -448,6 +448,7 @@ ce_transition_fail_line(const pg_uuid_t *org, const pg_uuid_t *id, int line_numb
 			int			attempt;
 
 			line.ran_now = true;
+			ex.ran = true;
 			ex.org = *org;
 			ex.id = *id;
 			ce_exec_read_header(&ex);

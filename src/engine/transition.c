@@ -662,6 +662,7 @@ process_line(ExecRow *ex, LineRow *line)
 		return;
 
 	line->ran_now = true;
+	ex->ran = true;
 	if (compensation)
 		lk.failure = ce_compensation_failure(ex);
 	/* a cache hit, or an open circuit breaker, decides without running */

@@ -11,7 +11,7 @@
 --
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
-SELECT plan(57);
+SELECT plan(60);
 
 SET LOCAL client_min_messages = warning;
 CREATE SCHEMA tap_engine;
@@ -159,6 +159,36 @@ SELECT chainexec.chain_cancel(id) FROM ids WHERE name = 'one-cancelled' \gset
 SELECT is(chainexec.chain_result(id)->'metadata'->'startTime', 'null'::jsonb,
 		  'an execution cancelled before any step ran has no start time')
   FROM ids WHERE name = 'one-cancelled';
+
+-- The same for the other ends of a first transition: one whose step ran
+-- and whose success condition then failed starts its compensation there
+-- (pending to compensating) and is compensated later; one whose step ran
+-- past its maxExecutionTime times out there; both started.  One rolled
+-- back (chain_rollback) before any step ran never started, as a cancelled
+-- one.
+SELECT chainexec.chain_define($${"id": "tap-engine-one-saga", "rollbackEnabled": true,
+	"successConditions": ["{one} == 2"], "steps": [
+	{"id": 1, "name": "only", "type": "sql", "sql": "SELECT 1 AS one", "outputVariables": ["one"],
+	 "rollbackAction": "SELECT 1"}]}$$, true) \gset
+INSERT INTO ids SELECT 'one-saga', chainexec.chain_execute('tap-engine-one-saga', '{}');
+SELECT pg_temp.run_all(id) FROM ids WHERE name = 'one-saga' \gset
+SELECT is((r->>'status') || ' ' || (r->'metadata'->>'startTime' IS NOT NULL
+			AND (r->'metadata'->>'totalDuration')::bigint >= 0),
+		  'compensated true', 'an execution compensated after its first transition has a start time and a duration')
+  FROM (SELECT chainexec.chain_result(id) AS r FROM ids WHERE name = 'one-saga') s;
+SELECT chainexec.chain_define($${"id": "tap-engine-one-deadline", "maxExecutionTime": 1000, "steps": [
+	{"id": 1, "name": "only", "type": "sql", "sql": "SELECT pg_sleep(5)"}]}$$, true) \gset
+INSERT INTO ids SELECT 'one-deadline', chainexec.chain_execute('tap-engine-one-deadline', '{}',
+														 jsonb_build_object('runAt', clock_timestamp()));
+SELECT pg_temp.run_all(id) FROM ids WHERE name = 'one-deadline' \gset
+SELECT is((r->>'status') || ' ' || (r->'metadata'->>'startTime' IS NOT NULL),
+		  'timeout true', 'an execution whose first step ran past its maxExecutionTime has a start time')
+  FROM (SELECT chainexec.chain_result(id) AS r FROM ids WHERE name = 'one-deadline') s;
+INSERT INTO ids SELECT 'one-rolled-back', chainexec.chain_execute('tap-engine-one', '{}');
+SELECT chainexec.chain_rollback(id) FROM ids WHERE name = 'one-rolled-back' \gset
+SELECT is((r->>'status') || ' ' || (r->'metadata'->'startTime'),
+		  'compensated null', 'an execution rolled back before any step ran has no start time')
+  FROM (SELECT chainexec.chain_result(id) AS r FROM ids WHERE name = 'one-rolled-back') s;
 
 -- ---------------------------------------------------------------------
 -- Back-off schedules: fixed, linear, exponential, the maxDelayMs cap,
