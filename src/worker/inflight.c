@@ -256,6 +256,47 @@ orphan_pending(int slot)
 	return pending;
 }
 
+#define CE_ORPHAN_WAIT_MS	10000
+#define CE_ORPHAN_POLL_MS	20
+
+/*
+ * The wait of ce_inflight_recover for the line of record r, locked by
+ * another transaction: look again every CE_ORPHAN_POLL_MS until the
+ * orphaned attempt is taken or recorded, CE_ORPHAN_WAIT_MS at most.  Both
+ * are measured on the clock: the executor's latch is set by every wake-up
+ * of the executors (chain_execute, a line made ready, any procsignal),
+ * which must neither shorten the wait nor make the record run more often.
+ */
+static void
+wait_for_line(const CeInflightRecord *r,
+			  bool (*record) (const pg_uuid_t *org, const pg_uuid_t *execution,
+							  int line, int attempt, TimestampTz started_at))
+{
+	TimestampTz start = GetCurrentTimestamp();
+	TimestampTz give_up = TimestampTzPlusMilliseconds(start, CE_ORPHAN_WAIT_MS);
+	TimestampTz next = TimestampTzPlusMilliseconds(start, CE_ORPHAN_POLL_MS);
+
+	for (;;)
+	{
+		TimestampTz now = GetCurrentTimestamp();
+
+		if (now >= give_up)
+			return;
+		if (now < next)
+		{
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 TimestampDifferenceMilliseconds(now, next) + 1, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+			continue;
+		}
+		next = TimestampTzPlusMilliseconds(now, CE_ORPHAN_POLL_MS);
+		if (!orphan_pending(inflight_slot) ||
+			!record(&r->org, &r->execution, r->line, r->attempt, r->started_at))
+			return;
+	}
+}
+
 /*
  * Record the attempts that executors died running, found in this
  * executor's slot (or in all slots), then clear those slots.  Call at
@@ -271,9 +312,6 @@ orphan_pending(int slot)
  * until the claimer has taken it, or the line is free and the record can
  * be made.
  */
-#define CE_ORPHAN_WAIT_MS	10000
-#define CE_ORPHAN_POLL_MS	20
-
 void
 ce_inflight_recover(bool all_slots,
 					bool (*record) (const pg_uuid_t *org, const pg_uuid_t *execution,
@@ -306,20 +344,7 @@ ce_inflight_recover(bool all_slots,
 		if (r.database != MyDatabaseId)
 			continue;
 		if (record(&r.org, &r.execution, r.line, r.attempt, r.started_at) && !all_slots)
-		{
-			int			waited;
-
-			for (waited = 0; waited < CE_ORPHAN_WAIT_MS; waited += CE_ORPHAN_POLL_MS)
-			{
-				(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-								 CE_ORPHAN_POLL_MS, PG_WAIT_EXTENSION);
-				ResetLatch(MyLatch);
-				CHECK_FOR_INTERRUPTS();
-				if (!orphan_pending(inflight_slot) ||
-					!record(&r.org, &r.execution, r.line, r.attempt, r.started_at))
-					break;
-			}
-		}
+			wait_for_line(&r, record);
 	}
 	inflight_set = false;
 
