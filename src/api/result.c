@@ -32,6 +32,11 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/numeric.h"
+#include "utils/timestamp.h"
 #include "utils/snapmgr.h"
 #include "utils/uuid.h"
 
@@ -43,51 +48,201 @@ PG_FUNCTION_INFO_V1(ce_chain_result);
 
 #define EQ " OPERATOR(pg_catalog.=) "
 
-/* The header, if the caller may see it. */
+/* The header, if the caller may see it: the columns CE_RESULT_HEADER_COLS. */
 static CeQuery q_result_header = {
-	"SELECT t.organization_id, t.chain_id, t.status, t.context, t.output, t.error,"
-	" t.started_at, t.finished_at, t.chain_version"
+	"SELECT " CE_RESULT_HEADER_COLS
 	" FROM chainexec.universal_transactions t"
 	" WHERE t.organization_id" EQ "chainexec.current_organization() AND t.id" EQ "$1",
 	1, {UUIDOID}};
 
 /*
- * The result: $1 organization, $2 execution, then the header's chain_id,
- * status, context, output, error, started_at, finished_at, chain_version.
+ * The counts of an execution's lines ($1 organization, $2 execution):
+ * steps executed, skipped, failed, and the retries attempted.  The result
+ * object is built in C from them and the header's values: building it in
+ * SQL (jsonb_build_object of twenty arguments, each typed again at every
+ * call) cost more than reading the rows.
  */
-static CeQuery q_result_build = {
-	"SELECT pg_catalog.jsonb_build_object("
-	"  'executionId', $2, 'chainId', $3, 'status', $4,"
-	"  'finalContext', $5, 'outputs', $6, 'error', $7,"
-	"  'metadata', pg_catalog.jsonb_build_object("
-	"    'startTime', $8, 'endTime', $9,"
-	"    'totalDuration', CASE WHEN $9 IS NOT NULL AND $8 IS NOT NULL"
-	"      THEN pg_catalog.round(EXTRACT(epoch FROM $9 OPERATOR(pg_catalog.-) $8)"
-	"                            OPERATOR(pg_catalog.*) 1000::pg_catalog.numeric)::pg_catalog.int8 END,"
-	"    'stepsExecuted', pg_catalog.count(*) FILTER (WHERE l.line_type" EQ "ANY ('{step,fallback}'::pg_catalog.text[])"
-	"      AND l.status" EQ "ANY ('{completed,compensated}'::pg_catalog.text[])),"
-	"    'stepsSkipped', pg_catalog.count(*) FILTER (WHERE l.line_type" EQ "'step'::pg_catalog.text"
-	"      AND l.status" EQ "'skipped'::pg_catalog.text),"
-	"    'stepsFailed', pg_catalog.count(*) FILTER (WHERE l.line_type" EQ "ANY ('{step,fallback}'::pg_catalog.text[])"
-	"      AND l.status" EQ "'failed'::pg_catalog.text),"
-	"    'retriesAttempted', COALESCE(pg_catalog.sum(GREATEST(l.attempt OPERATOR(pg_catalog.-) 1, 0))"
-	"      FILTER (WHERE l.line_type OPERATOR(pg_catalog.<>) 'compensation'::pg_catalog.text), 0),"
-	"    'chainVersion', $10))"
+static CeQuery q_result_lines = {
+	"SELECT pg_catalog.count(*) FILTER (WHERE l.line_type" EQ "ANY ('{step,fallback}'::pg_catalog.text[])"
+	"  AND l.status" EQ "ANY ('{completed,compensated}'::pg_catalog.text[])),"
+	" pg_catalog.count(*) FILTER (WHERE l.line_type" EQ "'step'::pg_catalog.text"
+	"  AND l.status" EQ "'skipped'::pg_catalog.text),"
+	" pg_catalog.count(*) FILTER (WHERE l.line_type" EQ "ANY ('{step,fallback}'::pg_catalog.text[])"
+	"  AND l.status" EQ "'failed'::pg_catalog.text),"
+	" COALESCE(pg_catalog.sum(GREATEST(l.attempt OPERATOR(pg_catalog.-) 1, 0))"
+	"  FILTER (WHERE l.line_type OPERATOR(pg_catalog.<>) 'compensation'::pg_catalog.text), 0)"
 	" FROM chainexec.universal_transaction_lines l"
 	" WHERE l.organization_id" EQ "$1 AND l.transaction_id" EQ "$2",
-	10, {UUIDOID, UUIDOID, TEXTOID, TEXTOID, JSONBOID, JSONBOID, JSONBOID, TIMESTAMPTZOID,
-	TIMESTAMPTZOID, INT4OID}};
+	2, {UUIDOID, UUIDOID}};
+
+static void
+push_key(JsonbParseState **ps, const char *key)
+{
+	JsonbValue	k;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	pushJsonbValue(ps, WJB_KEY, &k);
+}
+
+static void
+push_null(JsonbParseState **ps)
+{
+	JsonbValue	v;
+
+	v.type = jbvNull;
+	pushJsonbValue(ps, WJB_VALUE, &v);
+}
+
+static void
+push_string(JsonbParseState **ps, const char *key, char *s)
+{
+	JsonbValue	v;
+
+	push_key(ps, key);
+	if (s == NULL)
+	{
+		push_null(ps);
+		return;
+	}
+	v.type = jbvString;
+	v.val.string.val = s;
+	v.val.string.len = strlen(s);
+	pushJsonbValue(ps, WJB_VALUE, &v);
+}
+
+static void
+push_int(JsonbParseState **ps, const char *key, int64 n)
+{
+	JsonbValue	v;
+
+	push_key(ps, key);
+	v.type = jbvNumeric;
+	v.val.numeric = int64_to_numeric(n);
+	pushJsonbValue(ps, WJB_VALUE, &v);
+}
+
+/* A jsonb column's value, a container or a scalar, as it is; null: JSON null. */
+static void
+push_jsonb(JsonbParseState **ps, const char *key, Jsonb *jb)
+{
+	JsonbValue	v;
+
+	push_key(ps, key);
+	if (jb == NULL)
+	{
+		push_null(ps);
+		return;
+	}
+	v.type = jbvBinary;
+	v.val.binary.data = &jb->root;
+	v.val.binary.len = VARSIZE(jb) - VARHDRSZ;
+	pushJsonbValue(ps, WJB_VALUE, &v);
+}
+
+/* A timestamp as to_json writes it (ISO 8601); null: JSON null. */
+static void
+push_time(JsonbParseState **ps, const char *key, bool isnull, TimestampTz t)
+{
+	push_string(ps, key, isnull ? NULL : JsonEncodeDateTime(NULL, TimestampTzGetDatum(t), TIMESTAMPTZOID, NULL));
+}
+
+/*
+ * Milliseconds from start to end, rounded half away from zero, as
+ * round(extract(epoch FROM end - start) * 1000) gives them.
+ */
+static int64
+duration_ms(TimestampTz start, TimestampTz end)
+{
+	int64		us = end - start;
+	int64		ms = us / 1000;
+	int64		rest = us % 1000;
+
+	if (rest >= 500)
+		ms++;
+	else if (rest <= -500)
+		ms--;
+	return ms;
+}
+
+/* Column c (1-based) of row 0 of SPI_tuptable, or NULL */
+static Datum
+col(int c, bool *isnull)
+{
+	return SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, c, isnull);
+}
+
+/*
+ * The result from the header row `row` (CE_RESULT_HEADER_COLS from column
+ * `first` of desc) and the count of the lines, read in the active
+ * snapshot.  Returns the jsonb in the memory context current at SPI_connect.
+ */
+Datum
+ce_result_from_header(HeapTuple row, TupleDesc desc, int first, Datum id)
+{
+	Datum		h[9];
+	bool		hn[9];
+	Datum		args[2];
+	int64		counts[4];
+	JsonbParseState *ps = NULL;
+	JsonbValue *res;
+	int			i;
+
+	for (i = 0; i < 9; i++)
+		h[i] = SPI_getbinval(row, desc, first + i, &hn[i]);
+	args[0] = h[0];
+	args[1] = id;
+	ce_run_query(&q_result_lines, args, NULL, true, 1);
+	if (SPI_processed != 1)
+		elog(ERROR, "chain_result: could not count the lines of execution %s",
+			 DatumGetCString(DirectFunctionCall1(uuid_out, id)));
+	for (i = 0; i < 4; i++)
+	{
+		bool		isnull;
+		Datum		d = col(i + 1, &isnull);
+
+		counts[i] = isnull ? 0 : DatumGetInt64(d);
+	}
+
+	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+	push_string(&ps, "executionId", DatumGetCString(DirectFunctionCall1(uuid_out, id)));
+	push_string(&ps, "chainId", hn[1] ? NULL : TextDatumGetCString(h[1]));
+	push_string(&ps, "status", hn[2] ? NULL : TextDatumGetCString(h[2]));
+	push_jsonb(&ps, "finalContext", hn[3] ? NULL : DatumGetJsonbP(h[3]));
+	push_jsonb(&ps, "outputs", hn[4] ? NULL : DatumGetJsonbP(h[4]));
+	push_jsonb(&ps, "error", hn[5] ? NULL : DatumGetJsonbP(h[5]));
+	push_key(&ps, "metadata");
+	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+	push_time(&ps, "startTime", hn[6], DatumGetTimestampTz(h[6]));
+	push_time(&ps, "endTime", hn[7], DatumGetTimestampTz(h[7]));
+	if (hn[6] || hn[7])
+	{
+		push_key(&ps, "totalDuration");
+		push_null(&ps);
+	}
+	else
+		push_int(&ps, "totalDuration", duration_ms(DatumGetTimestampTz(h[6]), DatumGetTimestampTz(h[7])));
+	push_int(&ps, "stepsExecuted", counts[0]);
+	push_int(&ps, "stepsSkipped", counts[1]);
+	push_int(&ps, "stepsFailed", counts[2]);
+	push_int(&ps, "retriesAttempted", counts[3]);
+	if (hn[8])
+	{
+		push_key(&ps, "chainVersion");
+		push_null(&ps);
+	}
+	else
+		push_int(&ps, "chainVersion", DatumGetInt32(h[8]));
+	pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
+	res = pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
+	return SPI_datumTransfer(JsonbPGetDatum(JsonbValueToJsonb(res)), false, -1);
+}
 
 /* Both statements, in the active snapshot. */
 static Datum
 result_in_snapshot(Datum id)
 {
-	Datum		v[10];
-	char		n[11];
-	Datum		result;
-	bool		isnull;
-	int			i;
-
 	ce_run_query(&q_result_header, &id, NULL, true, 1);
 	if (SPI_processed != 1)
 		ereport(ERROR,
@@ -95,25 +250,7 @@ result_in_snapshot(Datum id)
 				 errmsg("execution %s does not exist",
 						DatumGetCString(DirectFunctionCall1(uuid_out, id))),
 				 errhint("It may belong to another organization or role, or have been removed by chain_cleanup().")));
-	memset(n, ' ', sizeof(n) - 1);
-	n[sizeof(n) - 1] = '\0';
-	v[0] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	v[1] = id;
-	for (i = 2; i < 10; i++)
-	{
-		v[i] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i, &isnull);
-		if (isnull)
-			n[i] = 'n';
-	}
-	ce_run_query(&q_result_build, v, n, true, 1);
-	if (SPI_processed != 1)
-		elog(ERROR, "chain_result: could not count the lines of execution %s",
-			 DatumGetCString(DirectFunctionCall1(uuid_out, id)));
-	result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	if (isnull)
-		elog(ERROR, "chain_result: the result of execution %s is null",
-			 DatumGetCString(DirectFunctionCall1(uuid_out, id)));
-	return SPI_datumTransfer(result, false, -1);
+	return ce_result_from_header(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, id);
 }
 
 /*

@@ -13,8 +13,9 @@
  * a status that is not terminal.
  *
  * How it waits: each look at the status is a query with a fresh snapshot
- * (in READ COMMITTED every statement a volatile function runs through SPI
- * takes a new snapshot).  Between looks it sleeps on a condition variable
+ * (in READ COMMITTED a new one for each look), which also reads the header
+ * columns the result is built from: the look that sees the execution
+ * ended gives the result, its lines counted in the same snapshot.  Between looks it sleeps on a condition variable
  * that is broadcast after the commit of every transaction that ends an
  * execution (ce_finished_at_commit); a finish counter read before the look
  * makes sure no broadcast is missed, and sleeps are capped at one second
@@ -141,7 +142,8 @@ wait_nap(const WaitArgs *a)
 
 /*
  * Read the execution's header row (as the caller, so row-level security
- * applies) with a fresh snapshot; copies the status into cxt.
+ * applies) in the active snapshot; copies the status into cxt.  When the
+ * execution has ended, the row stays in SPI_tuptable.
  */
 static void
 wait_look(SPIPlanPtr plan, Datum id, MemoryContext cxt, WaitLook *look)
@@ -153,7 +155,7 @@ wait_look(SPIPlanPtr plan, Datum id, MemoryContext cxt, WaitLook *look)
 
 	memset(look, 0, sizeof(*look));
 	values[0] = id;
-	rc = SPI_execute_plan(plan, values, NULL, false, 1);
+	rc = SPI_execute_plan(plan, values, NULL, true, 1);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "chain_wait: SPI_execute_plan failed: %s",
 			 SPI_result_code_string(rc));
@@ -175,7 +177,9 @@ wait_look(SPIPlanPtr plan, Datum id, MemoryContext cxt, WaitLook *look)
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
 	look->created_now = !isnull && DatumGetBool(d);
 
-	SPI_freetuptable(SPI_tuptable);
+	/* the result is built from this row (LOOK_RESULT_COL on) */
+	if (!look->terminal)
+		SPI_freetuptable(SPI_tuptable);
 }
 
 /*
@@ -205,10 +209,16 @@ wait_plan(SPIPlanPtr *plan, const char *sql)
 static SPIPlanPtr look_plan = NULL;
 static SPIPlanPtr status_plan = NULL;
 
-#define LOOK_SQL "SELECT xmin, status, created_at OPERATOR(pg_catalog.>=) pg_catalog.now()" \
-	" FROM chainexec.universal_transactions" \
-	" WHERE organization_id OPERATOR(pg_catalog.=) chainexec.current_organization()" \
-	" AND id OPERATOR(pg_catalog.=) $1"
+/*
+ * The look: what the wait decides on, then the header's columns the
+ * result is built from when the execution has ended (LOOK_RESULT_COL on).
+ */
+#define LOOK_SQL "SELECT t.xmin, t.status, t.created_at OPERATOR(pg_catalog.>=) pg_catalog.now(), " \
+	CE_RESULT_HEADER_COLS \
+	" FROM chainexec.universal_transactions t" \
+	" WHERE t.organization_id OPERATOR(pg_catalog.=) chainexec.current_organization()" \
+	" AND t.id OPERATOR(pg_catalog.=) $1"
+#define LOOK_RESULT_COL 4
 #define STATUS_SQL "SELECT status FROM chainexec.universal_transactions" \
 	" WHERE organization_id OPERATOR(pg_catalog.=) chainexec.current_organization()" \
 	" AND id OPERATOR(pg_catalog.=) $1"
@@ -247,8 +257,14 @@ ce_chain_wait(PG_FUNCTION_ARGS)
 		CHECK_FOR_INTERRUPTS();
 		MemoryContextReset(loop_context);
 
-		/* Read the counter first: a finish after it wakes the sleep below. */
+		/*
+		 * Read the counter first: a finish after it wakes the sleep below.
+		 * Each look in a snapshot of its own (READ COMMITTED: a new one),
+		 * in which the result is built when the execution has ended.
+		 */
 		generation = ce_finished_generation();
+		CommandCounterIncrement();
+		PushActiveSnapshot(GetTransactionSnapshot());
 		wait_look(plan, id, loop_context, &look);
 
 		if (!look.found)
@@ -256,7 +272,13 @@ ce_chain_wait(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
 					 errmsg("execution %s does not exist", a.id_text)));
 		if (look.terminal)
+		{
+			result = ce_result_from_header(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+										   LOOK_RESULT_COL, id);
+			PopActiveSnapshot();
 			break;
+		}
+		PopActiveSnapshot();
 
 		/*
 		 * Rows this transaction wrote are locked by it: nobody else can move
@@ -288,12 +310,15 @@ ce_chain_wait(PG_FUNCTION_ARGS)
 
 		nap = wait_nap(&a);
 		if (nap <= 0)
+		{
+			/* timed out: the result as it stands */
+			result = ce_result_in_spi(id, true);
 			break;
+		}
 
 		(void) ce_finished_sleep(generation, nap);
 	}
 
-	result = ce_result_in_spi(id, true);
 	SPI_finish();
 	PG_RETURN_DATUM(result);
 }

@@ -11,7 +11,7 @@
 --
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
-SELECT plan(60);
+SELECT plan(62);
 
 SET LOCAL client_min_messages = warning;
 CREATE SCHEMA tap_engine;
@@ -475,6 +475,51 @@ SELECT throws_ok($$SELECT chainexec.chain_execute('tap-engine-sql', '{}', '{"bog
 CREATE ROLE tap_engine_nobody;
 SELECT ok(NOT has_function_privilege('tap_engine_nobody', 'chainexec._run_one(uuid)', 'EXECUTE'),
 		  '_run_one is not for everyone');
+
+-- ---------------------------------------------------------------------
+-- chain_result: built in C from the header and its lines' counts, it is
+-- the object its definition in SQL gives, for every execution above (in
+-- every status this suite leaves them in), and for header values the
+-- engine does not write itself: scalar and empty jsonb, no start, no end,
+-- durations that round at half a millisecond either way
+-- ---------------------------------------------------------------------
+CREATE FUNCTION pg_temp.result_by_definition(t chainexec.universal_transactions)
+RETURNS jsonb
+LANGUAGE sql
+AS $$
+	SELECT jsonb_build_object('executionId', t.id, 'chainId', t.chain_id, 'status', t.status,
+		'finalContext', t.context, 'outputs', t.output, 'error', t.error,
+		'metadata', jsonb_build_object('startTime', t.started_at, 'endTime', t.finished_at,
+			'totalDuration', CASE WHEN t.finished_at IS NOT NULL AND t.started_at IS NOT NULL
+				THEN round(EXTRACT(epoch FROM t.finished_at - t.started_at) * 1000)::int8 END,
+			'stepsExecuted', count(*) FILTER (WHERE l.line_type IN ('step', 'fallback') AND l.status IN ('completed', 'compensated')),
+			'stepsSkipped', count(*) FILTER (WHERE l.line_type = 'step' AND l.status = 'skipped'),
+			'stepsFailed', count(*) FILTER (WHERE l.line_type IN ('step', 'fallback') AND l.status = 'failed'),
+			'retriesAttempted', COALESCE(sum(GREATEST(l.attempt - 1, 0)) FILTER (WHERE l.line_type <> 'compensation'), 0),
+			'chainVersion', t.chain_version))
+	  FROM chainexec.universal_transaction_lines l
+	 WHERE l.organization_id = t.organization_id AND l.transaction_id = t.id
+$$;
+SELECT is((SELECT count(*) FILTER (WHERE chainexec.chain_result(t.id) IS DISTINCT FROM pg_temp.result_by_definition(t))
+				   || ' of ' || (count(DISTINCT t.status) >= 4)::text
+			 FROM chainexec.universal_transactions t),
+		  '0 of true', 'chain_result is its definition for every execution of this suite, in four statuses or more');
+SET LOCAL chainexec.internal = on;
+WITH x AS (SELECT id, row_number() OVER (ORDER BY id) AS n FROM chainexec.universal_transactions WHERE finished_at IS NOT NULL LIMIT 12)
+UPDATE chainexec.universal_transactions t SET
+	output = CASE x.n WHEN 1 THEN '5' WHEN 2 THEN '"s"' WHEN 3 THEN '[1, {"a": 2}]' WHEN 4 THEN 'null' WHEN 5 THEN NULL ELSE output END,
+	context = CASE x.n WHEN 6 THEN '7.25' WHEN 7 THEN '{}' ELSE context END,
+	error = CASE x.n WHEN 8 THEN '{"m": "é"}' WHEN 9 THEN 'true' ELSE error END,
+	started_at = CASE x.n WHEN 10 THEN NULL
+		WHEN 11 THEN finished_at - interval '1.5 ms' WHEN 12 THEN finished_at + interval '2.5 ms'
+		WHEN 1 THEN finished_at - interval '3 days 1.4999 ms' WHEN 2 THEN finished_at - interval '0.5 ms'
+		WHEN 3 THEN finished_at + interval '0.5 ms' WHEN 4 THEN finished_at + interval '0.4999 ms' ELSE started_at END,
+	finished_at = CASE x.n WHEN 9 THEN NULL ELSE finished_at END
+  FROM x WHERE t.id = x.id;
+RESET chainexec.internal;
+SELECT is((SELECT count(*) FILTER (WHERE chainexec.chain_result(t.id) IS DISTINCT FROM pg_temp.result_by_definition(t))
+			 FROM chainexec.universal_transactions t),
+		  0::bigint, 'chain_result is its definition for scalar, empty and null values, no start or end, and durations rounded at half a millisecond');
 
 SELECT * FROM finish();
 ROLLBACK;
