@@ -22,6 +22,17 @@
  * anyway.  Without shared memory (library not preloaded) it polls every
  * 100 ms.
  *
+ * The wait gives way to a lock request: its transaction holds a lock on
+ * the execution tables (ACCESS SHARE, from its looks) until it ends, so a
+ * request for a lock that conflicts with it (TRUNCATE, ALTER TABLE,
+ * VACUUM FULL, LOCK TABLE, an ALTER EXTENSION UPDATE) waits for the wait,
+ * and every executor's next transition queues behind that request: nothing
+ * would end the execution, and PostgreSQL's deadlock detector cannot see
+ * the cycle (the wait sleeps on a condition variable, not on a lock).  So
+ * at each look, at least once a second, a wait that blocks such a request
+ * returns the result as it stands, as on timeout, with a warning.
+ * chain_await holds no lock while it waits.
+ *
  * In REPEATABLE READ and SERIALIZABLE transactions the snapshot never
  * changes, so an execution that has not ended in it never will: that is an
  * error rather than a silent wait until the timeout.  So is waiting
@@ -34,6 +45,7 @@
 
 #include "access/htup_details.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
 #include "executor/spi.h"
@@ -42,7 +54,11 @@
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "utils/builtins.h"
+#include "storage/lock.h"
+#include "storage/lwlock.h"
+#include "storage/proc.h"
 #include "utils/jsonb.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -224,6 +240,64 @@ static SPIPlanPtr status_plan = NULL;
 	" AND id OPERATOR(pg_catalog.=) $1"
 
 /*
+ * Whether a lock request waits for a lock this transaction holds on one of
+ * the execution tables (see the file comment): then the wait gives way.
+ * Names the table in *table.
+ *
+ * The requests waiting for a lock are the processes whose waitLock is
+ * that lock, which they set and clear holding the lock's partition lock;
+ * taken here in shared mode.  (LockHasWaiters cannot tell: the weak locks
+ * a look takes are held on the fast path, without a shared lock object.)
+ */
+static bool
+wait_blocks_a_lock(const char **table)
+{
+	static const char *const tables[] = {"universal_transactions", "universal_transaction_lines"};
+	Oid			nsp = get_namespace_oid("chainexec", true);
+
+	if (!OidIsValid(nsp))
+		return false;
+	for (int i = 0; i < lengthof(tables); i++)
+	{
+		Oid			relid = get_relname_relid(tables[i], nsp);
+		LOCKTAG		tag;
+		int			held = 0;
+		LWLock	   *partition;
+		bool		waiting = false;
+
+		if (!OidIsValid(relid))
+			continue;
+		SET_LOCKTAG_RELATION(tag, MyDatabaseId, relid);
+		for (LOCKMODE mode = AccessShareLock; mode <= AccessExclusiveLock; mode++)
+			if (LockHeldByMe(&tag, mode))
+				held |= LOCKBIT_ON(mode);
+		if (held == 0)
+			continue;
+		partition = LockHashPartitionLock(LockTagHashCode(&tag));
+		LWLockAcquire(partition, LW_SHARED);
+		for (uint32 p = 0; p < ProcGlobal->allProcCount && !waiting; p++)
+		{
+			PGPROC	   *proc = &ProcGlobal->allProcs[p];
+			LOCK	   *lock = proc->waitLock;
+
+			if (proc == MyProc || lock == NULL ||
+				memcmp(&lock->tag, &tag, sizeof(LOCKTAG)) != 0)
+				continue;
+			for (LOCKMODE mode = AccessShareLock; mode <= AccessExclusiveLock; mode++)
+				if ((held & LOCKBIT_ON(mode)) && DoLockModesConflict(mode, proc->waitLockMode))
+					waiting = true;
+		}
+		LWLockRelease(partition);
+		if (waiting)
+		{
+			*table = tables[i];
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
  * chain_wait(execution_id uuid, timeout_ms int DEFAULT NULL) RETURNS jsonb
  */
 Datum
@@ -236,6 +310,7 @@ ce_chain_wait(PG_FUNCTION_ARGS)
 	MemoryContext spi_context;
 	WaitLook	look;
 	Datum		result;
+	const char *blocked = NULL;
 
 	wait_args(fcinfo, &a);
 	id = UUIDPGetDatum(&a.id);
@@ -307,6 +382,19 @@ ce_chain_wait(PG_FUNCTION_ARGS)
 					 errhint("Call chain_wait() in a READ COMMITTED transaction.")));
 		if (!a.has_timeout)
 			wait_check_served(a.id_text, look.status);
+
+		if (wait_blocks_a_lock(&blocked))
+		{
+			ereport(WARNING,
+					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+					 errmsg("chain_wait returns before execution %s has ended: another session waits for a lock on chainexec.%s",
+							a.id_text, blocked),
+					 errdetail("The execution is %s.  This transaction holds its lock on the table until it ends, and the executors cannot move the execution on behind the other session's request.",
+							   look.status),
+					 errhint("End this transaction, and wait with CALL chainexec.chain_await(), which holds no lock while it waits.")));
+			result = ce_result_in_spi(id, true);
+			break;
+		}
 
 		nap = wait_nap(&a);
 		if (nap <= 0)

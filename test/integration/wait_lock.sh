@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# test/integration/wait_lock.sh: chain_wait gives way to a lock request.
+#
+# chain_wait's transaction holds ACCESS SHARE on chainexec's execution
+# tables until it ends.  A request for a conflicting lock (here LOCK TABLE
+# ... ACCESS EXCLUSIVE, as TRUNCATE, ALTER TABLE, VACUUM FULL or an
+# ALTER EXTENSION UPDATE take it) waits for the waiting session, and every
+# executor's next transition queues behind that request: nothing ends the
+# execution, and the deadlock detector cannot see the cycle (the wait
+# sleeps on a condition variable).  The wait returned only at its timeout,
+# or never without one, with the whole engine stalled meanwhile.  Now it
+# returns the result as it stands, with a warning, within about a second
+# of the request; a wait that blocks nobody still waits to its timeout.
+#
+# chainexec-test: timeout=120
+set -u
+. "$CE_REPO/test/lib/tap.sh"
+. "$CE_REPO/test/lib/pg.sh"
+
+S=$$
+EXT=wl-ext-$S
+APP=wl-waiter-$S
+OUT=$(mktemp)
+LOCKOUT=$(mktemp)
+
+cleanup()
+{
+	rm -f "$OUT" "$LOCKOUT"
+	psql -X -q >/dev/null 2>&1 <<-EOF2
+		SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '$APP';
+		DELETE FROM chainexec.universal_transactions WHERE chain_id = '$EXT';
+		SET chainexec.internal = on;
+		DELETE FROM chainexec.chains WHERE chain_id = '$EXT';
+	EOF2
+}
+trap cleanup EXIT
+
+plan 6
+
+psql_q "CREATE EXTENSION IF NOT EXISTS chainexec" >/dev/null 2>&1 || bail_out "could not create the extension chainexec"
+poll_query_until "SELECT count(*) >= 1 FROM pg_stat_activity WHERE backend_type = 'chainexec executor'" t 60 >/dev/null ||
+	bail_out "the executors are not running"
+psql_q "SELECT chainexec.chain_define('{\"id\": \"$EXT\", \"steps\": [
+	{\"id\": 1, \"name\": \"approve\", \"type\": \"external\"},
+	{\"id\": 2, \"name\": \"after\", \"type\": \"sql\", \"sql\": \"SELECT 1 AS done\"}]}', true)" >/dev/null ||
+	bail_out "could not define $EXT"
+id=$(psql_q "SELECT chainexec.chain_execute('$EXT')")
+poll_query_until "SELECT status FROM chainexec.universal_transactions WHERE id = '$id'" waiting 30 >/dev/null ||
+	bail_out "the execution did not reach its external step"
+
+# ---- a wait that blocks nobody waits to its timeout
+start=$(date +%s%N)
+st=$(psql_q "SELECT chainexec.chain_wait('$id', 1500)->>'status'")
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+is "$st $([ "$ms" -ge 1400 ] && echo late_enough)" "waiting late_enough" \
+	"a wait nobody waits behind runs to its timeout (status $st after $ms ms)"
+
+# ---- a session waits; another asks for an ACCESS EXCLUSIVE lock
+PGAPPNAME=$APP psql -X -A -t -q -c "SELECT chainexec.chain_wait('$id', 30000)->>'status'" >"$OUT" 2>&1 &
+waiter=$!
+poll_query_until "SELECT count(*) FROM pg_stat_activity WHERE application_name = '$APP' AND wait_event_type = 'Extension'" 1 30 >/dev/null ||
+	bail_out "the waiter did not start waiting"
+start=$(date +%s%N)
+psql -X -A -t -q -c "SET lock_timeout = '20s'" -c "BEGIN" \
+	-c "LOCK TABLE chainexec.universal_transactions IN ACCESS EXCLUSIVE MODE" -c "SELECT 'locked'" -c "COMMIT" >"$LOCKOUT" 2>&1
+lock_ms=$(( ($(date +%s%N) - start) / 1000000 ))
+wait "$waiter"
+
+is "$(cat "$LOCKOUT")" "locked" "the lock request is granted (it waited $lock_ms ms)"
+is "$([ "$lock_ms" -lt 10000 ] && echo soon)" soon "... within seconds, not at the wait's 30 s timeout ($lock_ms ms)"
+like "$(cat "$OUT")" "WARNING:  chain_wait returns before execution $id has ended: another session waits for a lock on chainexec.universal_transactions" \
+	"the wait says why it returned"
+like "$(cat "$OUT")" "waiting" "... and returns the result as it stands (status waiting)"
+
+# ---- the engine goes on afterwards
+psql_q "SELECT chainexec.chain_step_complete('$id', 1, '{}')" >/dev/null
+is "$(psql_q "SELECT chainexec.chain_wait('$id', 30000)->>'status'")" completed \
+	"the execution completes once its step is done"
