@@ -56,6 +56,8 @@ static CeQuery q_claim_ready_after = {
 
 /* The organization this backend's dispatch served last. */
 static bool dispatch_served = false;
+
+TimestampTz ce_claimed_due_upto = DT_NOBEGIN;
 static pg_uuid_t dispatch_last_org;
 /*
  * Claims within one execution (chain_run, _run_one) also take a line that
@@ -427,8 +429,13 @@ ce_claim_due(const pg_uuid_t *only, LineRow *line, ExecRow *ex)
 	}
 	if (only == NULL)
 	{
-		int			direct = claim_ready_direct(line, ex);
-		bool		found = direct == 1;
+		int			direct;
+		bool		found;
+
+		/* due means not_before <= now(): what the claims below look at */
+		ce_claimed_due_upto = GetCurrentTransactionStartTimestamp();
+		direct = claim_ready_direct(line, ex);
+		found = direct == 1;
 
 		if (direct < 0 && dispatch_served)
 		{

@@ -158,6 +158,13 @@ extern void ce_header_from_row(int row, int col0, ExecRow *ex);
 
 /* Claim a due line (claim.c); false: none. */
 extern bool ce_claim_due(const pg_uuid_t *only, LineRow *line, ExecRow *ex);
+/*
+ * The due time up to which this backend's last dispatch claim (ce_claim_due
+ * for any execution) looked: lines due by then that it did not take were
+ * locked by a transition, which wakes the executors when it commits.
+ * DT_NOBEGIN when no such claim ran since the last ce_next_due.
+ */
+extern TimestampTz ce_claimed_due_upto;
 extern bool ce_step_line(ExecRow *ex, int step_id, bool lock, LineRow *line);
 extern bool ce_claim_line_number(const pg_uuid_t *org, const pg_uuid_t *id, int line_number,
 								 LineRow *line);

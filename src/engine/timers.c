@@ -43,6 +43,16 @@
  * any execution (the executors' wake-up).  Kept plans: an idle executor
  * asks at every poll, and planning these (two tables and their indexes)
  * cost ten times their execution, most of an idle executor's CPU.
+ *
+ * For the executors, only lines due after $1, the time up to which their
+ * last dispatch claim looked (ce_claimed_due_upto): a line due by then
+ * that the claim did not take is locked by a transition, whose commit
+ * wakes the executors.  The condition is an index condition on not_before:
+ * the scans of the dispatch and waiting indexes skip, without visiting the
+ * table, the entries of every line once ready or waiting and since moved
+ * on, which vacuum cannot remove while a snapshot older than them is held
+ * (a long transaction anywhere): visiting each of those at every idle
+ * look made the executors' work grow with every execution.
  */
 static CeQuery q_next_due_exec = {
 	"SELECT least((SELECT min(not_before) FROM chainexec.universal_transaction_lines "
@@ -54,15 +64,17 @@ static CeQuery q_next_due_exec = {
 	2, {UUIDOID, UUIDOID}};
 static CeQuery q_next_due = {
 	"SELECT least((SELECT min(not_before) FROM chainexec.universal_transaction_lines l WHERE status = 'ready' AND waits_for IS NULL "
+	"AND not_before > $1 "
 	"AND NOT EXISTS (SELECT FROM chainexec.universal_transactions t WHERE t.in_session "
 	"AND t.organization_id = l.organization_id AND t.id = l.transaction_id)), "
 	"(SELECT not_before FROM chainexec.universal_transaction_lines l WHERE status = 'waiting' "
+	"AND not_before > $1 "
 	"AND NOT EXISTS (SELECT FROM chainexec.universal_transactions t WHERE t.in_session "
 	"AND t.organization_id = l.organization_id AND t.id = l.transaction_id) "
 	"ORDER BY not_before LIMIT 1), "
 	"(SELECT min(deadline) FROM chainexec.universal_transactions "
 	"WHERE deadline IS NOT NULL AND finished_at IS NULL))",
-	0, {0}};
+	1, {TIMESTAMPTZOID}};
 
 TimestampTz
 ce_next_due_in_xact(const pg_uuid_t *only_execution, const pg_uuid_t *only_org)
@@ -83,7 +95,12 @@ ce_next_due_in_xact(const pg_uuid_t *only_execution, const pg_uuid_t *only_org)
 		ce_run_query(&q_next_due_exec, args, NULL, true, 1);
 	}
 	else
-		ce_run_query(&q_next_due, NULL, NULL, true, 1);
+	{
+		Datum		upto = TimestampTzGetDatum(ce_claimed_due_upto);
+
+		ce_claimed_due_upto = DT_NOBEGIN;
+		ce_run_query(&q_next_due, &upto, NULL, true, 1);
+	}
 	if (SPI_processed == 1)
 	{
 		d = ce_getcol(0, 1, &isnull);
