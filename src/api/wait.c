@@ -25,7 +25,8 @@
  * The wait gives way to a lock request: its transaction holds a lock on
  * the execution tables (ACCESS SHARE, from its looks) until it ends, so a
  * request for a lock that conflicts with it (TRUNCATE, ALTER TABLE,
- * VACUUM FULL, LOCK TABLE, an ALTER EXTENSION UPDATE) waits for the wait,
+ * VACUUM FULL, LOCK TABLE, an ALTER EXTENSION UPDATE; REINDEX, on the
+ * tables' indexes, which the looks lock too) waits for the wait,
  * and every executor's next transition queues behind that request: nothing
  * would end the execution, and PostgreSQL's deadlock detector cannot see
  * the cycle (the wait sleeps on a condition variable, not on a lock).  So
@@ -44,6 +45,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/relation.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
@@ -54,12 +56,14 @@
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "utils/builtins.h"
+#include "storage/lmgr.h"
 #include "storage/lock.h"
 #include "storage/lwlock.h"
 #include "storage/proc.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
@@ -240,14 +244,72 @@ static SPIPlanPtr status_plan = NULL;
 	" AND id OPERATOR(pg_catalog.=) $1"
 
 /*
+ * Whether a process waits for a lock, conflicting with one this
+ * transaction holds, on relation relid: the processes waiting for a lock
+ * are those whose waitLock is that lock, which they set and clear holding
+ * the lock's partition lock, taken here in shared mode.  (LockHasWaiters
+ * cannot tell: the weak locks a look takes are held on the fast path,
+ * without a shared lock object.)
+ */
+static bool
+wait_rel_blocks(Oid relid)
+{
+	LOCKTAG		tag;
+	int			held = 0;
+	LWLock	   *partition;
+	bool		waiting = false;
+
+	SET_LOCKTAG_RELATION(tag, MyDatabaseId, relid);
+	for (LOCKMODE mode = AccessShareLock; mode <= AccessExclusiveLock; mode++)
+		if (LockHeldByMe(&tag, mode))
+			held |= LOCKBIT_ON(mode);
+	if (held == 0)
+		return false;
+	partition = LockHashPartitionLock(LockTagHashCode(&tag));
+	LWLockAcquire(partition, LW_SHARED);
+	for (uint32 p = 0; p < ProcGlobal->allProcCount && !waiting; p++)
+	{
+		PGPROC	   *proc = &ProcGlobal->allProcs[p];
+		LOCK	   *lock = proc->waitLock;
+
+		if (proc == MyProc || lock == NULL ||
+			memcmp(&lock->tag, &tag, sizeof(LOCKTAG)) != 0)
+			continue;
+		for (LOCKMODE mode = AccessShareLock; mode <= AccessExclusiveLock; mode++)
+			if ((held & LOCKBIT_ON(mode)) && DoLockModesConflict(mode, proc->waitLockMode))
+				waiting = true;
+	}
+	LWLockRelease(partition);
+	return waiting;
+}
+
+/* Whether a process waits for a lock this transaction holds on an index of rel */
+static bool
+wait_indexes_block(Relation rel)
+{
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+	bool		waiting = false;
+
+	foreach(lc, indexes)
+		if (wait_rel_blocks(lfirst_oid(lc)))
+		{
+			waiting = true;
+			break;
+		}
+	list_free(indexes);
+	return waiting;
+}
+
+/*
  * Whether a lock request waits for a lock this transaction holds on one of
  * the execution tables (see the file comment): then the wait gives way.
- * Names the table in *table.
- *
- * The requests waiting for a lock are the processes whose waitLock is
- * that lock, which they set and clear holding the lock's partition lock;
- * taken here in shared mode.  (LockHasWaiters cannot tell: the weak locks
- * a look takes are held on the fast path, without a shared lock object.)
+ * Names the table in *table.  The locks are those of a table, of its
+ * indexes (a REINDEX holds SHARE on the table, which the executors queue
+ * behind, while it waits for ACCESS EXCLUSIVE on each index), and of its
+ * TOAST table and that table's index (the looks read them for large
+ * values).  Every one is locked with the table: a table this transaction
+ * holds no lock on is skipped, and opened without a lock otherwise.
  */
 static bool
 wait_blocks_a_lock(const char **table)
@@ -260,34 +322,31 @@ wait_blocks_a_lock(const char **table)
 	for (int i = 0; i < lengthof(tables); i++)
 	{
 		Oid			relid = get_relname_relid(tables[i], nsp);
-		LOCKTAG		tag;
-		int			held = 0;
-		LWLock	   *partition;
-		bool		waiting = false;
+		bool		waiting;
+		Relation	rel;
+		Oid			toast;
 
-		if (!OidIsValid(relid))
+		if (!OidIsValid(relid) || !CheckRelationOidLockedByMe(relid, AccessShareLock, true))
 			continue;
-		SET_LOCKTAG_RELATION(tag, MyDatabaseId, relid);
-		for (LOCKMODE mode = AccessShareLock; mode <= AccessExclusiveLock; mode++)
-			if (LockHeldByMe(&tag, mode))
-				held |= LOCKBIT_ON(mode);
-		if (held == 0)
-			continue;
-		partition = LockHashPartitionLock(LockTagHashCode(&tag));
-		LWLockAcquire(partition, LW_SHARED);
-		for (uint32 p = 0; p < ProcGlobal->allProcCount && !waiting; p++)
+		waiting = wait_rel_blocks(relid);
+		if (!waiting)
 		{
-			PGPROC	   *proc = &ProcGlobal->allProcs[p];
-			LOCK	   *lock = proc->waitLock;
-
-			if (proc == MyProc || lock == NULL ||
-				memcmp(&lock->tag, &tag, sizeof(LOCKTAG)) != 0)
-				continue;
-			for (LOCKMODE mode = AccessShareLock; mode <= AccessExclusiveLock; mode++)
-				if ((held & LOCKBIT_ON(mode)) && DoLockModesConflict(mode, proc->waitLockMode))
-					waiting = true;
+			rel = relation_open(relid, NoLock);
+			toast = rel->rd_rel->reltoastrelid;
+			waiting = wait_indexes_block(rel);
+			relation_close(rel, NoLock);
+			if (!waiting && OidIsValid(toast) &&
+				CheckRelationOidLockedByMe(toast, AccessShareLock, true))
+			{
+				waiting = wait_rel_blocks(toast);
+				if (!waiting)
+				{
+					rel = relation_open(toast, NoLock);
+					waiting = wait_indexes_block(rel);
+					relation_close(rel, NoLock);
+				}
+			}
 		}
-		LWLockRelease(partition);
 		if (waiting)
 		{
 			*table = tables[i];

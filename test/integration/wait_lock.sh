@@ -11,6 +11,8 @@
 # or never without one, with the whole engine stalled meanwhile.  Now it
 # returns the result as it stands, with a warning, within about a second
 # of the request; a wait that blocks nobody still waits to its timeout.
+# The same for a request for a lock on one of the tables' indexes
+# (REINDEX), which the look locks with the table.
 #
 # chainexec-test: timeout=120
 set -u
@@ -35,7 +37,7 @@ cleanup()
 }
 trap cleanup EXIT
 
-plan 6
+plan 8
 
 psql_q "CREATE EXTENSION IF NOT EXISTS chainexec" >/dev/null 2>&1 || bail_out "could not create the extension chainexec"
 poll_query_until "SELECT count(*) >= 1 FROM pg_stat_activity WHERE backend_type = 'chainexec executor'" t 60 >/dev/null ||
@@ -71,6 +73,23 @@ is "$([ "$lock_ms" -lt 10000 ] && echo soon)" soon "... within seconds, not at t
 like "$(cat "$OUT")" "WARNING:  chain_wait returns before execution $id has ended: another session waits for a lock on chainexec.universal_transactions" \
 	"the wait says why it returned"
 like "$(cat "$OUT")" "waiting" "... and returns the result as it stands (status waiting)"
+
+# ---- REINDEX holds SHARE on the table (the executors queue behind it) and
+# waits for ACCESS EXCLUSIVE on each index, which the look holds ACCESS
+# SHARE on: the wait gives way to a request for a lock on an index too
+PGAPPNAME=$APP psql -X -A -t -q -c "SELECT chainexec.chain_wait('$id', 30000)->>'status'" >"$OUT" 2>&1 &
+waiter=$!
+poll_query_until "SELECT count(*) FROM pg_stat_activity WHERE application_name = '$APP' AND wait_event_type = 'Extension'" 1 30 >/dev/null ||
+	bail_out "the waiter did not start waiting"
+start=$(date +%s%N)
+psql -X -A -t -q -c "SET lock_timeout = '20s'" -c "REINDEX TABLE chainexec.universal_transactions" \
+	-c "SELECT 'reindexed'" >"$LOCKOUT" 2>&1
+lock_ms=$(( ($(date +%s%N) - start) / 1000000 ))
+wait "$waiter"
+is "$(cat "$LOCKOUT") $([ "$lock_ms" -lt 10000 ] && echo soon)" "reindexed soon" \
+	"REINDEX TABLE is done within seconds, not at the wait's 30 s timeout ($lock_ms ms)"
+like "$(cat "$OUT")" "WARNING:  chain_wait returns before execution $id has ended: another session waits for a lock on chainexec.universal_transactions" \
+	"... the wait gave way to its request for a lock on an index"
 
 # ---- the engine goes on afterwards
 psql_q "SELECT chainexec.chain_step_complete('$id', 1, '{}')" >/dev/null
