@@ -54,6 +54,7 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
 #include "nodes/parsenodes.h"
 #include "utils/builtins.h"
 #include "storage/lmgr.h"
@@ -378,6 +379,20 @@ ce_chain_wait(PG_FUNCTION_ARGS)
 		elog(ERROR, "chain_wait: SPI_connect failed");
 	spi_context = CurrentMemoryContext;
 	plan = wait_plan(&look_plan, LOOK_SQL);
+
+	/*
+	 * The result counts the execution's lines: lock their table now, after
+	 * the header's, not only once the wait has decided to return.  A request
+	 * that locked the lines first and then waits for the header's table
+	 * (LOCK TABLE or TRUNCATE of both, ALTER EXTENSION UPDATE) would
+	 * otherwise make the result wait for the request that the wait gives
+	 * way to: a deadlock, one of the two cancelled.  Held, the lock makes
+	 * the request wait for this one, which gives way to it.
+	 */
+	(void) RangeVarGetRelid(makeRangeVar("chainexec", "universal_transactions", -1),
+							AccessShareLock, true);
+	(void) RangeVarGetRelid(makeRangeVar("chainexec", "universal_transaction_lines", -1),
+							AccessShareLock, true);
 
 	loop_context = AllocSetContextCreate(spi_context,
 										 "chain_wait loop",

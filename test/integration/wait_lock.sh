@@ -37,7 +37,7 @@ cleanup()
 }
 trap cleanup EXIT
 
-plan 8
+plan 10
 
 psql_q "CREATE EXTENSION IF NOT EXISTS chainexec" >/dev/null 2>&1 || bail_out "could not create the extension chainexec"
 poll_query_until "SELECT count(*) >= 1 FROM pg_stat_activity WHERE backend_type = 'chainexec executor'" t 60 >/dev/null ||
@@ -90,6 +90,22 @@ is "$(cat "$LOCKOUT") $([ "$lock_ms" -lt 10000 ] && echo soon)" "reindexed soon"
 	"REINDEX TABLE is done within seconds, not at the wait's 30 s timeout ($lock_ms ms)"
 like "$(cat "$OUT")" "WARNING:  chain_wait returns before execution $id has ended: another session waits for a lock on chainexec.universal_transactions" \
 	"... the wait gave way to its request for a lock on an index"
+
+# ---- a request that locks the lines first, then waits for the header's
+# table (LOCK TABLE or TRUNCATE of both, ALTER EXTENSION UPDATE): the wait
+# gives way, and its result, which counts the lines, must not then wait for
+# the request (a deadlock: one of the two was cancelled after a second)
+PGAPPNAME=$APP psql -X -A -t -q -c "SELECT chainexec.chain_wait('$id', 30000)->>'status'" >"$OUT" 2>&1 &
+waiter=$!
+poll_query_until "SELECT count(*) FROM pg_stat_activity WHERE application_name = '$APP' AND wait_event_type = 'Extension'" 1 30 >/dev/null ||
+	bail_out "the waiter did not start waiting"
+psql -X -A -t -q -c "SET lock_timeout = '20s'" -c "BEGIN" \
+	-c "LOCK TABLE chainexec.universal_transaction_lines, chainexec.universal_transactions IN ACCESS EXCLUSIVE MODE" \
+	-c "SELECT 'locked'" -c "COMMIT" >"$LOCKOUT" 2>&1
+wait "$waiter"
+is "$(cat "$LOCKOUT")" "locked" "a request for both tables, the lines first, is granted (no deadlock)"
+like "$(cat "$OUT")" "returns before execution $id has ended: another session waits for a lock on chainexec.universal_transaction_lines" \
+	"... the wait gave way to it, and returned its result"
 
 # ---- the engine goes on afterwards
 psql_q "SELECT chainexec.chain_step_complete('$id', 1, '{}')" >/dev/null
