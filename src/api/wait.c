@@ -30,8 +30,9 @@
  * and every executor's next transition queues behind that request: nothing
  * would end the execution, and PostgreSQL's deadlock detector cannot see
  * the cycle (the wait sleeps on a condition variable, not on a lock).  So
- * at each look, at least once a second, a wait that blocks such a request
- * returns the result as it stands, as on timeout, with a warning.
+ * at each look, at least once a second, a wait that blocks such a request,
+ * once it has waited deadlock_timeout, returns the result as it stands, as
+ * on timeout, with a warning.
  * chain_await holds no lock while it waits.
  *
  * In REPEATABLE READ and SERIALIZABLE transactions the snapshot never
@@ -273,8 +274,21 @@ wait_rel_blocks(Oid relid)
 		PGPROC	   *proc = &ProcGlobal->allProcs[p];
 		LOCK	   *lock = proc->waitLock;
 
+		TimestampTz since;
+
 		if (proc == MyProc || lock == NULL ||
 			memcmp(&lock->tag, &tag, sizeof(LOCKTAG)) != 0)
+			continue;
+
+		/*
+		 * Only a request that has waited deadlock_timeout, as long as
+		 * PostgreSQL waits before it looks for a deadlock: anyone may ask
+		 * for a lock on these tables (some commands take it before they
+		 * check the rights), and a request given up at once (lock_timeout)
+		 * must not make the waits return.
+		 */
+		since = (TimestampTz) pg_atomic_read_u64(&proc->waitStart);
+		if (since == 0 || !TimestampDifferenceExceeds(since, GetCurrentTimestamp(), DeadlockTimeout))
 			continue;
 		for (LOCKMODE mode = AccessShareLock; mode <= AccessExclusiveLock; mode++)
 			if ((held & LOCKBIT_ON(mode)) && DoLockModesConflict(mode, proc->waitLockMode))
