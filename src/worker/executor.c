@@ -467,6 +467,8 @@ ce_executor_main(Datum main_arg)
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	pqsignal(SIGINT, StatementCancelHandler);
+	/* a reload signalled while this process started was lost (launcher.c) */
+	ConfigReloadPending = true;
 	BackgroundWorkerUnblockSignals();
 
 	BackgroundWorkerInitializeConnectionByOid(dbid, InvalidOid, 0);

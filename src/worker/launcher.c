@@ -344,6 +344,15 @@ ce_launcher_main(Datum main_arg)
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
+	/*
+	 * A background worker ignores SIGHUP from its fork until it installs
+	 * its handler here, so a reload signalled meanwhile (ALTER SYSTEM and
+	 * pg_reload_conf() right after CREATE EXTENSION started the executors)
+	 * was lost: the process kept the settings it was forked with until the
+	 * next reload.  Read the configuration files once now, as a reload
+	 * would (the executors do the same).
+	 */
+	ConfigReloadPending = true;
 	BackgroundWorkerUnblockSignals();
 
 	/* Shared catalogs only: pg_database is all the launcher reads. */
