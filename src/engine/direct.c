@@ -140,6 +140,37 @@ static struct
 	ExprState **exprs;			/* per attribute */
 }			defaults[2];
 
+/*
+ * Per partial index of either table, kept like checks: the prepared
+ * predicate an index entry's insertion tests (ii_PredicateState), else
+ * planned and prepared for each row access.  Keyed by the index's oid;
+ * forgotten at an invalidation of the index, of its table, of every
+ * relation, or at any change of a function; a forgotten set, which the
+ * transition that got the invalidation may still use, is freed when the
+ * transaction ends.
+ */
+#define MAX_PREDICATES 8
+static struct
+{
+	int			count;
+	MemoryContext cxt;
+	Oid			index[MAX_PREDICATES];
+	ExprState  *state[MAX_PREDICATES];
+}			predicates;
+
+static void
+predicates_forget(void)
+{
+	predicates.count = 0;
+	if (predicates.cxt == NULL)
+		return;
+	if (TopTransactionContext != NULL)
+		MemoryContextSetParent(predicates.cxt, TopTransactionContext);
+	else
+		MemoryContextDelete(predicates.cxt);
+	predicates.cxt = NULL;
+}
+
 static void
 tables_inval(Datum arg, Oid relid)
 {
@@ -149,7 +180,11 @@ tables_inval(Datum arg, Oid relid)
 			tables[t].valid = false;
 			checks[t].valid = false;
 			defaults[t].valid = false;
+			predicates_forget();
 		}
+	for (int i = 0; i < predicates.count; i++)
+		if (predicates.index[i] == relid)
+			predicates_forget();
 }
 
 static void
@@ -159,6 +194,43 @@ functions_inval(Datum arg, int cacheid, uint32 hashvalue)
 	{
 		checks[t].valid = false;
 		defaults[t].valid = false;
+	}
+	predicates_forget();
+}
+
+/*
+ * Give the partial indexes of rri, just opened, their prepared predicates
+ * (see predicates), preparing those not kept yet from a copy: the planner
+ * shares Const values with its input, which the statement's memory holds.
+ */
+static void
+index_predicates(ResultRelInfo *rri)
+{
+	for (int i = 0; i < rri->ri_NumIndices; i++)
+	{
+		IndexInfo  *info = rri->ri_IndexRelationInfo[i];
+		Oid			oid = RelationGetRelid(rri->ri_IndexRelationDescs[i]);
+		int			k = 0;
+		MemoryContext old;
+
+		if (info->ii_Predicate == NIL || info->ii_PredicateState != NULL)
+			continue;
+		while (k < predicates.count && predicates.index[k] != oid)
+			k++;
+		if (k == predicates.count)
+		{
+			if (k == MAX_PREDICATES)
+				continue;		/* left to the executor, per statement */
+			if (predicates.cxt == NULL)
+				predicates.cxt = AllocSetContextCreate(TopMemoryContext, "chainexec index predicates",
+													   ALLOCSET_SMALL_SIZES);
+			old = MemoryContextSwitchTo(predicates.cxt);
+			predicates.state[k] = ExecInitQual((List *) expression_planner((Expr *) copyObject(info->ii_Predicate)), NULL);
+			MemoryContextSwitchTo(old);
+			predicates.index[k] = oid;
+			predicates.count++;
+		}
+		info->ii_PredicateState = predicates.state[k];
 	}
 }
 
@@ -479,6 +551,7 @@ ce_row_open(Direct *d, int t, LOCKMODE mode)
 		r->rri->ri_ConstraintExprs = table_checks(t, r->rel);
 		d->estate->es_opened_result_relations = lappend(d->estate->es_opened_result_relations, r->rri);
 		ExecOpenIndices(r->rri, false);
+		index_predicates(r->rri);
 		r->next = table_slot_create(r->rel, &d->estate->es_tupleTable);
 		MemoryContextSwitchTo(old);
 	}

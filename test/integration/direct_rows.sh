@@ -47,7 +47,7 @@ cleanup()
 }
 trap cleanup EXIT
 
-plan 22
+plan 24
 
 psql_q "CREATE EXTENSION IF NOT EXISTS chainexec" >/dev/null 2>&1 || bail_out "could not create the extension chainexec"
 psql_q "CREATE EXTENSION IF NOT EXISTS amcheck" >/dev/null 2>&1 || bail_out "could not create the extension amcheck"
@@ -128,6 +128,28 @@ is "$(psql_q "SELECT count(*) FROM chainexec.universal_transaction_lines l
 	WHERE t.chain_id = '$CH' AND l.status = 'completed' AND l.first_started_at = l.started_at
 	  AND l.duration_ms >= 0 AND l.finished_at >= l.started_at AND l.not_before <= l.started_at")" 100 \
 	"each of the 100 lines: started once, its due time before its start, a duration, finished after it started"
+
+# Many executions queued by one statement, then moved on by the executors:
+# every new line and every line made ready has its entry in the partial
+# indexes (their predicates are prepared once per backend; a predicate that
+# read freed memory left ready lines out of the dispatch index, and they
+# were never run).
+out=$(psql -X -A -t -q 2>&1 <<-EOF
+	BEGIN;
+	SELECT count(*) FROM (SELECT chainexec.chain_execute('$CH', '{"batch": true}') FROM generate_series(1, 300)) s;
+	SELECT count(*) FROM pg_catalog.pg_index i, LATERAL bt_index_check(i.indexrelid, true)
+	 WHERE i.indrelid = 'chainexec.universal_transaction_lines'::regclass;
+	COMMIT;
+EOF
+)
+is "$(tr '\n' ' ' <<<"$out")" "300 5 " "300 executions queued in one transaction: their lines are in every index of the lines (amcheck, in that transaction)"
+left=
+for i in $(seq 1 600); do
+	left=$(psql_q "SELECT count(*) FROM chainexec.universal_transactions WHERE chain_id = '$CH' AND input ? 'batch' AND status <> 'completed'")
+	[ "$left" = 0 ] && break
+	sleep 0.2
+done
+is "$left" 0 "and the executors completed all 300"
 
 # amcheck: every index entry and heap tuple the engine's writes left
 out=$(psql -X -A -t -q 2>&1 <<-EOF
