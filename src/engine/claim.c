@@ -471,8 +471,8 @@ ce_claim_due(const pg_uuid_t *only, LineRow *line, ExecRow *ex)
 		}
 		return claim_line(&q_claim_waiting, NULL, NULL, line, org, id);
 	}
-	return claim_line(&q_claim_ready_exec, only, ce_line_status_name(CE_LINE_READY), line, org, id) ||
-		claim_line(&q_claim_waiting_exec, only, ce_line_status_name(CE_LINE_WAITING), line, org, id);
+	return claim_line(&q_claim_ready_exec, only, "ready", line, org, id) ||
+		claim_line(&q_claim_waiting_exec, only, "waiting", line, org, id);
 }
 
 /*
