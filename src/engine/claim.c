@@ -22,7 +22,6 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
-#include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -65,22 +64,14 @@ static pg_uuid_t dispatch_last_org;
  * is not due yet once the execution is past its deadline, so that the
  * transition ends it (status timeout): chain_run has no deadline sweep.
  */
-/*
- * Their status is a parameter ($3): a generic plan cannot then prove the
- * predicate of the dispatch or waiting index, and reads the execution's
- * lines by the primary key.  A literal status let the planner add the
- * waiting index to the scan (a BitmapAnd), which read the entry of every
- * waiting line of the organization at each chain_run: 1.5 ms with 5,000
- * executions waiting for an external step.
- */
 #define PAST_DEADLINE "EXISTS (SELECT FROM chainexec.universal_transactions t " \
 	"WHERE t.organization_id = $1 AND t.id = $2 AND t.deadline <= now() " \
 	"AND t.status IN ('pending', 'running', 'waiting'))"
 static CeQuery q_claim_ready_exec = {
 	"SELECT " LINE_COLS " FROM chainexec.universal_transaction_lines "
-	"WHERE organization_id = $1 AND transaction_id = $2 AND status = $3 AND waits_for IS NULL "
+	"WHERE organization_id = $1 AND transaction_id = $2 AND status = 'ready' AND waits_for IS NULL "
 	"AND (not_before <= now() OR " PAST_DEADLINE ") "
-	"ORDER BY priority DESC, not_before LIMIT 1 FOR UPDATE SKIP LOCKED", 3, {UUIDOID, UUIDOID, TEXTOID}};
+	"ORDER BY priority DESC, not_before LIMIT 1 FOR UPDATE SKIP LOCKED", 2, {UUIDOID, UUIDOID}};
 static CeQuery q_claim_waiting = {
 	"SELECT " LINE_COLS " FROM chainexec.universal_transaction_lines l "
 	"WHERE status = 'waiting' AND not_before <= now() "
@@ -89,9 +80,9 @@ static CeQuery q_claim_waiting = {
 	"ORDER BY not_before LIMIT 1 FOR UPDATE SKIP LOCKED", 0, {0}};
 static CeQuery q_claim_waiting_exec = {
 	"SELECT " LINE_COLS " FROM chainexec.universal_transaction_lines "
-	"WHERE organization_id = $1 AND transaction_id = $2 AND status = $3 "
+	"WHERE organization_id = $1 AND transaction_id = $2 AND status = 'waiting' "
 	"AND (not_before <= now() OR " PAST_DEADLINE ") "
-	"ORDER BY not_before LIMIT 1 FOR UPDATE SKIP LOCKED", 3, {UUIDOID, UUIDOID, TEXTOID}};
+	"ORDER BY not_before LIMIT 1 FOR UPDATE SKIP LOCKED", 2, {UUIDOID, UUIDOID}};
 
 
 /* The latest step or fallback line of a step; SKIP LOCKED: a running one is not returned. */
@@ -129,19 +120,16 @@ static CeQuery q_claim_next = {
 	4, {UUIDOID, UUIDOID, INT4OID, BOOLOID}};
 
 
-/* Run q: a dispatch query, or with only a query of one execution, for lines of the status given. */
 static bool
-claim_line(CeQuery *q, const pg_uuid_t *only, const char *status, LineRow *line, pg_uuid_t *org,
-		   pg_uuid_t *id)
+claim_line(CeQuery *q, const pg_uuid_t *only, LineRow *line, pg_uuid_t *org, pg_uuid_t *id)
 {
-	Datum		args[3];
+	Datum		args[2];
 	bool		isnull;
 
 	if (only)
 	{
 		args[0] = UUIDPGetDatum(org);
 		args[1] = UUIDPGetDatum((pg_uuid_t *) only);
-		args[2] = CStringGetTextDatum(status);
 	}
 	ce_run_query(q, only ? args : NULL, NULL, false, 1);
 	if (SPI_processed == 0)
@@ -463,16 +451,16 @@ ce_claim_due(const pg_uuid_t *only, LineRow *line, ExecRow *ex)
 				found = true;
 			}
 		}
-		if (found || (direct < 0 && claim_line(&q_claim_ready, NULL, NULL, line, org, id)))
+		if (found || (direct < 0 && claim_line(&q_claim_ready, NULL, line, org, id)))
 		{
 			dispatch_served = true;
 			dispatch_last_org = *org;
 			return true;
 		}
-		return claim_line(&q_claim_waiting, NULL, NULL, line, org, id);
+		return claim_line(&q_claim_waiting, NULL, line, org, id);
 	}
-	return claim_line(&q_claim_ready_exec, only, "ready", line, org, id) ||
-		claim_line(&q_claim_waiting_exec, only, "waiting", line, org, id);
+	return claim_line(&q_claim_ready_exec, only, line, org, id) ||
+		claim_line(&q_claim_waiting_exec, only, line, org, id);
 }
 
 /*
