@@ -216,18 +216,19 @@ ce_direct_claim_next(ExecRow *ex, int line_number, bool own_session, LineRow *li
  * stepped over 55 more index pages per 10,000 steps run (executor CPU per
  * step 1.3 times that after a vacuum, 80,000 steps on).
  *
- * So a claim remembers, for the organizations it scanned from their head,
- * where their live entries began: the priority and due time of the first
- * entry visible then (hints).  For 100 ms after such a scan the claims of
- * this backend start there: the organization's higher priorities from
- * their head (usually empty), its hinted priority from the remembered due
- * time (the hint moves on to the first entry visible each time), its
- * lower priorities from their head.  Only when that finds nothing, or
- * 100 ms on, does a claim scan from the heads again, as before: a line
- * that became ready with an earlier due time than the hint's (a
- * transaction that began before the hint was taken, a place released
- * under a limit, a session's execution handed over) waits for that scan,
- * 100 ms at most, while other work is there to claim.
+ * So each backend surveys the index at most every 100 ms: for every
+ * organization in it (64 at most), where its visible entries begin, the
+ * priority and due time of the first (hints).  Its claims start there, in
+ * the organizations' turn: the organization's higher priorities from
+ * their head (usually empty), its hinted priority from the hinted due time
+ * (the hint moves on to the first entry visible each time), its lower
+ * priorities from their head.  Only when that finds nothing does a claim
+ * scan from the heads, as before.  A line that became ready with an
+ * earlier due time than its organization's hint (a transaction that began
+ * before the survey, a place released under a limit, a session's
+ * execution handed over), or in an organization that had no work at the
+ * survey, waits for the next survey, 100 ms at most, while other work is
+ * there to claim.
  * --------------------------------------------------------------------- */
 
 #define HINT_ORGS 64
@@ -272,8 +273,8 @@ hint_record(const pg_uuid_t *org, int32 priority, TimestampTz not_before)
  * ready, free and due and whose execution no chain_run session drives,
  * locked FOR UPDATE SKIP LOCKED, with its header (ex, line); without ex,
  * backward and only to learn whether there is such a line, none locked.
- * record: the scan starts at the head of every organization it enters (or
- * at its hint): remember the first entry visible of each.
+ * record: the scan starts at its organization's hint: move the hint to
+ * the first entry visible.
  */
 static bool
 ready_scan(Direct *d, DirectRel *h, DirectRel *l, Relation ready, ScanKeyData *key, int nkeys,
@@ -339,7 +340,46 @@ claim_ready_scan(Direct *d, DirectRel *h, DirectRel *l, Relation ready,
 		ScanKeyInit(&key[nkeys++], 1, BTGreaterStrategyNumber, F_UUID_GT, UUIDPGetDatum((pg_uuid_t *) after));
 	if (before)
 		ScanKeyInit(&key[nkeys++], 1, BTLessStrategyNumber, F_UUID_LT, UUIDPGetDatum((pg_uuid_t *) before));
-	return ready_scan(d, h, l, ready, key, nkeys, ex != NULL, ex, line);
+	return ready_scan(d, h, l, ready, key, nkeys, false, ex, line);
+}
+
+/*
+ * Take the hints afresh: for each organization in the dispatch index, in
+ * order, where its visible entries begin (one scan from its head each, of
+ * the organizations after the last one found), so that the claims from
+ * the hints serve every organization that had work, in turn.
+ */
+static void
+hints_survey(Direct *d, DirectRel *h, DirectRel *l, Relation ready)
+{
+	ScanKeyData key;
+	pg_uuid_t	after;
+
+	n_hints = 0;
+	hints_taken = GetCurrentTimestamp();
+	for (int k = 0; k < HINT_ORGS; k++)
+	{
+		IndexScanDesc scan;
+		bool		found;
+		bool		isnull;
+
+		if (k > 0)
+			ScanKeyInit(&key, 1, BTGreaterStrategyNumber, F_UUID_GT, UUIDPGetDatum(&after));
+		scan = index_beginscan(l->rel, ready, d->snap, k > 0 ? 1 : 0, 0);
+		index_rescan(scan, k > 0 ? &key : NULL, k > 0 ? 1 : 0, NULL, 0);
+		found = index_getnext_slot(scan, ForwardScanDirection, l->found);
+		if (found)
+		{
+			Datum		nb = ce_row_value(l, C_NOT_BEFORE, &isnull);
+
+			memcpy(&after, DatumGetUUIDP(ce_row_value(l, C_ORG, &isnull)), sizeof(pg_uuid_t));
+			if (!ce_row_null(l, C_NOT_BEFORE))
+				hint_record(&after, ce_row_int(l, C_PRIORITY, 0), DatumGetTimestampTz(nb));
+		}
+		index_endscan(scan);
+		if (!found)
+			break;
+	}
 }
 
 /*
@@ -378,8 +418,8 @@ claim_from_hints(Direct *d, DirectRel *h, DirectRel *l, Relation ready, const pg
 {
 	int			start = 0;
 
-	if (n_hints == 0 || GetCurrentTimestamp() - hints_taken >= HINT_MS * INT64CONST(1000))
-		return false;
+	if (GetCurrentTimestamp() - hints_taken >= HINT_MS * INT64CONST(1000))
+		hints_survey(d, h, l, ready);
 	if (pivot != NULL)
 		while (start < n_hints && memcmp(hints[start].org.data, pivot->data, UUID_LEN) <= 0)
 			start++;
@@ -427,11 +467,6 @@ ce_direct_claim_ready(const pg_uuid_t *pivot, bool other_than, ExecRow *ex, Line
 		claimed = true;
 	else
 	{
-		if (!other_than)
-		{
-			n_hints = 0;
-			hints_taken = GetCurrentTimestamp();
-		}
 		if (pivot != NULL && claim_ready_scan(&d, h, l, ready, pivot, NULL, ex, line))
 			claimed = true;
 		else if (!other_than)
