@@ -11,7 +11,10 @@
 #       postmaster's children times once it exited: us per transaction;
 #   (b) BENCH_EXECUTIONS executions (default 1000) of the 10-step chain
 #       queued in one transaction, then run by the executor; the CPU the
-#       executor used (/proc/PID/stat): us per step.
+#       executor used (/proc/PID/stat): us per step; and the transaction
+#       ids and multixacts the executions used per step (checkpoints before
+#       and after, outside the CPU measure: pg_control_checkpoint() tells the
+#       next multixact only as of the last checkpoint).
 # Ratio: (a) / (b), i.e. how many steps cost the CPU of one pgbench
 # transaction (1.0: a step costs what a transaction costs).  Linux only.
 #
@@ -37,7 +40,7 @@ bench_set_sync "$BENCH_SYNC"
 postmaster=$(head -n 1 "$PGDATA/postmaster.pid")
 say "synchronous_commit = $BENCH_SYNC; $BENCH_ROUNDS rounds of: pgbench 1 client $BENCH_TXNS transactions," \
 	"$BENCH_EXECUTIONS executions x $BENCH_CHAIN_STEPS steps through 1 executor"
-ratios= steps= txns=
+ratios= steps= txns= xids= multis=
 for round in $(seq 1 "$BENCH_ROUNDS"); do
 	bench_reset
 	for i in 1 2 3; do
@@ -53,6 +56,7 @@ for round in $(seq 1 "$BENCH_ROUNDS"); do
 	c1=$(bench_ticks "$postmaster" children)
 	us_txn=$(calc "($c1 - $c0) * 1000000 / $HZ / $BENCH_TXNS" 1)
 
+	read -r x0 m0 <<<"$(bq "CHECKPOINT; SELECT txid_current(), next_multixact_id FROM pg_control_checkpoint()" | tr '|' ' ')"
 	bq "SELECT count(chainexec.chain_execute('bench-noop', '{\"phase\": \"cpu\"}')) FROM generate_series(1, $BENCH_EXECUTIONS)" >/dev/null
 	t0=$(bench_ticks "$executor")
 	while [ "$(bench_unfinished)" != 0 ]; do
@@ -63,9 +67,16 @@ for round in $(seq 1 "$BENCH_ROUNDS"); do
 	[ "$bad" = 0 ] || die "$bad executions did not complete"
 	us_step=$(calc "($t1 - $t0) * 1000000 / $HZ / ($BENCH_EXECUTIONS * $BENCH_CHAIN_STEPS)" 1)
 	r=$(calc "$us_txn / $us_step" 3)
-	ratios+="$r"$'\n' steps+="$us_step"$'\n' txns+="$us_txn"$'\n'
-	say "  round $round: pgbench backend $us_txn us CPU per transaction; executor $us_step us CPU per step; ratio $r"
+	# the ids: less the batch's own and the txid_current() calls'
+	read -r x1 m1 <<<"$(bq "CHECKPOINT; SELECT txid_current(), next_multixact_id FROM pg_control_checkpoint()" | tr '|' ' ')"
+	xid=$(calc "($x1 - $x0 - 2) / ($BENCH_EXECUTIONS * $BENCH_CHAIN_STEPS)" 2)
+	multi=$(calc "($m1 - $m0) / ($BENCH_EXECUTIONS * $BENCH_CHAIN_STEPS)" 2)
+	ratios+="$r"$'\n' steps+="$us_step"$'\n' txns+="$us_txn"$'\n' xids+="$xid"$'\n' multis+="$multi"$'\n'
+	say "  round $round: pgbench backend $us_txn us CPU per transaction; executor $us_step us CPU per step; ratio $r;" \
+		"per step $xid transaction ids and $multi multixacts"
 done
 say "median: pgbench $(printf '%s' "$txns" | bench_stats | awk '{ print $2 }') us/transaction," \
 	"executor $(printf '%s' "$steps" | bench_stats | awk '{ print $2 }') us/step," \
 	"ratio $(calc "$(printf '%s' "$ratios" | bench_stats | awk '{ print $2 }')" 2)"
+say "per step: $(printf '%s' "$xids" | bench_stats | awk '{ print $2 }') transaction ids and" \
+	"$(printf '%s' "$multis" | bench_stats | awk '{ print $2 }') multixacts (medians; a pgbench transaction uses 1 and 0)"
