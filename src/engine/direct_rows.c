@@ -719,6 +719,28 @@ ce_direct_write_header(ExecRow *ex, CeExecStatus status, bool finish, Jsonb *out
 	ce_row_end(&d);
 }
 
+/* store.c's q_set_context: ex's header gets context. */
+void
+ce_direct_write_context(ExecRow *ex, Jsonb *context)
+{
+	Direct		d;
+	DirectRel  *h;
+
+	/* a held-back completion first, as before any statement */
+	ce_store_before_query(NULL);
+	ce_row_begin(&d, true, false, context_set);
+	AfterTriggerBeginQuery();
+	h = ce_row_open(&d, T_HEADER, RowExclusiveLock);
+	if (ce_row_find(&d, h, &ex->org, &ex->id, 0) &&
+		ce_row_lock(&d, h, LockTupleNoKeyExclusive, LockWaitBlock))
+	{
+		ce_row_new_version(h);
+		ce_row_set(h, C_CONTEXT, JsonbPGetDatum(context), false);
+		ce_row_write(&d, h);
+	}
+	ce_row_end(&d);
+}
+
 /*
  * q_insert_lines (execute.c): the step lines of execution (org, id), whose
  * header the current transaction has just inserted; see engine.h.  The

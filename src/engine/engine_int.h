@@ -208,6 +208,7 @@ extern List *ce_direct_lines(ExecRow *ex);
 extern void ce_direct_write_step(const Datum *v, const char *n, int promote, int exec_status);
 extern void ce_direct_write_header(ExecRow *ex, CeExecStatus status, bool finish, Jsonb *output,
 								   Jsonb *error, Jsonb *context);
+extern void ce_direct_write_context(ExecRow *ex, Jsonb *context);
 extern bool ce_exec_status_held(ExecRow *ex, CeExecStatus status);
 extern bool ce_store_take_promoted(pg_uuid_t *org, pg_uuid_t *id, int *line_number);
 extern bool ce_claim_next(ExecRow *ex, int line_number, bool own_session, LineRow *line);

@@ -715,11 +715,16 @@ ce_exec_set_context(ExecRow *ex, Jsonb *context)
 {
 	Datum		v[3];
 
+	ex->context = context;
+	if (ce_direct_available())
+	{
+		ce_direct_write_context(ex, context);
+		return;
+	}
 	v[0] = UUIDPGetDatum(&ex->org);
 	v[1] = UUIDPGetDatum(&ex->id);
 	v[2] = JsonbPGetDatum(context);
 	ce_run_query(&q_set_context, v, NULL, false, 0);
-	ex->context = context;
 }
 
 /* Make pending lines ready (their due time kept, at least now). */

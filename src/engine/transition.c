@@ -289,12 +289,23 @@ handle_success(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun *run,
 		act = ce_eval_condition(step, &lk, &skip_to);
 	}
 
-	ce_step_release(run);
-
 	/* jsonb is canonical: the same bytes mean the same variables */
 	if (merged && VARSIZE(merged) == VARSIZE(ex->context) &&
 		memcmp(merged, ex->context, VARSIZE(merged)) == 0)
 		merged = NULL;
+
+	/*
+	 * The new variables are written by the step's subtransaction, which
+	 * locked the header (ce_exec_lock): written after it ends, by the
+	 * transition, the header would get a multixact (a lock by one
+	 * subtransaction of ours, an update by another), one per step.
+	 */
+	if (merged)
+	{
+		ce_exec_set_context(ex, merged);
+		merged = NULL;
+	}
+	ce_step_release(run);
 
 	memset(&u, 0, sizeof(u));
 	u.status = CE_LINE_COMPLETED;
