@@ -599,10 +599,7 @@ ce_row_value(DirectRel *r, Col c, bool *isnull)
 bool
 ce_row_null(DirectRel *r, Col c)
 {
-	bool		isnull;
-
-	(void) ce_row_value(r, c, &isnull);
-	return isnull;
+	return slot_attisnull(r->found, r->col[c] + 1);
 }
 
 /* A boolean column; null reads as false, as in a WHERE clause. */
@@ -642,10 +639,7 @@ ce_row_jsonb(DirectRel *r, Col c)
 	return isnull ? NULL : DatumGetJsonbPCopy(d);
 }
 
-/*
- * The row of key (org, id[, line_number]) in snapshot d->snap, into
- * r->found; false: none.
- */
+/* The row of key (org, id[, line_number]) in snapshot d->snap, into r->found; false: none. */
 bool
 ce_row_find(Direct *d, DirectRel *r, const pg_uuid_t *org, const pg_uuid_t *id, int line_number)
 {
@@ -670,7 +664,9 @@ ce_row_find(Direct *d, DirectRel *r, const pg_uuid_t *org, const pg_uuid_t *id, 
  * COMMITTED: a row updated since the snapshot is followed to its latest
  * version, which r->found then holds, and which the caller checks again.
  * False: skipped (wait LockWaitSkip and locked by another transaction), or
- * deleted meanwhile.
+ * deleted meanwhile.  A version the current transaction wrote (the latest:
+ * the snapshot sees our writes) no other can see, lock or change: it is
+ * not locked again, which would add a multixact if a subtransaction wrote it.
  */
 bool
 ce_row_lock(Direct *d, DirectRel *r, LockTupleMode mode, LockWaitPolicy wait)
@@ -678,6 +674,8 @@ ce_row_lock(Direct *d, DirectRel *r, LockTupleMode mode, LockWaitPolicy wait)
 	TM_FailureData tmfd;
 	TM_Result	res;
 
+	if (ce_row_ours(r))
+		return true;
 	res = table_tuple_lock(r->rel, &r->found->tts_tid, d->snap, r->found,
 						   GetCurrentCommandId(false), mode, wait,
 						   TUPLE_LOCK_FLAG_FIND_LAST_VERSION, &tmfd);

@@ -295,11 +295,14 @@ handle_success(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun *run,
 		merged = NULL;
 
 	/*
-	 * The new variables are written by the step's subtransaction, which
-	 * locked the header (ce_exec_lock): written after it ends, by the
-	 * transition, the header would get a multixact (a lock by one
-	 * subtransaction of ours, an update by another), one per step.
+	 * The new variables, and the execution's start, are written by the
+	 * step's subtransaction, which locked the header (ce_exec_lock):
+	 * written after it ends, by the transition, the header would get a
+	 * multixact (a lock by one subtransaction of ours, an update by
+	 * another), one per step.
 	 */
+	if (ex->status == CE_EXEC_PENDING && !compensation && act != COND_FAIL)
+		ce_exec_set_status(ex, CE_EXEC_RUNNING);
 	if (merged)
 	{
 		ce_exec_set_context(ex, merged);
