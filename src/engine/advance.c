@@ -450,7 +450,7 @@ ce_advance(ExecRow *ex, int own_line)
 	survey_lines(ex->plan, lines, &r);
 	promote = lines_to_promote(ex->plan, lines, &r);
 	/* the new status, written with the step's completion where it can be (store.c) */
-	if (r.active > 0)
+	if (r.active > 0 && !ex->not_started)
 	{
 		new_status = r.waiting == r.active ? CE_EXEC_WAITING : CE_EXEC_RUNNING;
 		if (ex->status != new_status && !ce_exec_status_held(ex, new_status))

@@ -148,6 +148,12 @@ extern void ce_child_finished(ExecRow *ex, CeExecStatus status, Jsonb *output, J
 extern void ce_lock_ancestors(ExecRow *ex);
 
 /*
+ * Whether executions a and b are of one family (the same root: a parent,
+ * its children, theirs).  SPI connected.
+ */
+extern bool ce_same_family(const pg_uuid_t *org, const pg_uuid_t *a, const pg_uuid_t *b);
+
+/*
  * chain_run: the live executions an in-session run drives (the root and
  * its descendants), root first.  SPI connected.
  */

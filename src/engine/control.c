@@ -3,8 +3,8 @@
  * control.c
  *	  The control functions that change an execution's course:
  *	  chain_cancel, chain_pause, chain_resume, chain_retry_step,
- *	  chain_skip_step, chain_rollback, chain_rollback_plan and
- *	  chain_cleanup, and the opening of every control call (control_int.h;
+ *	  chain_skip_step, chain_rollback and chain_rollback_plan, and the
+ *	  opening of every control call (control_int.h;
  *	  external.c records the results of external steps), in C, on the
  *	  engine's own bookkeeping (engine_int.h):
  *	  one event builder, one progress/ETA computation, one way to close
@@ -41,15 +41,18 @@
  *
  * "compensat." is compensating, or compensated at once when no completed
  * step has a rollbackAction.  Resume, retry and skip of a stopped execution
- * reopen it (status running); completed steps never run again.  A call on
- * a step that is being run right now fails with 55P03.
+ * reopen it (status running); completed steps never run again.  Running
+ * is pending for an execution none of whose steps has started (GOES_ON).
+ * A call on a step that is being run right now fails with 55P03.
  *
  * A step may not control its own execution (55000): its changes would be
  * part of the very transition that runs the step, undone with it when the
  * step fails or its line is dropped, and they would change the lines under
- * the transition's feet (a self-cancel left the execution stuck).  A step
- * that wants its execution to stop fails (raise_failure, onFailure "fail")
- * or routes with conditionalExecution.
+ * the transition's feet (a self-cancel left the execution stuck).  Nor
+ * another execution of its family of sub-chains (a parent, a child, a
+ * sibling): a change to one reaches the others (compose.h), the step's own
+ * with them.  A step that wants its execution to stop fails (raise_failure,
+ * onFailure "fail") or routes with conditionalExecution.
  *
  * Control never changes timing: a line keeps a due time in the future
  * (runAt, retry back-off, wait timer) through pause, resume, cancel and
@@ -112,7 +115,6 @@ PG_FUNCTION_INFO_V1(ce_chain_retry_step);
 PG_FUNCTION_INFO_V1(ce_chain_skip_step);
 PG_FUNCTION_INFO_V1(ce_chain_rollback);
 PG_FUNCTION_INFO_V1(ce_chain_rollback_plan);
-PG_FUNCTION_INFO_V1(ce_chain_cleanup);
 
 /* ---------------------------------------------------------------------
  * Queries (all run as the extension owner, fixed search_path)
@@ -122,15 +124,25 @@ static CeQuery q_owner = {
 	"SELECT owner::oid FROM chainexec.universal_transactions WHERE organization_id = $1 AND id = $2",
 	2, {UUIDOID, UUIDOID}};
 
+/*
+ * An execution none of whose steps has started goes on as pending, not
+ * running: its first step then starts it (started_at) and takes its place
+ * under the chain's concurrencyLimit (flow.c), as if it had never stopped.
+ */
+#define GOES_ON "CASE WHEN started_at IS NULL THEN 'pending' ELSE 'running' END"
+
+/* $3: the new status; running is GOES_ON. */
 static CeQuery q_set_status = {
-	"UPDATE chainexec.universal_transactions SET status = $3 WHERE organization_id = $1 AND id = $2",
+	"UPDATE chainexec.universal_transactions "
+	"SET status = CASE WHEN $3 = 'running' THEN " GOES_ON " ELSE $3 END "
+	"WHERE organization_id = $1 AND id = $2 RETURNING status",
 	3, {UUIDOID, UUIDOID, TEXTOID}};
 
-/* Reopen a stopped execution; a timed-out one loses its deadline. */
+/* Reopen a stopped execution (GOES_ON); a timed-out one loses its deadline. */
 static CeQuery q_reopen = {
-	"UPDATE chainexec.universal_transactions SET status = 'running', finished_at = NULL, error = NULL, "
+	"UPDATE chainexec.universal_transactions SET status = " GOES_ON ", finished_at = NULL, error = NULL, "
 	"deadline = CASE WHEN status = 'timeout' THEN NULL ELSE deadline END "
-	"WHERE organization_id = $1 AND id = $2",
+	"WHERE organization_id = $1 AND id = $2 RETURNING status",
 	2, {UUIDOID, UUIDOID}};
 
 static CeQuery q_set_floor = {
@@ -232,17 +244,6 @@ static CeQuery q_rollback_plan = {
  * chainexec_admin).  Two queries, as Citus refuses a function of a row's
  * column (pg_has_role(caller, owner)) in a DELETE.
  */
-static CeQuery q_cleanup_owners = {
-	"SELECT DISTINCT owner::oid FROM chainexec.universal_transactions "
-	"WHERE organization_id = $1 AND finished_at IS NOT NULL AND finished_at < now() - $2",
-	2, {UUIDOID, INTERVALOID}};
-static CeQuery q_cleanup = {
-	"WITH gone AS (DELETE FROM chainexec.universal_transactions t "
-	"  WHERE t.finished_at IS NOT NULL AND t.finished_at < now() - $2 AND t.organization_id = $1 "
-	"    AND ($3::oid[] IS NULL OR t.owner::oid = ANY ($3::oid[])) RETURNING 1) "
-	"SELECT count(*) FROM gone",
-	3, {UUIDOID, INTERVALOID, OIDARRAYOID}};
-
 /* ---------------------------------------------------------------------
  * Opening a control call
  * --------------------------------------------------------------------- */
@@ -302,6 +303,7 @@ ce_ctl_open_as(Ctl *c, Datum id, bool change, const char *verb, bool decider)
 	bool		isnull;
 	bool		found;
 	Oid			owner = InvalidOid;
+	int			self;
 
 	memset(c, 0, sizeof(*c));
 	/* a concurrent DROP EXTENSION waits for us (engine_xact.c) */
@@ -326,12 +328,14 @@ ce_ctl_open_as(Ctl *c, Datum id, bool change, const char *verb, bool decider)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("execution %s does not exist", ce_uuid_to_cstring(&c->ex.id)),
 				 errhint("It may belong to another organization or role, or have been removed by chain_cleanup().")));
-	if (change && ce_in_step_of(&c->ex.id))
+	if (change && (self = ce_in_step_of(&c->ex.id)) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("a step cannot %s its own execution", verb),
-				 errdetail("The change would be part of the step's own transition."),
-				 errhint("To stop the execution, fail the step (chainexec.raise_failure() with onFailure \"fail\") or route with conditionalExecution.")));
+				 self == 1 ? errmsg("a step cannot %s its own execution", verb) :
+				 errmsg("a step cannot %s an execution of its own family of sub-chains", verb),
+				 self == 1 ? errdetail("The change would be part of the step's own transition.") :
+				 errdetail("A change to a parent, child or sibling execution reaches the step's own execution."),
+				 errhint("To stop the execution, fail the step (chainexec.raise_failure() with onFailure \"fail\") or route with conditionalExecution; control the other executions of its family from outside it.")));
 	ce_exec_read(&c->ex);
 	if (change)
 		ce_exec_lock(&c->ex);
@@ -477,7 +481,8 @@ reopen(Ctl *c, bool failed_too, const char *verb, int own_line)
 				 errhint("Try again in a moment: a step that is interrupted ends within chainexec.step_grace_period.")));
 	keep_progress(c);
 	ce_run_query(&q_reopen, v, NULL, false, 0);
-	c->ex.status = CE_EXEC_RUNNING;
+	c->ex.status = ce_exec_status_from_name(ce_getcol_text(0, 1));
+	c->ex.not_started = c->ex.status == CE_EXEC_PENDING;
 	ce_containers_reopen(&c->ex, own_line, failed_too);
 	reopen_lines(c, failed_too, 0);
 	if (failed_too)
@@ -493,7 +498,8 @@ set_status(Ctl *c, CeExecStatus status)
 	v[1] = UUIDPGetDatum(&c->ex.id);
 	v[2] = CStringGetTextDatum(ce_exec_status_name(status));
 	ce_run_query(&q_set_status, v, NULL, false, 0);
-	c->ex.status = status;
+	c->ex.status = ce_exec_status_from_name(ce_getcol_text(0, 1));
+	c->ex.not_started = c->ex.status == CE_EXEC_PENDING;
 }
 
 /* An execution-level event, with progress and ETA of now. */
@@ -751,7 +757,7 @@ ce_chain_skip_step(PG_FUNCTION_ARGS)
 	{
 		/* the last escalated step settled: the execution goes on */
 		set_status(&c, CE_EXEC_RUNNING);
-		emit_now(&c, "chain_resumed", CE_EXEC_RUNNING);
+		emit_now(&c, "chain_resumed", c.ex.status);
 	}
 	if (!is(&c, CE_EXEC_PAUSED))
 		ce_advance(&c.ex, 0);
@@ -844,56 +850,4 @@ ce_chain_rollback_plan(PG_FUNCTION_ARGS)
 	}
 	ce_ctl_close(&c);
 	PG_RETURN_DATUM(result);
-}
-
-/* chain_cleanup(older_than interval) RETURNS bigint */
-Datum
-ce_chain_cleanup(PG_FUNCTION_ARGS)
-{
-	Oid			caller = GetUserId();
-	CeBookkeeping bk;
-	pg_uuid_t	org;
-	Datum		v[3];
-	char		nulls[3] = {' ', ' ', ' '};
-	Oid			admin;
-	bool		isnull;
-	int64		n;
-	Interval	zero;
-
-	memset(&zero, 0, sizeof(zero));
-	if (PG_ARGISNULL(0) ||
-		DatumGetInt32(DirectFunctionCall2(interval_cmp, PG_GETARG_DATUM(0), IntervalPGetDatum(&zero))) < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("retention must be a non-negative interval")));
-	ce_current_org(&org);
-	SPI_connect();
-	ce_bookkeeping_begin(&bk);
-	v[0] = UUIDPGetDatum(&org);
-	v[1] = PG_GETARG_DATUM(0);
-	admin = get_role_oid("chainexec_admin", true);
-	if (OidIsValid(admin) && is_member_of_role(caller, admin))
-		nulls[2] = 'n';
-	else
-	{
-		Datum	   *owners;
-		int			k = 0;
-
-		ce_run_query(&q_cleanup_owners, v, NULL, true, 0);
-		owners = palloc(sizeof(Datum) * (SPI_processed + 1));
-		for (uint64 i = 0; i < SPI_processed; i++)
-		{
-			Oid			owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
-															   SPI_tuptable->tupdesc, 1, &isnull));
-
-			if (is_member_of_role(caller, owner))
-				owners[k++] = ObjectIdGetDatum(owner);
-		}
-		v[2] = PointerGetDatum(construct_array(owners, k, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
-	}
-	ce_run_query(&q_cleanup, v, nulls, false, 1);
-	n = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	ce_bookkeeping_end(&bk);
-	SPI_finish();
-	PG_RETURN_INT64(n);
 }

@@ -4,7 +4,8 @@
  *	  The control functions of the SQL API (chain_cancel, chain_pause,
  *	  chain_resume, chain_retry_step, chain_skip_step, chain_rollback,
  *	  chain_rollback_plan, chain_step_complete, chain_step_fail,
- *	  chain_cleanup): the SQL-callable entry points of control.c.
+ *	  chain_cleanup): the SQL-callable entry points of control.c (and of
+ *	  external.c and cleanup.c).
  *
  * Each is declared in the update script chainexec--0.1.0--0.2.0.sql as a
  * LANGUAGE c function of the same name.  control.c builds on the engine

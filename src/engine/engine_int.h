@@ -57,6 +57,9 @@ typedef struct ExecRow
 	bool		header_read;	/* the claim read the header (ce_claim_next) */
 	bool		ran;			/* a step of it ran in this transaction
 								 * (ce_exec_ran_to_end) */
+	bool		not_started;	/* none of its steps has started, and it
+								 * stays pending until one does (a control
+								 * call, control.c) */
 } ExecRow;
 
 /* One claimed line. */
@@ -109,7 +112,7 @@ extern void ce_bookkeeping_begin(CeBookkeeping *bk);
 extern void ce_bookkeeping_end(CeBookkeeping *bk);
 
 /* Whether this backend is running a step (or compensation) of execution id. */
-extern bool ce_in_step_of(const pg_uuid_t *id);
+extern int	ce_in_step_of(const pg_uuid_t *id);
 
 /* A change of a line (ce_line_update). */
 typedef struct CeLineUpdate

@@ -106,6 +106,13 @@ static CeQuery q_lock_ancestors = {
 	"ORDER BY a.n FOR NO KEY UPDATE OF t",
 	2, {UUIDOID, UUIDOID}};
 
+/* Whether executions $2 and $3 have the same root (a family of sub-chains). */
+static CeQuery q_same_family = {
+	"SELECT 1 FROM chainexec.universal_transactions a, chainexec.universal_transactions b "
+	"WHERE a.organization_id = $1 AND a.id = $2 AND b.organization_id = $1 AND b.id = $3 "
+	"AND coalesce(a.metadata->'ancestors'->>0, a.id::text) = coalesce(b.metadata->'ancestors'->>0, b.id::text)",
+	3, {UUIDOID, UUIDOID, UUIDOID}};
+
 static CeQuery q_family = {
 	"WITH RECURSIVE f(id, d) AS (SELECT $2::uuid, 0 "
 	"  UNION ALL SELECT t.id, f.d + 1 FROM f JOIN chainexec.universal_transactions t "
@@ -607,6 +614,18 @@ ce_lock_ancestors(ExecRow *ex)
 	v[1] = UUIDPGetDatum(&ex->id);
 	ce_run_query(&q_lock_ancestors, v, NULL, false, 0);
 	ex->ancestors_locked = true;
+}
+
+bool
+ce_same_family(const pg_uuid_t *org, const pg_uuid_t *a, const pg_uuid_t *b)
+{
+	Datum		v[3];
+
+	v[0] = UUIDPGetDatum(org);
+	v[1] = UUIDPGetDatum(a);
+	v[2] = UUIDPGetDatum(b);
+	ce_run_query(&q_same_family, v, NULL, true, 1);
+	return SPI_processed == 1;
 }
 
 List *

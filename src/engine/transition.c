@@ -36,6 +36,7 @@
  *	 step*.c		running one step (step.h)
  *	 route.c		a step's condition and skip targets
  *	 control.c		the control functions, on the same bookkeeping
+ *	 cleanup.c		chain_cleanup, the retention of finished executions
  *
  *-------------------------------------------------------------------------
  */
@@ -76,11 +77,22 @@ static struct
 /* The execution whose line this backend is processing, while in_step. */
 static bool in_step = false;
 static pg_uuid_t step_execution;
+static pg_uuid_t step_org;
 
-bool
+/*
+ * Whether this backend runs a step of execution id (1), or of another
+ * execution of its family (2: a change to a parent, a child or a sibling
+ * reaches the others, the step's own execution with them, whose
+ * transition would then undo it), or neither (0).  SPI connected.
+ */
+int
 ce_in_step_of(const pg_uuid_t *id)
 {
-	return in_step && memcmp(&step_execution, id, sizeof(pg_uuid_t)) == 0;
+	if (!in_step)
+		return 0;
+	if (memcmp(&step_execution, id, sizeof(pg_uuid_t)) == 0)
+		return 1;
+	return ce_same_family(&step_org, &step_execution, id) ? 2 : 0;
 }
 
 static bool
@@ -737,6 +749,7 @@ ce_transition_in_xact(const pg_uuid_t *only_execution, const pg_uuid_t *only_org
 			claimed.line_number = line.line_number;
 			ce_running_set(&ex.id, line.line_number);
 			step_execution = ex.id;
+			step_org = ex.org;
 			in_step = true;
 			process_line(&ex, &line);
 			ce_store_hold_end();

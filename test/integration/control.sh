@@ -7,7 +7,9 @@
 # attempt and etaMs, as the engine's own do (one
 # event builder); etaMs is known at once after a chain's first completion
 # (no cached "no history" answer for a minute); estimates count the time
-# spent in failed attempts and back-offs.
+# spent in failed attempts and back-offs.  An execution paused (or
+# cancelled) and resumed before any of its steps started is pending again:
+# its first step starts it, under the chain's concurrencyLimit.
 #
 # Runs from scripts/test.sh (see test/lib/README.md for the environment).
 # chainexec-test: timeout=300
@@ -88,7 +90,7 @@ wait_line()
 	poll_query_until "SELECT status FROM chainexec.universal_transaction_lines WHERE transaction_id = '$1' AND step_id = $2 ORDER BY line_number DESC LIMIT 1" "$3" 30
 }
 
-plan 19
+plan 25
 
 "$WATCH" --raw -v -t 280 >"$RAW" 2>"$TMP/raw.err" &
 WATCHER=$!
@@ -204,5 +206,38 @@ is "$(psql_q "SELECT chainexec.chain_wait('$z', 20000)->>'status'")" completed \
 	"a chain_cancel rolled back to a savepoint does not interrupt the running step"
 is "$(psql_q "SELECT attempt FROM chainexec.universal_transaction_lines WHERE transaction_id = '$z'")" 1 \
 	"which completes at its first attempt"
+
+# ---------------------------------------------------------------------------
+# Paused or cancelled, then resumed, before any step started: pending again;
+# the first step starts it (started_at), under concurrencyLimit 1.
+psql_q "SELECT chainexec.chain_define('{\"id\": \"ctl-limit-$S\", \"concurrencyLimit\": 1, \"steps\": [
+	{\"id\": 1, \"name\": \"a\", \"type\": \"sql\", \"sql\": \"SELECT 1 AS a FROM pg_sleep(0.3)\", \"outputVariables\": [\"a\"]},
+	{\"id\": 2, \"name\": \"b\", \"type\": \"sql\", \"sql\": \"SELECT 2 AS b\", \"outputVariables\": [\"b\"]}]}', true)" >/dev/null
+soon=$(psql_q "SELECT to_jsonb(now() + interval '1.5 seconds')")
+l1=$(start "ctl-limit-$S" "{\"runAt\": $soon}")
+l2=$(start "ctl-limit-$S" "{\"runAt\": $soon}")
+l3=$(start "ctl-limit-$S" "{\"runAt\": $soon}")
+is "$(psql_q "SELECT chainexec.chain_pause('$l1') AND chainexec.chain_resume('$l1')
+	AND chainexec.chain_pause('$l2') AND chainexec.chain_resume('$l2')
+	AND chainexec.chain_cancel('$l3') AND chainexec.chain_resume('$l3')")" t \
+	"pause and resume, and cancel and resume, before any step started"
+is "$(psql_q "SELECT string_agg(status || ':' || (started_at IS NULL)::text, ' ' ORDER BY id)
+	FROM chainexec.universal_transactions WHERE id IN ('$l1', '$l2', '$l3')")" \
+	"pending:true pending:true pending:true" "the three executions are pending again, not started"
+wait_event "$l1" chain_resumed
+is "$(event "$l1" chain_resumed status)" pending "their chain_resumed event says pending"
+for x in "$l1" "$l2" "$l3"; do
+	psql_q "SELECT chainexec.chain_wait('$x', 20000)" >/dev/null
+done
+is "$(psql_q "SELECT string_agg(status || ':' || (started_at IS NOT NULL AND started_at <= finished_at)::text
+	|| ':' || (context->>'b'), ' ' ORDER BY id) FROM chainexec.universal_transactions WHERE id IN ('$l1', '$l2', '$l3')")" \
+	"completed:true:2 completed:true:2 completed:true:2" "each then completes, with the start its first step wrote"
+is "$(psql_q "SELECT count(*) FROM chainexec.universal_transactions a, chainexec.universal_transactions b
+	WHERE a.id IN ('$l1', '$l2', '$l3') AND b.id IN ('$l1', '$l2', '$l3') AND a.id < b.id
+	AND tstzrange(a.started_at, a.finished_at) && tstzrange(b.started_at, b.finished_at)")" 0 \
+	"one at a time, as concurrencyLimit 1 says"
+is "$(psql_q "SELECT count(*) FROM chainexec.universal_transaction_lines l JOIN chainexec.universal_transactions t
+	ON t.id = l.transaction_id WHERE t.id IN ('$l1', '$l2', '$l3') AND l.started_at < t.started_at")" 0 \
+	"no step started before its execution did"
 
 done_testing; exit $?

@@ -9,7 +9,9 @@
 # tables or types may take part in them, including in the check of who may
 # control an execution.  A role controls only the executions of its own
 # roles, in its session's organization.  A step may not control its own
-# execution (it would leave it stuck): the call fails the step instead.
+# execution, nor another of its family of sub-chains (a parent, a child, a
+# sibling: the change would reach its own and leave them stuck): the call
+# fails the step instead.
 #
 # Runs from scripts/test.sh (see test/lib/README.md for the environment).
 # chainexec-test: timeout=300
@@ -68,7 +70,7 @@ exec_status()
 	psql_q "SELECT status FROM chainexec.universal_transactions WHERE id = '$1'"
 }
 
-plan 23
+plan 27
 
 psql -X -q -v ON_ERROR_STOP=1 >/dev/null <<-EOF || bail_out "setup failed"
 	CREATE ROLE $VICTIM LOGIN;
@@ -201,7 +203,61 @@ is "$(as "$ATTACKER" "SELECT chainexec.chain_wait('$R', 20000)->>'status'")|$(li
 is "$(psql_q "SELECT error->>'sqlstate' FROM chainexec.universal_transaction_lines WHERE transaction_id = '$R'")" 42704 \
 	"it sees the victim's execution as not existing"
 
-# 23-24: the owner still controls its own execution, after all of this.
+# 23-26: nor an execution of its family of sub-chains: a child cancelling its
+# parent, a grandchild skipping or retrying its grandparent's waiting step,
+# a parent's step cancelling its running child.
+# family CHILD PARENT: chain PARENT's one step runs chain CHILD with input p,
+# the root's id ({p} if PARENT is itself a child, else its own id).
+family()
+{
+	as "$ATTACKER" "SELECT chainexec.chain_define(\$d\${\"id\": \"$2\", \"steps\": [
+		{\"id\": 1, \"name\": \"down\", \"type\": \"chain\", \"chain\": \"$1\", \"input\": {\"p\": \"$3\"}}]}\$d\$, true)" >/dev/null
+}
+for verb in cancel skip_step retry_step; do
+	case $verb in cancel) arg= ;; *) arg=", 1" ;; esac
+	as "$ATTACKER" "SELECT chainexec.chain_define(\$d\${\"id\": \"sec-ctl-kid-$verb-$S\", \"steps\": [
+		{\"id\": 1, \"name\": \"up\", \"type\": \"sql\", \"sql\": \"SELECT chainexec.chain_$verb({p}::uuid$arg) AS r\"}]}\$d\$, true)" >/dev/null
+done
+family "sec-ctl-kid-cancel-$S" "sec-ctl-top1-$S" "{chain.execution_id}"
+family "sec-ctl-kid-skip_step-$S" "sec-ctl-mid2-$S" "{p}"
+family "sec-ctl-mid2-$S" "sec-ctl-top2-$S" "{chain.execution_id}"
+family "sec-ctl-kid-retry_step-$S" "sec-ctl-mid3-$S" "{p}"
+family "sec-ctl-mid3-$S" "sec-ctl-top3-$S" "{chain.execution_id}"
+as "$ATTACKER" "CREATE FUNCTION sec_ctl_$S.cancel_child(p uuid) RETURNS boolean LANGUAGE plpgsql AS \$f\$
+	BEGIN
+		PERFORM pg_sleep(0.5);
+		RETURN chainexec.chain_cancel((SELECT execution_id FROM chainexec.executions WHERE parent_execution_id = p));
+	END \$f\$;
+	SELECT chainexec.chain_define(\$d\${\"id\": \"sec-ctl-nap-$S\", \"steps\": [
+	{\"id\": 1, \"name\": \"nap\", \"type\": \"sql\", \"sql\": \"SELECT pg_sleep(2) IS NULL AS slept\"}]}\$d\$, true),
+	chainexec.chain_define(\$d\${\"id\": \"sec-ctl-down-$S\", \"steps\": [
+	{\"id\": 1, \"name\": \"child\", \"type\": \"chain\", \"chain\": \"sec-ctl-nap-$S\", \"parallelExecution\": true},
+	{\"id\": 2, \"name\": \"cut\", \"type\": \"sql\", \"parallelExecution\": true,
+	 \"sql\": \"SELECT sec_ctl_$S.cancel_child({chain.execution_id}::uuid) AS r\"}]}\$d\$, true)" >/dev/null
+F1=$(as "$ATTACKER" "SELECT chainexec.chain_execute('sec-ctl-top1-$S')")
+F2=$(as "$ATTACKER" "SELECT chainexec.chain_execute('sec-ctl-top2-$S')")
+F3=$(as "$ATTACKER" "SELECT chainexec.chain_execute('sec-ctl-top3-$S')")
+F4=$(as "$ATTACKER" "SELECT chainexec.chain_execute('sec-ctl-down-$S')")
+got=""
+for f in "$F1" "$F2" "$F3" "$F4"; do
+	got="$got $(as "$ATTACKER" "SELECT chainexec.chain_wait('$f', 20000)->>'status'")"
+done
+is "$got" " failed failed failed failed" "a step that changes a parent, grandparent or child of its execution fails its family"
+is "$(psql_q "WITH RECURSIVE f(id) AS (SELECT id FROM chainexec.universal_transactions WHERE id IN ('$F1', '$F2', '$F3')
+	UNION ALL SELECT t.id FROM chainexec.universal_transactions t JOIN f ON t.parent_id = f.id)
+	SELECT string_agg(DISTINCT l.error->>'sqlstate', ',') FROM f JOIN chainexec.universal_transaction_lines l
+	ON l.transaction_id = f.id AND l.step_name = 'up'")" 55000 \
+	"the child's or grandchild's step fails with 55000 (cancel, skip_step, retry_step)"
+is "$(psql_q "SELECT error->>'sqlstate' FROM chainexec.universal_transaction_lines WHERE transaction_id = '$F4' AND step_id = 2")" 55000 \
+	"the parent's step that cancels its child fails with 55000"
+is "$(psql_q "WITH RECURSIVE f(id) AS (SELECT id FROM chainexec.universal_transactions WHERE id IN ('$F1', '$F2', '$F3', '$F4')
+	UNION ALL SELECT t.id FROM chainexec.universal_transactions t JOIN f ON t.parent_id = f.id)
+	SELECT count(*) FROM f JOIN chainexec.universal_transactions t USING (id)
+	WHERE t.status NOT IN ('failed', 'cancelled') OR EXISTS (SELECT FROM chainexec.universal_transaction_lines l
+	WHERE l.transaction_id = t.id AND l.status IN ('pending', 'ready', 'running', 'waiting'))")" 0 \
+	"no execution of those families is left live or with an open step"
+
+# 27-28: the owner still controls its own execution, after all of this.
 is "$(as "$VICTIM" "SELECT chainexec.chain_step_complete('$V', 1, '{\"approved\": true}')")" t "the owner approves its step"
 is "$(as "$VICTIM" "SELECT chainexec.chain_wait('$V', 20000)->>'status'")" completed "and its execution completes"
 
