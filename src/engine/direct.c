@@ -514,6 +514,29 @@ rte_for(Direct *d, int t)
 	return rte;
 }
 
+/*
+ * Leave out of the result relation's copy of the triggers those of
+ * function fn (of foreign key fk, or of any with InvalidOid).
+ */
+static void
+drop_triggers(TriggerDesc *td, Oid fn, Oid fk)
+{
+	int			kept = 0;
+
+	td->trig_insert_after_row = td->trig_update_after_row = false;
+	for (int i = 0; i < td->numtriggers; i++)
+	{
+		Trigger    *tg = &td->triggers[i];
+
+		if (tg->tgfoid == fn && (!OidIsValid(fk) || tg->tgconstraint == fk))
+			continue;
+		td->trig_insert_after_row |= TRIGGER_TYPE_MATCHES(tg->tgtype, TRIGGER_TYPE_ROW, TRIGGER_TYPE_AFTER, TRIGGER_TYPE_INSERT);
+		td->trig_update_after_row |= TRIGGER_TYPE_MATCHES(tg->tgtype, TRIGGER_TYPE_ROW, TRIGGER_TYPE_AFTER, TRIGGER_TYPE_UPDATE);
+		td->triggers[kept++] = *tg;
+	}
+	td->numtriggers = kept;
+}
+
 /* Open table t (T_LINES, T_HEADER); for an update with its indexes. */
 DirectRel *
 ce_row_open(Direct *d, int t, LOCKMODE mode)
@@ -548,6 +571,16 @@ ce_row_open(Direct *d, int t, LOCKMODE mode)
 
 		r->rri = makeNode(ResultRelInfo);
 		InitResultRelInfo(r->rri, r->rel, t + 1, NULL, 0);
+
+		/*
+		 * A direct write never changes a foreign key's columns: the check
+		 * of an updated row whose key is unchanged, which PostgreSQL makes
+		 * when the transaction wrote the old version (a header updated
+		 * twice in a transition: a query each time), could not fail, and
+		 * is left out, unless a BEFORE UPDATE row trigger could change it.
+		 */
+		if (r->rri->ri_TrigDesc && !r->rri->ri_TrigDesc->trig_update_before_row)
+			drop_triggers(r->rri->ri_TrigDesc, F_RI_FKEY_CHECK_UPD, InvalidOid);
 		r->rri->ri_ConstraintExprs = table_checks(t, r->rel);
 		d->estate->es_opened_result_relations = lappend(d->estate->es_opened_result_relations, r->rri);
 		ExecOpenIndices(r->rri, false);
@@ -588,55 +621,6 @@ ce_row_end(Direct *d)
 	/* the next statements see what was written */
 	if (d->estate != NULL)
 		CommandCounterIncrement();
-}
-
-Datum
-ce_row_value(DirectRel *r, Col c, bool *isnull)
-{
-	return slot_getattr(r->found, r->col[c] + 1, isnull);
-}
-
-bool
-ce_row_null(DirectRel *r, Col c)
-{
-	return slot_attisnull(r->found, r->col[c] + 1);
-}
-
-/* A boolean column; null reads as false, as in a WHERE clause. */
-bool
-ce_row_bool(DirectRel *r, Col c)
-{
-	bool		isnull;
-	Datum		d = ce_row_value(r, c, &isnull);
-
-	return !isnull && DatumGetBool(d);
-}
-
-char *
-ce_row_text(DirectRel *r, Col c)
-{
-	bool		isnull;
-	Datum		d = ce_row_value(r, c, &isnull);
-
-	return isnull ? NULL : TextDatumGetCString(d);
-}
-
-int32
-ce_row_int(DirectRel *r, Col c, int32 if_null)
-{
-	bool		isnull;
-	Datum		d = ce_row_value(r, c, &isnull);
-
-	return isnull ? if_null : DatumGetInt32(d);
-}
-
-Jsonb *
-ce_row_jsonb(DirectRel *r, Col c)
-{
-	bool		isnull;
-	Datum		d = ce_row_value(r, c, &isnull);
-
-	return isnull ? NULL : DatumGetJsonbPCopy(d);
 }
 
 /* The row of key (org, id[, line_number]) in snapshot d->snap, into r->found; false: none. */
@@ -813,8 +797,6 @@ ce_row_open_insert(Direct *d, int t, const Col *set, bool skip_header_fk)
 	TriggerDesc *td = r->rri->ri_TrigDesc;
 	Oid			fk = InvalidOid;
 	ListCell   *lc;
-	int			kept = 0;
-	bool		after_row = false;
 
 	if (!tables[t].insertable)
 		ereport(ERROR,
@@ -839,21 +821,8 @@ ce_row_open_insert(Direct *d, int t, const Col *set, bool skip_header_fk)
 			f->confkey[1] == tables[T_HEADER].col[C_ID] + 1)
 			fk = f->conoid;
 	}
-	if (!OidIsValid(fk))
-		return r;
-	/* the result relation's copy of the triggers, without that check */
-	for (int i = 0; i < td->numtriggers; i++)
-	{
-		Trigger    *tg = &td->triggers[i];
-
-		if (tg->tgconstraint == fk && tg->tgfoid == F_RI_FKEY_CHECK_INS)
-			continue;
-		if (TRIGGER_TYPE_MATCHES(tg->tgtype, TRIGGER_TYPE_ROW, TRIGGER_TYPE_AFTER, TRIGGER_TYPE_INSERT))
-			after_row = true;
-		td->triggers[kept++] = *tg;
-	}
-	td->numtriggers = kept;
-	td->trig_insert_after_row = after_row;
+	if (OidIsValid(fk))
+		drop_triggers(td, F_RI_FKEY_CHECK_INS, fk);
 	return r;
 }
 

@@ -10,7 +10,9 @@
 #define CE_DIRECT_H
 
 #include "access/tableam.h"
+#include "executor/tuptable.h"
 #include "nodes/execnodes.h"
+#include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/relcache.h"
 #include "utils/snapshot.h"
@@ -96,12 +98,54 @@ extern Relation ce_row_open_steps(void);
 extern Relation ce_row_open_ready(void);
 
 /* Columns of the row found. */
-extern Datum ce_row_value(DirectRel *r, Col c, bool *isnull);
-extern bool ce_row_null(DirectRel *r, Col c);
-extern bool ce_row_bool(DirectRel *r, Col c);
-extern char *ce_row_text(DirectRel *r, Col c);
-extern int32 ce_row_int(DirectRel *r, Col c, int32 if_null);
-extern Jsonb *ce_row_jsonb(DirectRel *r, Col c);
+static inline Datum
+ce_row_value(DirectRel *r, Col c, bool *isnull)
+{
+	return slot_getattr(r->found, r->col[c] + 1, isnull);
+}
+
+static inline bool
+ce_row_null(DirectRel *r, Col c)
+{
+	return slot_attisnull(r->found, r->col[c] + 1);
+}
+
+/* A boolean column; null reads as false, as in a WHERE clause. */
+static inline bool
+ce_row_bool(DirectRel *r, Col c)
+{
+	bool		isnull;
+	Datum		d = ce_row_value(r, c, &isnull);
+
+	return !isnull && DatumGetBool(d);
+}
+
+static inline char *
+ce_row_text(DirectRel *r, Col c)
+{
+	bool		isnull;
+	Datum		d = ce_row_value(r, c, &isnull);
+
+	return isnull ? NULL : TextDatumGetCString(d);
+}
+
+static inline int32
+ce_row_int(DirectRel *r, Col c, int32 if_null)
+{
+	bool		isnull;
+	Datum		d = ce_row_value(r, c, &isnull);
+
+	return isnull ? if_null : DatumGetInt32(d);
+}
+
+static inline Jsonb *
+ce_row_jsonb(DirectRel *r, Col c)
+{
+	bool		isnull;
+	Datum		d = ce_row_value(r, c, &isnull);
+
+	return isnull ? NULL : DatumGetJsonbPCopy(d);
+}
 
 /* Find a row by key in the access's snapshot; lock it as SELECT ... FOR would. */
 extern bool ce_row_find(Direct *d, DirectRel *r, const pg_uuid_t *org, const pg_uuid_t *id,

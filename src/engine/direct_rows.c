@@ -688,6 +688,7 @@ ce_direct_write_header(ExecRow *ex, CeExecStatus status, bool finish, Jsonb *out
 					   Jsonb *context)
 {
 	static const Col start_set[] = {C_STATUS, C_STARTED, C_COUNT};
+	static const Col start_context_set[] = {C_STATUS, C_STARTED, C_CONTEXT, C_COUNT};
 	static const Col finish_set[] = {C_STATUS, C_OUTPUT, C_ERROR, C_FINISHED, C_STARTED, C_COUNT};
 	static const Col finish_context_set[] = {C_STATUS, C_OUTPUT, C_ERROR, C_FINISHED, C_STARTED, C_CONTEXT, C_COUNT};
 	Direct		d;
@@ -695,7 +696,8 @@ ce_direct_write_header(ExecRow *ex, CeExecStatus status, bool finish, Jsonb *out
 
 	/* a held-back completion first, as before any statement */
 	ce_store_before_query(NULL);
-	ce_row_begin(&d, true, false, !finish ? start_set : context ? finish_context_set : finish_set);
+	ce_row_begin(&d, true, false, !finish ? (context ? start_context_set : start_set) :
+				 context ? finish_context_set : finish_set);
 	AfterTriggerBeginQuery();
 	h = ce_row_open(&d, T_HEADER, RowExclusiveLock);
 	if (ce_row_find(&d, h, &ex->org, &ex->id, 0) &&

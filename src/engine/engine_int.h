@@ -220,6 +220,7 @@ extern void ce_fail_line_plain(const pg_uuid_t *org, const pg_uuid_t *id, int li
 
 /* Writing the header. */
 extern void ce_exec_set_status(ExecRow *ex, CeExecStatus status);
+extern void ce_exec_set_status_context(ExecRow *ex, CeExecStatus status, Jsonb *context);
 extern void ce_exec_set_status_error(ExecRow *ex, CeExecStatus status, Jsonb *error);
 extern void ce_exec_write_end(ExecRow *ex, CeExecStatus status, Jsonb *output, Jsonb *error);
 extern bool ce_exec_ran_to_end(const ExecRow *ex, CeExecStatus status);

@@ -639,6 +639,26 @@ ce_exec_set_status(ExecRow *ex, CeExecStatus status)
 	ex->status = status;
 }
 
+/*
+ * ce_exec_set_status and ce_exec_set_context in one new version of the
+ * header where direct access applies (the execution's start with its first
+ * step's variables: a second version in the same transaction would cost a
+ * second update, and a check of its foreign keys).
+ */
+void
+ce_exec_set_status_context(ExecRow *ex, CeExecStatus status, Jsonb *context)
+{
+	if (!ce_direct_available())
+	{
+		ce_exec_set_status(ex, status);
+		ce_exec_set_context(ex, context);
+		return;
+	}
+	ce_direct_write_header(ex, status, false, NULL, NULL, context);
+	ex->status = status;
+	ex->context = context;
+}
+
 ArrayType *
 ce_int_array(List *ints)
 {

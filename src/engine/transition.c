@@ -314,8 +314,14 @@ handle_success(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun *run,
 	 * another), one per step.
 	 */
 	if (ex->status == CE_EXEC_PENDING && !compensation && act != COND_FAIL)
-		ce_exec_set_status(ex, CE_EXEC_RUNNING);
-	if (merged)
+	{
+		if (merged)
+			ce_exec_set_status_context(ex, CE_EXEC_RUNNING, merged);
+		else
+			ce_exec_set_status(ex, CE_EXEC_RUNNING);
+		merged = NULL;
+	}
+	else if (merged)
 	{
 		ce_exec_set_context(ex, merged);
 		merged = NULL;
