@@ -129,18 +129,25 @@ static CeQuery q_owner = {
  * running: its first step then starts it (started_at) and takes its place
  * under the chain's concurrencyLimit (flow.c), as if it had never stopped.
  */
-#define GOES_ON "CASE WHEN started_at IS NULL THEN 'pending' ELSE 'running' END"
+#define NO_STEP_STARTED "started_at IS NULL AND NOT EXISTS (SELECT FROM chainexec.universal_transaction_lines l " \
+	"WHERE l.organization_id = $1 AND l.transaction_id = $2 AND l.first_started_at IS NOT NULL)"
+#define GOES_ON "CASE WHEN " NO_STEP_STARTED " THEN 'pending' ELSE 'running' END"
+/* ... and when a step started, the execution started with its first one. */
+#define STARTED "coalesce(started_at, (SELECT min(l.first_started_at) FROM chainexec.universal_transaction_lines l " \
+	"WHERE l.organization_id = $1 AND l.transaction_id = $2))"
 
 /* $3: the new status; running is GOES_ON. */
 static CeQuery q_set_status = {
 	"UPDATE chainexec.universal_transactions "
-	"SET status = CASE WHEN $3 = 'running' THEN " GOES_ON " ELSE $3 END "
+	"SET status = CASE WHEN $3 = 'running' THEN " GOES_ON " ELSE $3 END, "
+	"started_at = CASE WHEN $3 = 'running' THEN " STARTED " ELSE started_at END "
 	"WHERE organization_id = $1 AND id = $2 RETURNING status",
 	3, {UUIDOID, UUIDOID, TEXTOID}};
 
 /* Reopen a stopped execution (GOES_ON); a timed-out one loses its deadline. */
 static CeQuery q_reopen = {
-	"UPDATE chainexec.universal_transactions SET status = " GOES_ON ", finished_at = NULL, error = NULL, "
+	"UPDATE chainexec.universal_transactions SET status = " GOES_ON ", started_at = " STARTED ", "
+	"finished_at = NULL, error = NULL, "
 	"deadline = CASE WHEN status = 'timeout' THEN NULL ELSE deadline END "
 	"WHERE organization_id = $1 AND id = $2 RETURNING status",
 	2, {UUIDOID, UUIDOID}};
@@ -339,6 +346,8 @@ ce_ctl_open_as(Ctl *c, Datum id, bool change, const char *verb, bool decider)
 	ce_exec_read(&c->ex);
 	if (change)
 		ce_exec_lock(&c->ex);
+	/* a control call never starts an execution: only its first step does */
+	c->ex.not_started = c->ex.status == CE_EXEC_PENDING;
 }
 
 void

@@ -226,7 +226,13 @@ ce_flow_admit_execution(ExecRow *ex, LineRow *line)
 	Datum		v[4];
 	char	   *key;
 
-	if (ex->plan == NULL || ex->plan->concurrency_limit <= 0 || ex->status != CE_EXEC_PENDING ||
+	/*
+	 * Every step of a live execution needs the place, not only its first:
+	 * a stopped execution gives its place up (finished_at), and once
+	 * reopened (chain_resume, chain_retry_step, chain_skip_step) it goes on
+	 * only when it has one again.  Its own place is found first.
+	 */
+	if (ex->plan == NULL || ex->plan->concurrency_limit <= 0 || !ce_exec_status_is_live(ex->status) ||
 		strcmp(line->line_type, "compensation") == 0)
 		return true;
 	v[0] = UUIDPGetDatum(&ex->org);

@@ -313,12 +313,15 @@ handle_success(ExecRow *ex, LineRow *line, const CeStep *step, CeStepRun *run,
 	 * multixact (a lock by one subtransaction of ours, an update by
 	 * another), one per step.
 	 */
-	if (ex->status == CE_EXEC_PENDING && !compensation && act != COND_FAIL)
+	if ((ex->status == CE_EXEC_PENDING || ex->status == CE_EXEC_PAUSED) && !compensation && act != COND_FAIL)
 	{
+		/* paused while it ran: still its start, if it is the first */
+		CeExecStatus status = ex->status == CE_EXEC_PAUSED ? CE_EXEC_PAUSED : CE_EXEC_RUNNING;
+
 		if (merged)
-			ce_exec_set_status_context(ex, CE_EXEC_RUNNING, merged);
+			ce_exec_set_status_context(ex, status, merged);
 		else
-			ce_exec_set_status(ex, CE_EXEC_RUNNING);
+			ce_exec_set_status(ex, status);
 		merged = NULL;
 	}
 	else if (merged)
@@ -727,6 +730,10 @@ ce_transition_in_xact(const pg_uuid_t *only_execution, const pg_uuid_t *only_org
 	int			save_nestlevel;
 	char	   *search_path;
 	CeTransitionResult result = CE_TR_NONE;
+	/* a transition nested in a step's (chainexec._run_one): the outer step's, restored */
+	bool		outer_in_step = in_step;
+	pg_uuid_t	outer_execution = step_execution;
+	pg_uuid_t	outer_org = step_org;
 
 	/*
 	 * A cancel (chain_cancel, a deadline) is meant for a running step: hold
@@ -760,7 +767,9 @@ ce_transition_in_xact(const pg_uuid_t *only_execution, const pg_uuid_t *only_org
 			process_line(&ex, &line);
 			ce_store_hold_end();
 			ce_flow_transition_end(&ex);
-			in_step = false;
+			in_step = outer_in_step;
+			step_execution = outer_execution;
+			step_org = outer_org;
 			ce_running_clear();
 			result = CE_TR_DONE;
 		}
@@ -769,7 +778,9 @@ ce_transition_in_xact(const pg_uuid_t *only_execution, const pg_uuid_t *only_org
 	}
 	PG_CATCH();
 	{
-		in_step = false;
+		in_step = outer_in_step;
+		step_execution = outer_execution;
+		step_org = outer_org;
 		ce_store_hold_reset();
 		ce_flow_reset();
 		ce_running_clear();

@@ -90,7 +90,7 @@ wait_line()
 	poll_query_until "SELECT status FROM chainexec.universal_transaction_lines WHERE transaction_id = '$1' AND step_id = $2 ORDER BY line_number DESC LIMIT 1" "$3" 30
 }
 
-plan 25
+plan 31
 
 "$WATCH" --raw -v -t 280 >"$RAW" 2>"$TMP/raw.err" &
 WATCHER=$!
@@ -239,5 +239,60 @@ is "$(psql_q "SELECT count(*) FROM chainexec.universal_transactions a, chainexec
 is "$(psql_q "SELECT count(*) FROM chainexec.universal_transaction_lines l JOIN chainexec.universal_transactions t
 	ON t.id = l.transaction_id WHERE t.id IN ('$l1', '$l2', '$l3') AND l.started_at < t.started_at")" 0 \
 	"no step started before its execution did"
+
+# Paused while its first step ran: that step started it; resumed, it is running.
+psql_q "SELECT chainexec.chain_define('{\"id\": \"ctl-solo-$S\", \"steps\": [
+	{\"id\": 1, \"name\": \"a\", \"type\": \"sql\", \"sql\": \"SELECT 1 AS a FROM pg_sleep(1)\", \"outputVariables\": [\"a\"]},
+	{\"id\": 2, \"name\": \"b\", \"type\": \"sql\", \"sql\": \"SELECT 2 AS b FROM pg_sleep(1)\", \"outputVariables\": [\"b\"]}]}', true)" >/dev/null
+p=$(start "ctl-solo-$S")
+poll_query_until "SELECT count(*) > 0 FROM pg_stat_activity WHERE query LIKE 'chainexec: ctl-solo-$S/%'" t 20 >/dev/null
+psql_q "SELECT chainexec.chain_pause('$p')" >/dev/null
+wait_line "$p" 1 completed >/dev/null
+psql_q "SELECT chainexec.chain_resume('$p')" >/dev/null
+is "$(psql_q "SELECT true, status, started_at = (SELECT first_started_at FROM
+	chainexec.universal_transaction_lines WHERE transaction_id = '$p' AND step_id = 1)
+	FROM chainexec.universal_transactions WHERE id = '$p'")" "t|running|t" \
+	"paused while its first step ran, then resumed: running, started when that step did"
+is "$(psql_q "SELECT chainexec.chain_wait('$p', 20000)->>'status'")" completed "and it completes"
+
+# concurrencyLimit 1 holds through a skip of a waiting execution's step and
+# a cancel and resume of one that had started; a skip or retry of a step of
+# an execution not yet due leaves it pending.
+psql_q "SELECT chainexec.chain_define('{\"id\": \"ctl-lim2-$S\", \"concurrencyLimit\": 1, \"steps\": [
+	{\"id\": 1, \"name\": \"a\", \"type\": \"sql\", \"sql\": \"SELECT 1 AS a FROM pg_sleep(0.6)\", \"outputVariables\": [\"a\"]},
+	{\"id\": 2, \"name\": \"b\", \"type\": \"sql\", \"sql\": \"SELECT 2 AS b FROM pg_sleep(0.6)\", \"outputVariables\": [\"b\"]}]}', true)" >/dev/null
+x=$(start "ctl-lim2-$S")
+poll_query_until "SELECT status FROM chainexec.universal_transactions WHERE id = '$x'" running 20 >/dev/null
+y=$(start "ctl-lim2-$S")
+sleep 0.2
+psql_q "SELECT chainexec.chain_skip_step('$y', 1, '{\"a\": 5}')" >/dev/null
+is "$(psql_q "SELECT true, status, started_at IS NULL
+	FROM chainexec.universal_transactions WHERE id = '$y'")" "t|pending|t" \
+	"a skipped step of an execution waiting for its place leaves it pending, not started"
+psql_q "SELECT chainexec.chain_wait('$x', 20000)" >/dev/null
+z=$(start "ctl-lim2-$S")
+psql_q "SELECT chainexec.chain_wait('$y', 20000)" >/dev/null
+poll_query_until "SELECT status FROM chainexec.universal_transactions WHERE id = '$z'" running 20 >/dev/null
+w=$(start "ctl-lim2-$S")
+psql_q "SELECT chainexec.chain_cancel('$z')" >/dev/null
+poll_query_until "SELECT status FROM chainexec.universal_transactions WHERE id = '$w'" running 20 >/dev/null
+until psql_q "SELECT chainexec.chain_resume('$z')" >/dev/null 2>&1; do sleep 0.1; done
+for e in "$w" "$z"; do
+	psql_q "SELECT chainexec.chain_wait('$e', 20000)" >/dev/null
+done
+is "$(psql_q "SELECT string_agg(status, ' ' ORDER BY id) FROM chainexec.universal_transactions WHERE id IN ('$x', '$y', '$z', '$w')")" \
+	"completed completed completed completed" "the four executions complete"
+is "$(psql_q "SELECT count(*) FROM chainexec.universal_transaction_lines a, chainexec.universal_transaction_lines b
+	WHERE a.transaction_id IN ('$x', '$y', '$z', '$w') AND b.transaction_id IN ('$x', '$y', '$z', '$w')
+	AND a.transaction_id < b.transaction_id AND a.started_at IS NOT NULL AND b.started_at IS NOT NULL
+	AND tstzrange(a.started_at, a.finished_at) && tstzrange(b.started_at, b.finished_at)")" 0 \
+	"no step of one ran while a step of another did: concurrencyLimit 1 held"
+v=$(start "ctl-lim2-$S" '{"runAt": "2100-01-01T00:00:00Z"}')
+psql_q "SELECT chainexec.chain_skip_step('$v', 1)" >/dev/null
+psql_q "SELECT chainexec.chain_retry_step('$v', 2)" >/dev/null
+is "$(psql_q "SELECT true, true, status, started_at IS NULL
+	FROM chainexec.universal_transactions WHERE id = '$v'")" "t|t|pending|t" \
+	"a skip and a retry of steps of an execution not yet due leave it pending, not started"
+psql_q "SELECT chainexec.chain_cancel('$v')" >/dev/null
 
 done_testing; exit $?

@@ -28,12 +28,14 @@ CH=sec-ctl-$S
 cleanup()
 {
 	psql -X -q >/dev/null 2>&1 <<-EOF
+		DELETE FROM chainexec.universal_transactions WHERE chain_id LIKE 'sec-ctl-%$S' AND parent_id IS NOT NULL;
 		DELETE FROM chainexec.universal_transactions WHERE chain_id LIKE 'sec-ctl-%$S';
 		SET chainexec.internal = on;
 		DELETE FROM chainexec.chains WHERE chain_id LIKE 'sec-ctl-%$S';
 		RESET chainexec.internal;
 		DROP SCHEMA IF EXISTS sec_ctl_$S CASCADE;
 		DROP TABLE IF EXISTS public.sec_ctl_spy_$S;
+		DROP FUNCTION IF EXISTS public.sec_ctl_nested_$S(uuid);
 		DROP OWNED BY $VICTIM, $ATTACKER;
 		DROP ROLE IF EXISTS $VICTIM, $ATTACKER;
 	EOF
@@ -70,7 +72,7 @@ exec_status()
 	psql_q "SELECT status FROM chainexec.universal_transactions WHERE id = '$1'"
 }
 
-plan 27
+plan 28
 
 psql -X -q -v ON_ERROR_STOP=1 >/dev/null <<-EOF || bail_out "setup failed"
 	CREATE ROLE $VICTIM LOGIN;
@@ -257,7 +259,24 @@ is "$(psql_q "WITH RECURSIVE f(id) AS (SELECT id FROM chainexec.universal_transa
 	WHERE l.transaction_id = t.id AND l.status IN ('pending', 'ready', 'running', 'waiting'))")" 0 \
 	"no execution of those families is left live or with an open step"
 
-# 27-28: the owner still controls its own execution, after all of this.
+# 27: nor after a transition nested in the step (chainexec._run_one, for
+# its owner's EXECUTE only: here a superuser's chain) has ended.
+psql_q "CREATE FUNCTION public.sec_ctl_nested_$S(p uuid) RETURNS boolean LANGUAGE plpgsql AS \$f\$
+	BEGIN
+		PERFORM chainexec._run_one(chainexec.chain_execute('sec-ctl-nap-$S'));
+		RETURN chainexec.chain_cancel(p);
+	END \$f\$;
+	SELECT chainexec.chain_define(\$d\${\"id\": \"sec-ctl-nkid-$S\", \"steps\": [
+	{\"id\": 1, \"name\": \"up\", \"type\": \"sql\", \"sql\": \"SELECT public.sec_ctl_nested_$S({p}::uuid) AS r\"}]}\$d\$, true),
+	chainexec.chain_define(\$d\${\"id\": \"sec-ctl-ntop-$S\", \"steps\": [
+	{\"id\": 1, \"name\": \"down\", \"type\": \"chain\", \"chain\": \"sec-ctl-nkid-$S\", \"input\": {\"p\": \"{chain.execution_id}\"}}]}\$d\$, true)" >/dev/null
+F5=$(psql_q "SELECT chainexec.chain_execute('sec-ctl-ntop-$S')")
+is "$(psql_q "SELECT chainexec.chain_wait('$F5', 20000)->>'status'")|$(psql_q "SELECT l.error->>'sqlstate'
+	FROM chainexec.universal_transactions t JOIN chainexec.universal_transaction_lines l ON l.transaction_id = t.id
+	WHERE t.parent_id = '$F5'")" "failed|55000" \
+	"a step that ran a nested transition still may not cancel its parent (55000)"
+
+# 28-29: the owner still controls its own execution, after all of this.
 is "$(as "$VICTIM" "SELECT chainexec.chain_step_complete('$V', 1, '{\"approved\": true}')")" t "the owner approves its step"
 is "$(as "$VICTIM" "SELECT chainexec.chain_wait('$V', 20000)->>'status'")" completed "and its execution completes"
 
