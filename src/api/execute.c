@@ -214,14 +214,24 @@ static CeQuery q_idempotent = {
 								"AND idempotency_key = $3",
 	4, {UUIDOID, TEXTOID, TEXTOID, OIDOID}};
 
+/* An execution's header; with an idempotency key, a speculative insert. */
+#define INSERT_HEADER_SQL \
+	"INSERT INTO chainexec.universal_transactions " \
+	"(organization_id, chain_id, chain_version, status, input, context, owner, priority, " \
+	" idempotency_key, deadline, smart_code, metadata, in_session) " \
+	"VALUES ($1, $2, $3, 'pending', $4, $5, $6::regrole, $7, $8, $9, $10, $11, $12) "
+#define INSERT_HEADER_TYPES \
+	{UUIDOID, TEXTOID, INT4OID, JSONBOID, JSONBOID, OIDOID, INT4OID, TEXTOID, TIMESTAMPTZOID, TEXTOID, JSONBOID, BOOLOID}
+
 static CeQuery q_insert_header = {
-	"INSERT INTO chainexec.universal_transactions "
-								"(organization_id, chain_id, chain_version, status, input, context, owner, priority, "
-								" idempotency_key, deadline, smart_code, metadata, in_session) "
-								"VALUES ($1, $2, $3, 'pending', $4, $5, $6::regrole, $7, $8, $9, $10, $11, $12) "
-								"ON CONFLICT (organization_id, chain_id, owner, idempotency_key) "
-								"WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING id",
-	12, {UUIDOID, TEXTOID, INT4OID, JSONBOID, JSONBOID, OIDOID, INT4OID, TEXTOID, TIMESTAMPTZOID, TEXTOID, JSONBOID, BOOLOID}};
+	INSERT_HEADER_SQL
+	"ON CONFLICT (organization_id, chain_id, owner, idempotency_key) "
+	"WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING id",
+	12, INSERT_HEADER_TYPES};
+
+static CeQuery q_insert_header_plain = {
+	INSERT_HEADER_SQL "RETURNING id",
+	12, INSERT_HEADER_TYPES};
 
 /* A child execution's parent link (subchain.c). */
 static CeQuery q_set_parent = {
@@ -499,7 +509,7 @@ create_execution(const char *chain_id, Jsonb *input, Jsonb *options, Oid owner,
 	v[11] = BoolGetDatum(parent ? parent->in_session : ce_inline_runner);
 	v[12] = TimestampTzGetDatum(start);
 
-	ret = ce_run_query(&q_insert_header, v, n, false, 0);
+	ret = ce_run_query(o.idempotency_key ? &q_insert_header : &q_insert_header_plain, v, n, false, 0);
 	if (ret != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "could not record execution");
 	if (SPI_processed == 0)
