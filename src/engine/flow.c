@@ -53,6 +53,8 @@
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
+#include "storage/lock.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
@@ -220,6 +222,27 @@ chain_key(const char *chain_id)
  * concurrencyLimit
  * --------------------------------------------------------------------- */
 
+/* locktag field4 of the admission locks ("CF"; advisory locks use 1 and 2, chain_run 0x4345) */
+#define CE_ADMISSION_LOCK_FIELD4	0x4346
+
+/*
+ * The execution's admission lock, until the end of the transaction: one
+ * transition of an execution at a time takes its place.
+ */
+static void
+lock_admission(const pg_uuid_t *execution)
+{
+	LOCKTAG		tag;
+	uint32		k1;
+	uint32		k2;
+
+	/* the random bits of a version 7 uuid */
+	memcpy(&k1, execution->data + 8, sizeof(k1));
+	memcpy(&k2, execution->data + 12, sizeof(k2));
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, k1, k2, CE_ADMISSION_LOCK_FIELD4);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+}
+
 bool
 ce_flow_admit_execution(ExecRow *ex, LineRow *line)
 {
@@ -239,6 +262,17 @@ ce_flow_admit_execution(ExecRow *ex, LineRow *line)
 	v[1] = CStringGetTextDatum(ex->chain_id);
 	v[2] = UUIDPGetDatum(&ex->id);
 	v[3] = Int32GetDatum(ex->plan->concurrency_limit);
+	ce_run_query(&q_chain_slot_held, v, NULL, false, 1);
+	if (SPI_processed > 0)
+		return true;
+
+	/*
+	 * Another transition of the execution (a parallel line) may be taking
+	 * its place right now: its take, not yet committed, would be skipped
+	 * (SKIP LOCKED), and this line would wait for a place the execution
+	 * holds, woken by nothing.  Wait for it, then look again.
+	 */
+	lock_admission(&ex->id);
 	ce_run_query(&q_chain_slot_held, v, NULL, false, 1);
 	if (SPI_processed > 0)
 		return true;

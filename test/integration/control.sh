@@ -90,7 +90,7 @@ wait_line()
 	poll_query_until "SELECT status FROM chainexec.universal_transaction_lines WHERE transaction_id = '$1' AND step_id = $2 ORDER BY line_number DESC LIMIT 1" "$3" 30
 }
 
-plan 31
+plan 34
 
 "$WATCH" --raw -v -t 280 >"$RAW" 2>"$TMP/raw.err" &
 WATCHER=$!
@@ -294,5 +294,33 @@ is "$(psql_q "SELECT true, true, status, started_at IS NULL
 	FROM chainexec.universal_transactions WHERE id = '$v'")" "t|t|pending|t" \
 	"a skip and a retry of steps of an execution not yet due leave it pending, not started"
 psql_q "SELECT chainexec.chain_cancel('$v')" >/dev/null
+
+# Parallel lines of one execution taking its place at the same moment: one
+# takes it, the other waits for that take and goes on in the same place
+# (it waited for a place the execution held, woken by nothing): parallel
+# first steps, and parallel steps of an execution reopened after another
+# took its place.
+psql_q "SELECT chainexec.chain_define('{\"id\": \"ctl-par-$S\", \"concurrencyLimit\": 1, \"steps\": [
+	{\"id\": 1, \"name\": \"a\", \"type\": \"sql\", \"sql\": \"SELECT 1 AS a FROM pg_sleep(CASE WHEN {slow}::bool THEN 0.3 ELSE 0 END)\", \"outputVariables\": [\"a\"], \"parallelExecution\": true},
+	{\"id\": 2, \"name\": \"b\", \"type\": \"sql\", \"sql\": \"SELECT 2 AS b FROM pg_sleep(CASE WHEN {slow}::bool THEN 0.3 ELSE 0 END)\", \"outputVariables\": [\"b\"], \"parallelExecution\": true},
+	{\"id\": 3, \"name\": \"p\", \"type\": \"sql\", \"sql\": \"SELECT 3 AS p FROM pg_sleep(CASE WHEN {slow}::bool THEN 1 ELSE 0 END)\", \"outputVariables\": [\"p\"], \"dependsOn\": [1, 2]},
+	{\"id\": 4, \"name\": \"q\", \"type\": \"sql\", \"sql\": \"SELECT 4 AS q FROM pg_sleep(CASE WHEN {slow}::bool THEN 1 ELSE 0 END)\", \"outputVariables\": [\"q\"], \"dependsOn\": [1, 2]},
+	{\"id\": 5, \"name\": \"d\", \"type\": \"sql\", \"sql\": \"SELECT 5 AS d\", \"outputVariables\": [\"d\"], \"dependsOn\": [3, 4]}]}', true)" >/dev/null
+par=$(psql_q "SELECT string_agg(chainexec.chain_execute('ctl-par-$S', '{\"slow\": true}')::text, ' ') FROM generate_series(1, 4)")
+got=""
+for e in $par; do
+	got="$got $(psql_q "SELECT chainexec.chain_wait('$e', 30000)->>'status'")"
+done
+is "$got" " completed completed completed completed" "four executions whose first steps run in parallel complete one after the other"
+r=$(psql_q "SELECT chainexec.chain_execute('ctl-par-$S', '{\"slow\": true}')")
+poll_query_until "SELECT count(*) FROM chainexec.universal_transaction_lines WHERE transaction_id = '$r'
+	AND step_id IN (1, 2) AND status = 'completed'" 2 20 >/dev/null
+sleep 0.3
+psql_q "SELECT chainexec.chain_cancel('$r')" >/dev/null
+q=$(psql_q "SELECT chainexec.chain_execute('ctl-par-$S', '{\"slow\": false}')")
+is "$(psql_q "SELECT chainexec.chain_wait('$q', 20000)->>'status'")" completed "another execution takes the place the cancelled one gave up"
+until psql_q "SELECT chainexec.chain_resume('$r')" >/dev/null 2>&1; do sleep 0.1; done
+is "$(psql_q "SELECT chainexec.chain_wait('$r', 30000)->>'status'")" completed \
+	"reopened, the cancelled one's parallel steps take a place again, one of them waiting for the other's take, and it completes"
 
 done_testing; exit $?
