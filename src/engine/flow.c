@@ -224,12 +224,16 @@ chain_key(const char *chain_id)
 
 /* locktag field4 of the admission locks ("CF"; advisory locks use 1 and 2, chain_run 0x4345) */
 #define CE_ADMISSION_LOCK_FIELD4	0x4346
+/* a line whose execution's place another transition is taking goes again this much later */
+#define CE_ADMISSION_RETRY_MS	20
 
 /*
- * The execution's admission lock, until the end of the transaction: one
- * transition of an execution at a time takes its place.
+ * The execution's admission lock, until the end of the transaction, if no
+ * other transition holds it: one transition of an execution at a time
+ * takes its place.  Never waited for: the transition that holds it may be
+ * waiting for this one's line (to clear its waits_for).
  */
-static void
+static bool
 lock_admission(const pg_uuid_t *execution)
 {
 	LOCKTAG		tag;
@@ -240,7 +244,7 @@ lock_admission(const pg_uuid_t *execution)
 	memcpy(&k1, execution->data + 8, sizeof(k1));
 	memcpy(&k2, execution->data + 12, sizeof(k2));
 	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, k1, k2, CE_ADMISSION_LOCK_FIELD4);
-	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	return LockAcquire(&tag, ExclusiveLock, false, true) != LOCKACQUIRE_NOT_AVAIL;
 }
 
 bool
@@ -270,9 +274,18 @@ ce_flow_admit_execution(ExecRow *ex, LineRow *line)
 	 * Another transition of the execution (a parallel line) may be taking
 	 * its place right now: its take, not yet committed, would be skipped
 	 * (SKIP LOCKED), and this line would wait for a place the execution
-	 * holds, woken by nothing.  Wait for it, then look again.
+	 * holds, woken by nothing.  Then this line goes again a moment later,
+	 * when that take has committed; else look again and take one.
 	 */
-	lock_admission(&ex->id);
+	if (!lock_admission(&ex->id))
+	{
+		v[1] = UUIDPGetDatum(&ex->id);
+		v[2] = Int32GetDatum(line->line_number);
+		v[3] = TimestampTzGetDatum(TimestampTzPlusMilliseconds(GetCurrentTimestamp(), CE_ADMISSION_RETRY_MS));
+		ce_run_query(&q_line_not_before, v, NULL, false, 0);
+		ce_wake_executors(1);
+		return false;
+	}
 	ce_run_query(&q_chain_slot_held, v, NULL, false, 1);
 	if (SPI_processed > 0)
 		return true;
