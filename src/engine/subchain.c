@@ -60,6 +60,21 @@ static CeQuery q_parent_info = {
 	"FROM chainexec.universal_transactions WHERE organization_id = $1 AND id = $2",
 	2, {UUIDOID, UUIDOID}};
 
+/*
+ * The child chain's concurrencyLimit (its active version's) and how many of
+ * its places the lineage ($3: the ancestors and the parent, ids as text)
+ * holds: when they hold them all, the child could only start once one of
+ * them ended, and each of them waits for the child.
+ */
+static CeQuery q_lineage_places = {
+	"SELECT l.lim, (SELECT count(*) FROM chainexec.chain_slots s "
+	"               WHERE s.organization_id = $1 AND s.chain_id = $2 AND s.slot <= l.lim "
+	"                 AND s.holder::text IN (SELECT jsonb_array_elements_text($3))) "
+	"FROM (SELECT (c.definition->>'concurrencyLimit')::int AS lim FROM chainexec.chains c "
+	"      WHERE c.organization_id = $1 AND c.chain_id = $2 AND c.status = 'active' "
+	"        AND jsonb_typeof(c.definition->'concurrencyLimit') = 'number') l",
+	3, {UUIDOID, TEXTOID, JSONBOID}};
+
 static CeQuery q_may_execute = {
 	"SELECT pg_catalog.has_function_privilege($1, "
 	"'chainexec.chain_execute(text, jsonb, jsonb)'::pg_catalog.regprocedure, 'EXECUTE')",
@@ -365,6 +380,26 @@ ce_child_start(ExecRow *ex, LineRow *line, const CeStep *step, CeLookupCtx *lk,
 		run->detail = psprintf("chainexec.max_chain_depth is %d.", ce_max_chain_depth);
 		run->hint = pstrdup("A chain that runs itself needs a condition that ends the recursion.");
 		return false;
+	}
+	v[0] = UUIDPGetDatum(&ex->org);
+	v[1] = CStringGetTextDatum(step->compose->child_chain);
+	v[2] = JsonbPGetDatum(link.ancestors);
+	ce_run_query(&q_lineage_places, v, NULL, true, 1);
+	if (SPI_processed == 1)
+	{
+		int			lim = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		int64		held = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+
+		if (lim > 0 && held >= lim)
+		{
+			ce_step_fail(run, "validation_failed", "55000",
+						 "child execution of step \"%s\" could never start: this execution and its ancestors hold every place of chain \"%s\"",
+						 step->name, step->compose->child_chain);
+			run->detail = psprintf("Chain \"%s\" has concurrencyLimit %d; %lld of its executions wait for this child.",
+								   step->compose->child_chain, lim, (long long) held);
+			run->hint = pstrdup("Raise the chain's concurrencyLimit above its nesting depth, or start the child from another chain.");
+			return false;
+		}
 	}
 	v[0] = ObjectIdGetDatum(ex->owner);
 	ce_run_query(&q_may_execute, v, NULL, true, 1);

@@ -40,7 +40,7 @@ cleanup()
 }
 trap cleanup EXIT
 
-plan 45
+plan 49
 
 psql_q "CREATE EXTENSION IF NOT EXISTS chainexec" >/dev/null 2>&1 || bail_out "could not create the extension chainexec"
 poll_query_until "SELECT count(*) >= 2 FROM pg_stat_activity WHERE backend_type = 'chainexec executor'" t 30 ||
@@ -162,6 +162,30 @@ is "$(psql_q "SELECT l.error->>'failure_type' || ' ' || (l.error->>'sqlstate') F
 	JOIN chainexec.universal_transaction_lines l ON l.organization_id = t.organization_id AND l.transaction_id = t.id
 	WHERE t.chain_id = 'cp-rec-$S' AND t.metadata->>'depth' = '8'")" "validation_failed 54001" \
 	"the deepest one's step fails with validation_failed (54001) instead of starting a ninth"
+
+# A chain with concurrencyLimit N whose step starts a child of itself: the
+# child needs a place, and when the execution and its ancestors hold all N
+# of them, it could never have one (each of them waits for it): the step
+# fails at once with validation_failed (55000) instead of waiting forever.
+# With a place to spare, the child takes it and the nesting completes.
+sql <<EOF >/dev/null
+SELECT chainexec.chain_define('{"id": "cp-recl-$S", "concurrencyLimit": 2, "steps": [
+  {"id": 1, "name": "dec", "type": "sql", "sql": "SELECT {n}::int - 1 AS m", "outputVariables": ["m"]},
+  {"id": 2, "name": "again", "type": "chain", "chain": "cp-recl-$S", "input": {"n": "{m}"}, "conditionalExecution": "{n} > 0"}]}', true);
+EOF
+id=$(psql_q "SELECT chainexec.chain_execute('cp-recl-$S', '{\"n\": 1}')")
+is "$(psql_q "SELECT chainexec.chain_wait('$id', 30000)->>'status'")" completed \
+	"concurrencyLimit 2: an execution and the child of its own chain hold both places and complete"
+id=$(psql_q "SELECT chainexec.chain_execute('cp-recl-$S', '{\"n\": 2}')")
+is "$(psql_q "SELECT chainexec.chain_wait('$id', 30000)->>'status'")" failed \
+	"concurrencyLimit 2: a grandchild of the same chain fails instead of waiting forever"
+like "$(psql_q "SELECT l.error->>'failure_type' || ' ' || (l.error->>'sqlstate') || ' ' || (l.error->>'message') FROM chainexec.universal_transactions t
+	JOIN chainexec.universal_transaction_lines l ON l.organization_id = t.organization_id AND l.transaction_id = t.id
+	WHERE t.chain_id = 'cp-recl-$S' AND t.metadata->>'depth' = '1' AND t.metadata->'ancestors'->>0 = '$id' AND l.step_id = 2")" \
+	"^validation_failed 55000 .*hold every place" \
+	"the child's step says why: its ancestors hold every place of the chain"
+is "$(psql_q "SELECT count(*) FROM chainexec.universal_transactions WHERE chain_id = 'cp-recl-$S' AND finished_at IS NULL")" 0 \
+	"no execution of the chain is left waiting for a place"
 
 # ---------------------------------------------------------------------------
 # Per element: retries, onFailure skip (null in the arrays), compensation of
