@@ -1788,7 +1788,11 @@ RETURNS boolean LANGUAGE c STABLE STRICT AS 'MODULE_PATHNAME', 'ce_xid_in_progre
 CREATE FUNCTION chainexec._limit_wake(org uuid, name text)
 RETURNS bigint LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'ce_limit_wake';
 
-/* Places of a chain with concurrencyLimit, made when a version that sets it is defined. */
+/*
+ * Places of a chain with concurrencyLimit, made when a version that sets it
+ * is defined.  Only the missing ones are inserted: the insertion of a place
+ * that exists would wait for the transition holding it (its step).
+ */
 CREATE FUNCTION chainexec._chain_slots_make()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -1798,6 +1802,9 @@ BEGIN
 	INSERT INTO chainexec.chain_slots (organization_id, chain_id, slot)
 	SELECT NEW.organization_id, NEW.chain_id, g
 	  FROM pg_catalog.generate_series(1, (NEW.definition->>'concurrencyLimit')::int) AS g
+	 WHERE NOT EXISTS (SELECT FROM chainexec.chain_slots s
+						WHERE s.organization_id OPERATOR(pg_catalog.=) NEW.organization_id
+						  AND s.chain_id OPERATOR(pg_catalog.=) NEW.chain_id AND s.slot OPERATOR(pg_catalog.=) g)
 	ON CONFLICT DO NOTHING;
 	RETURN NULL;
 END

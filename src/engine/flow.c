@@ -163,9 +163,16 @@ static CeQuery q_limit_room = {
 	"  FROM chainexec.flow_limits l WHERE l.organization_id = $1 AND l.name = $2), 1000000)",
 	2, {UUIDOID, TEXTOID}};
 
+/*
+ * Free places of a chain, up to its active version's concurrencyLimit (the
+ * places beyond a lowered limit stay in chain_slots, and are no room).
+ */
 static CeQuery q_chain_room = {
 	"SELECT count(*) FROM chainexec.chain_slots c "
 	"WHERE c.organization_id = $1 AND c.chain_id = $2 AND NOT chainexec._xid_in_progress(c.xmax) "
+	"AND c.slot <= coalesce((SELECT (v.definition->>'concurrencyLimit')::int FROM chainexec.chains v "
+	"     WHERE v.organization_id = $1 AND v.chain_id = $2 AND v.status = 'active' "
+	"       AND jsonb_typeof(v.definition->'concurrencyLimit') = 'number'), c.slot) "
 	"AND (c.holder IS NULL OR NOT EXISTS (SELECT FROM chainexec.universal_transactions t "
 	"     WHERE t.organization_id = c.organization_id AND t.id = c.holder AND t.finished_at IS NULL))",
 	2, {UUIDOID, TEXTOID}};

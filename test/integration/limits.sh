@@ -73,7 +73,7 @@ max_while_running()
 	echo "$max"
 }
 
-plan 16
+plan 20
 
 psql_q "ALTER SYSTEM SET chainexec.max_workers = 4" >/dev/null || bail_out "cannot set chainexec.max_workers"
 cluster_ctl restart >/dev/null 2>&1 || bail_out "cannot restart the server"
@@ -174,3 +174,33 @@ is "$(psql_q "SELECT chainexec.chain_drop_limit('gate_$S')")" t "chain_drop_limi
 poll_query_until "SELECT count(*) FROM chainexec.universal_transactions WHERE chain_id = 'lim-gate-$S' AND status = 'completed'" 3 30
 is "$(psql_q "SELECT (max(finished_at) - min(finished_at)) < interval '2.5 s' FROM chainexec.universal_transactions WHERE chain_id = 'lim-gate-$S'")" t \
 	"the lines that waited for a place ran at once when it was dropped"
+
+# 17-20: a limit lowered by a new version (2, then 1): the places beyond it
+# are no room.  Execution a (version 1) holds place 1 for 6 s, b (version
+# 1) place 2 for 1 s; c (version 2, limit 1) waits for place 1.  Once b has
+# ended, place 2 is free but beyond c's limit: the executors' sweep (every
+# poll_interval, 1 s) does not wake c's line for it (its row stays as it
+# is), and c runs when a ends.
+define "{\"id\": \"lim-low-$S\", \"concurrencyLimit\": 2, \"steps\": [
+	{\"id\": 1, \"name\": \"a\", \"type\": \"sql\", \"sql\": \"SELECT pg_sleep({secs}::float8)\"}]}" ||
+	bail_out "cannot define the chain with concurrencyLimit 2"
+la=$(psql_q "SELECT chainexec.chain_execute('lim-low-$S', '{\"secs\": 6}')")
+poll_query_until "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%(execution $la)'" 1 20 >/dev/null
+lb=$(psql_q "SELECT chainexec.chain_execute('lim-low-$S', '{\"secs\": 1}')")
+define "{\"id\": \"lim-low-$S\", \"concurrencyLimit\": 1, \"steps\": [
+	{\"id\": 1, \"name\": \"a\", \"type\": \"sql\", \"sql\": \"SELECT pg_sleep({secs}::float8)\"}]}" ||
+	bail_out "cannot define version 2 with concurrencyLimit 1"
+is "$(psql_q "SELECT finished_at IS NULL FROM chainexec.universal_transactions WHERE id = '$la'")" t \
+	"a new version is defined while a step holds a place of the chain (the definition does not wait for the step)"
+lc=$(psql_q "SELECT chainexec.chain_execute('lim-low-$S', '{\"secs\": 0}')")
+poll_query_until "SELECT status FROM chainexec.universal_transactions WHERE id = '$lb'" completed 20 >/dev/null
+sleep 0.5
+before=$(psql_q "SELECT xmin, waits_for FROM chainexec.universal_transaction_lines WHERE transaction_id = '$lc'")
+sleep 2.5
+is "$(psql_q "SELECT xmin, waits_for FROM chainexec.universal_transaction_lines WHERE transaction_id = '$lc'")" "$before" \
+	"a line waiting under a lowered concurrencyLimit is not woken for a place beyond it"
+like "$before" "chain:lim-low-$S\$" "it waits for a place of its chain"
+psql_q "SELECT chainexec.chain_wait('$lc', 20000)" >/dev/null
+is "$(psql_q "SELECT t.status || ' ' || (t.started_at >= a.finished_at)::text
+	FROM chainexec.universal_transactions t, chainexec.universal_transactions a WHERE t.id = '$lc' AND a.id = '$la'")" "completed true" \
+	"it starts when the execution holding place 1 ends"
