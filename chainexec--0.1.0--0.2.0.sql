@@ -1801,7 +1801,7 @@ AS $$
 BEGIN
 	INSERT INTO chainexec.chain_slots (organization_id, chain_id, slot)
 	SELECT NEW.organization_id, NEW.chain_id, g
-	  FROM pg_catalog.generate_series(1, (NEW.definition->>'concurrencyLimit')::int) AS g
+	  FROM pg_catalog.generate_series(1, (NEW.definition->>'concurrencyLimit')::numeric::int) AS g
 	 WHERE NOT EXISTS (SELECT FROM chainexec.chain_slots s
 						WHERE s.organization_id OPERATOR(pg_catalog.=) NEW.organization_id
 						  AND s.chain_id OPERATOR(pg_catalog.=) NEW.chain_id AND s.slot OPERATOR(pg_catalog.=) g)

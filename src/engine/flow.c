@@ -44,8 +44,11 @@
  * transition of an execution takes one whose holder is empty or has
  * finished (SKIP LOCKED on the row, so two transitions never take the
  * same), and records the execution as holder.  An execution that finds
- * none stays pending, its line waiting for "chain:<chain_id>"; when an
- * execution of the chain ends, one such line is woken.
+ * none stays pending, its line waiting for "chain:<chain_id>".  An
+ * execution that ends clears its holder (reopened, it takes a place
+ * again) and wakes, for each place it held, a waiting line whose own
+ * version's limit admits that place: versions may have different limits,
+ * and a line that could not take the place would spend its wake-up.
  *
  *-------------------------------------------------------------------------
  */
@@ -63,6 +66,7 @@
 #include "engine.h"
 #include "engine_int.h"
 #include "flow.h"
+#include "plancache.h"
 
 #define CE_FLOW_MAX_HELD	16
 #define CE_FLOW_NAME_LEN	80
@@ -164,18 +168,44 @@ static CeQuery q_limit_room = {
 	2, {UUIDOID, TEXTOID}};
 
 /*
- * Free places of a chain, up to its active version's concurrencyLimit (the
- * places beyond a lowered limit stay in chain_slots, and are no room).
+ * The free places of a chain, in order: no holder, or one that has ended
+ * (an execution that ended before its holder was cleared), and no
+ * transition taking them.
  */
-static CeQuery q_chain_room = {
-	"SELECT count(*) FROM chainexec.chain_slots c "
+static CeQuery q_chain_free_slots = {
+	"SELECT c.slot FROM chainexec.chain_slots c "
 	"WHERE c.organization_id = $1 AND c.chain_id = $2 AND NOT chainexec._xid_in_progress(c.xmax) "
-	"AND c.slot <= coalesce((SELECT (v.definition->>'concurrencyLimit')::int FROM chainexec.chains v "
-	"     WHERE v.organization_id = $1 AND v.chain_id = $2 AND v.status = 'active' "
-	"       AND jsonb_typeof(v.definition->'concurrencyLimit') = 'number'), c.slot) "
 	"AND (c.holder IS NULL OR NOT EXISTS (SELECT FROM chainexec.universal_transactions t "
-	"     WHERE t.organization_id = c.organization_id AND t.id = c.holder AND t.finished_at IS NULL))",
+	"     WHERE t.organization_id = c.organization_id AND t.id = c.holder AND t.finished_at IS NULL)) "
+	"ORDER BY c.slot LIMIT 1000",
 	2, {UUIDOID, TEXTOID}};
+
+/* An ended execution gives its places up: the places it held. */
+static CeQuery q_chain_slots_release = {
+	"UPDATE chainexec.chain_slots SET holder = NULL "
+	"WHERE organization_id = $1 AND chain_id = $2 AND holder = $3 RETURNING slot",
+	3, {UUIDOID, TEXTOID, UUIDOID}};
+
+/*
+ * Lines waiting for a place of the chain ($2, its key) whose execution's
+ * own version admits place $3 or a later one (its concurrencyLimit at
+ * least $3), in the order they are woken; their limit.
+ */
+static CeQuery q_chain_waiters = {
+	"SELECT l.transaction_id, l.line_number, v.lim "
+	"FROM chainexec.universal_transaction_lines l "
+	"JOIN chainexec.universal_transactions t ON t.organization_id = l.organization_id AND t.id = l.transaction_id "
+	"CROSS JOIN LATERAL (SELECT (c.definition->>'concurrencyLimit')::numeric::int AS lim FROM chainexec.chains c "
+	"     WHERE c.organization_id = t.organization_id AND c.chain_id = t.chain_id AND c.version = t.chain_version "
+	"       AND jsonb_typeof(c.definition->'concurrencyLimit') = 'number') v "
+	"WHERE l.organization_id = $1 AND l.waits_for = $2 AND l.status = 'ready' AND v.lim >= $3 "
+	"ORDER BY l.priority DESC, l.not_before LIMIT $4 FOR UPDATE OF l SKIP LOCKED",
+	4, {UUIDOID, TEXTOID, INT4OID, INT4OID}};
+
+static CeQuery q_line_unwait = {
+	"UPDATE chainexec.universal_transaction_lines SET waits_for = NULL "
+	"WHERE organization_id = $1 AND transaction_id = $2 AND line_number = $3",
+	3, {UUIDOID, UUIDOID, INT4OID}};
 
 /* ---------------------------------------------------------------------
  * Helpers
@@ -223,6 +253,80 @@ static char *
 chain_key(const char *chain_id)
 {
 	return psprintf("chain:%s", chain_id);
+}
+
+static int
+cmp_int(const void *a, const void *b)
+{
+	int			x = *(const int *) a;
+	int			y = *(const int *) b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Places slots[0..nslots) of chain chain_id are free: wake, for each, the
+ * first waiting line (by priority, then due time) whose execution's own
+ * version admits it (its concurrencyLimit at least the place), one line per
+ * execution.  A line of a version whose limit is lower than every free
+ * place is not woken for them: it could not take one, and waking it would
+ * spend the wake-up that a line of another version could use.
+ */
+static int
+wake_chain(const pg_uuid_t *org, const char *chain_id, int *slots, int nslots)
+{
+	Datum		v[4];
+	char	   *key = chain_key(chain_id);
+	bool	   *used;
+	pg_uuid_t  *ids;
+	int		   *lines;
+	int			nwake = 0;
+	uint64		n;
+	uint64		i;
+
+	if (nslots <= 0)
+		return 0;
+	qsort(slots, nslots, sizeof(int), cmp_int);
+	v[0] = UUIDPGetDatum((pg_uuid_t *) org);
+	v[1] = CStringGetTextDatum(key);
+	v[2] = Int32GetDatum(slots[0]);
+	v[3] = Int32GetDatum(Min(nslots, 1000) * 4);
+	ce_run_query(&q_chain_waiters, v, NULL, false, 0);
+	n = SPI_processed;
+	used = palloc0(sizeof(bool) * nslots);
+	ids = palloc(sizeof(pg_uuid_t) * Min(n, (uint64) nslots) + 1);
+	lines = palloc(sizeof(int) * Min(n, (uint64) nslots) + 1);
+	for (i = 0; i < n && nwake < nslots; i++)
+	{
+		bool		isnull;
+		pg_uuid_t  *id = DatumGetUUIDP(ce_getcol(i, 1, &isnull));
+		int			lim = DatumGetInt32(ce_getcol(i, 3, &isnull));
+		int			j;
+		int			k;
+
+		for (k = 0; k < nwake; k++)
+			if (memcmp(&ids[k], id, sizeof(pg_uuid_t)) == 0)
+				break;
+		if (k < nwake)
+			continue;			/* its execution has a place coming */
+		for (j = 0; j < nslots && (used[j] || slots[j] > lim); j++)
+			;
+		if (j == nslots)
+			continue;
+		used[j] = true;
+		memcpy(&ids[nwake], id, sizeof(pg_uuid_t));
+		lines[nwake] = DatumGetInt32(ce_getcol(i, 2, &isnull));
+		nwake++;
+	}
+	for (i = 0; i < (uint64) nwake; i++)
+	{
+		v[1] = UUIDPGetDatum(&ids[i]);
+		v[2] = Int32GetDatum(lines[i]);
+		ce_run_query(&q_line_unwait, v, NULL, false, 0);
+	}
+	if (nwake > 0)
+		ce_wake_executors(Min(nwake, 64));
+	return nwake;
 }
 
 /* ---------------------------------------------------------------------
@@ -312,12 +416,41 @@ ce_flow_admit_execution(ExecRow *ex, LineRow *line)
 	return true;
 }
 
+/*
+ * The execution ended: it gives its places up (its holder cleared in the
+ * transaction that ends it, so that a reopened execution never finds as its
+ * own a place another one has taken since), and a line waiting for a place
+ * that its version admits is woken for each.
+ */
 void
 ce_flow_execution_ended(ExecRow *ex)
 {
-	if (ex->plan == NULL || ex->plan->concurrency_limit <= 0 || ex->chain_id == NULL)
+	Datum		v[3];
+	int		   *slots;
+	int			n;
+	int			i;
+
+	if (ex->chain_id == NULL)
 		return;
-	(void) wake(&ex->org, chain_key(ex->chain_id), 1);
+	if (ex->plan == NULL)
+		ex->plan = ce_plan_get(&ex->org, ex->chain_id, ex->version);
+	if (ex->plan == NULL || ex->plan->concurrency_limit <= 0)
+		return;
+	v[0] = UUIDPGetDatum(&ex->org);
+	v[1] = CStringGetTextDatum(ex->chain_id);
+	v[2] = UUIDPGetDatum(&ex->id);
+	ce_run_query(&q_chain_slots_release, v, NULL, false, 0);
+	n = (int) SPI_processed;
+	if (n == 0)
+		return;
+	slots = palloc(sizeof(int) * n);
+	for (i = 0; i < n; i++)
+	{
+		bool		isnull;
+
+		slots[i] = DatumGetInt32(ce_getcol(i, 1, &isnull));
+	}
+	(void) wake_chain(&ex->org, ex->chain_id, slots, n);
 }
 
 /* ---------------------------------------------------------------------
@@ -495,8 +628,18 @@ ce_flow_sweep_in_xact(void)
 		v[0] = UUIDPGetDatum(&orgs[i]);
 		if (strncmp(keys[i], "chain:", 6) == 0)
 		{
+			int		   *slots;
+			int			nslots;
+			int			j;
+
 			v[1] = CStringGetTextDatum(keys[i] + 6);
-			ce_run_query(&q_chain_room, v, NULL, false, 1);
+			ce_run_query(&q_chain_free_slots, v, NULL, false, 0);
+			nslots = (int) SPI_processed;
+			slots = palloc(sizeof(int) * (nslots + 1));
+			for (j = 0; j < nslots; j++)
+				slots[j] = DatumGetInt32(ce_getcol(j, 1, &isnull));
+			woken += wake_chain(&orgs[i], keys[i] + 6, slots, nslots);
+			continue;
 		}
 		else
 		{

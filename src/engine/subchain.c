@@ -70,7 +70,7 @@ static CeQuery q_lineage_places = {
 	"SELECT l.lim, (SELECT count(*) FROM chainexec.chain_slots s "
 	"               WHERE s.organization_id = $1 AND s.chain_id = $2 AND s.slot <= l.lim "
 	"                 AND s.holder::text IN (SELECT jsonb_array_elements_text($3))) "
-	"FROM (SELECT (c.definition->>'concurrencyLimit')::int AS lim FROM chainexec.chains c "
+	"FROM (SELECT (c.definition->>'concurrencyLimit')::numeric::int AS lim FROM chainexec.chains c "
 	"      WHERE c.organization_id = $1 AND c.chain_id = $2 AND c.status = 'active' "
 	"        AND jsonb_typeof(c.definition->'concurrencyLimit') = 'number') l",
 	3, {UUIDOID, TEXTOID, JSONBOID}};

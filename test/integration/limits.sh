@@ -73,7 +73,7 @@ max_while_running()
 	echo "$max"
 }
 
-plan 20
+plan 26
 
 psql_q "ALTER SYSTEM SET chainexec.max_workers = 4" >/dev/null || bail_out "cannot set chainexec.max_workers"
 cluster_ctl restart >/dev/null 2>&1 || bail_out "cannot restart the server"
@@ -204,3 +204,79 @@ psql_q "SELECT chainexec.chain_wait('$lc', 20000)" >/dev/null
 is "$(psql_q "SELECT t.status || ' ' || (t.started_at >= a.finished_at)::text
 	FROM chainexec.universal_transactions t, chainexec.universal_transactions a WHERE t.id = '$lc' AND a.id = '$la'")" "completed true" \
 	"it starts when the execution holding place 1 ends"
+
+# 21: an execution that failed gave its place up; resumed while another
+# execution's step is taking that place (not committed yet: it takes it
+# for its whole step), it waits for a place: it does not find the place
+# as its own, and no two executions run at once under concurrencyLimit 1.
+define "{\"id\": \"lim-race-$S\", \"concurrencyLimit\": 1, \"steps\": [
+	{\"id\": 1, \"name\": \"s\", \"type\": \"sql\", \"sql\": \"SELECT pg_sleep({secs}::float8), 1 / {d}::int AS r\"}]}" ||
+	bail_out "cannot define the chain lim-race"
+r1=$(psql_q "SELECT chainexec.chain_execute('lim-race-$S', '{\"secs\": 0, \"d\": 0}')")
+psql_q "SELECT chainexec.chain_wait('$r1', 20000)" >/dev/null
+r2=$(psql_q "SELECT chainexec.chain_execute('lim-race-$S', '{\"secs\": 3, \"d\": 1}')")
+poll_query_until "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%(execution $r2)'" 1 20 >/dev/null
+psql_q "SELECT chainexec.chain_resume('$r1')" >/dev/null
+psql_q "SELECT chainexec.chain_wait('$r2', 20000)" >/dev/null
+psql_q "SELECT chainexec.chain_wait('$r1', 20000)" >/dev/null
+is "$(psql_q "SELECT t1.status || ' ' || (l.started_at >= t2.finished_at)::text
+	FROM chainexec.universal_transactions t1, chainexec.universal_transaction_lines l, chainexec.universal_transactions t2
+	WHERE t1.id = '$r1' AND l.transaction_id = t1.id AND t2.id = '$r2'")" "failed true" \
+	"a failed execution resumed while another takes its place runs again only after that one ended"
+
+# 22-25: places freed under versions with different limits go to a line
+# whose own version admits them.  Raised (1, then 2): e1 (v1) holds place
+# 1, e2 (v1) waits, e5 (v2) holds place 2, e7 (v2) waits; e5 ends: place 2
+# goes to e7 (e2's version admits 1 place only).  Lowered (2, then 1): f1
+# and f2 (v1) hold both, f5 (v2) waits, then f3 (v1) waits; f2 ends: place
+# 2 goes to f3, not to f5, older, whose version admits 1 place.
+ext_chain()
+{
+	define "{\"id\": \"$1\", \"concurrencyLimit\": $2, \"steps\": [{\"id\": 1, \"name\": \"ext\", \"type\": \"external\"}]}" ||
+		bail_out "cannot define chain $1 with concurrencyLimit $2"
+}
+status_of()
+{
+	psql_q "SELECT status FROM chainexec.universal_transactions WHERE id = '$1'"
+}
+ext_chain "lim-up-$S" 1
+e1=$(psql_q "SELECT chainexec.chain_execute('lim-up-$S')")
+poll_query_until "SELECT status FROM chainexec.universal_transactions WHERE id = '$e1'" waiting 20 >/dev/null
+e2=$(psql_q "SELECT chainexec.chain_execute('lim-up-$S')")
+poll_query_until "SELECT count(*) FROM chainexec.universal_transaction_lines WHERE transaction_id = '$e2' AND waits_for IS NOT NULL" 1 20 >/dev/null
+ext_chain "lim-up-$S" 2
+e5=$(psql_q "SELECT chainexec.chain_execute('lim-up-$S')")
+poll_query_until "SELECT status FROM chainexec.universal_transactions WHERE id = '$e5'" waiting 20 >/dev/null
+e7=$(psql_q "SELECT chainexec.chain_execute('lim-up-$S')")
+poll_query_until "SELECT count(*) FROM chainexec.universal_transaction_lines WHERE transaction_id = '$e7' AND waits_for IS NOT NULL" 1 20 >/dev/null
+psql_q "SELECT chainexec.chain_step_complete('$e5', 1, '{}')" >/dev/null
+poll_query_until "SELECT status FROM chainexec.universal_transactions WHERE id = '$e7'" waiting 20 >/dev/null
+is "$(status_of "$e7") $(status_of "$e2")" "waiting pending" \
+	"raised limit: the place freed by a version 2 execution goes to the waiting one of version 2"
+is "$(psql_q "SELECT string_agg(slot || '=' || CASE holder WHEN '$e1' THEN 'e1' WHEN '$e7' THEN 'e7' ELSE coalesce(holder::text, '-') END, ' ' ORDER BY slot)
+	FROM chainexec.chain_slots WHERE chain_id = 'lim-up-$S'")" "1=e1 2=e7" "e1 and e7 hold the two places"
+for e in "$e1" "$e7"; do psql_q "SELECT chainexec.chain_cancel('$e')" >/dev/null; done
+
+ext_chain "lim-down-$S" 2
+f1=$(psql_q "SELECT chainexec.chain_execute('lim-down-$S')")
+f2=$(psql_q "SELECT chainexec.chain_execute('lim-down-$S')")
+poll_query_until "SELECT count(*) FROM chainexec.universal_transactions WHERE id IN ('$f1', '$f2') AND status = 'waiting'" 2 20 >/dev/null
+ext_chain "lim-down-$S" 1
+f5=$(psql_q "SELECT chainexec.chain_execute('lim-down-$S')")
+poll_query_until "SELECT count(*) FROM chainexec.universal_transaction_lines WHERE transaction_id = '$f5' AND waits_for IS NOT NULL" 1 20 >/dev/null
+f3=$(psql_q "SELECT chainexec.chain_execute('lim-down-$S', '{}', '{\"version\": 1}')")
+poll_query_until "SELECT count(*) FROM chainexec.universal_transaction_lines WHERE transaction_id = '$f3' AND waits_for IS NOT NULL" 1 20 >/dev/null
+psql_q "SELECT chainexec.chain_step_complete('$f2', 1, '{}')" >/dev/null
+poll_query_until "SELECT status FROM chainexec.universal_transactions WHERE id = '$f3'" waiting 20 >/dev/null
+is "$(status_of "$f3") $(status_of "$f5")" "waiting pending" \
+	"lowered limit: the place beyond version 2's limit goes to the waiting execution of version 1"
+psql_q "SELECT chainexec.chain_step_complete('$f1', 1, '{}')" >/dev/null
+poll_query_until "SELECT status FROM chainexec.universal_transactions WHERE id = '$f5'" waiting 20 >/dev/null
+is "$(status_of "$f5")" waiting "place 1, freed, goes to the version 2 execution"
+for e in "$f3" "$f5"; do psql_q "SELECT chainexec.chain_cancel('$e')" >/dev/null; done
+
+# 26: a concurrencyLimit written 1.0 is the integer 1 (one place)
+define "{\"id\": \"lim-float-$S\", \"concurrencyLimit\": 1.0, \"steps\": [{\"id\": 1, \"name\": \"a\", \"type\": \"sql\", \"sql\": \"SELECT 1\"}]}" ||
+	not_ok "concurrencyLimit 1.0 is refused"
+is "$(psql_q "SELECT count(*) FROM chainexec.chain_slots WHERE chain_id = 'lim-float-$S'")" 1 \
+	"concurrencyLimit 1.0 gives the chain one place"
