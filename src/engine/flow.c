@@ -413,7 +413,22 @@ ce_flow_admit_execution(ExecRow *ex, LineRow *line)
 	ce_run_query(&q_exec_unwait, v, NULL, false, 0);
 	if (SPI_processed > 0)
 		ce_wake_executors((int) Min(SPI_processed, 64));
-	return true;
+
+	/*
+	 * The place is taken in a transition of its own, committed before the
+	 * step runs (this backend claims the line again next): taken in the
+	 * step's transaction, it stayed invisible for the whole step, and the
+	 * execution's parallel lines, which found neither the place nor the
+	 * admission lock, went again every CE_ADMISSION_RETRY_MS until the
+	 * step ended, one after the other instead of side by side.
+	 */
+	admitted.to_claim = true;
+	admitted.granted = false;
+	admitted.org = ex->org;
+	admitted.id = ex->id;
+	admitted.line_number = line->line_number;
+	admitted.attempt = line->attempt;
+	return false;
 }
 
 /*
