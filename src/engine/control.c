@@ -152,6 +152,15 @@ static CeQuery q_reopen = {
 	"WHERE organization_id = $1 AND id = $2 RETURNING status",
 	2, {UUIDOID, UUIDOID}};
 
+/*
+ * chain_rollback of an execution that had ended: it compensates, so it has
+ * not finished (nor holds a place: its compensations take one).
+ */
+static CeQuery q_unfinish = {
+	"UPDATE chainexec.universal_transactions SET finished_at = NULL "
+	"WHERE organization_id = $1 AND id = $2 AND finished_at IS NOT NULL",
+	2, {UUIDOID, UUIDOID}};
+
 static CeQuery q_set_floor = {
 	"UPDATE chainexec.universal_transactions "
 	"SET metadata = metadata || jsonb_build_object('progressFloor', $3) "
@@ -811,6 +820,11 @@ ce_chain_rollback(PG_FUNCTION_ARGS)
 	}
 	else
 	{
+		Datum		v[2];
+
+		v[0] = UUIDPGetDatum(&c.ex.org);
+		v[1] = UUIDPGetDatum(&c.ex.id);
+		ce_run_query(&q_unfinish, v, NULL, false, 0);
 		(void) ce_progress_refresh(&c.ex, NULL);
 		ce_start_compensation(&c.ex, comp, NULL);
 	}

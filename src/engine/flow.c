@@ -59,6 +59,7 @@
 #include "miscadmin.h"
 #include "storage/lock.h"
 #include "utils/array.h"
+#include "common/hashfn.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
@@ -335,6 +336,8 @@ wake_chain(const pg_uuid_t *org, const char *chain_id, int *slots, int nslots)
 
 /* locktag field4 of the admission locks ("CF"; advisory locks use 1 and 2, chain_run 0x4345) */
 #define CE_ADMISSION_LOCK_FIELD4	0x4346
+/* locktag field4 of the child-start locks of a limited chain ("CG") */
+#define CE_CHILD_START_LOCK_FIELD4	0x4347
 /* a line whose execution's place another transition is taking goes again this much later */
 #define CE_ADMISSION_RETRY_MS	20
 
@@ -370,8 +373,13 @@ ce_flow_admit_execution(ExecRow *ex, LineRow *line)
 	 * reopened (chain_resume, chain_retry_step, chain_skip_step) it goes on
 	 * only when it has one again.  Its own place is found first.
 	 */
-	if (ex->plan == NULL || ex->plan->concurrency_limit <= 0 || !ce_exec_status_is_live(ex->status) ||
-		strcmp(line->line_type, "compensation") == 0)
+	/*
+	 * Compensations too: an execution that compensates after a failure
+	 * still holds its place; one that chain_rollback reopened once it had
+	 * ended gave it up, and takes one again.
+	 */
+	if (ex->plan == NULL || ex->plan->concurrency_limit <= 0 ||
+		!(ce_exec_status_is_live(ex->status) || ex->status == CE_EXEC_COMPENSATING))
 		return true;
 	v[0] = UUIDPGetDatum(&ex->org);
 	v[1] = CStringGetTextDatum(ex->chain_id);
@@ -437,6 +445,32 @@ ce_flow_admit_execution(ExecRow *ex, LineRow *line)
  * own a place another one has taken since), and a line waiting for a place
  * that its version admits is woken for each.
  */
+bool
+ce_flow_lock_child_starts(const pg_uuid_t *org, const char *chain_id)
+{
+	LOCKTAG		tag;
+	uint32		k1;
+	uint32		k2;
+
+	k1 = hash_bytes((const unsigned char *) org->data, sizeof(org->data));
+	k2 = hash_bytes((const unsigned char *) chain_id, strlen(chain_id));
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, k1, k2, CE_CHILD_START_LOCK_FIELD4);
+	return LockAcquire(&tag, ExclusiveLock, false, true) != LOCKACQUIRE_NOT_AVAIL;
+}
+
+void
+ce_flow_line_again_soon(ExecRow *ex, int line_number)
+{
+	Datum		v[4];
+
+	v[0] = UUIDPGetDatum(&ex->org);
+	v[1] = UUIDPGetDatum(&ex->id);
+	v[2] = Int32GetDatum(line_number);
+	v[3] = TimestampTzGetDatum(TimestampTzPlusMilliseconds(GetCurrentTimestamp(), CE_ADMISSION_RETRY_MS));
+	ce_run_query(&q_line_not_before, v, NULL, false, 0);
+	ce_wake_executors(1);
+}
+
 void
 ce_flow_execution_ended(ExecRow *ex)
 {

@@ -42,6 +42,18 @@ extern bool ce_flow_admit_step(ExecRow *ex, LineRow *line, const CeStep *step);
  */
 extern void ce_flow_transition_end(ExecRow *ex);
 
+/*
+ * The lock under which a transition checks that a child execution of
+ * chain_id could ever have a place, and starts it (subchain.c): held to the
+ * end of the transaction, so that two transitions never both start a child
+ * that waits for a place the other's parent holds.  Never waited for:
+ * false when another transition holds it.
+ */
+extern bool ce_flow_lock_child_starts(const pg_uuid_t *org, const char *chain_id);
+
+/* The claimed line goes again a moment later (ce_flow_lock_child_starts). */
+extern void ce_flow_line_again_soon(ExecRow *ex, int line_number);
+
 /* An execution ended: wake a line waiting for a place of its chain. */
 extern void ce_flow_execution_ended(ExecRow *ex);
 

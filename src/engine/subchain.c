@@ -47,6 +47,7 @@
 #include "bridge.h"
 #include "engine.h"
 #include "failure.h"
+#include "flow.h"
 #include "shmem.h"
 #include "step_int.h"
 #include "template.h"
@@ -61,18 +62,37 @@ static CeQuery q_parent_info = {
 	2, {UUIDOID, UUIDOID}};
 
 /*
- * The child chain's concurrencyLimit (its active version's) and how many of
- * its places the lineage ($3: the ancestors and the parent, ids as text)
- * holds: when they hold them all, the child could only start once one of
- * them ended, and each of them waits for the child.
+ * The child chain's concurrencyLimit (its active version's), how many of
+ * its places are held, and how many of those by an execution that waits
+ * for a place of it: one of the lineage ($3: the ancestors and the parent,
+ * ids as text), which waits for this child, or one with a live descendant
+ * of the chain that holds no place (its sub-chain waits for a place, and it
+ * for its sub-chain).  When every place is so held, the child could only
+ * start once one of them ended, and none of them can end first.
  */
-static CeQuery q_lineage_places = {
-	"SELECT l.lim, (SELECT count(*) FROM chainexec.chain_slots s "
-	"               WHERE s.organization_id = $1 AND s.chain_id = $2 AND s.slot <= l.lim "
-	"                 AND s.holder::text IN (SELECT jsonb_array_elements_text($3))) "
-	"FROM (SELECT (c.definition->>'concurrencyLimit')::numeric::int AS lim FROM chainexec.chains c "
-	"      WHERE c.organization_id = $1 AND c.chain_id = $2 AND c.status = 'active' "
-	"        AND jsonb_typeof(c.definition->'concurrencyLimit') = 'number') l",
+static CeQuery q_places_blocked = {
+	"WITH RECURSIVE lim AS ("
+	"  SELECT (c.definition->>'concurrencyLimit')::numeric::int AS n FROM chainexec.chains c "
+	"  WHERE c.organization_id = $1 AND c.chain_id = $2 AND c.status = 'active' "
+	"    AND jsonb_typeof(c.definition->'concurrencyLimit') = 'number'), "
+	"holders AS ("
+	"  SELECT s.holder AS id FROM chainexec.chain_slots s, lim "
+	"  WHERE s.organization_id = $1 AND s.chain_id = $2 AND s.slot <= lim.n "
+	"    AND EXISTS (SELECT FROM chainexec.universal_transactions t "
+	"                WHERE t.organization_id = $1 AND t.id = s.holder AND t.finished_at IS NULL)), "
+	"d (root, id) AS ("
+	"  SELECT id, id FROM holders "
+	"  UNION ALL SELECT d.root, c.id FROM d JOIN chainexec.universal_transactions c "
+	"    ON c.organization_id = $1 AND c.parent_id = d.id AND c.finished_at IS NULL) "
+	"SELECT lim.n, (SELECT count(*) FROM holders), "
+	"  (SELECT count(*) FROM holders h WHERE h.id::text IN (SELECT jsonb_array_elements_text($3)) "
+	"     OR EXISTS (SELECT FROM d JOIN chainexec.universal_transactions x ON x.organization_id = $1 AND x.id = d.id "
+	"                WHERE d.root = h.id AND d.id <> h.id AND x.chain_id = $2 "
+	"                  AND EXISTS (SELECT FROM chainexec.chains v WHERE v.organization_id = $1 AND v.chain_id = $2 "
+	"                                AND v.version = x.chain_version AND v.definition ? 'concurrencyLimit') "
+	"                  AND NOT EXISTS (SELECT FROM chainexec.chain_slots s2 "
+	"                                  WHERE s2.organization_id = $1 AND s2.chain_id = $2 AND s2.holder = x.id))) "
+	"FROM lim",
 	3, {UUIDOID, TEXTOID, JSONBOID}};
 
 static CeQuery q_may_execute = {
@@ -384,20 +404,29 @@ ce_child_start(ExecRow *ex, LineRow *line, const CeStep *step, CeLookupCtx *lk,
 	v[0] = UUIDPGetDatum(&ex->org);
 	v[1] = CStringGetTextDatum(step->compose->child_chain);
 	v[2] = JsonbPGetDatum(link.ancestors);
-	ce_run_query(&q_lineage_places, v, NULL, true, 1);
+	ce_run_query(&q_places_blocked, v, NULL, false, 1);
+	if (SPI_processed == 1 && !ce_flow_lock_child_starts(&ex->org, step->compose->child_chain))
+	{
+		/* another transition starts a child of the chain: after it */
+		ce_flow_line_again_soon(ex, line->line_number);
+		return true;
+	}
+	if (SPI_processed == 1)
+		ce_run_query(&q_places_blocked, v, NULL, false, 1);
 	if (SPI_processed == 1)
 	{
 		int			lim = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 		int64		held = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+		int64		blocked = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
 
-		if (lim > 0 && held >= lim)
+		if (lim > 0 && held >= lim && blocked >= lim)
 		{
 			ce_step_fail(run, "validation_failed", "55000",
-						 "child execution of step \"%s\" could never start: this execution and its ancestors hold every place of chain \"%s\"",
+						 "child execution of step \"%s\" could never start: every place of chain \"%s\" is held by an execution that waits for one",
 						 step->name, step->compose->child_chain);
-			run->detail = psprintf("Chain \"%s\" has concurrencyLimit %d; %lld of its executions wait for this child.",
-								   step->compose->child_chain, lim, (long long) held);
-			run->hint = pstrdup("Raise the chain's concurrencyLimit above its nesting depth, or start the child from another chain.");
+			run->detail = psprintf("Chain \"%s\" has concurrencyLimit %d; its places are held by this execution's ancestors, or by executions whose own sub-chains of it wait for a place.",
+								   step->compose->child_chain, lim);
+			run->hint = pstrdup("Raise the chain's concurrencyLimit above the number of its executions that can be nested or run at once, or start the child from another chain.");
 			return false;
 		}
 	}

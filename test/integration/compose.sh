@@ -40,7 +40,7 @@ cleanup()
 }
 trap cleanup EXIT
 
-plan 49
+plan 51
 
 psql_q "CREATE EXTENSION IF NOT EXISTS chainexec" >/dev/null 2>&1 || bail_out "could not create the extension chainexec"
 poll_query_until "SELECT count(*) >= 2 FROM pg_stat_activity WHERE backend_type = 'chainexec executor'" t 30 ||
@@ -182,9 +182,27 @@ is "$(psql_q "SELECT chainexec.chain_wait('$id', 30000)->>'status'")" failed \
 like "$(psql_q "SELECT l.error->>'failure_type' || ' ' || (l.error->>'sqlstate') || ' ' || (l.error->>'message') FROM chainexec.universal_transactions t
 	JOIN chainexec.universal_transaction_lines l ON l.organization_id = t.organization_id AND l.transaction_id = t.id
 	WHERE t.chain_id = 'cp-recl-$S' AND t.metadata->>'depth' = '1' AND t.metadata->'ancestors'->>0 = '$id' AND l.step_id = 2")" \
-	"^validation_failed 55000 .*hold every place" \
+	"^validation_failed 55000 .*every place of chain" \
 	"the child's step says why: its ancestors hold every place of the chain"
 is "$(psql_q "SELECT count(*) FROM chainexec.universal_transactions WHERE chain_id = 'cp-recl-$S' AND finished_at IS NULL")" 0 \
+	"no execution of the chain is left waiting for a place"
+# Two executions that each start a child of the chain at once, each
+# holding one of its two places: each child would wait for the other's
+# parent.  The second child start finds every place held by an execution
+# that waits (its own parent, and the first one, whose child waits for a
+# place) and fails; its parent ends, the first child takes its place.
+# (Their first steps take 0.5 s, so that both hold their place before
+# either starts its child; if one got through first, both complete.)
+sql <<EOF >/dev/null
+SELECT chainexec.chain_define('{"id": "cp-recl2-$S", "concurrencyLimit": 2, "steps": [
+  {"id": 1, "name": "dec", "type": "sql", "sql": "SELECT {n}::int - 1 AS m FROM pg_sleep(0.5)", "outputVariables": ["m"]},
+  {"id": 2, "name": "again", "type": "chain", "chain": "cp-recl2-$S", "input": {"n": "{m}"}, "conditionalExecution": "{n} > 0"}]}', true);
+EOF
+ids=$(psql_q "SELECT string_agg(chainexec.chain_execute('cp-recl2-$S', '{\"n\": 1}')::text, ' ') FROM generate_series(1, 2)")
+for id in $ids; do psql_q "SELECT chainexec.chain_wait('$id', 30000)" >/dev/null; done
+like "$(psql_q "SELECT string_agg(status, ' ' ORDER BY status) FROM chainexec.universal_transactions WHERE id IN ('${ids% *}', '${ids#* }')")" \
+	"^completed (failed|completed)\$" "two executions recursing at once: one completes, the other's child fails instead of both waiting forever"
+is "$(psql_q "SELECT count(*) FROM chainexec.universal_transactions WHERE chain_id = 'cp-recl2-$S' AND finished_at IS NULL")" 0 \
 	"no execution of the chain is left waiting for a place"
 
 # ---------------------------------------------------------------------------

@@ -73,7 +73,7 @@ max_while_running()
 	echo "$max"
 }
 
-plan 27
+plan 28
 
 psql_q "ALTER SYSTEM SET chainexec.max_workers = 4" >/dev/null || bail_out "cannot set chainexec.max_workers"
 cluster_ctl restart >/dev/null 2>&1 || bail_out "cannot restart the server"
@@ -296,3 +296,21 @@ is "$(psql_q "SELECT t.status, (SELECT count(*) FROM chainexec.universal_transac
 	AND tstzrange(a.started_at, a.finished_at) && tstzrange(b.started_at, b.finished_at))
 	FROM chainexec.universal_transactions t WHERE t.id = '$p'")" "completed|1" \
 	"the parallel first steps of an execution under concurrencyLimit 1 run side by side"
+
+# 28: chain_rollback of an execution that has ended (its place given up)
+# while another execution holds the only place: its compensation waits for
+# a place, and runs after that execution ended.
+define "{\"id\": \"lim-rb-$S\", \"concurrencyLimit\": 1, \"rollbackEnabled\": true, \"steps\": [
+	{\"id\": 1, \"name\": \"a\", \"type\": \"sql\", \"sql\": \"SELECT pg_sleep({secs}::float8)\", \"rollbackAction\": \"SELECT pg_sleep(0.5)\"}]}" ||
+	bail_out "cannot define the chain lim-rb"
+b1=$(psql_q "SELECT chainexec.chain_execute('lim-rb-$S', '{\"secs\": 0}')")
+psql_q "SELECT chainexec.chain_wait('$b1', 20000)" >/dev/null
+b2=$(psql_q "SELECT chainexec.chain_execute('lim-rb-$S', '{\"secs\": 2}')")
+poll_query_until "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%(execution $b2)'" 1 20 >/dev/null
+psql_q "SELECT chainexec.chain_rollback('$b1')" >/dev/null
+psql_q "SELECT chainexec.chain_wait('$b2', 20000)" >/dev/null
+poll_query_until "SELECT finished_at IS NOT NULL FROM chainexec.universal_transactions WHERE id = '$b1'" t 20 >/dev/null
+is "$(psql_q "SELECT t1.status || ' ' || (l.started_at >= t2.finished_at)::text
+	FROM chainexec.universal_transactions t1, chainexec.universal_transaction_lines l, chainexec.universal_transactions t2
+	WHERE t1.id = '$b1' AND l.transaction_id = t1.id AND l.line_type = 'compensation' AND t2.id = '$b2'")" "compensated true" \
+	"a rollback of an ended execution runs its compensation only when it has a place again"
