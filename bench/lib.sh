@@ -253,7 +253,16 @@ bench_unfinished()
 # the tables once they have grown: see bench/README.md.
 bench_reset()
 {
-	bq "TRUNCATE chainexec.step_approvals, chainexec.universal_transaction_lines, chainexec.universal_transactions, bench_hist" >/dev/null
+	local try
+
+	# An executor's sweep reads the tables while the TRUNCATE locks them one
+	# after the other: a deadlock is possible (one was seen); go again.
+	for try in 1 2 3 4 5; do
+		bq "TRUNCATE chainexec.step_approvals, chainexec.universal_transaction_lines, chainexec.universal_transactions, bench_hist" \
+			>/dev/null 2>&1 && break
+		[ "$try" = 5 ] && die "cannot empty the execution tables"
+		sleep 1
+	done
 	if [ "$BENCH_HISTORY" -gt 0 ]; then
 		bq "$(bench_history_sql "$BENCH_HISTORY")" >/dev/null
 		bq "ANALYZE chainexec.universal_transaction_lines, chainexec.universal_transactions" >/dev/null

@@ -68,7 +68,8 @@ static CeQuery q_parent_info = {
  * ids as text), which waits for this child, or one with a live descendant
  * of the chain that holds no place (its sub-chain waits for a place, and it
  * for its sub-chain).  When every place is so held, the child could only
- * start once one of them ended, and none of them can end first.
+ * start once one of them ended, and none of them can end first.  With a
+ * place free, the holders' descendants are not read.
  */
 static CeQuery q_places_blocked = {
 	"WITH RECURSIVE lim AS ("
@@ -84,14 +85,14 @@ static CeQuery q_places_blocked = {
 	"  SELECT id, id FROM holders "
 	"  UNION ALL SELECT d.root, c.id FROM d JOIN chainexec.universal_transactions c "
 	"    ON c.organization_id = $1 AND c.parent_id = d.id AND c.finished_at IS NULL) "
-	"SELECT lim.n, (SELECT count(*) FROM holders), "
+	"SELECT lim.n, (SELECT count(*) FROM holders), CASE WHEN (SELECT count(*) FROM holders) < lim.n THEN 0 ELSE "
 	"  (SELECT count(*) FROM holders h WHERE h.id::text IN (SELECT jsonb_array_elements_text($3)) "
 	"     OR EXISTS (SELECT FROM d JOIN chainexec.universal_transactions x ON x.organization_id = $1 AND x.id = d.id "
 	"                WHERE d.root = h.id AND d.id <> h.id AND x.chain_id = $2 "
 	"                  AND EXISTS (SELECT FROM chainexec.chains v WHERE v.organization_id = $1 AND v.chain_id = $2 "
 	"                                AND v.version = x.chain_version AND v.definition ? 'concurrencyLimit') "
 	"                  AND NOT EXISTS (SELECT FROM chainexec.chain_slots s2 "
-	"                                  WHERE s2.organization_id = $1 AND s2.chain_id = $2 AND s2.holder = x.id))) "
+	"                                  WHERE s2.organization_id = $1 AND s2.chain_id = $2 AND s2.holder = x.id))) END "
 	"FROM lim",
 	3, {UUIDOID, TEXTOID, JSONBOID}};
 
