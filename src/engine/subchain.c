@@ -65,9 +65,10 @@ static CeQuery q_parent_info = {
  * The child chain's concurrencyLimit (its active version's), how many of
  * its places are held, and how many of those by an execution that waits
  * for a place of it: one of the lineage ($3: the ancestors and the parent,
- * ids as text), which waits for this child, or one with a live descendant
- * of the chain that holds no place (its sub-chain waits for a place, and it
- * for its sub-chain).  When every place is so held, the child could only
+ * ids as text), which waits for this child, or one that waits for a
+ * descendant of the chain that holds no place and is not paused (each
+ * execution on the way waits for the next: the line that started it is
+ * waiting).  When every place is so held, the child could only
  * start once one of them ended, and none of them can end first.  With a
  * place free, the holders' descendants are not read.
  */
@@ -84,11 +85,14 @@ static CeQuery q_places_blocked = {
 	"d (root, id) AS ("
 	"  SELECT id, id FROM holders "
 	"  UNION ALL SELECT d.root, c.id FROM d JOIN chainexec.universal_transactions c "
-	"    ON c.organization_id = $1 AND c.parent_id = d.id AND c.finished_at IS NULL) "
+	"    ON c.organization_id = $1 AND c.parent_id = d.id AND c.finished_at IS NULL "
+	"  WHERE EXISTS (SELECT FROM chainexec.universal_transaction_lines pl "
+	"                WHERE pl.organization_id = $1 AND pl.transaction_id = d.id "
+	"                  AND pl.line_number = c.parent_line AND pl.status = 'waiting')) "
 	"SELECT lim.n, (SELECT count(*) FROM holders), CASE WHEN (SELECT count(*) FROM holders) < lim.n THEN 0 ELSE "
 	"  (SELECT count(*) FROM holders h WHERE h.id::text IN (SELECT jsonb_array_elements_text($3)) "
 	"     OR EXISTS (SELECT FROM d JOIN chainexec.universal_transactions x ON x.organization_id = $1 AND x.id = d.id "
-	"                WHERE d.root = h.id AND d.id <> h.id AND x.chain_id = $2 "
+	"                WHERE d.root = h.id AND d.id <> h.id AND x.chain_id = $2 AND x.status <> 'paused' "
 	"                  AND EXISTS (SELECT FROM chainexec.chains v WHERE v.organization_id = $1 AND v.chain_id = $2 "
 	"                                AND v.version = x.chain_version AND v.definition ? 'concurrencyLimit') "
 	"                  AND NOT EXISTS (SELECT FROM chainexec.chain_slots s2 "

@@ -189,6 +189,31 @@ lost_connection_message(const char *msg)
 	return false;
 }
 
+/* lock conflicts outside a step that leave the line for a later claim, in a row */
+#define CE_LOCK_CONFLICT_RETRIES	5
+
+/*
+ * How many lock conflicts in a row the line has met (this one included):
+ * counted while the conflicts are all the same line's.
+ */
+static int
+lock_conflict_again(const pg_uuid_t *org, const pg_uuid_t *id, int line_number)
+{
+	static pg_uuid_t last_org;
+	static pg_uuid_t last_id;
+	static int	last_line = 0;
+	static int	count = 0;
+
+	if (count > 0 && last_line == line_number &&
+		memcmp(&last_org, org, sizeof(pg_uuid_t)) == 0 && memcmp(&last_id, id, sizeof(pg_uuid_t)) == 0)
+		return ++count;
+	last_org = *org;
+	last_id = *id;
+	last_line = line_number;
+	count = 1;
+	return count;
+}
+
 static void
 executor_note_failed_line(void)
 {
@@ -229,7 +254,26 @@ executor_note_failed_line(void)
 					 errdetail("Its transition lost a connection or a node (SQLSTATE %s).",
 							   unpack_sql_state(edata->sqlerrcode))));
 	}
-	else if (ce_transition_take_claim(&org, &id, &line_number))
+	else if (!ce_transition_take_claim(&org, &id, &line_number))
+		;						/* no line was claimed: nothing to record */
+	else if ((edata->sqlerrcode == ERRCODE_T_R_DEADLOCK_DETECTED ||
+			  edata->sqlerrcode == ERRCODE_T_R_SERIALIZATION_FAILURE ||
+			  edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE) &&
+			 lock_conflict_again(&org, &id, line_number) <= CE_LOCK_CONFLICT_RETRIES)
+	{
+		/*
+		 * A deadlock or lock failure outside the step (a step's own are
+		 * caught with it), as between grouped commits: not the line's
+		 * fault.  The transaction rolled back, and the line is claimed
+		 * again; its failure is recorded only when it meets one
+		 * CE_LOCK_CONFLICT_RETRIES times in a row, so that it cannot loop.
+		 */
+		ereport(LOG,
+				(errmsg("chainexec executor leaves line %d of execution %s for a later claim",
+						line_number, DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&id)))),
+				 errdetail("Its transition met a lock conflict outside the step: %s", edata->message)));
+	}
+	else
 	{
 		failed_line.pending = true;
 		failed_line.stage = 0;

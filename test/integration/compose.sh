@@ -40,7 +40,7 @@ cleanup()
 }
 trap cleanup EXIT
 
-plan 51
+plan 53
 
 psql_q "CREATE EXTENSION IF NOT EXISTS chainexec" >/dev/null 2>&1 || bail_out "could not create the extension chainexec"
 poll_query_until "SELECT count(*) >= 2 FROM pg_stat_activity WHERE backend_type = 'chainexec executor'" t 30 ||
@@ -204,6 +204,37 @@ like "$(psql_q "SELECT string_agg(status, ' ' ORDER BY status) FROM chainexec.un
 	"^completed (failed|completed)\$" "two executions recursing at once: one completes, the other's child fails instead of both waiting forever"
 is "$(psql_q "SELECT count(*) FROM chainexec.universal_transactions WHERE chain_id = 'cp-recl2-$S' AND finished_at IS NULL")" 0 \
 	"no execution of the chain is left waiting for a place"
+
+# A holder that waits for something else than its child is not blocked:
+# H (place 1) completed its child X and waits at an external step; X,
+# rolled back, compensates and needs a place; Q (place 2) starts a child,
+# which waits for a place (no 55000), and everything ends once H's step is
+# completed (X, a child, ends with H, cancelled).
+sql <<EOF >/dev/null
+SELECT chainexec.chain_define('{"id": "cp-fp-$S", "concurrencyLimit": 2, "steps": [
+  {"id": 1, "name": "a", "type": "sql", "sql": "SELECT pg_sleep({secs}::float8)", "rollbackAction": "SELECT 1"},
+  {"id": 2, "name": "sub", "type": "chain", "chain": "cp-fp-$S", "input": {"depth": 1, "hold": 0, "secs": 0},
+   "conditionalExecution": "{depth} < 1", "outputVariables": ["subout"]},
+  {"id": 3, "name": "hold", "type": "external", "conditionalExecution": "{hold} == 1"}]}', true);
+EOF
+h=$(psql_q "SELECT chainexec.chain_execute('cp-fp-$S', '{\"depth\": 0, \"hold\": 1, \"secs\": 0}')")
+poll_query_until "SELECT status FROM chainexec.universal_transaction_lines WHERE transaction_id = '$h' AND line_number = 3" waiting 20 >/dev/null
+x=$(psql_q "SELECT id FROM chainexec.universal_transactions WHERE parent_id = '$h'")
+q=$(psql_q "SELECT chainexec.chain_execute('cp-fp-$S', '{\"depth\": 0, \"hold\": 1, \"secs\": 1}')")
+poll_query_until "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%(execution $q)'" 1 20 >/dev/null
+psql_q "SELECT chainexec.chain_rollback('$x')" >/dev/null
+poll_query_until "SELECT count(*) FROM chainexec.universal_transactions WHERE parent_id = '$q'" 1 20 >/dev/null
+sleep 1
+is "$(psql_q "SELECT status FROM chainexec.universal_transaction_lines WHERE transaction_id = '$q' AND line_number = 2")" waiting \
+	"a child start waits for a place when a holder waits for something else than a child without one"
+psql_q "SELECT chainexec.chain_step_complete('$h', 3, '{}')" >/dev/null
+psql_q "SELECT chainexec.chain_wait('$h', 20000)" >/dev/null
+poll_query_until "SELECT status FROM chainexec.universal_transaction_lines WHERE transaction_id = '$q' AND line_number = 3" waiting 30 >/dev/null
+psql_q "SELECT chainexec.chain_step_complete('$q', 3, '{}')" >/dev/null
+psql_q "SELECT chainexec.chain_wait('$q', 20000)" >/dev/null
+psql_q "SELECT chainexec.chain_wait('$x', 20000)" >/dev/null
+is "$(psql_q "SELECT string_agg(status, ' ' ORDER BY created_at) FROM chainexec.universal_transactions WHERE id IN ('$h', '$x', '$q')")" \
+	"completed cancelled completed" "then all end: the holder completes (its rolled-back child ends with it) and so does the other execution"
 
 # ---------------------------------------------------------------------------
 # Per element: retries, onFailure skip (null in the arrays), compensation of
