@@ -319,7 +319,10 @@ ce_transition_group(int max, int window_ms)
 		/* a failed commit is no line's doing: ce_group_after_error */
 		(void) ce_transition_take_claim(&org, &id, &line_number);
 	}
+	/* a cancel sent now (chain_cancel) is for no step: held over the commit */
+	HOLD_CANCEL_INTERRUPTS();
 	ce_engine_xact_commit(&xact);
+	RESUME_CANCEL_INTERRUPTS();
 	pgstat_report_stat(false);
 	if (error != NULL)
 		ReThrowError(error);

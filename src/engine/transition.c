@@ -821,7 +821,10 @@ ce_transition(const pg_uuid_t *only_execution)
 		ce_extension_owner_forget();
 	claimed.valid = false;
 	r = ce_transition_in_xact(only_execution, NULL);
+	/* a cancel sent now (chain_cancel) is for no step: held over the commit */
+	HOLD_CANCEL_INTERRUPTS();
 	ce_engine_xact_commit(&xact);
+	RESUME_CANCEL_INTERRUPTS();
 	claimed.valid = false;
 	ce_inflight_end();
 	pgstat_report_stat(false);

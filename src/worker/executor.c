@@ -133,6 +133,8 @@ executor_recover_from_error(void)
 	/* Forget a pending cancel or timeout: the failed work is gone. */
 	disable_all_timeouts(false);
 	QueryCancelPending = false;
+	/* an error thrown while cancels were held leaves them held: not for the next step */
+	QueryCancelHoldoffCount = 0;
 
 	EmitErrorReport();
 	executor_note_failed_line();
@@ -189,12 +191,13 @@ lost_connection_message(const char *msg)
 	return false;
 }
 
-/* lock conflicts outside a step that leave the line for a later claim, in a row */
+/* errors outside a step that leave the line for a later claim, in a row */
 #define CE_LOCK_CONFLICT_RETRIES	5
 
 /*
- * How many lock conflicts in a row the line has met (this one included):
- * counted while the conflicts are all the same line's.
+ * How many conflicts in a row the line has met (this one included):
+ * counted while the conflicts are all the same line's, each within 10 s of
+ * the one before.
  */
 static int
 lock_conflict_again(const pg_uuid_t *org, const pg_uuid_t *id, int line_number)
@@ -203,15 +206,36 @@ lock_conflict_again(const pg_uuid_t *org, const pg_uuid_t *id, int line_number)
 	static pg_uuid_t last_id;
 	static int	last_line = 0;
 	static int	count = 0;
+	static TimestampTz last_at = 0;
+	TimestampTz now = GetCurrentTimestamp();
+	bool		again = count > 0 && last_line == line_number &&
+		memcmp(&last_org, org, sizeof(pg_uuid_t)) == 0 && memcmp(&last_id, id, sizeof(pg_uuid_t)) == 0 &&
+		!TimestampDifferenceExceeds(last_at, now, 10000);
 
-	if (count > 0 && last_line == line_number &&
-		memcmp(&last_org, org, sizeof(pg_uuid_t)) == 0 && memcmp(&last_id, id, sizeof(pg_uuid_t)) == 0)
+	last_at = now;
+	if (again)
 		return ++count;
 	last_org = *org;
 	last_id = *id;
 	last_line = line_number;
 	count = 1;
 	return count;
+}
+
+/*
+ * Errors outside a step that are not the line's doing: a deadlock or lock
+ * failure (between grouped commits, or with a session that locks the
+ * engine's rows), and a cancel (chain_cancel or chain_rollback of the
+ * execution, sent while its transition did its bookkeeping; the execution
+ * ends by that call, and the transition's work rolled back).
+ */
+static bool
+not_the_lines_doing(int sqlerrcode)
+{
+	return sqlerrcode == ERRCODE_T_R_DEADLOCK_DETECTED ||
+		sqlerrcode == ERRCODE_T_R_SERIALIZATION_FAILURE ||
+		sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE ||
+		sqlerrcode == ERRCODE_QUERY_CANCELED;
 }
 
 static void
@@ -256,22 +280,20 @@ executor_note_failed_line(void)
 	}
 	else if (!ce_transition_take_claim(&org, &id, &line_number))
 		;						/* no line was claimed: nothing to record */
-	else if ((edata->sqlerrcode == ERRCODE_T_R_DEADLOCK_DETECTED ||
-			  edata->sqlerrcode == ERRCODE_T_R_SERIALIZATION_FAILURE ||
-			  edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE) &&
+	else if (not_the_lines_doing(edata->sqlerrcode) &&
 			 lock_conflict_again(&org, &id, line_number) <= CE_LOCK_CONFLICT_RETRIES)
 	{
 		/*
-		 * A deadlock or lock failure outside the step (a step's own are
-		 * caught with it), as between grouped commits: not the line's
-		 * fault.  The transaction rolled back, and the line is claimed
-		 * again; its failure is recorded only when it meets one
-		 * CE_LOCK_CONFLICT_RETRIES times in a row, so that it cannot loop.
+		 * Outside the step (a step's own errors are caught with it): the
+		 * transaction rolled back, and the line is claimed again, or not
+		 * if the execution was cancelled; its failure is recorded only
+		 * when it meets one CE_LOCK_CONFLICT_RETRIES times in a row, so
+		 * that it cannot loop.
 		 */
 		ereport(LOG,
 				(errmsg("chainexec executor leaves line %d of execution %s for a later claim",
 						line_number, DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&id)))),
-				 errdetail("Its transition met a lock conflict outside the step: %s", edata->message)));
+				 errdetail("Its transition was interrupted outside the step: %s", edata->message)));
 	}
 	else
 	{
