@@ -9,7 +9,7 @@
 # With autovacuum off on the lines, 100,000 lines made ready and then done
 # (written straight into the table, in one finished execution) leave that
 # many entries at the head of the dispatch index; over the next 1,000
-# executions of a 10-step chain the index is read a few pages per step
+# executions of a 10-step chain the index is read under 30 pages per step
 # (it was read from its head at each claim: 40 to 100 pages a step); all
 # complete, a higher priority still goes first, and a second
 # organization's work queued meanwhile completes.
@@ -100,8 +100,12 @@ sleep 2
 b1=$(ready_reads)
 per_step=$(( (b1 - b0) / 10000 ))
 diag "dispatch index pages read per step: $per_step"
-check "the dispatch index is read under 20 pages per step ($per_step) though it holds $pages pages of entries done" \
-	test "$per_step" -lt 20 -a "$pages" -gt 400
+# 13 to 20 pages per step in runs on one machine (the share of claims made
+# by the dispatch query, not as follow-ons, varies with timing; each
+# promotion adds its own index entry's descent); 40 to 100 when a claim
+# walked the entries from the head.
+check "the dispatch index is read under 30 pages per step ($per_step) though it holds $pages pages of entries done" \
+	test "$per_step" -lt 30 -a "$pages" -gt 400
 
 # A higher priority still goes first: with the executors paused, 50 at
 # priority 0 then 5 at priority 9; the 5 start before any of the 50.
